@@ -1,0 +1,5 @@
+"""Entry point for ``python -m dagtui``."""
+
+from dagtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Read DOT files into a neutral `RawGraph` (cgraph fast path via pygraphviz, pydot fallback)."""
+
+from __future__ import annotations
+
+import os
+
+from dagtui.dot.labels import label_lines
+from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
+from dagtui.dot.source import DotSource, read_source
+from dagtui.dot.source_lines import declaration_lines
+
+__all__ = ["RawCluster", "RawEdge", "RawGraph", "RawNode", "label_lines", "read_dot", "parse_source", "backend_name"]
+
+
+def backend_name() -> str:
+    """The backend in use: `DAGTUI_DOT_BACKEND` if set, else cgraph when pygraphviz imports."""
+    chosen = os.environ.get("DAGTUI_DOT_BACKEND", "").strip().lower()
+    if chosen in ("pydot", "cgraph"):
+        return chosen
+    try:
+        import pygraphviz.graphviz  # noqa: F401
+    except ImportError:
+        return "pydot"
+    return "cgraph"
+
+
+def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
+    """Parse already-read DOT text with the chosen backend and attach declaration lines."""
+    backend = backend or backend_name()
+    if backend == "cgraph":
+        from dagtui.dot.cgraph_reader import read_cgraph
+
+        graph = read_cgraph(source)
+    else:
+        from dagtui.dot.pydot_reader import read_pydot
+
+        graph = read_pydot(source)
+    lines = declaration_lines(source.text, set(graph.nodes))
+    for node_id, node in graph.nodes.items():
+        node.line = lines.get(node_id)
+    return graph
+
+
+def read_dot(path: str | os.PathLike[str], backend: str | None = None) -> RawGraph:
+    """Read a DOT file; raises `InputError` or `DotSyntaxError`, never a library's exception."""
+    return parse_source(read_source(path), backend)

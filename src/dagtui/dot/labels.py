@@ -1,0 +1,31 @@
+"""Turn a DOT label value into the text lines Graphviz would draw."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_ESCAPED_BREAK = re.compile(r"\\[nlr]")
+_HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+_HTML_BLOCK_END = re.compile(r"</\s*(tr|p|div|table)\s*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^<>]*>")
+_LOOKS_LIKE_HTML = re.compile(r"<\s*(br|b|i|u|font|table|tr|td|sub|sup|s|o|hr|vr|img)\b[^<>]*/?\s*>", re.IGNORECASE)
+
+
+def is_html_label(value: str) -> bool:
+    """Whether a label value is an HTML-like label (cgraph hands these over without the outer <>)."""
+    return bool(_LOOKS_LIKE_HTML.search(value))
+
+
+def label_lines(value: str, node_id: str = "") -> list[str]:
+    """Split a label into its lines: DOT escapes (\\n, \\l, \\r, \\", \\N) or HTML <br/> breaks."""
+    if is_html_label(value):
+        text = _HTML_BREAK.sub("\n", value)
+        text = _HTML_BLOCK_END.sub("\n", text)
+        text = html.unescape(_HTML_TAG.sub("", text))
+    else:
+        text = value.replace("\\N", node_id).replace("\\G", "").replace('\\"', '"')
+        text = _ESCAPED_BREAK.sub("\n", text)
+        text = text.replace("\\\\", "\\")
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
+    return [line for line in lines if line]

@@ -1,0 +1,72 @@
+"""The neutral raw graph every DOT backend produces: what the file says, before any interpretation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RawNode:
+    """A node with its effective attributes (defaults applied as Graphviz applies them)."""
+
+    id: str
+    attrs: dict[str, str]
+    line: int | None = None
+
+
+@dataclass
+class RawEdge:
+    """One edge statement's edge; parallel edges between the same pair are kept apart."""
+
+    source: str
+    target: str
+    attrs: dict[str, str]
+
+
+@dataclass
+class RawCluster:
+    """A subgraph (cluster or not) with its own attributes, direct node members and children."""
+
+    name: str
+    attrs: dict[str, str]
+    nodes: list[str] = field(default_factory=list)
+    children: list[RawCluster] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.attrs.get("label", "")
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.name.startswith("cluster")
+
+    def all_nodes(self) -> list[str]:
+        """Members of this subgraph and of every subgraph nested in it, in order, without repeats."""
+        seen: dict[str, None] = dict.fromkeys(self.nodes)
+        for child in self.children:
+            seen.update(dict.fromkeys(child.all_nodes()))
+        return list(seen)
+
+    def walk(self):
+        """Yield this subgraph and all nested ones, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass
+class RawGraph:
+    """A parsed DOT file: name, graph attributes, nodes in declaration order, edges, subgraph tree."""
+
+    file: str
+    name: str
+    directed: bool
+    attrs: dict[str, str]
+    nodes: dict[str, RawNode]
+    edges: list[RawEdge]
+    subgraphs: list[RawCluster]
+    backend: str = ""
+
+    def clusters(self) -> list[RawCluster]:
+        """Every subgraph of the file, depth first."""
+        return [sub for top in self.subgraphs for sub in top.walk()]

@@ -1,0 +1,44 @@
+"""Turn the error text of cgraph and pydot into one `DotSyntaxError` wording."""
+
+from __future__ import annotations
+
+import re
+
+from dagtui.errors import DotSyntaxError
+
+_CGRAPH = re.compile(r"syntax error in line (\d+)(?: near '(.*)')?")
+_PYDOT = re.compile(r"found '(.*?)'.*?\(line:(\d+), col:(\d+)\)", re.DOTALL)
+
+
+def from_cgraph(path: str, message: str, text: str) -> DotSyntaxError:
+    """Build the error from cgraph's `Error: syntax error in line 15 near 'style'` (stderr)."""
+    match = _CGRAPH.search(message)
+    if not match:
+        reason = message.strip().splitlines()[-1] if message.strip() else "not a valid DOT graph"
+        return DotSyntaxError(path, None, None, reason.removeprefix("Error: "))
+    line = int(match.group(1))
+    near = match.group(2)
+    column = _column_of(text, line, near)
+    return DotSyntaxError(path, line, column, _reason(near))
+
+
+def from_pydot(path: str, message: str) -> DotSyntaxError:
+    """Build the error from pydot's `Expected rbrace, found '-' (at char 36), (line:4, col:4)` (stdout)."""
+    match = _PYDOT.search(message)
+    if not match:
+        return DotSyntaxError(path, None, None, "not a valid DOT graph")
+    return DotSyntaxError(path, int(match.group(2)), int(match.group(3)), _reason(match.group(1)))
+
+
+def _reason(near: str | None) -> str:
+    if near is None or near == "":
+        return "unexpected end of file"
+    return f"unexpected '{near}'"
+
+
+def _column_of(text: str, line: int, near: str | None) -> int | None:
+    lines = text.splitlines()
+    if not near or not 1 <= line <= len(lines):
+        return None
+    column = lines[line - 1].find(near)
+    return column + 1 if column >= 0 else None
