@@ -1,0 +1,202 @@
+"""Turn a `RawGraph` into a `Deployment`: classify nodes, find stages, read or infer the strategy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import networkx as nx
+
+from dagtui.dot.labels import label_lines
+from dagtui.dot.raw import RawCluster, RawGraph
+from dagtui.model.deployment import Deployment, Stage
+from dagtui.model.gpus import parse_placement
+from dagtui.model.node import NodeInfo, read_node
+from dagtui.model.operators import Op
+from dagtui.model.roles import claimed_layers, layer_in, stage_in
+from dagtui.model.strategy import AXES, Strategy, parse_declared_total, parse_degrees
+
+_CLUSTER_GPU = re.compile(r"\b(?:gpus?|devices?)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*stage|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
+
+
+def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -> Deployment:
+    """Build the deployment model from a raw graph; `strategy_override` is `--strategy`."""
+    nodes = {node_id: read_node(raw_node) for node_id, raw_node in raw.nodes.items()}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    for edge in raw.edges:
+        if graph.has_edge(edge.source, edge.target):
+            graph.edges[edge.source, edge.target]["count"] += 1
+        else:
+            graph.add_edge(edge.source, edge.target, count=1, dashed="dashed" in edge.attrs.get("style", ""))
+    _apply_clusters(raw.subgraphs, nodes, [])
+    _fix_weighted_sums(nodes)
+    stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes)
+    for stage in stages:
+        for member in stage.members:
+            if nodes[member].stage is None:
+                nodes[member].stage = stage.index
+    strategy = _strategy(raw, nodes, stages, strategy_override)
+    return Deployment(
+        file=raw.file,
+        name=_name(raw),
+        raw=raw,
+        strategy=strategy,
+        nodes=nodes,
+        graph=graph,
+        edges=raw.edges,
+        stages=stages,
+        undeclared=[node_id for node_id, node in raw.nodes.items() if "label" not in node.attrs],
+    )
+
+
+def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path: list[str]) -> None:
+    """Nodes inherit layer and placement from the clusters around them when they state none."""
+    for cluster in clusters:
+        label = " ".join(label_lines(cluster.label)) if cluster.label else ""
+        inner = [*path, label or cluster.name]
+        for member in cluster.all_nodes():
+            node = nodes[member]
+            if len(node.clusters) < len(inner):
+                node.clusters = inner
+        claimed = claimed_layers(label) if label else None
+        single_layer = claimed[0] if claimed and len(claimed) == 1 else None
+        if single_layer is None and label and not _STAGE_WORDS.search(label):
+            single_layer = layer_in(label)
+        gpu = _CLUSTER_GPU.search(label) if label else None
+        for member in cluster.nodes:
+            node = nodes[member]
+            if node.layer is None and single_layer is not None:
+                node.layer = single_layer
+            if node.placement is None and gpu is not None:
+                node.placement = parse_placement(gpu.group(0))
+        _apply_clusters(cluster.children, nodes, inner)
+        if single_layer is not None:
+            for member in cluster.all_nodes():
+                if nodes[member].layer is None:
+                    nodes[member].layer = single_layer
+
+
+def _fix_weighted_sums(nodes: dict[str, NodeInfo]) -> None:
+    """"Attention Output" in a layer without a softmax is the output projection, not scores x V."""
+    layers_with_softmax = {node.layer for node in nodes.values() if node.op is Op.SOFTMAX}
+    for node in nodes.values():
+        if node.op is Op.ATTN_WEIGHTED_SUM and node.layer not in layers_with_softmax:
+            node.op = Op.O_PROJ
+
+
+def _stage_clusters(raw: RawGraph) -> list[Stage]:
+    stages: list[Stage] = []
+
+    def visit(clusters: list[RawCluster]) -> None:
+        for cluster in clusters:
+            text = " ".join(label_lines(cluster.label)) if cluster.label else cluster.name.replace("_", " ")
+            index = stage_in(text) if _STAGE_WORDS.search(text) else None
+            if index is None:
+                visit(cluster.children)
+                continue
+            stages.append(Stage(index, text, claimed_layers(text), cluster.all_nodes(), "cluster"))
+
+    visit(raw.subgraphs)
+    return sorted(stages, key=lambda stage: stage.index)
+
+
+def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]:
+    """In files without clusters, `pp0_start [label="PP Stage 0\\n..."]` nodes open stages."""
+    markers = {
+        node_id: stage_in(node.title) for node_id, node in nodes.items()
+        if node.op is Op.STAGE_MARKER and stage_in(node.title) is not None
+    }
+    stages = []
+    for marker, index in sorted(markers.items(), key=lambda item: item[1]):
+        others = set(markers) - {marker}
+        reachable = nx.descendants(graph.subgraph(set(graph) - others), marker)
+        members = [marker, *[node for node in nodes if node in reachable]]
+        text = " ".join(nodes[marker].label)
+        stages.append(Stage(index, text, claimed_layers(text), members, "marker", anchor=marker))
+    # A node reachable from several markers belongs to the nearest one before it.
+    owner: dict[str, int] = {}
+    for stage in stages:
+        for member in stage.members:
+            owner[member] = stage.index
+    for stage in stages:
+        stage.members = [member for member in stage.members if owner[member] == stage.index]
+    return stages
+
+
+def _stage_ranks(nodes: dict[str, NodeInfo]) -> list[Stage]:
+    """Without clusters or markers, `GPU: ..., PP1` placements still say which stage a node is in."""
+    by_rank: dict[int, list[str]] = {}
+    for node_id, node in nodes.items():
+        pp = node.rank("pp")
+        if len(pp) == 1:
+            by_rank.setdefault(next(iter(pp)), []).append(node_id)
+    if len(by_rank) < 2:
+        return []
+    return [Stage(index, f"PP{index}", None, members, "rank") for index, members in sorted(by_rank.items())]
+
+
+def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], override: Strategy | None) -> Strategy:
+    strategy = _declared_strategy(raw)
+    if override is not None:
+        for axis in override.declared:
+            strategy.degrees[axis] = override.degrees[axis]
+            strategy.declared.add(axis)
+        strategy.raw = override.raw if not strategy.raw else f"{override.raw} (over {strategy.raw})"
+        strategy.source = override.source
+    seen = _ranks_drawn(nodes)
+    if stages:
+        seen["pp"] = max(seen.get("pp", 0), len(stages))
+    for axis in AXES:
+        if axis not in strategy.declared and seen.get(axis):
+            strategy.degrees[axis] = seen[axis]
+    return strategy
+
+
+def _ranks_drawn(nodes: dict[str, NodeInfo]) -> dict[str, int]:
+    """Degree each axis must have at least, from the highest rank drawn (TP0-TP15 -> 16)."""
+    highest: dict[str, int] = {}
+    for node in nodes.values():
+        for ranks in (node.ranks, node.group):
+            for axis, values in ranks.items():
+                if values:
+                    highest[axis] = max(highest.get(axis, 0), max(values) + 1)
+    return highest
+
+
+def _declared_strategy(raw: RawGraph) -> Strategy:
+    """Strategy as written: graph label, graph name, comment, cluster labels, file name, in that order."""
+    candidates = [
+        ("graph label", raw.attrs.get("label", ""), 1),
+        ("graph name", raw.name, 1),
+        ("comment", raw.attrs.get("comment", ""), 1),
+        *[("cluster label", cluster.label, 2) for cluster in raw.clusters()],
+        ("file name", Path(raw.file).stem, 1),
+    ]
+    strategy = Strategy()
+    for source, text, needed in candidates:
+        degrees = parse_degrees(text.replace("\\n", " "))
+        if len(degrees) >= needed:
+            strategy.degrees.update(degrees)
+            strategy.declared = set(degrees)
+            strategy.raw = _strategy_text(text)
+            strategy.source = source
+            break
+    strategy.declared_total = parse_declared_total(raw.attrs.get("label", "").replace("\\n", " "))
+    return strategy
+
+
+def _strategy_text(text: str) -> str:
+    match = re.search(r"(?:(?:EP|TP|PP|DP|SP|CP)[-_ =:x×]*\d+[-_ ,x×]*)+", text, re.IGNORECASE)
+    return match.group(0).strip(" -_,") if match else text.strip()
+
+
+def _name(raw: RawGraph) -> str:
+    """"Current Deployment" / "New Deployment" when the file or label says so, else the file stem."""
+    stem = Path(raw.file).stem
+    label = raw.attrs.get("label", "")
+    for word in ("current", "new"):
+        if re.search(rf"\b{word}\b", label, re.IGNORECASE) or re.fullmatch(rf"{word}(?:[-_].*)?", stem, re.IGNORECASE):
+            return f"{word.capitalize()} Deployment"
+    return stem

@@ -1,0 +1,122 @@
+"""The deployment model: typed nodes, stages and strategy, over a networkx graph, with the queries
+the validator and the TUI need so that no caller walks labels again."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import networkx as nx
+
+from dagtui.dot.raw import RawEdge, RawGraph
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import Kind, Op
+from dagtui.model.strategy import Strategy
+
+
+@dataclass
+class Stage:
+    """A pipeline stage: a cluster, or the nodes after a stage marker up to the next marker."""
+
+    index: int
+    label: str
+    claimed_layers: list[int] | None
+    members: list[str]
+    source: str  # "cluster", "marker" or "rank"
+    anchor: str | None = None  # the marker node or None for a cluster
+
+
+@dataclass
+class Deployment:
+    """A parsed, classified deployment DAG."""
+
+    file: str
+    name: str
+    raw: RawGraph
+    strategy: Strategy
+    nodes: dict[str, NodeInfo]
+    graph: nx.DiGraph
+    edges: list[RawEdge]
+    stages: list[Stage] = field(default_factory=list)
+    undeclared: list[str] = field(default_factory=list)
+
+    # -- queries -------------------------------------------------------------------------------
+    def node(self, node_id: str) -> NodeInfo:
+        return self.nodes[node_id]
+
+    def predecessors(self, node_id: str) -> list[str]:
+        return list(self.graph.predecessors(node_id))
+
+    def successors(self, node_id: str) -> list[str]:
+        return list(self.graph.successors(node_id))
+
+    def inputs(self) -> list[str]:
+        """Source nodes (no incoming edge), and nodes classified as inputs."""
+        return [n for n, info in self.nodes.items() if self.graph.in_degree(n) == 0 or info.kind is Kind.INPUT]
+
+    def outputs(self) -> list[str]:
+        """Sink nodes (no outgoing edge), and nodes classified as outputs."""
+        return [n for n, info in self.nodes.items() if self.graph.out_degree(n) == 0 or info.kind is Kind.OUTPUT]
+
+    @cached_property
+    def _by_layer(self) -> dict[int, list[str]]:
+        return _index(self.nodes, lambda info: [info.layer] if info.layer is not None else [])
+
+    @cached_property
+    def _by_expert(self) -> dict[int, list[str]]:
+        return _index(self.nodes, lambda info: [info.expert] if info.expert is not None else [])
+
+    @cached_property
+    def _by_ep_rank(self) -> dict[int, list[str]]:
+        return _index(self.nodes, lambda info: sorted(info.rank("ep")))
+
+    @cached_property
+    def _by_op(self) -> dict[Op, list[str]]:
+        return _index(self.nodes, lambda info: [info.op])
+
+    def nodes_of_layer(self, layer: int) -> list[str]:
+        return self._by_layer.get(layer, [])
+
+    def nodes_of_expert(self, expert: int) -> list[str]:
+        return self._by_expert.get(expert, [])
+
+    def nodes_of_ep_rank(self, rank: int) -> list[str]:
+        return self._by_ep_rank.get(rank, [])
+
+    def nodes_of_op(self, *ops: Op) -> list[str]:
+        return [node for op in ops for node in self._by_op.get(op, [])]
+
+    def nodes_of_stage(self, index: int) -> list[str]:
+        for stage in self.stages:
+            if stage.index == index:
+                return stage.members
+        return []
+
+    @property
+    def layers_drawn(self) -> list[int]:
+        """Layers that have at least one operator node of their own (a pipeline transfer alone is not one)."""
+        return sorted(
+            layer for layer, members in self._by_layer.items()
+            if any(self.nodes[member].op is not Op.SEND_RECV for member in members)
+        )
+
+    @property
+    def layers_with_transfers_only(self) -> list[int]:
+        """Layers named only by a pipeline send/recv (e.g. "Layer 7 output"), with no operators drawn."""
+        return sorted(set(self._by_layer) - set(self.layers_drawn))
+
+    def unplaced(self) -> list[str]:
+        """Nodes the classifier could give neither an operator nor a layer, stage or expert."""
+        return [
+            n for n, info in self.nodes.items()
+            if info.op is Op.UNKNOWN and info.layer is None and info.expert is None
+        ]
+
+
+def _index(nodes: dict[str, NodeInfo], keys) -> dict:
+    index: dict = defaultdict(list)
+    for node_id, info in nodes.items():
+        for key in keys(info):
+            index[key].append(node_id)
+    return dict(index)

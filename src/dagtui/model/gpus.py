@@ -1,0 +1,101 @@
+"""Placement specs: `0`, `0-7`, `0,1,2`, `GPU5`, `TP0-7`, `EP3`, `TP0-TP7`, `EP0-EP63, PP1`,
+`DP0_PP0_TP0-DP0_PP0_TP7`, `EP64 [GPUs: 0-63]`, and placeholders (`ALL`, `Host`, `CPU`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+RANK_AXES = ("ep", "tp", "pp", "dp", "sp")
+
+_PLACEHOLDER = re.compile(r"\b(all(\s+gpus)?|host|cpu|any|various|n/?a|tbd|\?+)\b", re.IGNORECASE)
+_RANK_RANGE = re.compile(r"\b(EP|TP|PP|DP|SP|CP)[_ =]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ =]?)?(\d+))?\b", re.IGNORECASE)
+_COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)", re.IGNORECASE)
+_NUMBER_RANGE = re.compile(r"(?<![A-Za-z\d.])(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)(?![\d.])")
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])(\d+)(?![\d.])")
+_GPU_WORD = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[:#_-]?\s*(\d+)(?:\s*(?:-|–|to)\s*(\d+))?", re.IGNORECASE)
+_BRACKETED_GPUS = re.compile(r"\[\s*gpus?\s*:?\s*([^\]]*)\]", re.IGNORECASE)
+MAX_GPU_RANGE = 1_000_000
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a node runs: GPU ids, ranks per parallel axis, or a placeholder that says nothing."""
+
+    gpus: frozenset[int] = frozenset()
+    ranks: dict[str, frozenset[int]] = field(default_factory=dict)
+    everywhere: bool = False
+    placeholder: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.gpus and not self.ranks and not self.everywhere
+
+    def __hash__(self) -> int:
+        return hash((self.gpus, tuple(sorted(self.ranks.items())), self.everywhere, self.placeholder))
+
+
+def _span(low: int, high: int) -> range:
+    if high < low:
+        low, high = high, low
+    return range(low, min(high, low + MAX_GPU_RANGE) + 1)
+
+
+def parse_ranks(text: str) -> dict[str, frozenset[int]]:
+    """Rank sets named in `text`: `TP0-TP7` -> {tp: 0..7}, `EP3` -> {ep: {3}}, `DP0_PP0_TP0-DP0_PP0_TP7`."""
+    ranks: dict[str, set[int]] = {}
+    for match in _COMPOSITE_RANGE.finditer(text):
+        start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
+        end = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(2)))
+        for axis, low in start.items():
+            high = end.get(axis, low)
+            ranks.setdefault(_axis(axis), set()).update(_span(int(low), int(high)))
+    text = _COMPOSITE_RANGE.sub(" ", text)
+    for match in _RANK_RANGE.finditer(text):
+        low = int(match.group(2))
+        high = int(match.group(3)) if match.group(3) else low
+        ranks.setdefault(_axis(match.group(1)), set()).update(_span(low, high))
+    return {axis: frozenset(values) for axis, values in ranks.items()}
+
+
+def _axis(name: str) -> str:
+    name = name.lower()
+    return "sp" if name == "cp" else name
+
+
+def parse_gpu_ids(text: str) -> frozenset[int]:
+    """Plain GPU ids: `0`, `0-7`, `0,1,2`, `0-3, 8-11`; rank tokens are ignored."""
+    text = _RANK_RANGE.sub(" ", _COMPOSITE_RANGE.sub(" ", text))
+    text = re.sub(r"\(.*?\)", " ", text)
+    ids: set[int] = set()
+    for match in _NUMBER_RANGE.finditer(text):
+        ids.update(_span(int(match.group(1)), int(match.group(2))))
+    for match in _NUMBER.finditer(_NUMBER_RANGE.sub(" ", text)):
+        ids.add(int(match.group(1)))
+    return frozenset(ids)
+
+
+def parse_placement(text: str) -> Placement:
+    """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
+    bracketed = _BRACKETED_GPUS.search(text)
+    ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
+    if bracketed:
+        gpus = parse_gpu_ids(bracketed.group(1))
+    else:
+        words = list(_GPU_WORD.finditer(text))
+        if words:
+            gpus = frozenset(
+                gpu
+                for match in words
+                for gpu in _span(int(match.group(1)), int(match.group(2) or match.group(1)))
+            )
+            rest = _GPU_WORD.sub(" ", text)
+            gpus |= parse_gpu_ids(rest) if re.search(r"[,;]\s*\d", rest) else frozenset()
+        else:
+            gpus = parse_gpu_ids(text)
+    placeholder_match = _PLACEHOLDER.search(text)
+    everywhere = bool(placeholder_match and placeholder_match.group(1).lower().startswith("all"))
+    placeholder = placeholder_match.group(0) if placeholder_match and not gpus and not ranks else None
+    if everywhere:
+        placeholder = None
+    return Placement(gpus=gpus, ranks=ranks, everywhere=everywhere, placeholder=placeholder)

@@ -1,0 +1,138 @@
+"""Operator names and kinds, and how a node's text names its operator.
+
+The table is ordered from specific to general: "All-to-All Dispatch" is an all-to-all before it
+is a dispatch, "Attention Output (Scores x V)" a weighted sum before it mentions scores.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """What a node does in the data flow, by convention of its DOT shape."""
+
+    COMPUTE = "compute"
+    COMMUNICATION = "communication"
+    ROUTING = "routing"
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+class Op(str, Enum):
+    """The operators of the conventions doc, plus whole blocks drawn as one box and `unknown`."""
+
+    INPUT = "input"
+    EMBEDDING = "embedding"
+    NORM = "norm"
+    Q_PROJ = "q_proj"
+    K_PROJ = "k_proj"
+    V_PROJ = "v_proj"
+    QKV_PROJ = "qkv_proj"
+    ATTN_SCORE = "attn_score"
+    SOFTMAX = "softmax"
+    ATTN_WEIGHTED_SUM = "attn_weighted_sum"
+    ATTN_CORE = "attn_core"
+    O_PROJ = "o_proj"
+    ATTENTION = "attention"
+    RESIDUAL_ADD = "residual_add"
+    GATE = "gate"
+    DISPATCH = "dispatch"
+    EXPERT = "expert"
+    COMBINE = "combine"
+    MOE = "moe"
+    MLP = "mlp"
+    ALL_REDUCE = "all_reduce"
+    ALL_GATHER = "all_gather"
+    REDUCE_SCATTER = "reduce_scatter"
+    ALL_TO_ALL = "all_to_all"
+    SEND_RECV = "send_recv"
+    FINAL_NORM = "final_norm"
+    LM_HEAD = "lm_head"
+    OUTPUT = "output"
+    STAGE_MARKER = "stage_marker"
+    UNKNOWN = "unknown"
+
+
+COLLECTIVES = {Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER, Op.ALL_TO_ALL, Op.SEND_RECV}
+ROUTING_OPS = {Op.GATE, Op.DISPATCH, Op.COMBINE, Op.STAGE_MARKER}
+ATTENTION_OPS = {
+    Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
+    Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ, Op.ATTENTION,
+}
+MOE_OPS = {Op.GATE, Op.DISPATCH, Op.EXPERT, Op.COMBINE, Op.MOE}
+# Operators whose job is to change a tensor's shape: edges through them are not shape-checked.
+SHAPE_CHANGING = COLLECTIVES | {Op.DISPATCH, Op.COMBINE, Op.GATE, Op.STAGE_MARKER, Op.INPUT, Op.OUTPUT}
+
+_RULES: list[tuple[Op, re.Pattern[str]]] = [
+    (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
+    (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
+    (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
+    (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
+    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
+    (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"),
+    (Op.EMBEDDING, r"embed"),
+    (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
+    (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
+    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"),
+    (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to"),
+    (Op.COMBINE, r"combine|aggregat|\bmerge\b|gather[-_ ]?(?:expert|outputs)"),
+    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b|attention[-_ ]?out(?:put)?\b|\bsv\b"),
+    (Op.SOFTMAX, r"softmax"),
+    (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b"),
+    (Op.ATTN_CORE, r"dot[-_ ]?product|flash[-_ ]?attn|flash[-_ ]?attention|\bsdpa\b|attention\s*(?:computation|compute|kernel|core)"),
+    (Op.QKV_PROJ, r"qkv"),
+    (Op.Q_PROJ, r"\bq[-_ ]?(?:proj|projection|linear)|\bquery\b|\bq\b|(?:attn|wq)[-_]q\b"),
+    (Op.K_PROJ, r"\bk[-_ ]?(?:proj|projection|linear)|\bkey\b|\bk\b|(?:attn|wk)[-_]k\b"),
+    (Op.V_PROJ, r"\bv[-_ ]?(?:proj|projection|linear)|\bvalue\b|\bv\b|(?:attn|wv)[-_]v\b"),
+    (Op.O_PROJ, r"\bo[-_ ]?proj|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
+    (Op.FINAL_NORM, r"^norm$"),
+    (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
+    (Op.RESIDUAL_ADD, r"residual|\badd\b|\+"),
+    (Op.EXPERT, r"expert|\bexp\d*\b"),
+    (Op.MOE, r"\bmoe\b|mixture"),
+    (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
+    (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b"),
+    (Op.INPUT, r"^(?:model\s+)?input\b|^request\b|^tokens?\b"),
+    (Op.OUTPUT, r"^(?:model\s+|final\s+)?output\b|^result\b"),
+]
+RULES = [(op, re.compile(pattern, re.IGNORECASE)) for op, pattern in _RULES]
+
+SHAPE_KINDS = {
+    "ellipse": Kind.COMMUNICATION, "oval": Kind.COMMUNICATION, "circle": Kind.COMMUNICATION,
+    "doublecircle": Kind.COMMUNICATION,
+    "box": Kind.COMPUTE, "rect": Kind.COMPUTE, "rectangle": Kind.COMPUTE, "square": Kind.COMPUTE,
+    "box3d": Kind.COMPUTE, "component": Kind.COMPUTE,
+    "parallelogram": Kind.ROUTING,
+}
+
+
+def operator_from_text(text: str) -> Op:
+    """The first operator the table finds in `text` (a label line or an id made readable)."""
+    for op, pattern in RULES:
+        if pattern.search(text):
+            return op
+    return Op.UNKNOWN
+
+
+def readable_id(node_id: str) -> str:
+    """`layer0_attn_q_tp2` -> `layer0 attn q tp2`, `L3_TP2_QPROJ` -> `L3 TP2 QPROJ`, so word rules apply."""
+    spaced = re.sub(r"[_.:]+", " ", node_id)
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", spaced)
+
+
+def kind_for(op: Op, shape: str | None) -> Kind:
+    """The node's kind: sources and sinks by role, then by DOT shape, then by operator."""
+    if op is Op.INPUT:
+        return Kind.INPUT
+    if op is Op.OUTPUT:
+        return Kind.OUTPUT
+    by_shape = SHAPE_KINDS.get((shape or "").lower())
+    if by_shape is not None:
+        return by_shape
+    if op in COLLECTIVES:
+        return Kind.COMMUNICATION
+    if op in ROUTING_OPS:
+        return Kind.ROUTING
+    return Kind.COMPUTE

@@ -1,0 +1,50 @@
+"""Where a node sits in the model: layer index, expert index, stage claims, from ids and labels."""
+
+from __future__ import annotations
+
+import re
+
+_LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–|to)\s*\d)", re.IGNORECASE)
+_EXPERT = re.compile(r"(?:^|[^a-z])(?:expert|exp|e)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
+_EXPERT_WORD = re.compile(r"(?:^|[^a-z])(?:expert|exp)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
+_STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:stage)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)", re.IGNORECASE)
+_LAYER_RANGE = re.compile(r"layers?\s*[:=]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
+_LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
+_LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)", re.IGNORECASE)
+_TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
+
+
+def layer_in(text: str) -> int | None:
+    """Layer index in an id or label: `layer0_`, `l0_`, `L0`, `Layer 0`, `mha_layer_0`."""
+    match = _LAYER.search(text)
+    return int(match.group(1)) if match else None
+
+
+def expert_in(text: str, allow_short: bool = False) -> int | None:
+    """Expert index: `expert_3`, `exp3`, `Expert 3`; `E3` only where `allow_short` (ids)."""
+    pattern = _EXPERT if allow_short else _EXPERT_WORD
+    match = pattern.search(text)
+    return int(match.group(1)) if match else None
+
+
+def stage_in(text: str) -> int | None:
+    """Stage index named in a cluster label or marker: `Pipeline Stage 1`, `PP Stage 0`, `Stage 2`, `PP1`."""
+    match = _STAGE.search(text)
+    if not match:
+        return None
+    return int(match.group(1) if match.group(1) is not None else match.group(2))
+
+
+def claimed_layers(text: str) -> list[int] | None:
+    """Layers a stage claims: `Layers 0-7`, `Layers: 0,1`, `(Layer 0)`; None when it claims none."""
+    match = _LAYER_RANGE.search(text)
+    if match:
+        low, high = int(match.group(1)), int(match.group(2))
+        return list(range(min(low, high), max(low, high) + 1))
+    match = _LAYER_LIST.search(text)
+    if match:
+        return sorted({int(part) for part in match.group(1).split(",")})
+    match = _LAYER_SINGLE.search(text)
+    if match and not _TOTAL_LAYERS.search(text):
+        return [int(match.group(1))]
+    return None

@@ -1,0 +1,167 @@
+"""Tensor shapes as written in labels: `[batch_size=128, seq_len=1024, hidden_size=512]`, `[128,1024,1024]`,
+`[16,tokens_per_expert,8192]`, several at once (`[..], [..]`, `[..] x [..]`, `[..] x2`)."""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from dataclasses import dataclass
+
+_BRACKETED = re.compile(r"\[([^\[\]]*)\]")
+_REPEAT = re.compile(r"^\s*[x×]\s*(\d+)\b")
+_ARITHMETIC = re.compile(r"^[\d\s*+/()-]+$")
+PLACEHOLDERS = {"?", "??", "...", "…", "n/a", "tbd", "unknown"}
+HIDDEN_NAMES = {"hidden_size", "hidden", "hidden_dim", "d_model", "dim", "embed_dim", "h", "model_dim", "token_dim", "d"}
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One dimension: an optional name and an int, a symbol (`tokens_per_expert`) or a placeholder (`?`)."""
+
+    name: str | None
+    value: int | str
+
+    @property
+    def is_int(self) -> bool:
+        return isinstance(self.value, int)
+
+    @property
+    def is_placeholder(self) -> bool:
+        return isinstance(self.value, str) and self.value.strip().lower() in PLACEHOLDERS
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}" if self.name else str(self.value)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A tensor shape: its dimensions in order."""
+
+    dims: tuple[Dim, ...]
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(str(dim) for dim in self.dims) + "]"
+
+    @property
+    def values(self) -> tuple[int | str, ...]:
+        return tuple(dim.value for dim in self.dims)
+
+    @property
+    def last(self) -> Dim | None:
+        return self.dims[-1] if self.dims else None
+
+    def named(self, *names: str) -> Dim | None:
+        """The first dimension whose name is one of `names` (case-insensitive)."""
+        wanted = {name.lower() for name in names}
+        for dim in self.dims:
+            if dim.name and dim.name.lower() in wanted:
+                return dim
+        return None
+
+    def hidden(self) -> int | None:
+        """The hidden (model) dimension when the shape shows one: named, else a 3-d shape's last int."""
+        named = self.named(*HIDDEN_NAMES)
+        if named is not None:
+            return named.value if isinstance(named.value, int) else None
+        if self.named("heads", "num_heads", "d_k", "head_dim", "d_v") is not None:
+            return None
+        if len(self.dims) == 3 and self.dims[-1].is_int and self.dims[-1].name is None:
+            return self.dims[-1].value  # type: ignore[return-value]
+        return None
+
+    def heads_and_head_dim(self) -> tuple[int, int] | None:
+        """(heads, d_k) when both are named with integer values."""
+        heads = self.named("heads", "num_heads", "n_heads", "head")
+        head_dim = self.named("d_k", "head_dim", "d_head", "d_v", "dk")
+        if heads and head_dim and heads.is_int and head_dim.is_int:
+            return heads.value, head_dim.value  # type: ignore[return-value]
+        return None
+
+    def same_as(self, other: Shape) -> bool:
+        """Equal dimension values (names are ignored: `hidden=4096` and `4096` agree)."""
+        return self.values == other.values
+
+
+def parse_dim(text: str) -> Dim:
+    """Parse one dimension: `128`, `seq_len=1024`, `tokens`, `h/4=256`, `64*64`, `?`."""
+    text = text.strip()
+    name: str | None = None
+    if "=" in text:
+        name, _, text = text.partition("=")
+        name = name.strip() or None
+        text = text.strip()
+    return Dim(name, _value(text))
+
+
+def _value(text: str) -> int | str:
+    cleaned = text.replace("_", "") if text.replace("_", "").isdigit() else text
+    if cleaned.isdigit():
+        return int(cleaned)
+    if _ARITHMETIC.match(text) and any(ch.isdigit() for ch in text):
+        result = _safe_arithmetic(text)
+        if result is not None:
+            return result
+    return text
+
+
+def _safe_arithmetic(text: str) -> int | None:
+    """Evaluate `64*64` or `4096/8` written in a dimension: + - * / on integers, nothing else."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    result = _evaluate(tree.body)
+    if result is None or result != int(result) or abs(result) > 10**15:
+        return None
+    return int(result)
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def _evaluate(node: ast.AST) -> float | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if left is None or right is None or (isinstance(node.op, ast.Div) and right == 0):
+            return None
+        if abs(left) > 10**15 or abs(right) > 10**15:
+            return None
+        return _OPERATORS[type(node.op)](left, right)
+    return None
+
+
+def parse_shape(text: str) -> Shape:
+    """Parse the inside of one pair of brackets."""
+    parts = [part for part in _split_top_level(text) if part.strip()]
+    return Shape(tuple(parse_dim(part) for part in parts))
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def parse_shapes(text: str) -> list[Shape]:
+    """All shapes in a label value: `[..], [..]`, `[..] x [..]`, `Q:[..], K:[..]`, `[..] x2` (repeated)."""
+    shapes: list[Shape] = []
+    for match in _BRACKETED.finditer(text):
+        shape = parse_shape(match.group(1))
+        shapes.append(shape)
+        repeat = _REPEAT.match(text[match.end() :])
+        if repeat and not text[match.end() :].lstrip()[1:].lstrip().startswith("["):
+            shapes.extend([shape] * (int(repeat.group(1)) - 1))
+    return shapes
