@@ -62,7 +62,10 @@ class Strategy:
         values = [self.degrees[axis] for axis in ("tp", "pp", "dp")]
         if any(value is None for value in values):
             return None
-        return values[0] * values[1] * values[2]  # type: ignore[operator]
+        tp, pp, dp = values  # type: ignore[misc]
+        if self.ep and (tp * dp) % self.ep:  # EP cannot be carved out of DP*TP: not a Megatron layout
+            return None
+        return tp * pp * dp
 
     def label(self) -> str:
         """`EP64-TP8-PP2-DP2`, with `?` for unknown degrees and `~` for inferred ones."""

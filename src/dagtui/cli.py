@@ -1,0 +1,195 @@
+"""The `dagtui` command: open the explorer (default), or `check`, `info`, `rules` headless."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+
+from rich.console import Console
+
+from dagtui import __version__
+from dagtui.errors import DagtuiError
+from dagtui.validate import RULES, RuleSelection, Severity
+
+SUBCOMMANDS = ("check", "info", "rules", "open")
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors already; keep its messages but our exit code."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"dagtui: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="M.yaml", help="model spec (layers, hidden size, heads, experts)")
+    parser.add_argument("--strategy", metavar="S", help="parallel strategy, e.g. EP64-TP8-PP2-DP2 (overrides the file)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dagtui", description="Review LLM deployment DAGs (Graphviz DOT).")
+    parser.add_argument("--version", action="version", version=f"dagtui {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    check = sub.add_parser("check", help="validate DOT files headless (CI, scripts)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    _common(check)
+    check.add_argument("--format", choices=("text", "markdown", "json", "sarif", "github"), default="text")
+    check.add_argument("--output", "-o", metavar="PATH", help="write the report to PATH (atomically)")
+    check.add_argument("--select", metavar="CODES", help="only these rules or categories (comma-separated)")
+    check.add_argument("--ignore", metavar="CODES", help="skip these rules or categories (comma-separated)")
+    check.add_argument("--fail-on", choices=("error", "warning", "never"), default=None)
+
+    info = sub.add_parser("info", help="summarise what dagtui reads in each file")
+    info.add_argument("files", nargs="+", metavar="FILE")
+    _common(info)
+
+    rules = sub.add_parser("rules", help="list the rules, or explain one")
+    rules.add_argument("code", nargs="?")
+
+    tui = sub.add_parser("open", help="open the explorer (the default command)")
+    tui.add_argument("files", nargs="+", metavar="FILE")
+    _common(tui)
+    tui.add_argument("--theme", help="theme name (see themes/)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
+        argv.insert(0, "open")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "check":
+            return run_check(args)
+        if args.command == "info":
+            return run_info(args)
+        if args.command == "rules":
+            return run_rules(args)
+        return run_open(args)
+    except DagtuiError as error:
+        print(f"dagtui: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _expand(patterns: list[str]) -> list[str]:
+    """Expand globs the shell left quoted (`'outputs/**/*.dot'`); keep plain names as given."""
+    files: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True)) if any(c in pattern for c in "*?[") else []
+        files.extend(matches or [pattern])
+    return files
+
+
+def _split(codes: str | None) -> list[str]:
+    return [code.strip() for code in (codes or "").split(",") if code.strip()]
+
+
+def _spec_and_strategy(args: argparse.Namespace, config_model: str | None = None, config_strategy: str | None = None):
+    from dagtui.model import load_model_spec, parse_strategy
+
+    model = args.model or config_model
+    strategy = args.strategy or config_strategy
+    return (load_model_spec(model) if model else None, parse_strategy(strategy) if strategy else None)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from dagtui.compare import compare
+    from dagtui.config import load_config
+    from dagtui.report import print_text_to_console, render, write_atomic
+    from dagtui.review import review_file
+
+    config = load_config()
+    spec, strategy = _spec_and_strategy(args, config.model, config.strategy)
+    selection = RuleSelection(
+        select=_split(args.select) or config.select, ignore=_split(args.ignore) or config.ignore,
+        severities=config.severity,
+    )
+    unknown = [code for code in selection.select + selection.ignore if not _known_code(code)]
+    if unknown:
+        raise DagtuiError(f"unknown rule or category: {', '.join(unknown)} (see `dagtui rules`)")
+    files = _expand(args.files)
+    reviews = [review_file(file, spec, strategy, selection) for file in files]
+    comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
+    for review in reviews:
+        if review.error:
+            print(f"dagtui: {review.error}", file=sys.stderr)
+    if args.output:
+        target = write_atomic(args.output, render(args.format, reviews, comparison), inputs=files)
+        print(f"dagtui: wrote {args.format} report to {target}", file=sys.stderr)
+    elif args.format == "text":
+        print_text_to_console(reviews, comparison)
+    else:
+        sys.stdout.write(render(args.format, reviews, comparison))
+    if any(review.error for review in reviews):
+        return EXIT_USAGE
+    fail_on = args.fail_on or config.fail_on or "error"
+    if fail_on == "never":
+        return EXIT_OK
+    threshold = Severity(fail_on)
+    failed = any(f.severity.at_least(threshold) for review in reviews for f in review.findings)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _known_code(code: str) -> bool:
+    from dagtui.validate import CATEGORIES
+
+    return code.lower() in CATEGORIES or any(rule.startswith(code.upper()) for rule in RULES)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from dagtui.model import load_deployment
+    from dagtui.report.summary import summary
+
+    _, strategy = _spec_and_strategy(args)
+    console = Console()
+    status = EXIT_OK
+    for file in _expand(args.files):
+        try:
+            console.print(summary(load_deployment(file, strategy)))
+        except DagtuiError as error:
+            print(f"dagtui: {error}", file=sys.stderr)
+            status = EXIT_USAGE
+        console.print()
+    return status
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    from rich.markdown import Markdown
+    from rich.table import Table
+
+    console = Console()
+    if args.code:
+        rule = RULES.get(args.code.upper())
+        if rule is None:
+            raise DagtuiError(f"no rule {args.code!r} (see `dagtui rules`)")
+        console.print(f"[bold]{rule.code}[/] {rule.title}  [dim]{rule.category}, {rule.severity.value}[/]\n")
+        console.print(Markdown(rule.doc))
+        return EXIT_OK
+    table = Table(title="dagtui rules")
+    for column in ("code", "category", "severity", "title"):
+        table.add_column(column)
+    for rule in RULES.values():
+        table.add_row(rule.code, rule.category, rule.severity.value, rule.title)
+    console.print(table)
+    return EXIT_OK
+
+
+def run_open(args: argparse.Namespace) -> int:
+    if len(args.files) > 2:
+        raise DagtuiError("the explorer opens one or two files; use `dagtui check` for more")
+    from dagtui.tui.app import DagtuiApp
+
+    app = DagtuiApp(args.files, model=args.model, strategy=args.strategy, theme_name=args.theme)
+    app.run()
+    return app.return_code or EXIT_OK

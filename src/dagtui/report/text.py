@@ -1,0 +1,74 @@
+"""Terminal output with rich: findings grouped by deployment and severity."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from dagtui.compare import Comparison
+from dagtui.review import Review
+from dagtui.validate import Severity
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def text_renderables(reviews: list[Review], comparison: Comparison | None = None) -> list:
+    """Rich renderables for the report, to print on a console or render to plain text."""
+    parts: list = []
+    for review in reviews:
+        heading = f"{review.name}" + (f" ({review.strategy_text})" if review.strategy_text else "")
+        parts.append(Text(heading, style="bold underline"))
+        parts.append(Text(f"  {review.file}", style="dim"))
+        if review.error:
+            parts.append(Text(f"  cannot read: {review.error}", style="bold red"))
+            continue
+        for severity in Severity:
+            findings = [f for f in review.findings if f.severity is severity]
+            if not findings:
+                continue
+            parts.append(Text(f"  {severity.value}s ({len(findings)})", style=SEVERITY_STYLE[severity]))
+            for finding in findings:
+                pair = f" [dim](same as {escape(finding.pair)})[/]" if finding.pair else ""
+                line = f":{finding.line}" if finding.line else ""
+                parts.append(Text.from_markup(
+                    f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair} [dim]line{line}[/]"
+                    if line else f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair}"
+                ))
+                parts.append(Text(f"      {finding.message}"))
+                if finding.fix:
+                    parts.append(Text(f"      fix: {finding.fix}", style="green"))
+        if not review.findings:
+            parts.append(Text("  no findings", style="green"))
+        counts = ", ".join(f"{review.count(s)} {s.value}(s)" for s in Severity)
+        parts.append(Text(f"  {counts}", style="dim"))
+        parts.append(Text(""))
+    if comparison is not None:
+        table = Table(title="Comparison", show_lines=False)
+        table.add_column("")
+        table.add_column(comparison.names[0])
+        table.add_column(comparison.names[1])
+        for row in comparison.table:
+            table.add_row(*row)
+        parts.append(table)
+    return parts
+
+
+def print_text(reviews: list[Review], comparison: Comparison | None, console: Console) -> None:
+    console.print(Group(*text_renderables(reviews, comparison)))
+
+
+def render_text(reviews: list[Review], comparison: Comparison | None = None, width: int = 100) -> str:
+    """Plain text (no colour), for --output."""
+    console = Console(width=width, no_color=True, color_system=None, record=True, file=_Null())
+    print_text(reviews, comparison, console)
+    return console.export_text()
+
+
+class _Null:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None

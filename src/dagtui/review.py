@@ -1,0 +1,57 @@
+"""Review one file end to end: read, model, validate; a syntax error becomes a finding, an
+unreadable file an error message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagtui.errors import DotSyntaxError, InputError
+from dagtui.model import Deployment, ModelSpec, Strategy, load_deployment
+from dagtui.validate import Finding, RuleSelection, Severity, finding_from_syntax_error, validate
+
+
+@dataclass
+class Review:
+    """A file's deployment (None when it could not be built), its findings, or why it failed."""
+
+    file: str
+    deployment: Deployment | None = None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None  # an input error: missing, unreadable, binary, ...
+
+    @property
+    def name(self) -> str:
+        return self.deployment.name if self.deployment else Path(self.file).stem
+
+    @property
+    def strategy_text(self) -> str | None:
+        if self.deployment is None:
+            return None
+        return self.deployment.strategy.compact()
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for finding in self.findings if finding.severity is severity)
+
+
+def review_file(
+    path: str | os.PathLike[str],
+    spec: ModelSpec | None = None,
+    strategy: Strategy | None = None,
+    selection: RuleSelection | None = None,
+) -> Review:
+    """Read and validate one DOT file."""
+    file = str(path)
+    try:
+        deployment = load_deployment(file, strategy)
+    except DotSyntaxError as error:
+        return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
+    except InputError as error:
+        return Review(file, error=str(error))
+    return Review(file, deployment, validate(deployment, spec, selection))
+
+
+def _numbered(finding: Finding) -> Finding:
+    finding.id = "F1"
+    return finding

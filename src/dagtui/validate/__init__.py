@@ -1,0 +1,55 @@
+"""The validator: rules grouped by category (one module each), run over a `Deployment`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dagtui.model.deployment import Deployment
+from dagtui.model.spec import ModelSpec
+from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
+    annotation, attention, communication, expert, gpu, pipeline, shape, strategy, structure, syntax, tensor,
+)
+from dagtui.validate.context import Context
+from dagtui.validate.finding import CATEGORIES, RULES, Finding, Rule, Severity
+from dagtui.validate.syntax import finding_from_syntax_error
+
+__all__ = [
+    "CATEGORIES", "RULES", "Finding", "Rule", "RuleSelection", "Severity", "finding_from_syntax_error", "validate",
+]
+
+
+@dataclass
+class RuleSelection:
+    """Which rules run and at which severity (from --select/--ignore and dagtui.yaml)."""
+
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    severities: dict[str, Severity] = field(default_factory=dict)
+
+    def enabled(self, rule: Rule) -> bool:
+        def matches(patterns: list[str]) -> bool:
+            return any(rule.code.startswith(p.upper()) or rule.category == p.lower() for p in patterns)
+
+        if self.select and not matches(self.select):
+            return False
+        return not matches(self.ignore)
+
+
+def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> list[Finding]:
+    """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2..."""
+    selection = selection or RuleSelection()
+    ctx = Context(deployment, spec)
+    findings: list[Finding] = []
+    for rule in RULES.values():
+        if not selection.enabled(rule):
+            continue
+        for finding in rule.check(ctx):
+            if rule.code in selection.severities:
+                finding.severity = selection.severities[rule.code]
+            if finding.nodes and finding.line is None:
+                finding.line = deployment.nodes[finding.nodes[0]].line if finding.nodes[0] in deployment.nodes else None
+            findings.append(finding)
+    findings.sort(key=lambda f: (f.severity.rank, f.rule))
+    for number, finding in enumerate(findings, 1):
+        finding.id = f"F{number}"
+    return findings

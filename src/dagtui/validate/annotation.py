@@ -1,0 +1,89 @@
+"""Annotation rules: every computation node states its shapes; dimensions parse; placeholders
+and symbols that stop a reviewer from checking are reported once per graph."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from dagtui.model.operators import Kind, Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import node_list
+
+_TEMPLATE = re.compile(r"template|\*\s*\d+\s*\+|layer\s*\*|\bN\b", re.IGNORECASE)
+
+
+def _computation(ctx: Context) -> list[str]:
+    return [n for n, i in ctx.nodes.items() if i.kind is Kind.COMPUTE and i.op not in (Op.STAGE_MARKER,)]
+
+
+@rule("ANN001", "annotation", Severity.WARNING, "Computation node without Input/Output shapes")
+def shapes_present(ctx: Context):
+    """Every computation node carries `Input: [...]` and `Output: [...]` shapes.
+
+    Why: without shapes the shape rules cannot check the edge, and the reviewer cannot either.
+    Example: `layer0_mlp [label="MLP\\nGPU: 0-7"]`.
+    """
+    compute = _computation(ctx)
+    if not compute:
+        return
+    lacking = [n for n in compute if not ctx.nodes[n].inputs or not ctx.nodes[n].outputs]
+    if len(lacking) == len(compute):
+        yield shapes_present.finding(
+            f"No computation node gives both Input and Output shapes ({len(compute)} nodes): shape rules could not run.",
+            nodes=lacking[:1], severity=Severity.INFO, key="ANN001:none", title="No shapes in the file",
+            fix="Add `Input: [...]` and `Output: [...]` lines to every computation node's label.",
+        )
+    elif lacking:
+        bare = [n for n in lacking if ctx.nodes[n].bare_shapes]
+        note = f" ({len(bare)} of them give a shape without saying whether it is Input or Output)" if bare else ""
+        yield shapes_present.finding(
+            f"{len(lacking)} computation node(s) lack Input or Output shapes{note}: {node_list(lacking)}.",
+            nodes=lacking, fix="Add the missing `Input: [...]` / `Output: [...]` lines.",
+        )
+
+
+@rule("ANN002", "annotation", Severity.INFO, "Symbolic dimensions")
+def symbolic(ctx: Context):
+    """Dimensions are numbers; symbols (`tokens_per_expert`) are reported once per graph, not per node.
+
+    Why: a symbolic dimension cannot be checked; one finding lists the symbols and where they occur.
+    Example: `[16, tokens_per_expert, 8192]`.
+    """
+    symbols: dict[str, list[str]] = defaultdict(list)
+    for node_id, node in ctx.nodes.items():
+        for shape in [*node.inputs, *node.outputs, *node.bare_shapes]:
+            for dim in shape.dims:
+                if not dim.is_int and not dim.is_placeholder:
+                    symbols[str(dim.value)].append(node_id)
+    if symbols:
+        nodes = list(dict.fromkeys(n for ids in symbols.values() for n in ids))
+        names = ", ".join(f"`{name}` ({len(set(ids))} node(s))" for name, ids in sorted(symbols.items()))
+        yield symbolic.finding(
+            f"Symbolic dimension(s) {names}: shapes through them are checked by the numbers around them only.",
+            nodes=nodes, fix="Write concrete sizes where they are known (e.g. tokens per expert = batch*seq*top_k/E).",
+        )
+
+
+@rule("ANN003", "annotation", Severity.WARNING, "Placeholders instead of values")
+def placeholders(ctx: Context):
+    """Placeholders instead of values (`?`, `batch_size=?`, `GPU: Host`, `layer*16+N`, nodes named
+    `*_template` standing for many) are findings, because a reviewer cannot check them.
+
+    Why: a DAG with placeholders describes a pattern, not a deployment.
+    Example: `Input: [batch_size=?, seq_len=?, 4096]`, `GPU: Host`.
+    """
+    found: dict[str, list[str]] = defaultdict(list)
+    for node_id, node in ctx.nodes.items():
+        if any(dim.is_placeholder for shape in [*node.inputs, *node.outputs, *node.bare_shapes] for dim in shape.dims):
+            found["`?` in shapes"].append(node_id)
+        if node.placement is not None and node.placement.placeholder and node.kind is Kind.COMPUTE:
+            found[f"GPU placeholder `{node.placement.placeholder}`"].append(node_id)
+        if "template" in node_id.lower() or any(_TEMPLATE.search(line) and "template" in line.lower() for line in node.label):
+            found["template node standing for many"].append(node_id)
+    for what, nodes in found.items():
+        yield placeholders.finding(
+            f"{len(nodes)} node(s) with {what}: {node_list(nodes)}.", nodes=nodes, key=f"ANN003:{what}",
+            fix="Replace placeholders with the concrete values of this deployment.",
+        )

@@ -1,0 +1,197 @@
+"""Attention rules: decomposed into operators, wired Q,K -> score -> softmax -> (x V) -> o_proj,
+and head arithmetic that agrees with the hidden size and the TP split."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dagtui.model.operators import ATTENTION_OPS, Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import compact_ranges, node_list
+
+_V_OPS = {Op.V_PROJ, Op.QKV_PROJ}
+_QK_OPS = {Op.Q_PROJ, Op.K_PROJ}
+
+
+def feeders(ctx: Context, node: str) -> set[str]:
+    """The nearest attention operators upstream of `node`, looking through communication and unknown nodes."""
+    found: set[str] = set()
+    stack = list(ctx.deployment.graph.predecessors(node))
+    seen: set[str] = set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        info = ctx.nodes[current]
+        if info.op in ATTENTION_OPS:
+            found.add(current)
+        elif info.is_communication or info.op is Op.UNKNOWN:
+            stack.extend(ctx.deployment.graph.predecessors(current))
+    return found
+
+
+def consumers(ctx: Context, node: str) -> set[str]:
+    """The nearest attention operators downstream of `node`, looking through communication and unknown nodes."""
+    graph = ctx.deployment.graph
+    found: set[str] = set()
+    stack = list(graph.successors(node))
+    seen: set[str] = set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        info = ctx.nodes[current]
+        if info.op in ATTENTION_OPS:
+            found.add(current)
+        elif info.is_communication or info.op is Op.UNKNOWN:
+            stack.extend(graph.successors(current))
+    return found
+
+
+@rule("ATT001", "attention", Severity.WARNING, "Attention drawn as one box")
+def monolithic(ctx: Context):
+    """Attention is decomposed into operators (projections, score, softmax, weighted sum, output
+    projection), not drawn as one "Multi-Head Attention" box.
+
+    Why: a single box hides exactly what reviewers must check: the wiring, the head split and
+    where the TP all-reduce sits.
+    Example: `layer15_attention [label="Layer 15: Attention"]` as a representative layer.
+    """
+    boxes = ctx.deployment.nodes_of_op(Op.ATTENTION)
+    if not boxes:
+        return
+    layers = sorted({ctx.nodes[node].layer for node in boxes if ctx.nodes[node].layer is not None})
+    where = f"layer(s) {compact_ranges(layers)}" if layers else f"{len(boxes)} node(s)"
+    yield monolithic.finding(
+        f"Attention of {where} is drawn as one box ({node_list(boxes)}), so its wiring, head split and "
+        "TP collective cannot be checked.",
+        nodes=boxes, key=f"ATT001:{compact_ranges(layers)}",
+        fix="Decompose attention into Q/K/V projections, score, softmax, weighted sum (x V) and output "
+        "projection, with the all-reduce after the row-parallel projection.",
+    )
+
+
+@rule("ATT002", "attention", Severity.ERROR, "Attention block wired incorrectly")
+def wiring(ctx: Context):
+    """Q and K feed the score; the score feeds softmax; softmax AND V feed the weighted sum
+    ("attention output", "context", "scores x V"); the weighted sum feeds the output projection.
+
+    Why: each wrong edge computes something else than attention. V into the weighted sum is
+    right when the softmax feeds it too (reviewers sometimes flag this correct case; dagtui
+    must not), and wrong when the softmax does not (V then bypasses the probabilities).
+    Also wrong: V into the score, Q/K into the weighted sum, the softmax skipping the weighted
+    sum, Q/K/V straight into the output projection.
+    Example: `layer0_attn_v -> layer0_attn_out` while `layer0_attn_softmax -> layer0_attn_oproj`.
+    """
+    problems: dict[tuple[str, ...], list[tuple[int | None, list[str], list[str]]]] = defaultdict(list)
+    layers_with_sum = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.ATTN_WEIGHTED_SUM)}
+    for layer, faults in _layer_faults(ctx, layers_with_sum).items():
+        kinds = tuple(sorted({kind for kind, _, _ in faults}))
+        nodes = [node for _, edge_nodes, _ in faults for node in edge_nodes]
+        texts = [text for _, _, text in faults]
+        problems[kinds].append((layer, nodes, texts))
+    for kinds, occurrences in problems.items():
+        layers = [layer for layer, _, _ in occurrences if layer is not None]
+        nodes = [node for _, layer_nodes, _ in occurrences for node in layer_nodes]
+        details = list(dict.fromkeys(text for _, _, texts in occurrences for text in texts))
+        where = f"layer(s) {compact_ranges(layers)}" if layers else "the attention block"
+        summary = "; ".join(_SUMMARY[kind] for kind in kinds)
+        yield wiring.finding(
+            f"In {where}: {summary}.", nodes=nodes, details=details[:8], key=f"ATT002:{','.join(kinds)}:{compact_ranges(layers)}",
+            severity=ctx.severity_for((), nodes, Severity.ERROR),
+            fix="Wire attention as Q,K -> score -> softmax -> weighted sum <- V, then weighted sum -> output projection.",
+        )
+
+
+_SUMMARY = {
+    "v-bypasses-softmax": "V feeds the weighted sum but the softmax does not, so V bypasses the attention probabilities",
+    "softmax-skips-sum": "the softmax skips the weighted sum",
+    "sum-without-v": "the weighted sum gets no V",
+    "v-into-score": "V feeds the attention score",
+    "qk-into-sum": "Q or K feeds the weighted sum",
+    "qkv-into-oproj": "Q/K/V feed the output projection directly",
+    "score-without-qk": "the attention score is not fed by both Q and K",
+}
+
+
+def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | None, list[tuple[str, list[str], str]]]:
+    faults: dict[int | None, list[tuple[str, list[str], str]]] = defaultdict(list)
+
+    def add(node: str, kind: str, nodes: list[str], text: str) -> None:
+        faults[ctx.nodes[node].layer].append((kind, nodes, text))
+
+    for node in ctx.deployment.nodes_of_op(Op.ATTN_WEIGHTED_SUM):
+        upstream = feeders(ctx, node)
+        ops = {ctx.nodes[n].op for n in upstream}
+        v_nodes = sorted(n for n in upstream if ctx.nodes[n].op in _V_OPS)
+        probability_ops = {Op.SOFTMAX} if ctx.deployment.nodes_of_op(Op.SOFTMAX) else {Op.SOFTMAX, Op.ATTN_SCORE}
+        if v_nodes and not ops & probability_ops:
+            add(node, "v-bypasses-softmax", [*v_nodes, node], f"`{v_nodes[0]}` -> `{node}` without the softmax feeding `{node}`")
+        if not v_nodes and ops & probability_ops:
+            add(node, "sum-without-v", [node], f"`{node}` has no V input")
+        for qk in sorted(n for n in upstream if ctx.nodes[n].op in _QK_OPS):
+            add(node, "qk-into-sum", [qk, node], f"`{qk}` -> `{node}`")
+    for node in ctx.deployment.nodes_of_op(Op.SOFTMAX):
+        downstream = consumers(ctx, node)
+        if ctx.nodes[node].layer in layers_with_sum and not any(
+            ctx.nodes[n].op is Op.ATTN_WEIGHTED_SUM for n in downstream
+        ):
+            targets = sorted(downstream)
+            goes = f", it goes to {node_list(targets)}" if targets else ""
+            add(node, "softmax-skips-sum", [node, *targets], f"`{node}` does not feed the weighted sum{goes}")
+    for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
+        upstream = feeders(ctx, node)
+        for v in sorted(n for n in upstream if ctx.nodes[n].op is Op.V_PROJ):
+            add(node, "v-into-score", [v, node], f"`{v}` -> `{node}`")
+        ops = {ctx.nodes[n].op for n in upstream}
+        if upstream and not (_QK_OPS <= ops or Op.QKV_PROJ in ops):
+            add(node, "score-without-qk", [node], f"`{node}` is fed by {node_list(sorted(upstream))}")
+    for node in ctx.deployment.nodes_of_op(Op.O_PROJ):
+        direct = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _QK_OPS | _V_OPS)
+        if direct:
+            add(node, "qkv-into-oproj", [*direct, node], f"{node_list(direct)} -> `{node}`")
+    return faults
+
+
+@rule("ATT003", "attention", Severity.ERROR, "Head arithmetic disagrees with the hidden size or TP split")
+def heads(ctx: Context):
+    """Heads x d_k equals the hidden size, and under TP each rank holds heads/TP heads.
+
+    Why: a projection whose heads x d_k is not H (or H/TP on a TP rank) cannot be the model's
+    attention; a TP rank holding all heads means the split was not applied.
+    Example: `heads=32, d_k=64` after a TP8 projection of hidden 4096 is wrong twice:
+    32x64 = 2048, and a TP8 rank holds 4 heads.
+    """
+    full = ctx.hidden
+    tp = ctx.degree("tp") or 1
+    total_heads = ctx.spec.heads if ctx.spec and ctx.spec.heads else None
+    groups: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for node_id in ctx.deployment.nodes_of_op(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM):
+        node = ctx.nodes[node_id]
+        for shape in node.outputs[:1]:
+            pair = shape.heads_and_head_dim()
+            if pair:
+                groups[pair].append(node_id)
+    if full is None:
+        return
+    for (head_count, head_dim), nodes in groups.items():
+        product = head_count * head_dim
+        problems = []
+        if product not in (full.value, full.value // tp):
+            shard = f" nor its TP{tp} shard {full.value // tp}" if tp > 1 else ""
+            problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value}{shard}")
+        if tp > 1 and total_heads and head_count != total_heads // tp:
+            problems.append(f"a TP{tp} rank holds {total_heads}/{tp} = {total_heads // tp} heads, not {head_count}")
+        elif tp > 1 and not total_heads and product == full.value:
+            problems.append(f"each TP{tp} rank shows the full {head_count} heads; a rank holds 1/{tp} of them")
+        if problems:
+            yield heads.finding(
+                f"{node_list(nodes)} output heads={head_count}, d_k={head_dim}: " + "; and ".join(problems)
+                + f" (hidden size {full.value}, {full.source}).",
+                nodes=nodes, key=f"ATT003:{head_count}x{head_dim}",
+                severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+                fix=f"Give each TP rank heads/TP heads of d_k = H/heads, so that heads x d_k = {full.value // tp if tp > 1 else full.value} per rank.",
+            )

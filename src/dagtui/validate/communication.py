@@ -1,0 +1,132 @@
+"""Communication rules: edges across GPUs pass through communication nodes, collectives carry the
+right tensors, and shapes follow the drawing convention (ellipse / box / parallelogram)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import COLLECTIVES, ROUTING_OPS, Kind, Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import node_list
+
+
+def _placements_disjoint(a: NodeInfo, b: NodeInfo) -> bool:
+    if a.gpus and b.gpus:
+        return not (a.gpus & b.gpus)
+    for axis in ("pp", "tp", "ep"):
+        ra, rb = a.rank(axis), b.rank(axis)
+        if ra and rb and not (ra & rb):
+            return True
+    return False
+
+
+@rule("COM001", "communication", Severity.ERROR, "Edge across GPUs without a communication node")
+def cross_gpu(ctx: Context):
+    """An edge between nodes on different GPUs passes through a communication node.
+
+    Why: data does not move between GPUs by itself; the transfer (send/recv, all-to-all, ...)
+    costs time and must be in the DAG to be planned.
+    Example: `expert_3 (GPU 3) -> combine_gpu0 (GPU 0)` drawn as a plain edge.
+    """
+    edges = []
+    for source, target in ctx.deployment.graph.edges:
+        a, b = ctx.nodes[source], ctx.nodes[target]
+        if a.is_communication or b.is_communication or a.kind in (Kind.INPUT, Kind.OUTPUT) or b.kind in (Kind.INPUT, Kind.OUTPUT):
+            continue
+        if a.op in ROUTING_OPS or b.op in ROUTING_OPS:
+            continue
+        if a.placement is not None and b.placement is not None and _placements_disjoint(a, b):
+            edges.append((source, target))
+    if edges:
+        nodes = [n for edge in edges for n in edge]
+        yield cross_gpu.finding(
+            f"{len(edges)} edge(s) join nodes on different GPUs with no communication node: "
+            + ", ".join(f"`{a}` -> `{b}`" for a, b in edges[:4]) + (" ..." if len(edges) > 4 else "") + ".",
+            nodes=nodes, details=[f"`{a}` ({_where(ctx.nodes[a])}) -> `{b}` ({_where(ctx.nodes[b])})" for a, b in edges[:6]],
+            fix="Insert the communication node (send/recv, all-gather, all-to-all...) that moves the tensor.",
+        )
+
+
+def _where(node: NodeInfo) -> str:
+    if node.gpus:
+        return f"GPU {min(node.gpus)}" + (f"-{max(node.gpus)}" if len(node.gpus) > 1 else "")
+    return ", ".join(f"{axis.upper()}{min(v)}" + (f"-{max(v)}" if len(v) > 1 else "") for axis, v in node.ranks.items())
+
+
+@rule("COM002", "communication", Severity.WARNING, "Node shape breaks the drawing convention")
+def shape_convention(ctx: Context):
+    """Communication nodes are ellipses, computation nodes rectangles, routing nodes parallelograms.
+
+    Why: reviewers read the kind of a node from its shape; a collective drawn as a box is read as
+    computation and its cost is missed.
+    Example: `all_reduce [shape=box]`.
+    """
+    wrong: dict[str, list[str]] = defaultdict(list)
+    for node_id, node in ctx.nodes.items():
+        if node.op in COLLECTIVES and node.kind is Kind.COMPUTE:
+            wrong["collective drawn as a box"].append(node_id)
+        elif node.op not in COLLECTIVES | ROUTING_OPS | {Op.INPUT, Op.OUTPUT, Op.UNKNOWN} and node.kind is Kind.COMMUNICATION:
+            wrong["computation drawn as an ellipse"].append(node_id)
+    for what, nodes in wrong.items():
+        yield shape_convention.finding(
+            f"{len(nodes)} node(s): {what} ({node_list(nodes)}).", nodes=nodes, key=f"COM002:{what}",
+            fix="Draw communication as ellipse, computation as box, routing (gate, split, combine) as parallelogram.",
+        )
+
+
+@rule("COM003", "communication", Severity.ERROR, "All-reduce of a TP shard")
+def all_reduce_shard(ctx: Context):
+    """An all-reduce sums partial results of full size; its tensor is never a TP shard (H/TP).
+
+    Why: after a row-parallel projection every rank holds a partial [.., H]; an all-reduce of
+    [.., H/TP] means the shapes (or the collective) are wrong: a shard is gathered, not reduced.
+    Example: `All-Reduce / Size: [128, 1024, 512]` under TP8 with H = 4096.
+    """
+    nodes = [
+        n for n in ctx.deployment.nodes_of_op(Op.ALL_REDUCE)
+        if any(ctx.is_tp_shard(shape.hidden()) for shape in [*ctx.nodes[n].inputs, *ctx.nodes[n].outputs])
+    ]
+    if nodes and ctx.hidden:
+        shard = next(s.hidden() for n in nodes for s in [*ctx.nodes[n].inputs, *ctx.nodes[n].outputs] if ctx.is_tp_shard(s.hidden()))
+        tp = ctx.degree("tp")
+        yield all_reduce_shard.finding(
+            f"{node_list(nodes)} all-reduce(s) a tensor of hidden size {shard} = {ctx.hidden.value}/TP{tp}, a shard under {ctx.degree_text('tp')}; "
+            f"a row-parallel all-reduce carries the full {ctx.hidden.value} ({ctx.hidden.source}).",
+            nodes=nodes, key="COM003", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+            fix=f"All-reduce the full-size partial sums [.., {ctx.hidden.value}] (or all-gather if the tensor really is a shard).",
+        )
+
+
+@rule("COM004", "communication", Severity.ERROR, "Communication node has the wrong shape")
+def collective_shape(ctx: Context):
+    """A collective's shapes agree with what it does and with its neighbours: an all-reduce keeps
+    the shape; an all-gather multiplies one dimension by the group size and a reduce-scatter
+    divides it; what it receives is what its producer emits.
+
+    Why: a collective with the wrong tensor size is planned with the wrong cost, and usually
+    means the operator around it is mislabelled.
+    Example: `All-Reduce / Input: [128,1024,4096] / Output: [128,1024,512]`.
+    """
+    problems: list[tuple[str, str]] = []
+    graph = ctx.deployment.graph
+    for node_id, node in ctx.nodes.items():
+        if node.op not in COLLECTIVES or not node.inputs:
+            continue
+        if node.op is Op.ALL_REDUCE and node.outputs and not node.inputs[0].same_as(node.outputs[0]):
+            problems.append((node_id, f"`{node_id}` all-reduces {node.inputs[0]} into {node.outputs[0]}; an all-reduce keeps the shape"))
+        for producer in graph.predecessors(node_id):
+            if ctx.nodes[producer].op is Op.GATE or graph.edges[producer, node_id]["dashed"]:
+                continue  # routing decisions, not the tensor being moved
+            produced = ctx.nodes[producer].outputs
+            if produced and produced[0].dims and all(d.is_int for d in produced[0].dims) and all(d.is_int for d in node.inputs[0].dims):
+                if not any(produced[0].same_as(shape) for shape in node.inputs):
+                    problems.append((node_id, f"`{producer}` emits {produced[0]} but `{node_id}` carries {node.inputs[0]}"))
+    if problems:
+        nodes = [node for node, _ in problems]
+        yield collective_shape.finding(
+            "; ".join(text for _, text in problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "") + ".",
+            nodes=nodes, details=[text for _, text in problems[:8]], severity=ctx.severity_for((), nodes, Severity.ERROR),
+            fix="Label each collective with the tensor it really moves, as its producer emits it.",
+        )

@@ -1,0 +1,114 @@
+"""What every rule needs besides the deployment: the model spec, and facts derived once
+(full hidden size, layer and expert counts, degrees) with where each came from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from dagtui.model.deployment import Deployment
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import Op
+from dagtui.model.spec import ModelSpec
+from dagtui.validate.finding import Severity
+
+_EXPERTS_DECLARED = re.compile(r"(?:top-?\d+\s+of\s+(\d+))|(?:(\d+)\s+experts?\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Known:
+    """A number and where it came from ("--model", "inferred: ...")."""
+
+    value: int
+    source: str
+
+    @property
+    def inferred(self) -> bool:
+        return not self.source.startswith("--model") and not self.source.startswith("declared")
+
+
+class Context:
+    """One deployment under review, with the facts rules share."""
+
+    def __init__(self, deployment: Deployment, spec: ModelSpec | None = None) -> None:
+        self.deployment = deployment
+        self.spec = spec
+
+    @property
+    def nodes(self) -> dict[str, NodeInfo]:
+        return self.deployment.nodes
+
+    def degree(self, axis: str) -> int | None:
+        return self.deployment.strategy.degree(axis)
+
+    def declared(self, axis: str) -> bool:
+        return self.deployment.strategy.is_declared(axis)
+
+    def degree_text(self, axis: str) -> str:
+        """`TP8`, or `TP16 (inferred from the ranks drawn)`."""
+        value = self.degree(axis)
+        text = f"{axis.upper()}{value}"
+        return text if self.declared(axis) else f"{text} (inferred from what is drawn)"
+
+    def severity_for(self, axes: tuple[str, ...], nodes: list[str], default: Severity) -> Severity:
+        """Lower an error to a warning when it rests on an inferred degree or a guessed operator."""
+        if default is not Severity.ERROR:
+            return default
+        guessed = any(self.nodes[node].op_source not in ("label",) for node in nodes if node in self.nodes)
+        inferred = any(not self.declared(axis) for axis in axes)
+        return Severity.WARNING if guessed or inferred else default
+
+    @cached_property
+    def hidden(self) -> Known | None:
+        """The model's full hidden size: from --model, else the largest hidden size drawn."""
+        if self.spec and self.spec.hidden_size:
+            return Known(self.spec.hidden_size, "--model")
+        best: tuple[int, str] | None = None
+        for node in self.nodes.values():
+            for shape in [*node.inputs, *node.outputs]:
+                hidden = shape.hidden()
+                if hidden and (best is None or hidden > best[0]):
+                    best = (hidden, node.id)
+        if best is None:
+            return None
+        return Known(best[0], f"inferred: the largest hidden size drawn, at `{best[1]}`")
+
+    @cached_property
+    def layer_count(self) -> Known | None:
+        if self.spec and self.spec.layers:
+            return Known(self.spec.layers, "--model")
+        claimed = [layer for stage in self.deployment.stages for layer in (stage.claimed_layers or [])]
+        if claimed:
+            return Known(max(claimed) + 1, "inferred: the layer ranges the stages claim")
+        drawn = self.deployment.layers_drawn
+        if drawn:
+            return Known(max(drawn) + 1, "inferred: the highest layer drawn")
+        return None
+
+    @cached_property
+    def expert_count(self) -> Known | None:
+        if self.spec and self.spec.experts:
+            return Known(self.spec.experts, "--model")
+        for node in self.nodes.values():
+            if node.op in (Op.GATE, Op.MOE, Op.DISPATCH):
+                for line in node.label:
+                    match = _EXPERTS_DECLARED.search(line)
+                    if match:
+                        return Known(int(match.group(1) or match.group(2)), f"declared at `{node.id}`")
+        return None
+
+    def explain_factor(self, small: int, big: int) -> str | None:
+        """`512 = 4096/TP8` when `big` is `small` times a parallel degree of this deployment."""
+        if small <= 0 or big % small:
+            return None
+        factor = big // small
+        for axis in ("tp", "ep", "sp", "pp", "dp"):
+            if self.degree(axis) == factor and factor > 1:
+                return f"{small} = {big}/{axis.upper()}{factor}"
+        return None
+
+    def is_tp_shard(self, hidden: int | None) -> bool:
+        """Whether `hidden` is the full hidden size divided by TP (>1)."""
+        full, tp = self.hidden, self.degree("tp")
+        return bool(hidden and full and tp and tp > 1 and hidden * tp == full.value and hidden != full.value)

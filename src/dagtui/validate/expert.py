@@ -1,0 +1,219 @@
+"""Expert rules: experts on every EP rank, E/EP each, behind a gate, reached through all-to-alls."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dagtui.model.operators import Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import compact_ranges, node_list
+
+
+def _experts_by_layer(ctx: Context) -> dict[int | None, list[str]]:
+    layers: dict[int | None, list[str]] = defaultdict(list)
+    for node_id in ctx.deployment.nodes_of_op(Op.EXPERT):
+        layers[ctx.nodes[node_id].layer].append(node_id)
+    return dict(layers)
+
+
+@rule("EXP001", "expert", Severity.ERROR, "Experts placed on a subset of the EP ranks")
+def ep_coverage(ctx: Context):
+    """Each MoE layer shown places experts on every EP rank (0..EP-1), and draws as many experts as
+    the gate or the model declares.
+
+    Why: under EPn every rank holds E/EP experts; a DAG showing two ranks of 64 says nothing
+    about the other 62, and may hide a placement that cannot hold the experts.
+    Example: EP64 with experts 0 and 1 on EP0 and EP1 only.
+    """
+    ep = ctx.degree("ep")
+    if not ep or ep == 1:
+        return
+    experts_declared = ctx.expert_count
+    grouped: dict[tuple[frozenset[int], int], list[tuple[int | None, list[str]]]] = defaultdict(list)
+    for layer, experts in _experts_by_layer(ctx).items():
+        ranks = frozenset(rank for node in experts for rank in ctx.nodes[node].rank("ep"))
+        if not ranks:
+            continue
+        if ranks >= set(range(ep)):
+            continue
+        grouped[(ranks, len(experts))].append((layer, experts))
+    for (ranks, count), occurrences in grouped.items():
+        layers = [layer for layer, _ in occurrences if layer is not None]
+        nodes = [node for _, experts in occurrences for node in experts]
+        expert_ids = sorted({ctx.nodes[n].expert for n in nodes if ctx.nodes[n].expert is not None})
+        where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
+        message = (
+            f"{where} place(s) {count} expert(s) ({'experts ' + compact_ranges(expert_ids) if expert_ids else node_list(nodes)}) "
+            f"on EP rank(s) {compact_ranges(ranks)} only, of {ctx.degree_text('ep')} (EP0-EP{ep - 1}): "
+            f"{ep - len(ranks)} rank(s) hold no expert"
+        )
+        if experts_declared:
+            per_rank = experts_declared.value / ep
+            per_rank_text = f"{experts_declared.value}/{ep} = {per_rank:g}"
+            message += f"; the model has {experts_declared.value} experts ({experts_declared.source}), so each EP rank should hold {per_rank_text}"
+        yield ep_coverage.finding(
+            message + ".", nodes=nodes, key=f"EXP001:{compact_ranges(layers)}",
+            severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
+            fix="Show the expert distribution across all EP ranks (E/EP experts on each), not only the first ranks.",
+        )
+
+
+@rule("EXP006", "expert", Severity.WARNING, "MoE drawn as one box")
+def monolithic_moe(ctx: Context):
+    """A MoE layer is drawn as gate, all-to-all dispatch, experts per EP rank and combine, not as
+    one "MoE" box.
+
+    Why: one box hides the expert placement and the all-to-alls, the parts most often wrong.
+    Example: `layer15_moe [label="Layer 15: MoE"]`.
+    """
+    boxes = ctx.deployment.nodes_of_op(Op.MOE)
+    if boxes:
+        layers = sorted({ctx.nodes[n].layer for n in boxes if ctx.nodes[n].layer is not None})
+        where = f"layer(s) {compact_ranges(layers)}" if layers else f"{len(boxes)} node(s)"
+        yield monolithic_moe.finding(
+            f"The MoE of {where} is drawn as one box ({node_list(boxes)}): gate, all-to-alls and expert placement "
+            "cannot be checked.",
+            nodes=boxes, key=f"EXP006:{compact_ranges(layers)}",
+            fix="Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.",
+        )
+
+
+@rule("EXP002", "expert", Severity.ERROR, "Experts unevenly divided among EP ranks")
+def even_split(ctx: Context):
+    """The model's experts are divided evenly: E/EP experts on each EP rank.
+
+    Why: an uneven split overloads the ranks with more experts and breaks the all-to-all sizing.
+    Example: 64 experts on EP16 with 6 on EP0 and 3 on EP1 (should be 4 each).
+    """
+    ep = ctx.degree("ep")
+    experts = ctx.expert_count
+    if not ep or ep == 1:
+        return
+    if experts and experts.value % ep:
+        yield even_split.finding(
+            f"{experts.value} experts ({experts.source}) cannot be divided evenly over {ctx.degree_text('ep')}.",
+            key="EXP002:divisible", fix="Choose an EP degree that divides the expert count.",
+        )
+        return
+    for layer, nodes in _experts_by_layer(ctx).items():
+        per_rank: dict[int, int] = defaultdict(int)
+        for node in nodes:
+            ranks = ctx.nodes[node].rank("ep")
+            if len(ranks) == 1:
+                per_rank[next(iter(ranks))] += 1
+        if len(per_rank) < 2:
+            continue
+        counts = set(per_rank.values())
+        expected = experts.value // ep if experts else None
+        if len(counts) > 1 or (expected is not None and counts != {expected} and set(per_rank) >= set(range(ep))):
+            spread = ", ".join(f"EP{rank}: {count}" for rank, count in sorted(per_rank.items())[:8])
+            yield even_split.finding(
+                f"Layer {layer}: experts per EP rank differ ({spread})" + (f"; expected {expected} each." if expected else "."),
+                nodes=nodes, key=f"EXP002:{layer}", fix="Place the same number of experts (E/EP) on every EP rank.",
+            )
+
+
+@rule("EXP003", "expert", Severity.ERROR, "Experts of different EP ranks share a GPU")
+def shared_gpu(ctx: Context):
+    """Experts of different EP ranks do not share a GPU.
+
+    Why: an EP rank is a set of GPUs; two ranks on one GPU means the EP degree is not what is
+    drawn, and that GPU holds twice the expert weights.
+    Example: `expert_0 (EP0, GPU 3)` and `expert_8 (EP1, GPU 3)`.
+    """
+    ranks_on_gpu: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node_id in ctx.deployment.nodes_of_op(Op.EXPERT):
+        node = ctx.nodes[node_id]
+        if len(node.rank("ep")) == 1:
+            for gpu in node.gpus:
+                ranks_on_gpu[gpu][next(iter(node.rank("ep")))].append(node_id)
+    clashes = {gpu: ranks for gpu, ranks in ranks_on_gpu.items() if len(ranks) > 1}
+    if clashes:
+        nodes = [n for ranks in clashes.values() for members in ranks.values() for n in members]
+        details = [f"GPU {gpu}: EP ranks {compact_ranges(ranks)}" for gpu, ranks in sorted(clashes.items())[:8]]
+        yield shared_gpu.finding(
+            f"{len(clashes)} GPU(s) ({compact_ranges(clashes)}) hold experts of several EP ranks.",
+            nodes=nodes, details=details, fix="Give each EP rank its own GPUs.",
+        )
+
+
+@rule("EXP004", "expert", Severity.ERROR, "Experts without a gate before them")
+def gate_first(ctx: Context):
+    """A gate/router precedes the experts, directly or through the dispatch all-to-all (its edges
+    dashed by convention).
+
+    Why: without the gate there is no routing decision: every token would reach every expert.
+    Example: `layer0_norm -> expert_0` with no gate in the layer.
+    """
+    experts = ctx.deployment.nodes_of_op(Op.EXPERT)
+    if not experts:
+        return
+    graph = ctx.deployment.graph
+    gated: set[str] = set()
+    frontier = list(ctx.deployment.nodes_of_op(Op.GATE))
+    while frontier:
+        node = frontier.pop()
+        for successor in graph.successors(node):
+            if successor not in gated:
+                gated.add(successor)
+                frontier.append(successor)
+    ungated = [node for node in experts if node not in gated]
+    if ungated:
+        layers = sorted({ctx.nodes[n].layer for n in ungated if ctx.nodes[n].layer is not None})
+        yield gate_first.finding(
+            f"{len(ungated)} expert node(s) ({node_list(ungated)}) have no gate/router upstream"
+            + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
+            nodes=ungated, severity=ctx.severity_for((), ungated, Severity.ERROR),
+            fix="Add the gate (router) and draw its edge into the dispatch, dashed.",
+        )
+
+
+@rule("EXP005", "expert", Severity.ERROR, "Experts reached without all-to-all dispatch/combine")
+def all_to_all(ctx: Context):
+    """When EP > 1, tokens reach the experts through an all-to-all dispatch and return through an
+    all-to-all combine.
+
+    Why: experts live on other ranks than the tokens routed to them; without the all-to-all the
+    tokens never get there.
+    Example: `gate -> expert_5 -> combine` with EP16 and no all-to-all node.
+    """
+    ep = ctx.degree("ep")
+    if not ep or ep == 1:
+        return
+    missing_in, missing_out = [], []
+    for node in ctx.deployment.nodes_of_op(Op.EXPERT):
+        if not _near(ctx, node, upstream=True):
+            missing_in.append(node)
+        if not _near(ctx, node, upstream=False):
+            missing_out.append(node)
+    for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
+        if nodes:
+            layers = sorted({ctx.nodes[n].layer for n in nodes if ctx.nodes[n].layer is not None})
+            yield all_to_all.finding(
+                f"{len(nodes)} expert node(s) ({node_list(nodes)}) have no all-to-all {which} "
+                f"{'before' if which == 'dispatch' else 'after'} them under {ctx.degree_text('ep')}"
+                + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
+                nodes=nodes, key=f"EXP005:{which}", severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
+                fix=f"Insert the all-to-all {which} between the {'gate/tokens and the experts' if which == 'dispatch' else 'experts and the combine'}.",
+            )
+
+
+def _near(ctx: Context, node: str, upstream: bool, hops: int = 3) -> bool:
+    """Whether an all-to-all lies within a few hops, looking through routing and expert-internal nodes."""
+    graph = ctx.deployment.graph
+    frontier, seen = [node], {node}
+    for _ in range(hops):
+        step = []
+        for current in frontier:
+            for neighbour in (graph.predecessors(current) if upstream else graph.successors(current)):
+                if neighbour in seen:
+                    continue
+                seen.add(neighbour)
+                op = ctx.nodes[neighbour].op
+                if op is Op.ALL_TO_ALL:
+                    return True
+                if op in (Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE) or ctx.nodes[neighbour].is_communication:
+                    step.append(neighbour)
+        frontier = step
+    return False

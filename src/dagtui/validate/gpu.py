@@ -1,0 +1,121 @@
+"""GPU rules: every computation is placed, on GPUs that exist, stages apart, with balanced load."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from dagtui.model.operators import Kind, Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import compact_ranges, node_list
+
+_UNPLACED_OK = {Op.INPUT, Op.OUTPUT, Op.STAGE_MARKER}
+
+
+def _computation(ctx: Context) -> list[str]:
+    return [n for n, info in ctx.nodes.items() if info.kind is Kind.COMPUTE and info.op not in _UNPLACED_OK]
+
+
+@rule("GPU001", "gpu", Severity.ERROR, "Computation node without GPU placement")
+def unplaced(ctx: Context):
+    """Every computation node has a GPU placement (`GPU: 0-7`, `GPU: TP0-TP7, PP0`, ...).
+
+    Why: the point of a deployment DAG is where each operator runs; an unplaced operator cannot
+    be costed or checked for cross-GPU traffic.
+    Example: `layer3_mlp [label="MLP\\nInput: ...\\nOutput: ..."]` with no GPU line.
+    """
+    compute = _computation(ctx)
+    if not compute:
+        return
+    missing = [n for n in compute if ctx.nodes[n].placement is None and not ctx.nodes[n].ranks]
+    if len(missing) == len(compute):
+        yield unplaced.finding(
+            f"No computation node states where it runs ({len(compute)} nodes): GPU range, stage overlap, "
+            "load balance and cross-GPU edge checks could not run.",
+            nodes=missing[:1], severity=Severity.INFO, key="GPU001:none", title="No GPU placement in the file",
+            fix="Add a `GPU: ...` line to every computation node's label.",
+        )
+    elif missing:
+        yield unplaced.finding(
+            f"{len(missing)} computation node(s) have no GPU placement: {node_list(missing)}.",
+            nodes=missing, fix="Add a `GPU: ...` line (ids or ranks) to each of them.",
+        )
+
+
+@rule("GPU002", "gpu", Severity.ERROR, "GPU id beyond the strategy's GPU count")
+def out_of_range(ctx: Context):
+    """GPU ids lie within the strategy's GPU count (EP*TP*PP*DP).
+
+    Why: a GPU id past the count means the placement and the strategy disagree: either the
+    strategy needs more GPUs than stated or the ids are wrong.
+    Example: `GPU: 64` under EP8-TP4-PP2-DP1 (64 GPUs: ids 0-63).
+    """
+    count = ctx.deployment.strategy.gpu_count
+    if not count:
+        return
+    beyond = [n for n, info in ctx.nodes.items() if info.gpus and max(info.gpus) >= count]
+    if beyond:
+        ids = sorted({gpu for n in beyond for gpu in ctx.nodes[n].gpus if gpu >= count})
+        axes = ("ep", "tp", "pp", "dp")
+        yield out_of_range.finding(
+            f"{len(beyond)} node(s) use GPU id(s) {compact_ranges(ids)}, beyond the {count} GPUs of "
+            f"{ctx.deployment.strategy.label()} (ids 0-{count - 1}): {node_list(beyond)}.",
+            nodes=beyond, severity=ctx.severity_for(axes, beyond, Severity.ERROR),
+            fix="Renumber the GPUs within the strategy's count, or correct the strategy.",
+        )
+
+
+@rule("GPU003", "gpu", Severity.ERROR, "Pipeline stages share GPUs")
+def stage_overlap(ctx: Context):
+    """GPU ranges of different pipeline stages do not overlap.
+
+    Why: each stage runs on its own GPUs; overlapping stages serialise on the shared GPUs.
+    Example: stage 0 on GPUs 0-7 and stage 1 on GPUs 4-11.
+    """
+    stage_gpus = {}
+    for stage in ctx.deployment.stages:
+        gpus = set()
+        for member in stage.members:
+            info = ctx.nodes[member]
+            if info.kind is Kind.COMPUTE and not (info.placement and info.placement.everywhere):
+                gpus |= info.gpus
+        if gpus:
+            stage_gpus[stage.index] = gpus
+    indices = sorted(stage_gpus)
+    for position, first in enumerate(indices):
+        for second in indices[position + 1:]:
+            shared = stage_gpus[first] & stage_gpus[second]
+            if shared:
+                nodes = [
+                    m for s in ctx.deployment.stages if s.index in (first, second) for m in s.members
+                    if ctx.nodes[m].gpus & shared
+                ]
+                yield stage_overlap.finding(
+                    f"PP Stage {first} and PP Stage {second} both use GPU(s) {compact_ranges(shared)}.",
+                    nodes=nodes, key=f"GPU003:{first}:{second}",
+                    fix="Give every pipeline stage its own disjoint GPU range.",
+                )
+
+
+@rule("GPU004", "gpu", Severity.INFO, "Unbalanced load across GPUs")
+def balance(ctx: Context):
+    """Load is balanced across GPUs: report the spread of computation nodes per GPU.
+
+    Why: the slowest GPU sets the pace; a GPU with twice the operators of another is a bottleneck.
+    Example: GPU 0 runs 40 operators, GPU 7 runs 12.
+    """
+    load: Counter[int] = Counter()
+    for node in _computation(ctx):
+        info = ctx.nodes[node]
+        if info.gpus and len(info.gpus) <= 64:
+            for gpu in info.gpus:
+                load[gpu] += 1
+    if len(load) < 2:
+        return
+    (busiest, most), (idlest, least) = load.most_common(1)[0], min(load.items(), key=lambda item: item[1])
+    if most >= 2 * least and most - least >= 3:
+        yield balance.finding(
+            f"Computation nodes per GPU range from {least} (GPU {idlest}) to {most} (GPU {busiest}) over {len(load)} GPUs.",
+            nodes=[n for n in _computation(ctx) if busiest in ctx.nodes[n].gpus][:20],
+            fix="Rebalance operators (or experts) so that every GPU carries a similar load.",
+        )

@@ -1,0 +1,169 @@
+"""Pipeline rules: PP stages, their layer ranges, the layers drawn in them, and the transfers between them."""
+
+from __future__ import annotations
+
+from dagtui.model.deployment import Stage
+from dagtui.model.operators import Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import compact_ranges, node_list
+
+_TRANSFER_OPS = {Op.SEND_RECV, Op.STAGE_MARKER}
+
+
+def _stage_name(stage: Stage) -> str:
+    claimed = f" (claims layers {compact_ranges(stage.claimed_layers)})" if stage.claimed_layers else ""
+    return f"PP Stage {stage.index}{claimed}"
+
+
+@rule("PIP001", "pipeline", Severity.ERROR, "Stage count differs from PP")
+def stage_count(ctx: Context):
+    """The number of pipeline stages drawn equals the PP degree.
+
+    Why: each PP rank runs one stage; a missing or extra stage means the pipeline is not the
+    one the strategy describes.
+    Example: EP64-TP8-PP2-DP2 with four "Pipeline Stage" clusters.
+    """
+    pp = ctx.degree("pp")
+    stages = ctx.deployment.stages
+    if pp is None or not ctx.declared("pp") or not stages:
+        return
+    if len(stages) != pp:
+        yield stage_count.finding(
+            f"{len(stages)} pipeline stage(s) are drawn ({', '.join(str(s.index) for s in stages)}) but the strategy "
+            f"declares PP{pp}.",
+            nodes=[s.anchor or s.members[0] for s in stages if s.anchor or s.members],
+            fix=f"Draw exactly {pp} stages, or correct the strategy's PP degree.",
+        )
+
+
+@rule("PIP002", "pipeline", Severity.ERROR, "Stage layer ranges overlap, leave gaps or miss layers")
+def stage_ranges(ctx: Context):
+    """Stage layer ranges are contiguous, disjoint, and together cover all layers of the model.
+
+    Why: a layer claimed twice runs twice; a layer claimed by no stage never runs.
+    Example: "Layers 0-7" and "Layers 6-15", or stages covering 0-11 of a 16-layer model.
+    """
+    stages = [s for s in ctx.deployment.stages if s.claimed_layers]
+    if not stages:
+        return
+    problems = []
+    seen: dict[int, int] = {}
+    for stage in stages:
+        overlap = [layer for layer in stage.claimed_layers or [] if layer in seen]
+        if overlap:
+            problems.append(f"PP Stage {stage.index} claims layer(s) {compact_ranges(overlap)} already claimed by PP Stage {seen[overlap[0]]}")
+        for layer in stage.claimed_layers or []:
+            seen.setdefault(layer, stage.index)
+    total = ctx.layer_count
+    if total:
+        missing = sorted(set(range(total.value)) - set(seen))
+        if missing:
+            problems.append(f"no stage claims layer(s) {compact_ranges(missing)} of {total.value} ({total.source})")
+    ordered = sorted(stages, key=lambda s: s.index)
+    for before, after in zip(ordered, ordered[1:]):
+        if before.claimed_layers and after.claimed_layers and min(after.claimed_layers) != max(before.claimed_layers) + 1:
+            if min(after.claimed_layers) > max(before.claimed_layers) + 1:
+                problems.append(f"gap between PP Stage {before.index} (ends at {max(before.claimed_layers)}) and PP Stage {after.index} (starts at {min(after.claimed_layers)})")
+    if problems:
+        yield stage_ranges.finding(
+            "; ".join(problems) + ".", nodes=[s.anchor or s.members[0] for s in stages if s.anchor or s.members],
+            fix="Give the stages contiguous, disjoint layer ranges that cover every layer once.",
+        )
+
+
+@rule("PIP003", "pipeline", Severity.ERROR, "Stage claims layers it does not draw")
+def missing_layers(ctx: Context):
+    """Every layer a stage claims has its own operator nodes.
+
+    Why: a DAG that draws one representative layer per stage cannot be checked for the others,
+    and a reviewer cannot tell whether they exist at all.
+    Example: "PP Stage 0 / Layers 0-7" with only layer 0 drawn: layers 1-7 are missing.
+    """
+    drawn_by_stage: dict[int, set[int]] = {}
+    transfer_layers: dict[int, dict[int, str]] = {}
+    for node_id, node in ctx.nodes.items():
+        if node.stage is None or node.layer is None:
+            continue
+        if node.op is Op.SEND_RECV:
+            transfer_layers.setdefault(node.stage, {})[node.layer] = node_id
+        else:
+            drawn_by_stage.setdefault(node.stage, set()).add(node.layer)
+    details, all_missing, nodes = [], [], []
+    for stage in ctx.deployment.stages:
+        if not stage.claimed_layers:
+            continue
+        drawn = drawn_by_stage.get(stage.index, set())
+        transfers = {
+            layer: node for layer, node in transfer_layers.get(stage.index, {}).items() if layer not in drawn
+        }
+        missing = [layer for layer in stage.claimed_layers if layer not in drawn and layer not in transfers]
+        if not missing and not transfers:
+            continue
+        shown = f"only layer(s) {compact_ranges(drawn)} drawn" if drawn else "no layers drawn"
+        text = f"PP Stage {stage.index} claims layers {compact_ranges(stage.claimed_layers)} but has {shown}"
+        if missing:
+            text += f": layers {compact_ranges(missing)} are missing"
+        if transfers:
+            text += "; layer(s) " + ", ".join(
+                f"{layer} appear(s) only as the pipeline transfer `{node}`" for layer, node in sorted(transfers.items())
+            )
+        details.append(text)
+        all_missing.extend(missing)
+        nodes.append(stage.anchor or (stage.members[0] if stage.members else ""))
+    if details:
+        yield missing_layers.finding(
+            f"Missing layers {compact_ranges(all_missing)} in {len(details)} stage(s): the stages claim layers "
+            "they do not draw.",
+            nodes=[node for node in nodes if node], details=details, key="PIP003",
+            fix="Complete each stage with the operators of every layer it claims (attention and MoE per layer).",
+        )
+
+
+@rule("PIP004", "pipeline", Severity.ERROR, "Stage holds only pipeline transfers")
+def transfer_only(ctx: Context):
+    """No stage holds only transfers (send/recv) without computation.
+
+    Why: a stage that only forwards activations does no work, yet its GPUs are counted; usually
+    the stage's layers were left out of the drawing.
+    Example: PP1 and PP2 drawn as `PP Stage 1 -> PP1 → PP2 -> PP Stage 2 -> PP2 → PP3`.
+    """
+    empty = []
+    for stage in ctx.deployment.stages:
+        members = [ctx.nodes[m] for m in stage.members]
+        if members and all(m.op in _TRANSFER_OPS or m.is_communication for m in members):
+            empty.append(stage)
+    if empty:
+        names = ", ".join(f"PP{stage.index}" for stage in empty)
+        nodes = [m for stage in empty for m in stage.members]
+        yield transfer_only.finding(
+            f"Stage(s) {names} hold only pipeline transfers ({node_list(nodes)}) and no computation.",
+            nodes=nodes, key="PIP004", details=[f"{_stage_name(stage)}: {node_list(stage.members)}" for stage in empty],
+            fix=f"Draw the layers that stage(s) {names} compute between receiving and sending activations.",
+        )
+
+
+@rule("PIP005", "pipeline", Severity.ERROR, "Consecutive stages not joined by a send/recv")
+def stage_junction(ctx: Context):
+    """Consecutive stages are joined through a send/recv (or p2p) communication node.
+
+    Why: stages run on different GPUs; activations cross between them only by a transfer.
+    Example: `stage0_layer7_out -> stage1_layer8_norm` with no send/recv between.
+    """
+    stages = sorted(ctx.deployment.stages, key=lambda s: s.index)
+    graph = ctx.deployment.graph
+    stage_of = {m: s.index for s in stages for m in s.members}
+    for before, after in zip(stages, stages[1:]):
+        crossing = [
+            (a, b) for a in before.members for b in graph.successors(a) if stage_of.get(b) == after.index
+        ]
+        if not crossing:
+            continue
+        if any(ctx.nodes[a].op is Op.SEND_RECV or ctx.nodes[b].op is Op.SEND_RECV for a, b in crossing):
+            continue
+        yield stage_junction.finding(
+            f"PP Stage {before.index} -> PP Stage {after.index} are joined by "
+            + ", ".join(f"`{a}` -> `{b}`" for a, b in crossing[:3]) + " with no send/recv between them.",
+            nodes=[n for edge in crossing for n in edge], key=f"PIP005:{before.index}",
+            fix=f"Insert a send/recv node (PP{before.index} → PP{after.index}) on the edge between the stages.",
+        )

@@ -1,0 +1,150 @@
+"""Shape rules: shapes agree along every edge, and a TP shard of the hidden size never leaves
+a tensor-parallel region without being gathered or reduced."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import SHAPE_CHANGING, Op
+from dagtui.model.shapes import Shape
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import node_list
+
+# Operators that work on the full hidden size: a TP shard must not reach them.
+FULL_SIZE_OPS = {
+    Op.EMBEDDING, Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.GATE, Op.OUTPUT, Op.LM_HEAD,
+    Op.SEND_RECV, Op.MOE, Op.ATTENTION,
+}
+
+
+def _comparable(shape: Shape) -> bool:
+    return bool(shape.dims) and all(dim.is_int or not dim.is_placeholder for dim in shape.dims)
+
+
+def _mismatch(produced: Shape, consumer: NodeInfo) -> bool:
+    """Whether `produced` matches none of the consumer's inputs, on evidence that is not symbolic."""
+    candidates = [shape for shape in consumer.inputs if _comparable(shape)]
+    if not candidates or not _comparable(produced):
+        return False
+    for expected in candidates:
+        if produced.same_as(expected):
+            return False
+        if len(produced.dims) == len(expected.dims) and any(
+            not a.is_int or not b.is_int for a, b in zip(produced.dims, expected.dims) if a.value != b.value
+        ):
+            return False  # differs only where a symbol stands: not evidence of a mismatch
+    return True
+
+
+def _shard_to_full(ctx: Context, produced: Shape, consumer: NodeInfo) -> bool:
+    hidden_in = [shape.hidden() for shape in consumer.inputs]
+    return ctx.is_tp_shard(produced.hidden()) and ctx.hidden is not None and ctx.hidden.value in hidden_in
+
+
+@rule("SHP001", "shape", Severity.ERROR, "Shape mismatch on an edge")
+def edge_mismatch(ctx: Context):
+    """On every edge, the producer's output shape equals (one of) the consumer's input shapes,
+    except across nodes whose job is to change it (communication, split/combine, reshape).
+
+    Why: a mismatch means an operator, a collective or a reshape is missing, or a label is wrong.
+    Example: `attn_out` outputs [128,1024,4096] but `residual` expects [128,1024,2048].
+    """
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for source, target in ctx.deployment.graph.edges:
+        producer, consumer = ctx.nodes[source], ctx.nodes[target]
+        if producer.op in SHAPE_CHANGING or consumer.op in SHAPE_CHANGING:
+            continue
+        if producer.is_communication or consumer.is_communication or not producer.outputs:
+            continue
+        produced = producer.outputs[0]
+        if _mismatch(produced, consumer) and not _shard_to_full(ctx, produced, consumer):
+            groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
+    for (produced, expected), edges in groups.items():
+        nodes = [node for edge in edges for node in edge]
+        first_source, first_target = edges[0]
+        explanation = _factor_note(ctx, ctx.nodes[first_source].outputs[0], ctx.nodes[first_target].inputs)
+        edge_text = ", ".join(f"`{a}` -> `{b}`" for a, b in edges[:4]) + (f" and {len(edges) - 4} more" if len(edges) > 4 else "")
+        yield edge_mismatch.finding(
+            f"{edge_text}: the producer outputs {produced} but the consumer expects {expected}.{explanation}",
+            nodes=nodes, key=f"SHP001:{ctx.nodes[first_source].op.value}->{ctx.nodes[first_target].op.value}",
+            severity=ctx.severity_for((), nodes, Severity.ERROR),
+            fix="Make the shapes agree: fix the label, or insert the missing collective or reshape on the edge.",
+        )
+
+
+def _factor_note(ctx: Context, produced: Shape, expected: list[Shape]) -> str:
+    for shape in expected:
+        a, b = produced.hidden(), shape.hidden()
+        if a and b and a != b:
+            note = ctx.explain_factor(min(a, b), max(a, b))
+            if note:
+                collective = "all-gather or all-reduce" if a < b else "reduce-scatter or split"
+                return f" {note}: a {collective} is missing on this edge."
+    return ""
+
+
+@rule("SHP002", "shape", Severity.ERROR, "TP shard of the hidden size outside a tensor-parallel region")
+def shard_outside_tp(ctx: Context):
+    """A shard of the hidden size (H/TP) may only exist inside a tensor-parallel region: what
+    reaches a node that expects the full hidden size H must have been gathered or reduced first.
+
+    Why: embeddings, norms, residual adds, the gate, pipeline transfers and the output work on
+    the full hidden vector; a shard there computes on 1/TP of the features.
+    Example: the embedding emits hidden_size=512 (= 4096/TP8) and `output` expects 4096: an
+    all-gather is missing after the embedding.
+    """
+    full = ctx.hidden
+    if full is None or not ctx.degree("tp") or ctx.degree("tp") == 1:
+        return
+    carriers = [
+        node_id for node_id, node in ctx.nodes.items()
+        if node.op in FULL_SIZE_OPS and any(ctx.is_tp_shard(s.hidden()) for s in [*node.inputs, *node.outputs])
+    ]
+    sinks = [
+        (source, target) for source, target in ctx.deployment.graph.edges
+        if ctx.nodes[source].outputs and not ctx.nodes[target].is_communication
+        and _shard_to_full(ctx, ctx.nodes[source].outputs[0], ctx.nodes[target])
+    ]
+    if not carriers and not sinks:
+        return
+    involved = set(carriers) | {node for edge in sinks for node in edge}
+    order = {node: index for index, node in enumerate(_topological(ctx))}
+    origin = min(
+        (node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())),
+        key=lambda node: order.get(node, 0), default=None,
+    )
+    shard = next(
+        (s.hidden() for node in involved for s in ctx.nodes[node].outputs if ctx.is_tp_shard(s.hidden())), None,
+    )
+    tp = ctx.degree("tp")
+    parts = []
+    if origin:
+        parts.append(f"`{origin}` outputs hidden size {shard} ({shard} = {full.value}/TP{tp}), a shard under {ctx.degree_text('tp')}, outside a tensor-parallel region")
+    others = [node for node in carriers if node != origin]
+    if others:
+        parts.append(f"it flows through {len(others)} full-size operator(s) ({node_list(others, 4)})")
+    for _, target in sinks[:2]:
+        parts.append(f"it reaches `{target}`, which expects {full.value}")
+    nodes = [node for node in [origin, *(t for _, t in sinks), *others] if node]
+    yield shard_outside_tp.finding(
+        "; ".join(parts) + f". An all-gather over the TP{tp} group is missing after `{origin or sinks[0][0]}` "
+        f"(full hidden size {full.value}, {full.source}).",
+        nodes=nodes, key="SHP002",
+        details=[f"`{origin}` output: {ctx.nodes[origin].outputs[0]}" if origin else ""] + [
+            f"`{target}` input: {ctx.nodes[target].inputs[0]}" for _, target in sinks[:2] if ctx.nodes[target].inputs
+        ],
+        severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+        fix=f"Bring the hidden size back to {full.value} before full-size operators: all-gather the TP shards "
+        "(or all-reduce a vocab-parallel embedding's partial outputs).",
+    )
+
+
+def _topological(ctx: Context) -> list[str]:
+    graph = ctx.deployment.graph
+    if nx.is_directed_acyclic_graph(graph):
+        return list(nx.topological_sort(graph))
+    return list(graph)

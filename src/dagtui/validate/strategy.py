@@ -1,0 +1,109 @@
+"""Strategy rules: the strategy is found, agrees with what is drawn, with its stated GPU total,
+and with the model (heads % TP, experts % EP, layers % PP)."""
+
+from __future__ import annotations
+
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+
+
+def _highest_rank(ctx: Context, axis: str) -> tuple[int, str] | None:
+    best: tuple[int, str] | None = None
+    for node_id, node in ctx.nodes.items():
+        for ranks in (node.ranks, node.group):
+            values = ranks.get(axis)
+            if values and (best is None or max(values) > best[0]):
+                best = (max(values), node_id)
+    return best
+
+
+@rule("STG001", "strategy", Severity.INFO, "Strategy not written in the file")
+def not_declared(ctx: Context):
+    """The strategy can be found and parsed (graph label, name, comment, cluster label, file name).
+
+    Why: without a declared strategy the reviewer checks the drawing against itself; dagtui
+    infers degrees from the ranks drawn and says which ones stay unknown.
+    Example: a file whose labels show TP0-TP15 and EP0-EP31 but no `EP32-TP16-...` anywhere.
+    """
+    strategy = ctx.deployment.strategy
+    inferred = [axis for axis in ("ep", "tp", "pp", "dp") if not strategy.is_declared(axis)]
+    if not inferred:
+        return
+    unknown = [axis.upper() for axis in inferred if strategy.degree(axis) is None]
+    seen = [f"{axis.upper()}{strategy.degree(axis)}" for axis in inferred if strategy.degree(axis) is not None]
+    if strategy.declared:
+        text = f"The file declares {strategy.compact()} only partly"
+    else:
+        text = "The strategy is written nowhere in the file"
+    if seen:
+        text += f"; inferred from what is drawn: {', '.join(seen)}"
+    if unknown:
+        text += f"; unknown: {', '.join(unknown)}"
+    yield not_declared.finding(
+        text + ". Findings that rest on inferred degrees are warnings, not errors.",
+        severity=Severity.WARNING if not strategy.declared and not seen else Severity.INFO,
+        fix="Write the strategy in the graph label (e.g. `label=\"EP32-TP16-PP4-DP4\"`) or pass --strategy.",
+    )
+
+
+@rule("STG002", "strategy", Severity.ERROR, "Declared degree disagrees with the ranks drawn")
+def degrees_vs_drawn(ctx: Context):
+    """The degrees agree with what the DAG shows: ranks drawn stay below the declared degree.
+
+    Why: `TP15` drawn under a declared TP8 means either the strategy or the drawing is wrong.
+    Example: label says EP16 but experts are placed on EP0-EP31.
+    """
+    for axis in ("ep", "tp", "dp"):
+        declared = ctx.degree(axis)
+        if not declared or not ctx.declared(axis):
+            continue
+        highest = _highest_rank(ctx, axis)
+        if highest and highest[0] >= declared:
+            yield degrees_vs_drawn.finding(
+                f"{axis.upper()} rank {highest[0]} is drawn (at `{highest[1]}`) but the strategy declares "
+                f"{axis.upper()}{declared} (ranks 0-{declared - 1}).",
+                nodes=[highest[1]], key=f"STG002:{axis}",
+                fix=f"Correct the {axis.upper()} degree or the ranks in the labels.",
+            )
+
+
+@rule("STG003", "strategy", Severity.WARNING, "Stated GPU total disagrees with the degrees")
+def declared_total(ctx: Context):
+    """A declared total ("Total GPUs: 2048") agrees with the degrees: EP*TP*PP*DP, the product
+    these files assume; Megatron's TP*PP*DP (EP carved out of DP*TP) is reported where it differs.
+
+    Why: the total is what gets provisioned; if it disagrees with the degrees one of them is wrong.
+    Example: "EP16-TP4-PP2 (64 GPUs)": the product is 128.
+    """
+    strategy = ctx.deployment.strategy
+    total, product, megatron = strategy.declared_total, strategy.gpu_count, strategy.megatron_gpu_count
+    if total is None or product is None or total == product:
+        return
+    note = f"; under Megatron's convention (TP*PP*DP, EP within DP*TP) it is {megatron}" if megatron else ""
+    matches = " — which matches the stated total" if megatron == total else ""
+    yield declared_total.finding(
+        f"The file states {total} GPUs but {strategy.compact()} multiplies to {product}{note}{matches}.",
+        severity=Severity.INFO if megatron == total else None,
+        fix="State the total that the degrees give, and say which convention it follows.",
+    )
+
+
+@rule("STG004", "strategy", Severity.ERROR, "Strategy does not divide the model")
+def divides_model(ctx: Context):
+    """The model splits evenly under the strategy: heads % TP, experts % EP, layers % PP.
+
+    Why: an uneven split leaves some ranks with more work, or cannot be built at all.
+    Example: 32 heads under TP12, or 61 layers under PP4 without saying how the remainder goes.
+    """
+    spec = ctx.spec
+    if spec is None:
+        return
+    checks = [("heads", spec.heads, "tp"), ("experts", spec.experts, "ep"), ("layers", spec.layers, "pp")]
+    for what, count, axis in checks:
+        degree = ctx.degree(axis)
+        if count and degree and count % degree:
+            yield divides_model.finding(
+                f"{count} {what} (--model) do not divide evenly under {ctx.degree_text(axis)}.",
+                key=f"STG004:{axis}", severity=ctx.severity_for((axis,), [], Severity.ERROR),
+                fix=f"Choose a {axis.upper()} degree that divides {count}.",
+            )

@@ -1,0 +1,179 @@
+"""Structure rules: the graph is a DAG whose every node lies on a path from an input to an output."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from dagtui.model.operators import Kind, Op
+from dagtui.validate.context import Context
+from dagtui.validate.finding import Severity, rule
+from dagtui.validate.ranges import node_list
+
+_PREFILL = "prefill"
+_DECODE = "decode"
+
+
+@rule("STR001", "structure", Severity.ERROR, "Cycle in the data flow")
+def cycle(ctx: Context):
+    """A deployment DAG must be acyclic: one forward pass flows from inputs to outputs.
+
+    Why: a cycle makes the execution order undefined; the most common cause is a communication
+    node drawn both ways (`moe -> all2all` and `all2all -> moe`).
+    Example: `layer0_moe -> ep_all2all -> layer0_moe`.
+    """
+    graph = ctx.deployment.graph
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1 and not graph.has_edge(next(iter(component)), next(iter(component))):
+            continue
+        cycle_edges = nx.find_cycle(graph.subgraph(component))
+        nodes = [edge[0] for edge in cycle_edges]
+        both_ways = [
+            (a, b) for a, b in cycle_edges
+            if graph.has_edge(b, a) and (ctx.nodes[a].is_communication or ctx.nodes[b].is_communication)
+        ]
+        path = " -> ".join(f"`{node}`" for node in [*nodes, nodes[0]])
+        message = f"Cycle through {len(component)} nodes: {path}."
+        if both_ways:
+            a, b = both_ways[0]
+            message += f" `{a}` and `{b}` are joined both ways: a communication node drawn in both directions."
+        yield cycle.finding(
+            message, nodes=nodes, key=f"cycle:{sorted(component)[0]}",
+            fix="Draw each communication step once, in the direction the data flows; remove the back edge.",
+        )
+
+
+@rule("STR002", "structure", Severity.ERROR, "Node without input")
+def no_input(ctx: Context):
+    """Every node but the graph's inputs has an incoming edge.
+
+    Why: an operator with no producer computes on nothing; usually an edge was forgotten.
+    Example: `layer3_softmax` drawn with no edge into it.
+    """
+    graph = ctx.deployment.graph
+    sources = [
+        node for node in graph if graph.in_degree(node) == 0 and ctx.nodes[node].kind is not Kind.INPUT
+        and ctx.nodes[node].op not in (Op.INPUT, Op.EMBEDDING) and graph.out_degree(node) > 0
+    ]
+    inputs = [node for node in graph if ctx.nodes[node].kind is Kind.INPUT]
+    if sources and (inputs or len(sources) > 1):
+        yield no_input.finding(
+            f"{len(sources)} node(s) have no incoming edge but are not inputs: {node_list(sources)}.",
+            nodes=sources, fix="Connect each of them to the operator that produces its input.",
+            severity=Severity.WARNING if not inputs else None,
+        )
+
+
+@rule("STR003", "structure", Severity.ERROR, "Node without output")
+def no_output(ctx: Context):
+    """Every node but the graph's outputs has an outgoing edge.
+
+    Why: a dead end means a result is computed and dropped, usually a missing edge.
+    Example: `layer0_expert3` with no edge to the combine.
+    """
+    graph = ctx.deployment.graph
+    sinks = [
+        node for node in graph if graph.out_degree(node) == 0 and ctx.nodes[node].kind is not Kind.OUTPUT
+        and ctx.nodes[node].op not in (Op.OUTPUT, Op.LM_HEAD) and graph.in_degree(node) > 0
+    ]
+    outputs = [node for node in graph if ctx.nodes[node].kind is Kind.OUTPUT]
+    if sinks and (outputs or len(sinks) > 1):
+        yield no_output.finding(
+            f"{len(sinks)} node(s) have no outgoing edge but are not outputs: {node_list(sinks)}.",
+            nodes=sinks, fix="Connect each of them to the operator that consumes its result.",
+            severity=Severity.WARNING if not outputs else None,
+        )
+
+
+@rule("STR004", "structure", Severity.WARNING, "Node off every input-to-output path")
+def off_path(ctx: Context):
+    """Every node lies on a path from an input to an output.
+
+    Why: isolated nodes or islands are drawn but never executed in the forward pass.
+    Example: a `gpu_mapping` legend node with no edges, or a detached sub-DAG.
+    """
+    graph = ctx.deployment.graph
+    if not nx.is_directed_acyclic_graph(graph):
+        return
+    inputs = [n for n in graph if ctx.nodes[n].kind is Kind.INPUT]
+    outputs = [n for n in graph if ctx.nodes[n].kind is Kind.OUTPUT]
+    reached = set(graph) if not inputs else set(inputs).union(*(nx.descendants(graph, n) for n in inputs))
+    reaching = set(graph) if not outputs else set(outputs).union(*(nx.ancestors(graph, n) for n in outputs))
+    # Dead ends and loose starts are STR002/STR003's; here: isolated nodes and detached islands.
+    off = [
+        n for n in graph
+        if graph.degree(n) == 0
+        or (graph.in_degree(n) > 0 and graph.out_degree(n) > 0 and (n not in reached or n not in reaching))
+    ]
+    if off:
+        yield off_path.finding(
+            f"{len(off)} node(s) are not on any path from an input to an output: {node_list(off)}.",
+            nodes=off, fix="Connect them to the data flow or remove them (legends belong in the graph label).",
+        )
+
+
+@rule("STR005", "structure", Severity.WARNING, "Edge to an undeclared node")
+def undeclared(ctx: Context):
+    """Edges name nodes that exist: DOT silently creates a node an edge mentions.
+
+    Why: a typo in an edge (`layer0_qproj` for `layer0_q_proj`) creates a new, empty node and
+    leaves the real one unconnected.
+    Example: `attn_out -> residiual` where only `residual` is declared.
+    """
+    nodes = [n for n in ctx.deployment.undeclared if ctx.deployment.graph.degree(n) > 0]
+    if nodes:
+        yield undeclared.finding(
+            f"{len(nodes)} node(s) appear only in edges, with no label or declaration: {node_list(nodes)}.",
+            nodes=nodes, fix="Declare each node with its label, or fix the edge that misspells an existing id.",
+        )
+
+
+@rule("STR006", "structure", Severity.ERROR, "Prefill flows into decode without a boundary")
+def prefill_decode(ctx: Context):
+    """No edge from a prefill node straight into a decode node without a boundary (KV-cache) node;
+    a KV-cache read depends on its KV-cache write.
+
+    Why: decode consumes the KV cache written by prefill, not prefill's activations.
+    Example: `prefill_layer3_out -> decode_layer0_qkv`.
+    """
+    graph = ctx.deployment.graph
+
+    def phase(node: str) -> str | None:
+        text = " ".join([node, *ctx.nodes[node].label[:1], *ctx.nodes[node].clusters]).lower()
+        has_prefill, has_decode = _PREFILL in text, _DECODE in text
+        if has_prefill != has_decode:
+            return _PREFILL if has_prefill else _DECODE
+        return None
+
+    crossing = [
+        (a, b) for a, b in graph.edges
+        if phase(a) == _PREFILL and phase(b) == _DECODE
+        and not any(word in " ".join(ctx.nodes[x].label[:1] + [x]).lower() for x in (a, b) for word in ("kv", "cache"))
+    ]
+    if crossing:
+        nodes = [node for edge in crossing for node in edge]
+        pairs = ", ".join(f"`{a}` -> `{b}`" for a, b in crossing[:4])
+        yield prefill_decode.finding(
+            f"{len(crossing)} edge(s) go from prefill straight into decode: {pairs}.",
+            nodes=nodes, fix="Route prefill into decode through the KV-cache write/read (a boundary node).",
+        )
+    reads = [n for n, info in ctx.nodes.items() if "kv" in info.title.lower() and "read" in info.title.lower()]
+    writes = [n for n, info in ctx.nodes.items() if "kv" in info.title.lower() and "write" in info.title.lower()]
+    if reads and writes and nx.is_directed_acyclic_graph(graph):
+        orphan = [r for r in reads if not any(w in nx.ancestors(graph, r) for w in writes)]
+        if orphan:
+            yield prefill_decode.finding(
+                f"KV-cache read(s) {node_list(orphan)} do not depend on any KV-cache write.",
+                nodes=orphan, key="STR006:kv", title="KV-cache read without its write",
+                fix="Add the edge from the KV-cache write to the read that consumes it.",
+            )
+
+
+@rule("STR007", "structure", Severity.ERROR, "Graph is empty")
+def empty(ctx: Context):
+    """The file holds a graph with at least one node.
+
+    Why: an empty digraph is usually a failed export; there is nothing to review.
+    Example: `digraph G { }`.
+    """
+    if not ctx.nodes:
+        yield empty.finding("The graph has no nodes.", fix="Check the tool that wrote the file.")

@@ -1,0 +1,27 @@
+"""Syntax rule: the file parses as DOT. A parse error is a finding with line and column."""
+
+from __future__ import annotations
+
+from dagtui.errors import DotSyntaxError
+from dagtui.validate.finding import Finding, Severity, rule
+
+
+@rule("SYN001", "syntax", Severity.ERROR, "File is not valid DOT")
+def syntax_error(ctx):
+    """The file parses as DOT under Graphviz's grammar (pydot is laxer; Graphviz is the reference).
+
+    Why: a file Graphviz rejects cannot be rendered, and what the writer meant is guesswork.
+    Example: `[label=routed tokens]` (a value with a space, unquoted), a stray token, a truncated tail.
+    """
+    return []  # raised while reading, turned into a finding by `finding_from_syntax_error`
+
+
+def finding_from_syntax_error(error: DotSyntaxError) -> Finding:
+    """The SYN001 finding for a file that does not parse."""
+    where = f"line {error.line}" + (f", column {error.column}" if error.column else "") if error.line else "an unknown line"
+    finding = syntax_error.finding(
+        f"Syntax error at {where}: {error.reason}.",
+        fix="Fix the DOT syntax at that line (quote values with spaces, remove stray tokens) and check with `dot -Tsvg`.",
+    )
+    finding.line, finding.column = error.line, error.column
+    return finding
