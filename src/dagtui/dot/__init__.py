@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource, read_source
 from dagtui.dot.source_lines import declaration_lines
+from dagtui.errors import InputError
 
 __all__ = ["RawCluster", "RawEdge", "RawGraph", "RawNode", "label_lines", "read_dot", "parse_source", "backend_name"]
 
@@ -24,9 +26,16 @@ def backend_name() -> str:
     return "cgraph"
 
 
+# A second top-level graph: a closing brace followed by `digraph`/`graph` (not `subgraph`).
+_SECOND_GRAPH = re.compile(r"\}\s*(?:strict\s+)?(?:di)?graph\b[^{;=\]]*\{", re.IGNORECASE)
+
+
 def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
     """Parse already-read DOT text with the chosen backend and attach declaration lines."""
     backend = backend or backend_name()
+    if _SECOND_GRAPH.search(source.text):
+        # cgraph silently reads only the first graph; a file with several is not one deployment.
+        raise InputError(f"{source.path}: holds more than one graph; dagtui reads one deployment per file")
     if backend == "cgraph":
         from dagtui.dot.cgraph_reader import read_cgraph
 
@@ -35,6 +44,8 @@ def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
         from dagtui.dot.pydot_reader import read_pydot
 
         graph = read_pydot(source)
+    if not graph.directed:
+        raise InputError(f"{source.path}: an undirected `graph`; deployment DAGs are `digraph`s")
     lines = declaration_lines(source.text, set(graph.nodes))
     for node_id, node in graph.nodes.items():
         node.line = lines.get(node_id)

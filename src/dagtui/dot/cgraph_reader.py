@@ -16,7 +16,6 @@ import pygraphviz.graphviz as gv
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource
 from dagtui.dot.syntax_errors import from_cgraph
-from dagtui.errors import InputError
 
 
 def _decode(value: bytes | str | None) -> str:
@@ -99,17 +98,8 @@ def _parse(source: DotSource) -> Any:
                 root = gv.agread(handle, None)
             except ValueError:
                 root = None
-        if root is None:
-            raise from_cgraph(source.path, captured.text, source.text)
-        with _CapturedStderr():
-            try:
-                extra = gv.agread(handle, None)
-            except ValueError:
-                extra = None
-    if extra is not None:
-        gv.agclose(extra)
-        gv.agclose(root)
-        raise InputError(f"{source.path}: holds more than one graph; dagtui reads one deployment per file")
+    if root is None:
+        raise from_cgraph(source.path, captured.text, source.text)
     return root
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from dagtui.dot.grammar_check import first_attribute_list_error
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource
 from dagtui.dot.syntax_errors import from_pydot
-from dagtui.errors import DotSyntaxError, InputError
+from dagtui.errors import DotSyntaxError
 
 _DEFAULT_STATEMENTS = {"node", "edge", "graph"}
 
@@ -137,7 +138,8 @@ class _Replay:
 
 def _parse(source: DotSource) -> Any:
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+    with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             graphs = pydot.graph_from_dot_data(source.text)
         except Exception as error:  # pydot's parser raises assorted types on bad input
@@ -145,8 +147,6 @@ def _parse(source: DotSource) -> Any:
             graphs = None
     if not graphs:
         raise from_pydot(source.path, captured.getvalue())
-    if len(graphs) > 1:
-        raise InputError(f"{source.path}: holds more than one graph; dagtui reads one deployment per file")
     stray = first_attribute_list_error(source.text)
     if stray is not None:
         line, near = stray

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–|to)\s*\d)", re.IGNORECASE)
+_LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:expert|exp|e)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 _EXPERT_WORD = re.compile(r"(?:^|[^a-z])(?:expert|exp)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:stage)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)", re.IGNORECASE)

@@ -33,7 +33,7 @@ def text_renderables(reviews: list[Review], comparison: Comparison | None = None
                 pair = f" [dim](same as {escape(finding.pair)})[/]" if finding.pair else ""
                 line = f":{finding.line}" if finding.line else ""
                 parts.append(Text.from_markup(
-                    f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair} [dim]line{line}[/]"
+                    f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair} [dim]line {finding.line}[/]"
                     if line else f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair}"
                 ))
                 parts.append(Text(f"      {finding.message}"))

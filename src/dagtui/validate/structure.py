@@ -147,7 +147,7 @@ def prefill_decode(ctx: Context):
     crossing = [
         (a, b) for a, b in graph.edges
         if phase(a) == _PREFILL and phase(b) == _DECODE
-        and not any(word in " ".join(ctx.nodes[x].label[:1] + [x]).lower() for x in (a, b) for word in ("kv", "cache"))
+        and not any("cache" in " ".join(ctx.nodes[x].label[:1] + [x]).lower() for x in (a, b))
     ]
     if crossing:
         nodes = [node for edge in crossing for node in edge]

@@ -1,0 +1,22 @@
+"""Paths and small helpers the tests share (importable, unlike conftest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagtui.validate import Finding
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+DATA = Path(__file__).resolve().parent / "data"
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def by_rule(findings: list[Finding], code: str) -> list[Finding]:
+    """The findings of one rule."""
+    return [finding for finding in findings if finding.rule == code]
+
+
+def corpus_files() -> list[Path]:
+    """The corpus DOT files, or none when ../shared is absent (a user's clone)."""
+    return sorted(CORPUS.glob("*.dot")) if CORPUS.is_dir() else []

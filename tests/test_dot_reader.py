@@ -1,0 +1,135 @@
+"""The DOT reader: both backends give the same raw graph; syntax errors carry cgraph's line;
+library output never reaches the terminal; bad files give clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagtui.dot import read_dot
+from dagtui.errors import DotSyntaxError, InputError
+
+from helpers import SAMPLES, corpus_files
+
+BACKENDS = ["cgraph", "pydot"]
+
+
+def normalised(graph):
+    return (
+        graph.name, graph.directed, graph.attrs,
+        {node_id: (node.attrs, node.line) for node_id, node in graph.nodes.items()}, list(graph.nodes),
+        sorted((e.source, e.target, sorted(e.attrs.items())) for e in graph.edges),
+        [(c.name, c.attrs, c.nodes) for c in graph.clusters()],
+    )
+
+
+DEFAULTS = """digraph G {
+  label="EP64-TP8"
+  a;
+  node [shape=box];
+  b;
+  subgraph cluster_x { label="Stage 0"; node [color=red]; c; a; a2 [label="x\\ny"]; }
+  d -> c;
+  b -> c [style=dashed];
+  b -> c;
+  edge [color=blue];
+  c -> e;
+}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_defaults_apply_as_graphviz_applies_them(write_dot, backend):
+    graph = read_dot(write_dot(DEFAULTS), backend)
+    assert graph.nodes["a"].attrs == {}  # created before `node [shape=box]`
+    assert graph.nodes["b"].attrs == {"shape": "box"}
+    assert graph.nodes["c"].attrs == {"shape": "box", "color": "red"}
+    assert graph.nodes["a2"].attrs["label"] == "x\\ny"
+    assert graph.nodes["d"].attrs == {"shape": "box"}  # created by an edge, at root scope
+    assert graph.nodes["e"].attrs == {"shape": "box"}
+    assert [(e.source, e.target) for e in graph.edges].count(("b", "c")) == 2  # parallel edges kept
+    assert any(e.attrs.get("color") == "blue" for e in graph.edges if e.target == "e")
+    (cluster,) = graph.subgraphs
+    assert cluster.label == "Stage 0" and cluster.nodes == ["a", "c", "a2"]
+    assert graph.attrs["label"] == "EP64-TP8" and graph.name == "G"
+    assert graph.nodes["a2"].line == 6 and graph.nodes["d"].line == 7
+
+
+def test_backends_agree_on_samples():
+    for sample in sorted(SAMPLES.glob("*.dot")):
+        assert normalised(read_dot(sample, "cgraph")) == normalised(read_dot(sample, "pydot")), sample
+
+
+@pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name[:50])
+def test_backends_agree_on_corpus(path):
+    results = []
+    for backend in BACKENDS:
+        try:
+            results.append(normalised(read_dot(path, backend)))
+        except DotSyntaxError as error:
+            assert error.line is not None, f"{backend}: no line in {error}"
+            results.append("syntax error")
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_syntax_error_has_line_and_one_wording(write_dot, backend):
+    path = write_dot("digraph {\n a -> b\n c [label=\"x\"]\n d -> -> e\n}\n")
+    with pytest.raises(DotSyntaxError) as caught:
+        read_dot(path, backend)
+    assert caught.value.line == 4
+    assert caught.value.reason.startswith("unexpected '")
+    assert str(caught.value).startswith(f"{path}:4")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_valueless_attribute_is_rejected_as_graphviz_does(write_dot, backend):
+    path = write_dot('digraph {\n a -> b\n b -> c [label=routed tokens];\n}\n')
+    with pytest.raises(DotSyntaxError) as caught:
+        read_dot(path, backend)
+    assert caught.value.line == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_library_output_never_reaches_the_terminal(write_dot, capfd, backend):
+    with pytest.raises(DotSyntaxError):
+        read_dot(write_dot("digraph { a -> ; }"), backend)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_html_labels_and_quoted_ids(write_dot, backend):
+    graph = read_dot(write_dot('digraph { "node one" [label=<<b>Expert 3</b><br/>GPU: 3>]; "node one" -> b }'), backend)
+    assert "node one" in graph.nodes
+    assert "Expert 3" in graph.nodes["node one"].attrs["label"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"   \n", "empty file"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary file"),
+    (b"graph { a -- b }", "undirected"),
+    (b"digraph a { x } digraph b { y }", "more than one graph"),
+])
+def test_bad_input_gives_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.dot"
+    path.write_bytes(content)
+    for backend in BACKENDS:
+        with pytest.raises(InputError, match=message):
+            read_dot(path, backend)
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_dot(tmp_path / "nope.dot")
+    with pytest.raises(InputError, match="is a directory"):
+        read_dot(tmp_path)
+
+
+def test_size_limit(tmp_path, monkeypatch):
+    path = tmp_path / "big.dot"
+    path.write_text("digraph { a -> b }\n" + "// padding\n" * 200)
+    monkeypatch.setenv("DAGTUI_MAX_BYTES", "100")
+    with pytest.raises(InputError, match="larger than"):
+        read_dot(path)

@@ -1,0 +1,110 @@
+"""The deployment model on the samples and on small graphs: classification, stages, strategy, queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagtui.errors import ConfigError
+from dagtui.model import Kind, Op, load_deployment, load_model_spec, parse_strategy
+
+from helpers import DATA, SAMPLES
+
+
+@pytest.fixture(scope="module")
+def current():
+    return load_deployment(SAMPLES / "current.dot")
+
+
+@pytest.fixture(scope="module")
+def new():
+    return load_deployment(SAMPLES / "new.dot")
+
+
+def test_current_strategy_is_declared_in_the_label(current):
+    strategy = current.strategy
+    assert current.name == "Current Deployment"
+    assert strategy.compact() == "EP64-TP8-PP2-DP2"
+    assert strategy.declared == {"ep", "tp", "pp", "dp"} and strategy.source == "graph label"
+    assert strategy.gpu_count == 2048 and strategy.declared_total == 2048
+
+
+def test_new_strategy_is_inferred_from_ranks(new):
+    strategy = new.strategy
+    assert new.name == "New Deployment"
+    assert strategy.declared == set()
+    assert (strategy.ep, strategy.tp, strategy.pp, strategy.dp) == (32, 16, 4, 4)
+    assert strategy.label() == "EP~32-TP~16-PP~4-DP~4"
+
+
+def test_override_strategy_marks_degrees_declared(write_dot):
+    deployment = load_deployment(SAMPLES / "new.dot", parse_strategy("EP32-TP16-PP4-DP4"))
+    assert deployment.strategy.declared == {"ep", "tp", "pp", "dp"}
+
+
+def test_unknown_dp_stays_unknown(deploy):
+    deployment = deploy('digraph { a [label="Q Projection\\nGPU: TP0-TP3"]; b [label="Expert 0\\nGPU: EP0-EP7"]; a -> b }')
+    assert deployment.strategy.tp == 4 and deployment.strategy.ep == 8
+    assert deployment.strategy.dp is None and deployment.strategy.gpu_count is None
+
+
+def test_stages_from_markers(current, new):
+    assert [(s.index, s.claimed_layers[0], s.claimed_layers[-1]) for s in current.stages] == [(0, 0, 7), (1, 8, 15)]
+    assert [s.index for s in new.stages] == [0, 1, 2, 3]
+    assert new.nodes_of_stage(1) == ["pp1_start", "pp1_to_pp2"]
+    assert current.layers_drawn == [0, 15] and current.layers_with_transfers_only == [7]
+    assert new.layers_drawn == [0, 15]
+
+
+def test_stages_from_clusters():
+    deployment = load_deployment(DATA / "correct_clusters.dot")
+    assert [(s.index, s.claimed_layers, s.source) for s in deployment.stages] == [(0, [0], "cluster"), (1, [1], "cluster")]
+    assert deployment.nodes["l1_expert2"].stage == 1
+
+
+def test_node_records(current):
+    q = current.nodes["layer0_attn_q"]
+    assert (q.op, q.kind, q.layer, q.stage) == (Op.Q_PROJ, Kind.COMPUTE, 0, 0)
+    assert q.rank("tp") == frozenset(range(8)) and q.rank("pp") == {0}
+    assert q.output.heads_and_head_dim() == (32, 64)
+    assert q.line == 17
+    expert = current.nodes["layer0_expert1"]
+    assert (expert.op, expert.expert, expert.rank("ep")) == (Op.EXPERT, 1, {1})
+    allreduce = current.nodes["layer0_attn_allreduce"]
+    assert allreduce.kind is Kind.COMMUNICATION and allreduce.group == {"tp": frozenset(range(8))}
+    assert current.nodes["input"].kind is Kind.INPUT and current.nodes["output"].kind is Kind.OUTPUT
+    assert current.nodes["layer0_moe_gate"].kind is Kind.ROUTING
+
+
+def test_queries(current):
+    assert current.nodes_of_expert(1) == ["layer0_expert1"]
+    assert current.nodes_of_ep_rank(0) == ["layer0_expert0", "layer15_moe"]
+    assert set(current.predecessors("layer0_attn_score")) == {"layer0_attn_q", "layer0_attn_k"}
+    assert current.successors("layer0_attn_v") == ["layer0_attn_out"]
+    assert current.inputs() == ["input"] and current.outputs() == ["output"]
+    assert "layer0_attn_out" in current.nodes_of_layer(0)
+    assert current.unplaced() == []
+
+
+def test_opaque_ids_classified_from_labels():
+    deployment = load_deployment(DATA / "correct_opaque.dot")
+    assert deployment.nodes["n9"].op is Op.ATTN_WEIGHTED_SUM and deployment.nodes["n9"].layer == 0
+    assert deployment.nodes["n18"].expert == 2 and deployment.nodes["n18"].gpus == {2, 3}
+    assert deployment.strategy.source == "comment"
+    assert deployment.unplaced() == []
+
+
+def test_weighted_sum_without_softmax_is_the_output_projection(deploy):
+    deployment = deploy('digraph { a [label="QKV Projection L0"]; b [label="Attention Output L0"]; a -> b }')
+    assert deployment.nodes["b"].op is Op.O_PROJ
+
+
+def test_model_spec(tmp_path, sample_spec):
+    assert (sample_spec.layers, sample_spec.hidden_size, sample_spec.heads, sample_spec.d_k, sample_spec.experts) == (16, 4096, 32, 128, 64)
+    bad = tmp_path / "m.yaml"
+    for text, message in [
+        ("layers: many", "positive integer"), ("wings: 2", "unknown key"), ("- 1", "mapping"),
+        ("heads: 32\nd_k: 64\nhidden_size: 4096", "heads x d_k"), ("a: [", "not valid YAML"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_model_spec(bad)

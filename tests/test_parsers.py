@@ -1,0 +1,169 @@
+"""Table-driven tests of the pure parsers: labels, shapes, GPU specs, strategies, layer/expert/stage roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagtui.dot.labels import label_lines
+from dagtui.errors import ConfigError
+from dagtui.model.gpus import parse_placement, parse_ranks
+from dagtui.model.operators import Op, operator_from_text, readable_id
+from dagtui.model.roles import claimed_layers, expert_in, layer_in, stage_in
+from dagtui.model.shapes import parse_dim, parse_shapes
+from dagtui.model.strategy import parse_declared_total, parse_degrees, parse_strategy
+
+
+@pytest.mark.parametrize("value, lines", [
+    (r"Embedding\nInput: [1]\nOutput: [2]", ["Embedding", "Input: [1]", "Output: [2]"]),
+    (r"left\lright\rend", ["left", "right", "end"]),
+    (r"say \"hi\"", ['say "hi"']),
+    (r"\N on GPU", ["node7 on GPU"]),
+    ("Attention\nL0 TP1", ["Attention", "L0 TP1"]),  # literal newlines, as in some corpus files
+    ("<b>Expert 3</b><br/>GPU: 3<BR/>In: [4,8]", ["Expert 3", "GPU: 3", "In: [4,8]"]),
+    ("<table><tr><td>Gate</td></tr><tr><td>GPU: 0</td></tr></table>", ["Gate", "GPU: 0"]),
+    ("a &amp; b<br/>c", ["a & b", "c"]),
+])
+def test_label_lines(value, lines):
+    assert label_lines(value, "node7") == lines
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[batch_size=128, seq_len=1024, hidden_size=512]", [(128, 1024, 512)]),
+    ("[128,1024,1024]", [(128, 1024, 1024)]),
+    ("[16,tokens_per_expert,8192]", [(16, "tokens_per_expert", 8192)]),
+    ("[1,2], [3,4]", [(1, 2), (3, 4)]),
+    ("[1,2] x [3,4]", [(1, 2), (3, 4)]),
+    ("[128,10000,4096] x2", [(128, 10000, 4096), (128, 10000, 4096)]),
+    ("Q:[1,2,3], K:[1,2,3], V:[1,2,3]", [(1, 2, 3)] * 3),
+    ("[b,s,h/4=256]", [("b", "s", 256)]),
+    ("[b,s,64E=64*64]", [("b", "s", 4096)]),
+    ("[batch_size=?, seq_len=?]", [("?", "?")]),
+    ("[1_024, 8]", [(1024, 8)]),
+    ("no shape here", []),
+])
+def test_parse_shapes(text, expected):
+    assert [shape.values for shape in parse_shapes(text)] == expected
+
+
+def test_shape_helpers():
+    (shape,) = parse_shapes("[batch=8, seq=128, heads=4, d_k=128]")
+    assert shape.heads_and_head_dim() == (4, 128)
+    assert shape.hidden() is None
+    (shape,) = parse_shapes("[128, 1024, 4096]")
+    assert shape.hidden() == 4096
+    assert parse_dim("h=2**99999").value == "2**99999"  # never evaluated: only + - * / are
+    assert parse_dim("d=4096/8").value == 512
+
+
+@pytest.mark.parametrize("text, gpus, ranks", [
+    ("0", {0}, {}),
+    ("0-7", set(range(8)), {}),
+    ("0,1,2", {0, 1, 2}, {}),
+    ("GPU5", {5}, {}),
+    ("GPU 0-127", set(range(128)), {}),
+    ("TP0-7", set(), {"tp": set(range(8))}),
+    ("TP0-TP7", set(), {"tp": set(range(8))}),
+    ("EP3", set(), {"ep": {3}}),
+    ("EP0-EP63, PP1", set(), {"ep": set(range(64)), "pp": {1}}),
+    ("DP0_PP0_TP0-DP0_PP0_TP7", set(), {"dp": {0}, "pp": {0}, "tp": set(range(8))}),
+    ("EP64 [GPUs: 0-63]", set(range(64)), {"ep": {64}}),
+    ("0-1 (TP0-TP1)", {0, 1}, {"tp": {0, 1}}),
+    ("8-15 (TP8)", set(range(8, 16)), {"tp": {8}}),
+])
+def test_parse_placement(text, gpus, ranks):
+    placement = parse_placement(text)
+    assert set(placement.gpus) == gpus
+    assert {axis: set(values) for axis, values in placement.ranks.items()} == ranks
+
+
+@pytest.mark.parametrize("text, placeholder, everywhere", [
+    ("ALL", None, True), ("All GPUs", None, True), ("Host", "Host", False), ("CPU", "CPU", False), ("?", "?", False),
+])
+def test_placement_placeholders(text, placeholder, everywhere):
+    placement = parse_placement(text)
+    assert placement.placeholder == placeholder
+    assert placement.everywhere is everywhere
+
+
+def test_parse_ranks_ignores_plain_numbers():
+    assert parse_ranks("GPU 3, 4 experts") == {}
+
+
+@pytest.mark.parametrize("text, degrees", [
+    ("EP64-TP8-PP2-DP2", {"ep": 64, "tp": 8, "pp": 2, "dp": 2}),
+    ("EP3_TP2_PP1", {"ep": 3, "tp": 2, "pp": 1}),
+    ("EP-16 x TP-4 x PP-1", {"ep": 16, "tp": 4, "pp": 1}),
+    ("TP=4, EP=16, PP=1", {"tp": 4, "ep": 16, "pp": 1}),
+    ("TP8_PP2", {"tp": 8, "pp": 2}),
+    ("MoE_Baseline_TP8_PP2", {"tp": 8, "pp": 2}),
+    ("Current Deployment: EP64-TP8-PP2-DP2 (2048 GPUs = 64x8x2x2)", {"ep": 64, "tp": 8, "pp": 2, "dp": 2}),
+    ("GPU: TP0-TP7, EP0-EP63", {}),  # rank ranges are not degrees
+    ("PP Stage 0", {}),
+    ("CP4 SP2", {"sp": 4}),
+])
+def test_parse_degrees(text, degrees):
+    assert parse_degrees(text) == degrees
+
+
+def test_parse_strategy_and_gpu_counts():
+    strategy = parse_strategy("EP64-TP8-PP2-DP2")
+    assert strategy.gpu_count == 2048
+    assert strategy.megatron_gpu_count is None  # EP64 cannot be carved out of DP2*TP8
+    assert parse_strategy("EP4-TP8-PP2-DP2").megatron_gpu_count == 32
+    assert strategy.label() == "EP64-TP8-PP2-DP2"
+    with pytest.raises(ConfigError):
+        parse_strategy("fast please")
+
+
+@pytest.mark.parametrize("text, total", [("Total GPUs: 2048", 2048), ("(2048 GPUs = 64x8x2x2)", 2048), ("no total", None)])
+def test_declared_total(text, total):
+    assert parse_declared_total(text) == total
+
+
+@pytest.mark.parametrize("text, layer", [
+    ("layer0_attn_q_tp2", 0), ("L3_TP2_QPROJ", 3), ("l12_moe_tp0_gpu0", 12), ("mha_layer_0", 0),
+    ("Layer 15: Attention", 15), ("K Projection L1-0", 1), ("gpu1_l3_moe", 3), ("expert_layer_2_expert_0_tp_0", 2),
+    ("Layer Norm 1 L0", 0), ("n123", None), ("ln1", None), ("Layers 0-7", None),
+])
+def test_layer_in(text, layer):
+    assert layer_in(text) == layer
+
+
+@pytest.mark.parametrize("text, expert", [
+    ("layer0_expert3", 3), ("exp3", 3), ("Expert 12 L1", 12), ("Expert0MLP1(col)", 0), ("L1 E0-1", None), ("expert_layer_2_expert_5", 5),
+])
+def test_expert_in(text, expert):
+    assert expert_in(text) == expert
+
+
+@pytest.mark.parametrize("text, stage, layers", [
+    ("PP Stage 0 GPU: PP0 Layers 0-7", 0, list(range(8))),
+    ("Pipeline Stage 1 (Layers 8-15)", 1, list(range(8, 16))),
+    ("Pipeline Stage 0\\nDevices: 0-7\\nLayers: 0,1", 0, [0, 1]),
+    ("Pipeline Stage 2 (Layer 2) - GPUs 32-47", 2, [2]),
+    ("Stage 2", 2, None),
+    ("Pipeline Stage 1: GPUs 8-15 (Layers 23-46)", 1, list(range(23, 47))),
+])
+def test_stage_labels(text, stage, layers):
+    assert stage_in(text) == stage
+    assert claimed_layers(text) == layers
+
+
+@pytest.mark.parametrize("text, op", [
+    ("All-to-All Dispatch", Op.ALL_TO_ALL), ("AllReduce(AttnOut)", Op.ALL_REDUCE), ("Attention All-Reduce L0", Op.ALL_REDUCE),
+    ("Pipeline Send/Recv", Op.SEND_RECV), ("PP0 → PP1", Op.SEND_RECV), ("Attention Output (Scores x V)", Op.ATTN_WEIGHTED_SUM),
+    ("Attention Score (Q x K^T)", Op.ATTN_SCORE), ("Softmax", Op.SOFTMAX), ("Q Projection", Op.Q_PROJ),
+    ("QKV_Proj(col)", Op.QKV_PROJ), ("Output Projection", Op.O_PROJ), ("Gate (Router)", Op.GATE), ("Expert Gate L0", Op.GATE),
+    ("Expert 3", Op.EXPERT), ("Layer 15: MoE", Op.MOE), ("Layer 15: Attention", Op.ATTENTION), ("MHA", Op.ATTENTION),
+    ("Scaled Dot-Product Attention", Op.ATTN_CORE), ("Final RMSNorm", Op.FINAL_NORM), ("RMSNorm", Op.NORM),
+    ("Residual Add", Op.RESIDUAL_ADD), ("Attn+Residual", Op.RESIDUAL_ADD), ("Embedding", Op.EMBEDDING),
+    ("LM Head", Op.LM_HEAD), ("MLP GELU 11", Op.MLP), ("PP Stage 0", Op.STAGE_MARKER), ("Input", Op.INPUT),
+    ("Output", Op.OUTPUT), ("Something else", Op.UNKNOWN),
+])
+def test_operator_from_text(text, op):
+    assert operator_from_text(text) is op
+
+
+def test_readable_id_splits_words():
+    assert operator_from_text(readable_id("L3_TP2_QPROJ")) is Op.Q_PROJ
+    assert operator_from_text(readable_id("layer0_attn_v")) is Op.V_PROJ
