@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ def _span(low: int, high: int) -> range:
     return range(low, min(high, low + MAX_GPU_RANGE) + 1)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_ranks(text: str) -> dict[str, frozenset[int]]:
     """Rank sets named in `text`: `TP0-TP7` -> {tp: 0..7}, `EP3` -> {ep: {3}}, `DP0_PP0_TP0-DP0_PP0_TP7`."""
     ranks: dict[str, set[int]] = {}
@@ -75,6 +77,7 @@ def parse_gpu_ids(text: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
     bracketed = _BRACKETED_GPUS.search(text)

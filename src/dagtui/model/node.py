@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -111,42 +112,69 @@ def read_node(raw: RawNode) -> NodeInfo:
     return node
 
 
+@dataclass(frozen=True)
+class LineFacts:
+    """What one label line says. Cached by text: large DAGs repeat the same lines thousands of times."""
+
+    role: str  # input, output, tensor, placement, group, bare, free
+    shapes: tuple[Shape, ...] = ()
+    placement: Placement | None = None
+    ranks: tuple[tuple[str, frozenset[int]], ...] = ()
+    keyed: bool = False
+
+
+_NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
+_PARENTHESISED = re.compile(r"\(.*?\)")
+
+
+@functools.lru_cache(maxsize=131072)
+def read_line(line: str) -> LineFacts:
+    """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
+    keyed = _KEYED_LINE.match(line)
+    key = keyed.group(1).strip().lower() if keyed else ""
+    value = keyed.group(2) if keyed else line
+    if key in _INPUT_KEYS:
+        return LineFacts("input", tuple(parse_shapes(value)), keyed=True)
+    if key in _OUTPUT_KEYS:
+        return LineFacts("output", tuple(parse_shapes(value)), keyed=True)
+    if key in _TENSOR_KEYS:
+        return LineFacts("tensor", tuple(parse_shapes(value)), keyed=True)
+    if key in _PLACEMENT_KEYS:
+        placement = parse_placement(value)
+        return LineFacts("placement", placement=placement, ranks=tuple(placement.ranks.items()), keyed=True)
+    if key in _GROUP_KEYS:
+        return LineFacts("group", ranks=tuple(parse_ranks(value).items()), keyed=True)
+    if line.lstrip().startswith("["):
+        return LineFacts("bare", tuple(parse_shapes(line)))
+    inline = _INLINE_GPU.search(line)
+    ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(_PARENTHESISED.sub(" ", line)).items())
+    return LineFacts("free", placement=parse_placement(inline.group(0)) if inline else None, ranks=ranks, keyed=bool(keyed))
+
+
 def _read_label_lines(node: NodeInfo, lines: list[str]) -> None:
     for index, line in enumerate(lines):
-        keyed = _KEYED_LINE.match(line)
-        key = keyed.group(1).strip().lower() if keyed else ""
-        value = keyed.group(2) if keyed else line
-        if key in _INPUT_KEYS:
-            node.inputs.extend(parse_shapes(value))
-        elif key in _OUTPUT_KEYS:
-            node.outputs.extend(parse_shapes(value))
-        elif key in _TENSOR_KEYS:
-            shapes = parse_shapes(value)
-            node.inputs.extend(shapes)
-            node.outputs.extend(shapes)
-        elif key in _PLACEMENT_KEYS:
-            node.placement = parse_placement(value)
-            _merge_ranks(node.ranks, node.placement.ranks)
-        elif key in _GROUP_KEYS:
-            _merge_ranks(node.group, parse_ranks(value))
-        elif line.lstrip().startswith("["):
-            node.bare_shapes.extend(parse_shapes(line))
-        elif index > 0 or node.op is Op.UNKNOWN:
-            _read_free_line(node, line)
+        facts = read_line(line)
+        if facts.role == "input":
+            node.inputs.extend(facts.shapes)
+        elif facts.role == "output":
+            node.outputs.extend(facts.shapes)
+        elif facts.role == "tensor":
+            node.inputs.extend(facts.shapes)
+            node.outputs.extend(facts.shapes)
+        elif facts.role == "placement":
+            node.placement = facts.placement
+            _merge_ranks(node.ranks, dict(facts.ranks))
+        elif facts.role == "group":
+            _merge_ranks(node.group, dict(facts.ranks))
+        elif facts.role == "bare":
+            node.bare_shapes.extend(facts.shapes)
         else:
-            _read_inline_gpu(node, line)
-
-
-def _read_free_line(node: NodeInfo, line: str) -> None:
-    """A line like `L0 TP1`, `GPU0`, `Pipeline:0 Expert:0 TP:0` may still say where the node runs."""
-    _read_inline_gpu(node, line)
-    if not re.search(r"\b(?:strategy|parallel)\b", line, re.IGNORECASE):
-        _merge_ranks(node.ranks, parse_ranks(re.sub(r"\(.*?\)", " ", line)))
-
-
-def _read_inline_gpu(node: NodeInfo, line: str) -> None:
-    if node.placement is None and _INLINE_GPU.search(line):
-        node.placement = parse_placement(_INLINE_GPU.search(line).group(0))  # type: ignore[union-attr]
+            # A free line like `L0 TP1`, `GPU0`, `Pipeline:0 Expert:0 TP:0` may say where the node runs;
+            # the first line names the operator, so only an inline GPU counts there.
+            if node.placement is None and facts.placement is not None:
+                node.placement = facts.placement
+            if index > 0 or node.op is Op.UNKNOWN:
+                _merge_ranks(node.ranks, dict(facts.ranks))
 
 
 def _read_id(node: NodeInfo) -> None:
@@ -159,7 +187,7 @@ def _read_id(node: NodeInfo) -> None:
 
 
 def _first_layer(node_id: str, lines: list[str]) -> int | None:
-    for text in [node_id, *lines[:1], *(line for line in lines[1:] if not _KEYED_LINE.match(line))]:
+    for text in [node_id, *lines[:1], *(line for line in lines[1:] if not read_line(line).keyed)]:
         layer = layer_in(text)
         if layer is not None:
             return layer

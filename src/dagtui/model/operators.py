@@ -6,6 +6,7 @@ is a dispatch, "Attention Output (Scores x V)" a weighted sum before it mentions
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import Enum
 
@@ -108,6 +109,7 @@ SHAPE_KINDS = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def operator_from_text(text: str) -> Op:
     """The first operator the table finds in `text` (a label line or an id made readable)."""
     for op, pattern in RULES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)", re.IGNORECASE)
@@ -14,6 +15,7 @@ _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)", re.I
 _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=65536)
 def layer_in(text: str) -> int | None:
     """Layer index in an id or label: `layer0_`, `l0_`, `L0`, `Layer 0`, `mha_layer_0`."""
     match = _LAYER.search(text)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ class Shape:
 
     def hidden(self) -> int | None:
         """The hidden (model) dimension when the shape shows one: named, else a 3-d shape's last int."""
+        return self._hidden
+
+    @functools.cached_property
+    def _hidden(self) -> int | None:
         named = self.named(*HIDDEN_NAMES)
         if named is not None:
             return named.value if isinstance(named.value, int) else None
@@ -140,6 +145,8 @@ def parse_shape(text: str) -> Shape:
 
 
 def _split_top_level(text: str) -> list[str]:
+    if not any(char in text for char in "([{"):
+        return text.split(",")
     parts, depth, current = [], 0, []
     for char in text:
         if char in "([{":
@@ -157,11 +164,17 @@ def _split_top_level(text: str) -> list[str]:
 
 def parse_shapes(text: str) -> list[Shape]:
     """All shapes in a label value: `[..], [..]`, `[..] x [..]`, `Q:[..], K:[..]`, `[..] x2` (repeated)."""
+    return list(_parse_shapes(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_shapes(text: str) -> tuple[Shape, ...]:
+    # Cached: large DAGs repeat the same few shapes on thousands of nodes.
     shapes: list[Shape] = []
     for match in _BRACKETED.finditer(text):
         shape = parse_shape(match.group(1))
         shapes.append(shape)
         repeat = _REPEAT.match(text[match.end() :])
         if repeat and not text[match.end() :].lstrip()[1:].lstrip().startswith("["):
-            shapes.extend([shape] * (int(repeat.group(1)) - 1))
-    return shapes
+            shapes.extend([shape] * (min(int(repeat.group(1)), 64) - 1))
+    return tuple(shapes)

@@ -3,7 +3,6 @@ and symbols that stop a reviewer from checking are reported once per graph."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from dagtui.model.operators import Kind, Op
@@ -11,7 +10,6 @@ from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
 
-_TEMPLATE = re.compile(r"template|\*\s*\d+\s*\+|layer\s*\*|\bN\b", re.IGNORECASE)
 
 
 def _computation(ctx: Context) -> list[str]:
@@ -80,7 +78,7 @@ def placeholders(ctx: Context):
             found["`?` in shapes"].append(node_id)
         if node.placement is not None and node.placement.placeholder and node.kind is Kind.COMPUTE:
             found[f"GPU placeholder `{node.placement.placeholder}`"].append(node_id)
-        if "template" in node_id.lower() or any(_TEMPLATE.search(line) and "template" in line.lower() for line in node.label):
+        if "template" in node_id.lower() or "template" in node.title.lower():
             found["template node standing for many"].append(node_id)
     for what, nodes in found.items():
         yield placeholders.finding(

@@ -136,17 +136,17 @@ def prefill_decode(ctx: Context):
     Example: `prefill_layer3_out -> decode_layer0_qkv`.
     """
     graph = ctx.deployment.graph
-
-    def phase(node: str) -> str | None:
-        text = " ".join([node, *ctx.nodes[node].label[:1], *ctx.nodes[node].clusters]).lower()
+    phases = {}
+    for node_id, node in ctx.nodes.items():
+        text = " ".join([node_id, node.title, *node.clusters]).lower()
         has_prefill, has_decode = _PREFILL in text, _DECODE in text
         if has_prefill != has_decode:
-            return _PREFILL if has_prefill else _DECODE
-        return None
-
+            phases[node_id] = _PREFILL if has_prefill else _DECODE
+    if not phases:
+        return
     crossing = [
         (a, b) for a, b in graph.edges
-        if phase(a) == _PREFILL and phase(b) == _DECODE
+        if phases.get(a) == _PREFILL and phases.get(b) == _DECODE
         and not any("cache" in " ".join(ctx.nodes[x].label[:1] + [x]).lower() for x in (a, b))
     ]
     if crossing:
