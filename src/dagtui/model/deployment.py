@@ -28,6 +28,15 @@ class Stage:
 
 
 @dataclass
+class StageCoverage:
+    """Which claimed layers a stage draws, names only through a transfer, or leaves out."""
+
+    drawn: list[int]
+    transfer_only: dict[int, str]  # layer -> the send/recv node that names it
+    missing: list[int]
+
+
+@dataclass
 class Deployment:
     """A parsed, classified deployment DAG."""
 
@@ -105,6 +114,23 @@ class Deployment:
     def layers_with_transfers_only(self) -> list[int]:
         """Layers named only by a pipeline send/recv (e.g. "Layer 7 output"), with no operators drawn."""
         return sorted(set(self._by_layer) - set(self.layers_drawn))
+
+    def stage_coverage(self, stage: Stage) -> StageCoverage:
+        """Layers of a stage: drawn with operators, named only by a pipeline transfer, or missing."""
+        drawn: set[int] = set()
+        transfers: dict[int, str] = {}
+        for member in stage.members:
+            node = self.nodes[member]
+            if node.layer is None:
+                continue
+            if node.op is Op.SEND_RECV:
+                transfers.setdefault(node.layer, member)
+            else:
+                drawn.add(node.layer)
+        transfer_only = {layer: node for layer, node in sorted(transfers.items()) if layer not in drawn}
+        claimed = stage.claimed_layers or []
+        missing = [layer for layer in claimed if layer not in drawn and layer not in transfer_only]
+        return StageCoverage(sorted(drawn), transfer_only, missing)
 
     def unplaced(self) -> list[str]:
         """Nodes the classifier could give neither an operator nor a layer, stage or expert."""

@@ -42,10 +42,7 @@ def summary(deployment: Deployment) -> Group:
     for column in ("stage", "from", "claimed layers", "layers drawn", "nodes"):
         stages.add_column(column)
     for stage in deployment.stages:
-        drawn = sorted({
-            deployment.nodes[m].layer for m in stage.members
-            if deployment.nodes[m].layer is not None and deployment.nodes[m].op is not Op.SEND_RECV
-        })
+        drawn = deployment.stage_coverage(stage).drawn
         stages.add_row(
             str(stage.index), stage.source, compact_ranges(stage.claimed_layers or []) or "—",
             compact_ranges(drawn) or "none", str(len(stage.members)),

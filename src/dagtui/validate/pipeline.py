@@ -80,24 +80,12 @@ def missing_layers(ctx: Context):
     and a reviewer cannot tell whether they exist at all.
     Example: "PP Stage 0 / Layers 0-7" with only layer 0 drawn: layers 1-7 are missing.
     """
-    drawn_by_stage: dict[int, set[int]] = {}
-    transfer_layers: dict[int, dict[int, str]] = {}
-    for node_id, node in ctx.nodes.items():
-        if node.stage is None or node.layer is None:
-            continue
-        if node.op is Op.SEND_RECV:
-            transfer_layers.setdefault(node.stage, {})[node.layer] = node_id
-        else:
-            drawn_by_stage.setdefault(node.stage, set()).add(node.layer)
     details, all_missing, nodes = [], [], []
     for stage in ctx.deployment.stages:
         if not stage.claimed_layers:
             continue
-        drawn = drawn_by_stage.get(stage.index, set())
-        transfers = {
-            layer: node for layer, node in transfer_layers.get(stage.index, {}).items() if layer not in drawn
-        }
-        missing = [layer for layer in stage.claimed_layers if layer not in drawn and layer not in transfers]
+        coverage = ctx.deployment.stage_coverage(stage)
+        drawn, transfers, missing = coverage.drawn, coverage.transfer_only, coverage.missing
         if not missing and not transfers:
             continue
         shown = f"only layer(s) {compact_ranges(drawn)} drawn" if drawn else "no layers drawn"

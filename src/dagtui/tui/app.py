@@ -1,0 +1,349 @@
+"""The explorer: two deployments side by side, an issue panel, a detail panel, and keys that jump
+from a finding to its node. It renders what `review` and `compare` give it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, Input
+
+from dagtui.compare import Comparison, compare
+from dagtui.errors import DagtuiError
+from dagtui.model import load_model_spec, parse_strategy
+from dagtui.report import render, write_atomic
+from dagtui.review import Review, review_file
+from dagtui.tui.commands import DagtuiCommands
+from dagtui.tui.detail import DetailPanel
+from dagtui.tui.issues import IssuePanel
+from dagtui.tui.messages import IssueChosen, JumpRequested, NodeFocused
+from dagtui.tui.outline import History, IssueRow, Outline, issue_rows
+from dagtui.tui.pane import DeploymentPane
+from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
+from dagtui.tui.themes import ANSI_THEME, DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+
+
+class DagtuiApp(App[int]):
+    """`dagtui current.dot new.dot` (or one file)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "dagtui"
+    COMMANDS = App.COMMANDS | {DagtuiCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS = [
+        Binding("n", "next", "Next finding"),
+        Binding("N", "previous", "Prev finding", key_display="N"),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("left_square_bracket", "predecessor", "Pred", key_display="["),
+        Binding("right_square_bracket", "successor", "Succ", key_display="]"),
+        Binding("backspace", "history_back", "Back", show=False),
+        Binding("ctrl+f,alt+right", "history_forward", "Forward", show=False),
+        Binding("s", "counterpart", "Counterpart"),
+        Binding("e", "export", "Export"),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("z", "maximize_pane", "Zoom", show=False),
+        Binding("t", "next_theme", "Theme", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("escape", "leave_search", "Leave search", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, files: list[str], model: str | None = None, strategy: str | None = None,
+                 theme_name: str | None = None) -> None:
+        super().__init__()
+        self.files = [str(file) for file in files]
+        self.model_path = model
+        self.strategy_text = strategy
+        self.requested_theme = theme_name
+        self.reviews: list[Review] = []
+        self.outlines: list[Outline] = []
+        self.comparison: Comparison | None = None
+        self.rows: list[IssueRow] = []
+        self.history = History()
+        self.current: tuple[int, str] | None = None
+        self._row_position = -1
+        self._cycle: tuple[str, int] | None = None
+        self._search_matches: list[tuple[int, str]] = []
+        self._search_position = -1
+        self.search_active = False
+        self.loaded = False
+
+    # -- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="panes"):
+            for index, file in enumerate(self.files):
+                yield DeploymentPane(index, file, id=f"pane-{index}")
+        with Horizontal(id="bottom"):
+            yield IssuePanel(id="issues")
+            yield DetailPanel(id="detail")
+        yield Input(placeholder="search: regex over id and label, or key=value (op=expert, layer=3, gpu=5)",
+                    id="search")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        themes = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        self.theme_names = [theme.name for theme in themes] + [ANSI_THEME]
+        wanted = self.requested_theme or remembered_theme()
+        if os.environ.get("NO_COLOR"):
+            wanted = ANSI_THEME
+        if wanted not in self.available_themes:
+            if self.requested_theme:
+                self.notify(f"unknown theme {self.requested_theme!r}", severity="warning")
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else ANSI_THEME
+        self.theme = wanted
+        self.load_reviews()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load_reviews(self) -> None:
+        for pane in self.query(DeploymentPane):
+            pane.show_loading()
+        self._load()
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load(self) -> None:
+        """Read, model and validate in a thread so the screen is up at once."""
+        try:
+            spec = load_model_spec(self.model_path) if self.model_path else None
+            strategy = parse_strategy(self.strategy_text) if self.strategy_text else None
+        except DagtuiError as error:
+            self.call_from_thread(self.notify, str(error), severity="error", timeout=10)
+            spec, strategy = None, None
+        reviews = [review_file(file, spec, strategy) for file in self.files]
+        comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
+        outlines = [Outline(review) for review in reviews]
+        self.call_from_thread(self._show, reviews, outlines, comparison)
+
+    def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None) -> None:
+        keep = self.current
+        self.reviews, self.outlines, self.comparison = reviews, outlines, comparison
+        for pane, review, outline in zip(self.query(DeploymentPane), reviews, outlines):
+            pane.show(review, outline)
+        self.rows = issue_rows(reviews)
+        self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
+        self.sub_title = " vs ".join(review.name for review in reviews)
+        self.loaded = True
+        if keep and self._node(*keep) is not None:
+            self.jump_to(*keep, record=False)
+        else:
+            self.query_one(IssuePanel).table.focus()
+
+    # -- jumping ---------------------------------------------------------------------------------
+    def _node(self, pane: int, node_id: str):
+        if pane >= len(self.outlines) or self.outlines[pane].deployment is None:
+            return None
+        return self.outlines[pane].deployment.nodes.get(node_id)
+
+    def jump_to(self, pane: int, node_id: str, record: bool = True, focus: bool = True) -> bool:
+        """Focus the pane, expand the tree to the node, select it and show it in the detail panel."""
+        node = self._node(pane, node_id)
+        if node is None:
+            return False
+        deployment_pane = self.query_one(f"#pane-{pane}", DeploymentPane)
+        deployment_pane.tree.reveal(node_id)
+        if focus:
+            deployment_pane.tree.focus()
+        self._select(pane, node_id)
+        if record:
+            self.history.record((pane, node_id))
+        return True
+
+    def _select(self, pane: int, node_id: str) -> None:
+        node = self._node(pane, node_id)
+        if node is None:
+            return
+        self.current = (pane, node_id)
+        self.query_one(DetailPanel).show(pane, node, self.outlines[pane])
+
+    def on_node_focused(self, message: NodeFocused) -> None:
+        if self.current != (message.pane, message.node_id):
+            self._select(message.pane, message.node_id)
+
+    def on_jump_requested(self, message: JumpRequested) -> None:
+        self.jump_to(message.pane, message.node_id)
+
+    def on_issue_chosen(self, message: IssueChosen) -> None:
+        """First `enter` jumps to the finding's first node; each further `enter` to the next one."""
+        targets = message.row.targets()
+        if not targets:
+            self.notify(f"{message.row.finding.rule}: {message.row.finding.message}", timeout=8)
+            return
+        index = 0
+        if self._cycle and self._cycle[0] == message.row.key:
+            index = (self._cycle[1] + 1) % len(targets)
+        self._cycle = (message.row.key, index)
+        self._row_position = self.rows.index(message.row)
+        pane, node_id = targets[index]
+        self.jump_to(pane, node_id, focus=False)
+        self.notify(f"{message.row.finding.rule} · node {index + 1} of {len(targets)}: {node_id}", timeout=3)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def _step_finding(self, step: int) -> None:
+        panel = self.query_one(IssuePanel)
+        rows = [row for row in panel.visible_rows if row.targets()]
+        if not rows:
+            self.notify("no findings with nodes to visit")
+            return
+        current = self.rows[self._row_position] if 0 <= self._row_position < len(self.rows) else None
+        position = rows.index(current) if current in rows else (-1 if step > 0 else 0)
+        row = rows[(position + step) % len(rows)]
+        self._row_position = self.rows.index(row)
+        self._cycle = (row.key, 0)
+        panel.move_to(row)
+        pane, node_id = row.targets()[0]
+        self.jump_to(pane, node_id)
+        self.notify(f"{row.finding.rule} {row.finding.title}", timeout=3)
+
+    def _step_match(self, step: int) -> None:
+        if not self._search_matches:
+            self.notify("no matches")
+            return
+        self._search_position = (self._search_position + step) % len(self._search_matches)
+        pane, node_id = self._search_matches[self._search_position]
+        self.jump_to(pane, node_id)
+        self.notify(f"match {self._search_position + 1} of {len(self._search_matches)}", timeout=2)
+
+    def action_next(self) -> None:
+        self._step_match(1) if self.search_active else self._step_finding(1)
+
+    def action_previous(self) -> None:
+        self._step_match(-1) if self.search_active else self._step_finding(-1)
+
+    def action_next_finding(self) -> None:
+        self._step_finding(1)
+
+    def action_previous_finding(self) -> None:
+        self._step_finding(-1)
+
+    def _focused_pane(self) -> int:
+        focused = self.focused
+        for pane in self.query(DeploymentPane):
+            if focused is not None and (focused is pane or pane in focused.ancestors):
+                return pane.index
+        return self.current[0] if self.current else 0
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        self._search_pane = self._focused_pane()
+        search.add_class("-active")
+        search.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "search" or not self.outlines:
+            return
+        pane = getattr(self, "_search_pane", 0)
+        matches = self.outlines[pane].search(event.value)
+        self._search_matches = [(pane, node_id) for node_id in matches]
+        self._search_position = -1
+        event.input.border_title = f"{len(matches)} match(es) in {self.outlines[pane].review.name}"
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":
+            return
+        self.search_active = True
+        if self._search_matches:
+            self._search_position = -1
+            self._step_match(1)
+        else:
+            self.notify("no matches")
+
+    def action_leave_search(self) -> None:
+        search = self.query_one("#search", Input)
+        if self.search_active or search.has_class("-active"):
+            self.search_active = False
+            search.remove_class("-active")
+            self._search_matches = []
+            if self.current:
+                self.query_one(f"#pane-{self.current[0]}", DeploymentPane).tree.focus()
+
+    def _neighbours(self, predecessors: bool) -> None:
+        if self.current is None:
+            self.notify("select a node first")
+            return
+        pane, node_id = self.current
+        deployment = self.outlines[pane].deployment
+        neighbours = deployment.predecessors(node_id) if predecessors else deployment.successors(node_id)
+        if not neighbours:
+            self.notify(f"`{node_id}` has no {'predecessor' if predecessors else 'successor'}")
+        elif len(neighbours) == 1:
+            self.jump_to(pane, neighbours[0])
+        else:
+            title = f"{'Predecessors' if predecessors else 'Successors'} of {node_id}"
+            self.push_screen(ChooserScreen(title, neighbours), lambda chosen: chosen and self.jump_to(pane, chosen))
+
+    def action_predecessor(self) -> None:
+        self._neighbours(True)
+
+    def action_successor(self) -> None:
+        self._neighbours(False)
+
+    def action_history_back(self) -> None:
+        item = self.history.back()
+        if item:
+            self.jump_to(*item, record=False)
+
+    def action_history_forward(self) -> None:
+        item = self.history.forward()
+        if item:
+            self.jump_to(*item, record=False)
+
+    def action_counterpart(self) -> None:
+        if self.current is None or len(self.outlines) < 2:
+            self.notify("select a node of one of two deployments first")
+            return
+        pane, node_id = self.current
+        other = 1 - pane
+        counterpart = self.outlines[other].counterpart(self._node(pane, node_id))
+        if counterpart is None:
+            self.notify(f"no {self._node(pane, node_id).op.value} in {self.outlines[other].review.name}")
+            return
+        self.jump_to(other, counterpart)
+
+    def default_export_path(self) -> str:
+        first = Path(self.files[0])
+        return str(first.with_name(f"{first.stem}-dagtui-report.md"))
+
+    def action_export(self) -> None:
+        if not self.loaded:
+            return
+        self.push_screen(ExportScreen(self.default_export_path()), self._export)
+
+    def _export(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            target = write_atomic(path, render("markdown", self.reviews, self.comparison), inputs=self.files)
+        except DagtuiError as error:
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        self.notify(f"wrote {target}", timeout=6)
+
+    def action_reload(self) -> None:
+        self.notify("reloading…", timeout=2)
+        self.load_reviews()
+
+    def action_maximize_pane(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        pane = self.query_one(f"#pane-{self._focused_pane()}", DeploymentPane)
+        self.screen.maximize(pane, container=False)
+
+    def action_next_theme(self) -> None:
+        names = [name for name in self.theme_names if name in self.available_themes]
+        position = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(position + 1) % len(names)]
+        remember_theme(self.theme)
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_help(self) -> None:
+        keys = [(binding.key_display or binding.key, binding.description) for binding in self.BINDINGS]  # type: ignore[union-attr]
+        keys += [("tab / shift+tab", "Move focus between panes and panels"), ("j / k, arrows", "Move in a tree or table"),
+                 ("enter", "On a finding: jump to its node; again: its next node"), ("ctrl+p", "Command palette")]
+        self.push_screen(HelpScreen(keys))

@@ -1,0 +1,268 @@
+"""The explorer's view of a reviewed deployment, without Textual: the tree outline (stages ->
+layers -> blocks -> operators, experts by EP rank), severity markers, node search, counterparts
+and jump history. Widgets render this; tests exercise it directly."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from dagtui.model.deployment import Deployment
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import ATTENTION_OPS, COLLECTIVES, MOE_OPS, Kind, Op
+from dagtui.review import Review
+from dagtui.validate import Finding, Severity
+from dagtui.validate.ranges import compact_ranges
+
+KIND_LETTER = {Kind.COMPUTE: "C", Kind.COMMUNICATION: "X", Kind.ROUTING: "R", Kind.INPUT: "I", Kind.OUTPUT: "O"}
+SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "ℹ"}
+
+
+@dataclass
+class Entry:
+    """One row of the outline: a group (stage, layer, block, rank) or a node."""
+
+    key: str
+    text: str
+    node_id: str | None = None
+    children: list[str] = field(default_factory=list)
+    severity: Severity | None = None
+
+
+def placement_text(node: NodeInfo) -> str:
+    """`GPU 0-7`, or ranks `TP0-7 PP0` when the file places by rank."""
+    if node.gpus:
+        return f"GPU {compact_ranges(node.gpus)}"
+    parts = [f"{axis.upper()}{compact_ranges(values)}" for axis, values in sorted(node.ranks.items()) if values]
+    if node.placement is not None and node.placement.everywhere:
+        parts.insert(0, "all GPUs")
+    return " ".join(parts)
+
+
+def _worse(a: Severity | None, b: Severity | None) -> Severity | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a.rank <= b.rank else b
+
+
+class Outline:
+    """The tree of one deployment as plain data: entries by key, the path to every node."""
+
+    ROOT = "root"
+
+    def __init__(self, review: Review) -> None:
+        self.review = review
+        self.deployment: Deployment | None = review.deployment
+        self.entries: dict[str, Entry] = {}
+        self.parent: dict[str, str] = {}
+        self.findings_by_node: dict[str, list[Finding]] = defaultdict(list)
+        for finding in review.findings:
+            for node in finding.nodes:
+                self.findings_by_node[node].append(finding)
+        self._add(Entry(self.ROOT, review.name))
+        if self.deployment is not None:
+            self._build(self.deployment)
+            self._mark_severities()
+
+    # -- building ------------------------------------------------------------------------------
+    def _add(self, entry: Entry, parent: str | None = None) -> Entry:
+        self.entries[entry.key] = entry
+        if parent is not None:
+            self.parent[entry.key] = parent
+            self.entries[parent].children.append(entry.key)
+        return entry
+
+    def _group(self, key: str, text: str, parent: str) -> str:
+        if key not in self.entries:
+            self._add(Entry(key, text), parent)
+        return key
+
+    def _build(self, deployment: Deployment) -> None:
+        for stage in deployment.stages:
+            claimed = f" · layers {compact_ranges(stage.claimed_layers)}" if stage.claimed_layers else ""
+            coverage = deployment.stage_coverage(stage)
+            gap = f" · missing {compact_ranges(coverage.missing)}" if coverage.missing else ""
+            if coverage.transfer_only:
+                gap += f" · {compact_ranges(coverage.transfer_only)} transfer only"
+            self._group(f"stage:{stage.index}", f"PP Stage {stage.index}{claimed}{gap}", self.ROOT)
+        unplaced = set(deployment.unplaced())
+        for node_id, node in deployment.nodes.items():
+            if node_id in unplaced:
+                parent = self._group("unplaced", "Unplaced (no operator or layer found)", self.ROOT)
+            else:
+                parent = self._parent_for(node)
+            self._add(Entry(f"node:{node_id}", self.node_text(node), node_id=node_id), parent)
+
+    def _parent_for(self, node: NodeInfo) -> str:
+        parent = self.ROOT
+        if node.stage is not None and f"stage:{node.stage}" in self.entries:
+            parent = f"stage:{node.stage}"
+        elif self.deployment and self.deployment.stages and node.layer is not None:
+            parent = self._group("nostage", "No stage", self.ROOT)
+        if node.layer is None:
+            return parent
+        parent = self._group(f"{parent}/layer:{node.layer}", f"Layer {node.layer}", parent)
+        block = "MoE" if node.op in MOE_OPS else "Attention" if node.op in ATTENTION_OPS else (
+            "Communication" if node.op in COLLECTIVES or node.kind is Kind.COMMUNICATION else "Other")
+        parent = self._group(f"{parent}/block:{block}", block, parent)
+        if node.op is Op.EXPERT and len(node.rank("ep")) == 1:
+            rank = next(iter(node.rank("ep")))
+            parent = self._group(f"{parent}/ep:{rank}", f"EP rank {rank}", parent)
+        return parent
+
+    def node_text(self, node: NodeInfo) -> str:
+        where = placement_text(node)
+        return f"{KIND_LETTER[node.kind]} {node.op.value} {node.id}" + (f"  {where}" if where else "")
+
+    def _mark_severities(self) -> None:
+        for node_id, findings in self.findings_by_node.items():
+            key = f"node:{node_id}"
+            if key not in self.entries:
+                continue
+            worst = min((f.severity for f in findings), key=lambda s: s.rank)
+            while True:
+                entry = self.entries[key]
+                entry.severity = _worse(entry.severity, worst)
+                if key not in self.parent:
+                    break
+                key = self.parent[key]
+
+    # -- queries -------------------------------------------------------------------------------
+    def path_to(self, node_id: str) -> list[str]:
+        """Keys from the root's child down to the node's entry."""
+        key = f"node:{node_id}"
+        if key not in self.entries:
+            return []
+        path = [key]
+        while path[-1] in self.parent and self.parent[path[-1]] != self.ROOT:
+            path.append(self.parent[path[-1]])
+        return list(reversed(path))
+
+    def search(self, query: str) -> list[str]:
+        """Node ids matching `query`: a regex over id and label, or `key=value` on a field or attribute."""
+        if self.deployment is None or not query.strip():
+            return []
+        field_match = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", query)
+        if field_match:
+            key, value = field_match.group(1).lower(), field_match.group(2)
+            pattern = _pattern(value, anchored=True)
+            return [n for n, info in self.deployment.nodes.items() if any(pattern.fullmatch(v) for v in _field_values(info, key))]
+        pattern = _pattern(query)
+        return [
+            n for n, info in self.deployment.nodes.items()
+            if pattern.search(n) or any(pattern.search(line) for line in info.label)
+        ]
+
+    def counterpart(self, node: NodeInfo) -> str | None:
+        """The node of this deployment with the same layer and operator, nearest in rank and expert."""
+        if self.deployment is None:
+            return None
+        candidates = [info for info in self.deployment.nodes.values() if info.op is node.op]
+        if not candidates:
+            return None
+
+        def distance(info: NodeInfo) -> tuple:
+            layer_gap = abs((info.layer or 0) - (node.layer or 0)) if (info.layer is None) == (node.layer is None) else 1000
+            rank_gap = sum(
+                abs(min(info.rank(axis) or {0}) - min(node.rank(axis) or {0})) for axis in ("tp", "ep", "pp")
+            )
+            expert_gap = abs((info.expert or 0) - (node.expert or 0))
+            return (layer_gap, expert_gap, rank_gap, info.id != node.id)
+
+        return min(candidates, key=distance).id
+
+
+def _pattern(text: str, anchored: bool = False) -> re.Pattern[str]:
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error:
+        return re.compile(re.escape(text), re.IGNORECASE)
+
+
+def _field_values(info: NodeInfo, key: str) -> list[str]:
+    """The values a `key=value` search compares: model fields first, then DOT attributes."""
+    if key in ("op", "operator"):
+        return [info.op.value]
+    if key == "kind":
+        return [info.kind.value]
+    if key in ("layer", "stage", "expert"):
+        value = getattr(info, key)
+        return [] if value is None else [str(value)]
+    if key in ("tp", "ep", "pp", "dp", "sp"):
+        return [str(rank) for rank in info.rank(key)]
+    if key in ("gpu", "gpus"):
+        return [str(gpu) for gpu in info.gpus]
+    if key == "id":
+        return [info.id]
+    return [info.attrs[key]] if key in info.attrs else []
+
+
+class History:
+    """Jumps recorded as in editors and xdot: back and forward through visited (pane, node) pairs."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, str]] = []
+        self.position = -1
+
+    def record(self, item: tuple[int, str]) -> None:
+        if 0 <= self.position < len(self.items) and self.items[self.position] == item:
+            return
+        del self.items[self.position + 1:]
+        self.items.append(item)
+        self.position = len(self.items) - 1
+
+    def back(self) -> tuple[int, str] | None:
+        if self.position <= 0:
+            return None
+        self.position -= 1
+        return self.items[self.position]
+
+    def forward(self) -> tuple[int, str] | None:
+        if self.position >= len(self.items) - 1:
+            return None
+        self.position += 1
+        return self.items[self.position]
+
+
+@dataclass
+class IssueRow:
+    """A row of the issue panel: one finding, or a pair of the same finding in both deployments."""
+
+    key: str
+    sides: list[tuple[int, Finding]]  # (pane index, finding)
+
+    @property
+    def finding(self) -> Finding:
+        return self.sides[0][1]
+
+    @property
+    def severity(self) -> Severity:
+        return min((finding.severity for _, finding in self.sides), key=lambda s: s.rank)
+
+    def targets(self) -> list[tuple[int, str]]:
+        """Every node this row points at, in both deployments: what `enter` cycles through."""
+        return [(pane, node) for pane, finding in self.sides for node in finding.nodes]
+
+
+def issue_rows(reviews: list[Review]) -> list[IssueRow]:
+    """Rows for all findings; a finding paired across deployments appears once, with both sides."""
+    rows: list[IssueRow] = []
+    taken: set[tuple[int, str]] = set()
+    for pane, review in enumerate(reviews):
+        for finding in review.findings:
+            if (pane, finding.id) in taken:
+                continue
+            sides = [(pane, finding)]
+            if finding.pair and len(reviews) == 2:
+                other_pane = 1 - pane
+                other_id = finding.pair.rsplit("#", 1)[-1]
+                other = next((f for f in reviews[other_pane].findings if f.id == other_id), None)
+                if other is not None:
+                    sides.append((other_pane, other))
+                    taken.add((other_pane, other.id))
+            rows.append(IssueRow(f"{pane}:{finding.id}", sides))
+    rows.sort(key=lambda row: (row.severity.rank, row.finding.rule))
+    return rows

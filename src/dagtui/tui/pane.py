@@ -1,0 +1,77 @@
+"""One deployment's pane: a header (name, file, strategy, GPU count, issue counts) over its tree,
+or the error that kept it from loading."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import LoadingIndicator, Static
+
+from dagtui.review import Review
+from dagtui.tui.outline import Outline
+from dagtui.tui.tree import DeploymentTree
+from dagtui.validate import Severity
+
+
+def header_text(review: Review) -> str:
+    """`Current Deployment · samples/current.dot` / `EP64-TP8-PP2-DP2 · 2048 GPUs · ✖ 6 ▲ 2 ℹ 1`."""
+    strategy = "—"
+    gpus = ""
+    if review.deployment is not None:
+        strategy = review.deployment.strategy.label()
+        count = review.deployment.strategy.gpu_count
+        gpus = f" · {count} GPUs" if count else " · GPUs unknown"
+    counts = (
+        f"[red]✖ {review.count(Severity.ERROR)}[/] [yellow]▲ {review.count(Severity.WARNING)}[/] "
+        f"[cyan]ℹ {review.count(Severity.INFO)}[/]"
+    )
+    return f"[b]{review.name}[/b] · {review.file}\n{strategy}{gpus} · {counts}"
+
+
+class DeploymentPane(Vertical):
+    """Pane `index` (0 = current, 1 = new)."""
+
+    ALLOW_MAXIMIZE = True  # `z` zooms the whole pane (header and tree), not only the focused tree
+
+    def __init__(self, index: int, file: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+        self.file = file
+        self.review: Review | None = None
+        self.outline: Outline | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]{self.file}[/b]\nloading…", classes="pane-header")
+        yield LoadingIndicator()
+        yield Static("", classes="pane-error")
+        yield DeploymentTree(self.index, classes="pane-tree")
+
+    @property
+    def tree(self) -> DeploymentTree:
+        return self.query_one(DeploymentTree)
+
+    def show_loading(self) -> None:
+        self.set_class(True, "-loading")
+        self.set_class(False, "-error")
+
+    def show(self, review: Review, outline: Outline) -> None:
+        """Render a finished review: the tree, or the error in place of it."""
+        self.review, self.outline = review, outline
+        self.set_class(False, "-loading")
+        self.query_one(".pane-header", Static).update(header_text(review))
+        problem = self._problem(review)
+        self.set_class(problem is not None, "-error")
+        if problem is not None:
+            self.query_one(".pane-error", Static).update(problem)
+            return
+        self.tree.load(outline)
+
+    @staticmethod
+    def _problem(review: Review) -> str | None:
+        if review.error:
+            return f"[b red]Cannot read this file[/]\n{review.error}"
+        if review.deployment is None:
+            finding = review.findings[0] if review.findings else None
+            where = f" (line {finding.line})" if finding and finding.line else ""
+            return f"[b red]Not valid DOT{where}[/]\n{finding.message if finding else ''}"
+        return None

@@ -1,0 +1,63 @@
+"""Theme files (`themes/*.yaml`) turned into Textual themes, and the remembered choice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from platformdirs import user_config_dir
+from textual.theme import Theme
+
+from dagtui.errors import ConfigError
+
+THEME_KEYS = {"name", "dark", "primary", "secondary", "accent", "background", "surface", "panel",
+              "warning", "error", "success", "foreground"}
+DEFAULT_THEME = "dagtui-dark"
+ANSI_THEME = "textual-ansi"
+
+
+def themes_folder() -> Path:
+    """`themes/` of the source checkout (or DAGTUI_THEMES)."""
+    return Path(os.environ.get("DAGTUI_THEMES") or Path(__file__).resolve().parents[3] / "themes")
+
+
+def load_theme(path: Path) -> Theme:
+    """One theme file; unknown keys or a missing name are clear errors."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read theme: {error}") from None
+    if not isinstance(data, dict) or "name" not in data or "primary" not in data:
+        raise ConfigError(f"{path}: a theme needs at least `name` and `primary`")
+    unknown = set(data) - THEME_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown theme key(s) {', '.join(sorted(unknown))}")
+    return Theme(**{key: (str(value) if key != "dark" else bool(value)) for key, value in data.items()})
+
+
+def load_themes(folder: Path | None = None) -> list[Theme]:
+    folder = folder or themes_folder()
+    return [load_theme(path) for path in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
+
+
+def _settings_file() -> Path:
+    return Path(user_config_dir("dagtui")) / "settings.yaml"
+
+
+def remembered_theme() -> str | None:
+    try:
+        data = yaml.safe_load(_settings_file().read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # no settings yet, or unreadable: fall back to the default theme
+    return data.get("theme") if isinstance(data, dict) else None
+
+
+def remember_theme(name: str) -> None:
+    """Store the choice; a read-only config dir is not worth interrupting the user for."""
+    path = _settings_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"theme": name}), encoding="utf-8")
+    except OSError:
+        return

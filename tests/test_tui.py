@@ -1,0 +1,312 @@
+"""Pilot tests of the explorer: every key, the narrow layout, bad input in one pane."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dagtui.report import render
+from dagtui.tui.app import DagtuiApp
+from dagtui.tui.detail import DetailPanel
+from dagtui.tui.issues import IssuePanel
+from dagtui.tui.pane import DeploymentPane
+from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
+
+from helpers import SAMPLES
+
+CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+async def loaded(app, pilot) -> None:
+    for _ in range(200):
+        if app.loaded:
+            await pilot.pause()
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the app never finished loading")
+
+
+def select_row(app, rule: str):
+    panel = app.query_one(IssuePanel)
+    row = next(row for row in panel.visible_rows if row.finding.rule == rule)
+    panel.table.focus()
+    panel.table.move_cursor(row=panel.visible_rows.index(row))
+    return row
+
+
+def tree_of(app, pane: int):
+    return app.query_one(f"#pane-{pane}", DeploymentPane).tree
+
+
+async def test_startup_shows_both_deployments(tmp_path):
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        headers = [str(pane.query_one(".pane-header").render()) for pane in app.query(DeploymentPane)]
+        assert "EP64-TP8-PP2-DP2" in headers[0] and "2048 GPUs" in headers[0]
+        assert "EP~32-TP~16-PP~4-DP~4" in headers[1]
+        rows = app.query_one(IssuePanel).visible_rows
+        assert any(len(row.sides) == 2 and row.finding.rule == "ATT002" for row in rows)  # paired: shown once
+
+
+async def test_enter_on_a_finding_jumps_and_cycles(tmp_path):
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        row = select_row(app, "ATT002")
+        await pilot.press("enter")
+        await pilot.pause()
+        first = row.targets()[0]
+        assert app.current == first
+        assert tree_of(app, 0).current_node_id == first[1]
+        assert first[1] in app.query_one(DetailPanel).text
+        assert "ATT002" in app.query_one(DetailPanel).text
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current == row.targets()[1]
+        assert tree_of(app, 0).current_node_id == row.targets()[1][1]
+
+
+async def test_n_and_N_walk_the_findings_from_anywhere(tmp_path):
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        panel = app.query_one(IssuePanel)
+        await pilot.press("n")
+        await pilot.pause()
+        first = panel.visible_rows[0].targets()[0]
+        assert app.current == first and app.focused is tree_of(app, first[0])
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.current == panel.visible_rows[1].targets()[0]
+        await pilot.press("N")
+        await pilot.pause()
+        assert app.current == first
+
+
+async def test_search_counts_jumps_cycles_and_leaves(tmp_path):
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tree_of(app, 1).focus()
+        await pilot.press("slash")
+        await pilot.press(*"op=expert")
+        search = app.query_one("#search")
+        assert search.border_title.startswith("4 match(es) in New Deployment")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current == (1, "layer0_expert0") and app.search_active
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.current == (1, "layer0_expert1")
+        await pilot.press("N")
+        await pilot.pause()
+        assert app.current == (1, "layer0_expert0")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.search_active and not search.has_class("-active")
+        await pilot.press("n")  # back to walking findings
+        await pilot.pause()
+        assert app.current == app.query_one(IssuePanel).visible_rows[0].targets()[0]
+
+
+async def test_regex_search_over_labels(tmp_path):
+    app = DagtuiApp([CURRENT])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        assert app.outlines[0].search("Scores? x V") == ["layer0_attn_out"]
+        assert app.outlines[0].search("layer=15") == ["layer15_attention", "layer15_moe"]
+        assert app.outlines[0].search("shape=parallelogram") == ["pp0_start", "layer0_moe_gate", "pp1_start"]
+        assert app.outlines[0].search("[unclosed") == []
+
+
+async def test_predecessor_successor_chooser_and_history(tmp_path):
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        app.jump_to(0, "layer0_attn_v")
+        await pilot.pause()
+        await pilot.press("right_square_bracket")  # one successor: straight there
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_out")
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_v")
+        app.jump_to(0, "layer0_attn_score")
+        await pilot.pause()
+        await pilot.press("left_square_bracket")  # two predecessors: a chooser
+        await pilot.pause()
+        assert isinstance(app.screen, ChooserScreen)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_k")
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_score")
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_v")
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_score")
+
+
+async def test_detail_neighbours_walk_the_data_flow(tmp_path):
+    app = DagtuiApp([CURRENT])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        app.jump_to(0, "layer0_attn_softmax")
+        await pilot.pause()
+        detail = app.query_one(DetailPanel)
+        text = detail.text
+        for expected in ("Softmax", "operator softmax", "layer 0", "TP 0-7", "declared at line 21", "ATT002"):
+            assert expected in text, expected
+        neighbours = detail.query_one("#neighbours")
+        neighbours.focus()
+        neighbours.highlighted = 1  # ← score, → oproj
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current == (0, "layer0_attn_oproj")
+
+
+async def test_counterpart_in_the_other_deployment(tmp_path):
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        app.jump_to(0, "layer0_expert1")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.current == (1, "layer0_expert1")
+        assert app.focused is tree_of(app, 1)
+
+
+async def test_export_writes_the_cli_markdown(tmp_path):
+    current, new = tmp_path / "current.dot", tmp_path / "new.dot"
+    current.write_text((SAMPLES / "current.dot").read_text())
+    new.write_text((SAMPLES / "new.dot").read_text())
+    app = DagtuiApp([str(current), str(new)], model=MODEL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.query_one("#export-path").value == str(tmp_path / "current-dagtui-report.md")
+        await pilot.press("enter")
+        await pilot.pause()
+        written = (tmp_path / "current-dagtui-report.md").read_text()
+        assert written == render("markdown", app.reviews, app.comparison)
+        assert written.startswith("# DAG Analysis Report") and "Same Attention block" in written
+        before = current.read_text()
+        app._export(str(current))  # never over an input
+        await pilot.pause()
+        assert current.read_text() == before
+
+
+async def test_reload_keeps_the_selection(tmp_path):
+    path = tmp_path / "current.dot"
+    path.write_text((SAMPLES / "current.dot").read_text())
+    app = DagtuiApp([str(path)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        app.jump_to(0, "layer0_attn_q")
+        await pilot.pause()
+        path.write_text(path.read_text().replace('"Softmax', '"Softmax (fp32)'))
+        app.loaded = False
+        await pilot.press("r")
+        await loaded(app, pilot)
+        assert app.current == (0, "layer0_attn_q")
+        assert tree_of(app, 0).current_node_id == "layer0_attn_q"
+        assert "fp32" in " ".join(app.outlines[0].deployment.nodes["layer0_attn_softmax"].label)
+
+
+async def test_zoom_theme_help_and_quit(tmp_path):
+    app = DagtuiApp([CURRENT, NEW])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tree_of(app, 1).focus()
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is app.query_one("#pane-1")
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is None
+        assert app.theme == "dagtui-dark"
+        await pilot.press("t")
+        assert app.theme != "dagtui-dark"
+        chosen = app.theme
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+    second = DagtuiApp([CURRENT])
+    async with second.run_test() as pilot:
+        assert second.theme == chosen  # remembered in the config dir
+
+
+async def test_narrow_layout_stacks_the_panes(tmp_path):
+    app = DagtuiApp([CURRENT, NEW])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        first, second = app.query_one("#pane-0").region, app.query_one("#pane-1").region
+        assert app.screen.has_class("-narrow")
+        assert second.y > first.y and first.width > 70
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.current is not None
+
+
+async def test_bad_file_shows_its_error_while_the_other_works(tmp_path):
+    bad = tmp_path / "broken.dot"
+    bad.write_text("digraph {\n a -> b\n c -> -> d\n}\n")
+    app = DagtuiApp([str(bad), CURRENT])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        error = str(app.query_one("#pane-0 .pane-error").render())
+        assert "line 3" in error
+        assert app.query_one("#pane-0").has_class("-error")
+        app.jump_to(1, "layer0_attn_v")
+        await pilot.pause()
+        assert app.current == (1, "layer0_attn_v")
+    missing = DagtuiApp([str(tmp_path / "missing.dot"), CURRENT])
+    async with missing.run_test(size=(120, 40)) as pilot:
+        await loaded(missing, pilot)
+        assert "no such file" in str(missing.query_one("#pane-0 .pane-error").render())
+
+
+async def test_j_and_k_move_in_the_tree(tmp_path):
+    app = DagtuiApp([CURRENT])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tree = tree_of(app, 0)
+        tree.focus()
+        start = tree.cursor_line
+        await pilot.press("j", "j")
+        assert tree.cursor_line == start + 2
+        await pilot.press("k")
+        assert tree.cursor_line == start + 1
+
+
+async def test_command_palette_finds_nodes(tmp_path):
+    app = DagtuiApp([CURRENT])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"node layer0_attn_out")
+        await asyncio.sleep(0.5)
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current is not None and app.current[1].startswith("layer0_attn_out")
