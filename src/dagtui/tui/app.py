@@ -71,6 +71,7 @@ class DagtuiApp(App[int]):
         self._search_position = -1
         self.search_active = False
         self.loaded = False
+        self._restore: tuple[int, str] | None = None
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -102,6 +103,7 @@ class DagtuiApp(App[int]):
 
     # -- loading ---------------------------------------------------------------------------------
     def load_reviews(self) -> None:
+        self._restore = self.current  # trees are rebuilt; the selection comes back where it still exists
         for pane in self.query(DeploymentPane):
             pane.show_loading()
         self._load()
@@ -115,16 +117,23 @@ class DagtuiApp(App[int]):
         except DagtuiError as error:
             self.call_from_thread(self.notify, str(error), severity="error", timeout=10)
             spec, strategy = None, None
-        reviews = [review_file(file, spec, strategy) for file in self.files]
+        reviews, outlines = [], []
+        for index, file in enumerate(self.files):
+            # Each pane is shown as soon as its file is reviewed: the first is usable while the second loads.
+            review = review_file(file, spec, strategy)
+            outline = Outline(review)
+            reviews.append(review)
+            outlines.append(outline)
+            self.call_from_thread(self._show_pane, index, review, outline)
         comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
-        outlines = [Outline(review) for review in reviews]
         self.call_from_thread(self._show, reviews, outlines, comparison)
 
+    def _show_pane(self, index: int, review: Review, outline: Outline) -> None:
+        self.query_one(f"#pane-{index}", DeploymentPane).show(review, outline)
+
     def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None) -> None:
-        keep = self.current
+        keep = self._restore
         self.reviews, self.outlines, self.comparison = reviews, outlines, comparison
-        for pane, review, outline in zip(self.query(DeploymentPane), reviews, outlines):
-            pane.show(review, outline)
         self.rows = issue_rows(reviews)
         self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
         self.sub_title = " vs ".join(review.name for review in reviews)
