@@ -141,7 +141,7 @@ def test_rules_and_info_commands(capsys):
     assert code == 0 and "softmax" in out and "Why" in out
     code, out, _ = run(capsys, "info", CURRENT, NEW)
     assert code == 0
-    for text in ("EP64-TP8-PP2-DP2", "EP~32-TP~16-PP~4-DP~4", "0-7", "8-15", "12-15", "Layers drawn: 0, 15", "EP0: 1, EP1: 1", "(2 of 32 ranks)"):
+    for text in ("EP64-TP8-PP2-DP2", "EP~32-TP~16-PP~4-DP~4", "0-7", "8-15", "12-15", "Layers drawn: 0, 15", "EP0: 1, EP1: 1", "(2 of 32 ranks)", "(layer 0)"):
         assert text in out, text
 
 

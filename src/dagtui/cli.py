@@ -12,7 +12,7 @@ from dagtui import __version__
 from dagtui.errors import DagtuiError
 from dagtui.validate import RULES, RuleSelection, Severity
 
-SUBCOMMANDS = ("check", "info", "rules", "open")
+SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="list the rules, or explain one")
     rules.add_argument("code", nargs="?")
 
+    generate = sub.add_parser("generate", help="write a correct reference DAG for a model and a strategy")
+    generate.add_argument("--model", required=True, metavar="M.yaml", help="model spec")
+    generate.add_argument("--strategy", required=True, metavar="S", help="e.g. EP32-TP16-PP4-DP4")
+    generate.add_argument("--output", "-o", metavar="PATH", help="write here (atomically) instead of stdout")
+    generate.add_argument("--name", default="Generated Deployment", help="deployment name, in the graph label")
+    generate.add_argument("--dp-replicas", choices=("one", "shown"), default="one",
+                          help="draw one DP replica and state the others (default), or draw them all")
+    generate.add_argument("--layers", type=int, metavar="N", help="only the first N layers, for a quick look")
+    generate.add_argument("--ids", choices=("snake", "caps", "opaque"), default="snake",
+                          help="node id style: layer3_q_proj_tp2, L3_TP2_QPROJ, or n123")
+
     tui = sub.add_parser("open", help="open the explorer (the default command)")
     tui.add_argument("files", nargs="+", metavar="FILE")
     _common(tui)
@@ -74,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_info(args)
         if args.command == "rules":
             return run_rules(args)
+        if args.command == "generate":
+            return run_generate(args)
         return run_open(args)
     except DagtuiError as error:
         print(f"dagtui: {error}", file=sys.stderr)
@@ -182,6 +195,21 @@ def run_rules(args: argparse.Namespace) -> int:
     for rule in RULES.values():
         table.add_row(rule.code, rule.category, rule.severity.value, rule.title)
     console.print(table)
+    return EXIT_OK
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from dagtui.generate import generate, to_dot
+    from dagtui.report import write_atomic
+
+    spec, strategy = _spec_and_strategy(args)
+    graph = generate(spec, strategy, name=args.name, style=args.ids, dp_replicas=args.dp_replicas, layers=args.layers)
+    text = to_dot(graph)
+    if args.output:
+        target = write_atomic(args.output, text, inputs=[args.model])
+        print(f"dagtui: wrote {len(graph.nodes)} nodes, {len(graph.edges)} edges to {target}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

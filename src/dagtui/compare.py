@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagtui.model.deployment import Deployment
-from dagtui.model.operators import COLLECTIVES, Op
+from dagtui.model.operators import COLLECTIVES
 from dagtui.review import Review
 from dagtui.validate import Severity
 from dagtui.validate.ranges import compact_ranges
@@ -96,16 +96,14 @@ def _layers(deployment: Deployment) -> str:
 
 
 def _experts_per_rank(deployment: Deployment) -> str:
-    counts: Counter[int] = Counter()
-    for node_id in deployment.nodes_of_op(Op.EXPERT):
-        for rank in deployment.nodes[node_id].rank("ep"):
-            counts[rank] += 1
+    layer, counts = deployment.experts_per_rank()
     if not counts:
         return "no EP ranks drawn"
     ep = deployment.strategy.ep
-    shown = ", ".join(f"EP{rank}: {count}" for rank, count in sorted(counts.items())[:4])
+    shown = ", ".join(f"EP{rank}: {count}" for rank, count in list(counts.items())[:4])
     more = " …" if len(counts) > 4 else ""
-    return f"{shown}{more} ({len(counts)} of {ep or '?'} ranks)"
+    where = f"layer {layer}: " if layer is not None else ""
+    return f"{where}{shown}{more} ({len(counts)} of {ep or '?'} ranks)"
 
 
 def _collectives(deployment: Deployment) -> str:

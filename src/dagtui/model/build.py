@@ -109,12 +109,13 @@ def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]
         if node.op is Op.STAGE_MARKER and stage_in(node.title) is not None
     }
     stages = []
-    for marker, index in sorted(markers.items(), key=lambda item: item[1]):
+    for marker, index in sorted(markers.items(), key=lambda item: (min(nodes[item[0]].rank("dp"), default=0), item[1])):
         others = set(markers) - {marker}
         reachable = nx.descendants(graph.subgraph(set(graph) - others), marker)
         members = [marker, *[node for node in nodes if node in reachable]]
         text = " ".join(nodes[marker].label)
-        stages.append(Stage(index, text, claimed_layers(text), members, "marker", anchor=marker))
+        replica = min(nodes[marker].rank("dp"), default=0)
+        stages.append(Stage(index, text, claimed_layers(text), members, "marker", anchor=marker, replica=replica))
     # A node reachable from several markers belongs to the nearest one before it.
     owner: dict[str, int] = {}
     for stage in stages:

@@ -25,6 +25,7 @@ class Stage:
     members: list[str]
     source: str  # "cluster", "marker" or "rank"
     anchor: str | None = None  # the marker node or None for a cluster
+    replica: int = 0  # the DP replica, when a file draws several
 
 
 @dataclass
@@ -96,6 +97,13 @@ class Deployment:
     def nodes_of_op(self, *ops: Op) -> list[str]:
         return [node for op in ops for node in self._by_op.get(op, [])]
 
+    def replicas(self) -> dict[int, list[Stage]]:
+        """Stages of each DP replica, in stage order (one replica unless the file draws several)."""
+        grouped: dict[int, list[Stage]] = defaultdict(list)
+        for stage in sorted(self.stages, key=lambda s: (s.replica, s.index)):
+            grouped[stage.replica].append(stage)
+        return dict(grouped)
+
     def nodes_of_stage(self, index: int) -> list[str]:
         for stage in self.stages:
             if stage.index == index:
@@ -131,6 +139,20 @@ class Deployment:
         claimed = stage.claimed_layers or []
         missing = [layer for layer in claimed if layer not in drawn and layer not in transfer_only]
         return StageCoverage(sorted(drawn), transfer_only, missing)
+
+    def experts_per_rank(self) -> tuple[int | None, dict[int, int]]:
+        """Experts on each EP rank in the first MoE layer drawn: (layer, {rank: count})."""
+        experts = [self.nodes[n] for n in self.nodes_of_op(Op.EXPERT) if self.nodes[n].rank("ep")]
+        if not experts:
+            return None, {}
+        layers = sorted({node.layer for node in experts if node.layer is not None})
+        layer = layers[0] if layers else None
+        counts: dict[int, int] = defaultdict(int)
+        for node in experts:
+            if node.layer == layer and min(node.rank("dp"), default=0) == 0:
+                for rank in node.rank("ep"):
+                    counts[rank] += 1
+        return layer, dict(sorted(counts.items()))
 
     def unplaced(self) -> list[str]:
         """Nodes the classifier could give neither an operator nor a layer, stage or expert."""

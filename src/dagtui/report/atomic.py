@@ -21,6 +21,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _mode_for(target: Path) -> int:
+    """The replaced file's mode, or what a plain `open(..., "w")` would give (temp files are 0600)."""
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
     """Write `text` to `path` via a temporary file in the same folder; refuse to replace an input."""
     target = Path(path)
@@ -41,6 +50,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str |
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, _mode_for(target))
         os.replace(handle.name, target)
     except OSError as error:
         Path(handle.name).unlink(missing_ok=True)

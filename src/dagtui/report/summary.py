@@ -28,7 +28,6 @@ def summary(deployment: Deployment) -> Group:
     parts.append(Text(f"Nodes: {len(deployment.nodes)}  Edges: {len(deployment.edges)}  Backend: {deployment.raw.backend}"))
 
     kinds = Counter(node.kind.value for node in deployment.nodes.values())
-    ops = Counter(node.op.value for node in deployment.nodes.values())
     table = Table(title="Nodes by kind and operator", show_header=True)
     table.add_column("kind")
     table.add_column("count", justify="right")
@@ -54,10 +53,10 @@ def summary(deployment: Deployment) -> Group:
         drawn_text += f" (named only by a transfer: {compact_ranges(transfers)})"
     parts.append(Text(f"Layers drawn: {drawn_text}"))
 
-    per_rank = Counter(rank for n in deployment.nodes_of_op(Op.EXPERT) for rank in deployment.nodes[n].rank("ep"))
+    layer, per_rank = deployment.experts_per_rank()
     if per_rank:
-        text = ", ".join(f"EP{rank}: {count}" for rank, count in sorted(per_rank.items()))
-        parts.append(Text(f"Experts per EP rank: {text} ({len(per_rank)} of {strategy.ep or '?'} ranks)"))
+        text = ", ".join(f"EP{rank}: {count}" for rank, count in per_rank.items())
+        parts.append(Text(f"Experts per EP rank (layer {layer}): {text} ({len(per_rank)} of {strategy.ep or '?'} ranks)"))
     else:
         parts.append(Text(f"Experts: {len(deployment.nodes_of_op(Op.EXPERT))} expert nodes, no EP ranks drawn"))
     unplaced = deployment.unplaced()

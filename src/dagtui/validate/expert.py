@@ -97,17 +97,17 @@ def even_split(ctx: Context):
         )
         return
     for layer, nodes in _experts_by_layer(ctx).items():
-        per_rank: dict[int, int] = defaultdict(int)
+        per_rank: dict[tuple[int, int], int] = defaultdict(int)  # (DP replica, EP rank) -> experts
         for node in nodes:
-            ranks = ctx.nodes[node].rank("ep")
+            ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
             if len(ranks) == 1:
-                per_rank[next(iter(ranks))] += 1
-        if len(per_rank) < 2:
+                per_rank[(min(replica, default=0), next(iter(ranks)))] += 1
+        if len({rank for _, rank in per_rank}) < 2:
             continue
         counts = set(per_rank.values())
         expected = experts.value // ep if experts else None
-        if len(counts) > 1 or (expected is not None and counts != {expected} and set(per_rank) >= set(range(ep))):
-            spread = ", ".join(f"EP{rank}: {count}" for rank, count in sorted(per_rank.items())[:8])
+        if len(counts) > 1 or (expected is not None and counts != {expected} and {r for _, r in per_rank} >= set(range(ep))):
+            spread = ", ".join(f"EP{rank}: {count}" for (_, rank), count in sorted(per_rank.items())[:8])
             yield even_split.finding(
                 f"Layer {layer}: experts per EP rank differ ({spread})" + (f"; expected {expected} each." if expected else "."),
                 nodes=nodes, key=f"EXP002:{layer}", fix="Place the same number of experts (E/EP) on every EP rank.",

@@ -28,9 +28,10 @@ def stage_count(ctx: Context):
     stages = ctx.deployment.stages
     if pp is None or not ctx.declared("pp") or not stages:
         return
-    if len(stages) != pp:
+    indices = sorted({stage.index for stage in stages})  # DP replicas draw the same stages again
+    if len(indices) != pp:
         yield stage_count.finding(
-            f"{len(stages)} pipeline stage(s) are drawn ({', '.join(str(s.index) for s in stages)}) but the strategy "
+            f"{len(indices)} pipeline stage(s) are drawn ({', '.join(map(str, indices))}) but the strategy "
             f"declares PP{pp}.",
             nodes=[s.anchor or s.members[0] for s in stages if s.anchor or s.members],
             fix=f"Draw exactly {pp} stages, or correct the strategy's PP degree.",
@@ -47,6 +48,18 @@ def stage_ranges(ctx: Context):
     stages = [s for s in ctx.deployment.stages if s.claimed_layers]
     if not stages:
         return
+    problems: list[str] = []
+    for replica in ctx.deployment.replicas().values():
+        problems.extend(_range_problems(ctx, [s for s in replica if s.claimed_layers]))
+    if problems:
+        yield stage_ranges.finding(
+            "; ".join(problems) + ".", nodes=[s.anchor or s.members[0] for s in stages if s.anchor or s.members],
+            fix="Give the stages contiguous, disjoint layer ranges that cover every layer once.",
+        )
+
+
+def _range_problems(ctx: Context, stages: list[Stage]) -> list[str]:
+    """Overlaps, gaps and uncovered layers among the stages of one replica."""
     problems = []
     seen: dict[int, int] = {}
     for stage in stages:
@@ -56,20 +69,14 @@ def stage_ranges(ctx: Context):
         for layer in stage.claimed_layers or []:
             seen.setdefault(layer, stage.index)
     total = ctx.layer_count
-    if total:
+    if total and stages:
         missing = sorted(set(range(total.value)) - set(seen))
         if missing:
             problems.append(f"no stage claims layer(s) {compact_ranges(missing)} of {total.value} ({total.source})")
-    ordered = sorted(stages, key=lambda s: s.index)
-    for before, after in zip(ordered, ordered[1:]):
-        if before.claimed_layers and after.claimed_layers and min(after.claimed_layers) != max(before.claimed_layers) + 1:
-            if min(after.claimed_layers) > max(before.claimed_layers) + 1:
-                problems.append(f"gap between PP Stage {before.index} (ends at {max(before.claimed_layers)}) and PP Stage {after.index} (starts at {min(after.claimed_layers)})")
-    if problems:
-        yield stage_ranges.finding(
-            "; ".join(problems) + ".", nodes=[s.anchor or s.members[0] for s in stages if s.anchor or s.members],
-            fix="Give the stages contiguous, disjoint layer ranges that cover every layer once.",
-        )
+    for before, after in zip(stages, stages[1:]):
+        if before.claimed_layers and after.claimed_layers and min(after.claimed_layers) > max(before.claimed_layers) + 1:
+            problems.append(f"gap between PP Stage {before.index} (ends at {max(before.claimed_layers)}) and PP Stage {after.index} (starts at {min(after.claimed_layers)})")
+    return problems
 
 
 @rule("PIP003", "pipeline", Severity.ERROR, "Stage claims layers it does not draw")
@@ -138,13 +145,11 @@ def stage_junction(ctx: Context):
     Why: stages run on different GPUs; activations cross between them only by a transfer.
     Example: `stage0_layer7_out -> stage1_layer8_norm` with no send/recv between.
     """
-    stages = sorted(ctx.deployment.stages, key=lambda s: s.index)
     graph = ctx.deployment.graph
-    stage_of = {m: s.index for s in stages for m in s.members}
-    for before, after in zip(stages, stages[1:]):
-        crossing = [
-            (a, b) for a in before.members for b in graph.successors(a) if stage_of.get(b) == after.index
-        ]
+    pairs = [pair for replica in ctx.deployment.replicas().values() for pair in zip(replica, replica[1:])]
+    for before, after in pairs:
+        following = set(after.members)
+        crossing = [(a, b) for a in before.members for b in graph.successors(a) if b in following]
         if not crossing:
             continue
         if any(ctx.nodes[a].op is Op.SEND_RECV or ctx.nodes[b].op is Op.SEND_RECV for a, b in crossing):
