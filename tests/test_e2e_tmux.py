@@ -15,8 +15,11 @@ from helpers import SAMPLES
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
+SOCKET = "dagtui-e2e"  # a private tmux server: the user's sessions and their sizes do not interfere
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args], capture_output=True, text=True, check=True).stdout
 
 
 def screen(session: str) -> str:
@@ -39,14 +42,15 @@ def test_dagtui_in_tmux(tmp_path):
     dagtui = Path(sys.executable).with_name("dagtui")
     session = f"dagtui-e2e-{int(time.time() * 1000)}"
     command = (
-        f"cd {tmp_path} && XDG_CONFIG_HOME={tmp_path}/config {dagtui} current.dot new.dot "
+        f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_CONFIG_HOME={tmp_path}/config {dagtui} current.dot new.dot "
         f"--model {SAMPLES / 'model.yaml'}; echo DAGTUI-EXITED-$?; "
         "echo TTY: $(stty -a | grep -oE '(^| )-?(icanon|echo)( |$)' | tr -d ' '); sleep 60"
     )
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
     try:
-        shown = wait_for(session, "EP64-TP8-PP2-DP2")
-        assert "EP~32-TP~16-PP~4-DP~4" in shown
+        wait_for(session, "EP64-TP8-PP2-DP2")
+        wait_for(session, "EP~32-TP~16-PP~4-DP~4")
         wait_for(session, "ATT002")
         tmux("send-keys", "-t", session, "n")
         shown = wait_for(session, "operator v_proj")
@@ -62,4 +66,4 @@ def test_dagtui_in_tmux(tmp_path):
         tty = wait_for(session, "TTY:").split("TTY:")[1].split()
         assert "icanon" in tty and "echo" in tty and "-icanon" not in tty and "-echo" not in tty
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)

@@ -14,7 +14,8 @@ from dagtui.validate import Severity
 
 
 def header_text(review: Review) -> str:
-    """`Current Deployment · samples/current.dot` / `EP64-TP8-PP2-DP2 · 2048 GPUs · ✖ 6 ▲ 2 ℹ 1`."""
+    """`Current Deployment · EP64-TP8-PP2-DP2 · 2048 GPUs · ✖ 6 ▲ 2 ℹ 1` over the file path
+    (narrow terminals show the first line only)."""
     strategy = "—"
     gpus = ""
     if review.deployment is not None:
@@ -25,7 +26,7 @@ def header_text(review: Review) -> str:
         f"[red]✖ {review.count(Severity.ERROR)}[/] [yellow]▲ {review.count(Severity.WARNING)}[/] "
         f"[cyan]ℹ {review.count(Severity.INFO)}[/]"
     )
-    return f"[b]{review.name}[/b] · {review.file}\n{strategy}{gpus} · {counts}"
+    return f"[b]{review.name}[/b] · {strategy}{gpus} · {counts}\n[dim]{review.file}[/]"
 
 
 class DeploymentPane(Vertical):
