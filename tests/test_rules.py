@@ -62,8 +62,9 @@ def test_prefill_into_decode(check):
                ' d [label="Decode QKV"]; o [label="Output"]; i -> p -> k -> d -> o }'), "STR006")
 
 
-def test_empty_graph(check):
-    assert one(check("digraph { }"), "STR007").severity is Severity.ERROR
+def test_empty_graph_is_an_input_error(check):
+    review = check("digraph { }")
+    assert review.deployment is None and "no nodes" in review.error
 
 
 # -- attention ---------------------------------------------------------------------------------

@@ -310,3 +310,19 @@ async def test_command_palette_finds_nodes(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert app.current is not None and app.current[1].startswith("layer0_attn_out")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"), (b"\x00\x01\x02binary", "binary file"), (b"graph { a -- b }", "undirected"),
+    (b"digraph { }", "no nodes"),
+])
+async def test_unreadable_file_in_one_pane(tmp_path, content, message):
+    bad = tmp_path / "bad.dot"
+    bad.write_bytes(content)
+    app = DagtuiApp([CURRENT, str(bad)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        assert message in str(app.query_one("#pane-1 .pane-error").render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.current is not None and app.current[0] == 0

@@ -46,6 +46,8 @@ def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
         graph = read_pydot(source)
     if not graph.directed:
         raise InputError(f"{source.path}: an undirected `graph`; deployment DAGs are `digraph`s")
+    if not graph.nodes:
+        raise InputError(f"{source.path}: the graph holds no nodes; nothing to review")
     lines = declaration_lines(source.text, set(graph.nodes))
     for node_id, node in graph.nodes.items():
         node.line = lines.get(node_id)

@@ -19,7 +19,7 @@ from dagtui.dot.grammar_check import first_attribute_list_error
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource
 from dagtui.dot.syntax_errors import from_pydot
-from dagtui.errors import DotSyntaxError
+from dagtui.errors import DotSyntaxError, InputError
 
 _DEFAULT_STATEMENTS = {"node", "edge", "graph"}
 
@@ -142,6 +142,10 @@ def _parse(source: DotSource) -> Any:
         warnings.simplefilter("ignore")
         try:
             graphs = pydot.graph_from_dot_data(source.text)
+        except RecursionError:
+            raise InputError(
+                f"{source.path}: subgraphs nested too deeply for the pydot parser; install pygraphviz (cgraph) to read it"
+            ) from None
         except Exception as error:  # pydot's parser raises assorted types on bad input
             captured.write(str(error))
             graphs = None

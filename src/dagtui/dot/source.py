@@ -8,7 +8,8 @@ from pathlib import Path
 
 from dagtui.errors import InputError
 
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# Real deployment DAGs are a few MB; past this, loading would take minutes and gigabytes.
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
 def max_bytes() -> int:
@@ -40,7 +41,7 @@ def read_source(path: str | os.PathLike[str]) -> DotSource:
     limit = max_bytes()
     if size > limit:
         raise InputError(
-            f"{name}: {size / 1e6:.1f} MB is larger than the {limit / 1e6:.0f} MB limit "
+            f"{name}: {size / 2**20:.1f} MiB is larger than the {limit / 2**20:.0f} MiB limit "
             "(set DAGTUI_MAX_BYTES to raise it)"
         )
     try:

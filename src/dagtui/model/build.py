@@ -31,6 +31,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -
         else:
             graph.add_edge(edge.source, edge.target, count=1, dashed="dashed" in edge.attrs.get("style", ""))
     _apply_clusters(raw.subgraphs, nodes, [])
+    _layers_from_id_pattern(nodes)
     _fix_weighted_sums(nodes)
     stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes)
     for stage in stages:
@@ -76,6 +77,32 @@ def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path
             for member in cluster.all_nodes():
                 if nodes[member].layer is None:
                     nodes[member].layer = single_layer
+
+
+_FIRST_NUMBER = re.compile(r"(?<![A-Za-z])(\d+)")
+
+
+def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
+    """Learn from the file whether the first number in an id is the layer (`gate_11` labelled
+    "Gate Layer 11"); when it is for nine labelled nodes in ten, read it from unlabelled ids too."""
+    agree = disagree = 0
+    for node in nodes.values():
+        if node.layer is None or layer_in(node.id) is not None:
+            continue
+        number = _FIRST_NUMBER.search(node.id)
+        if number is None:
+            continue
+        if int(number.group(1)) == node.layer:
+            agree += 1
+        else:
+            disagree += 1
+    if agree < 5 or agree < 9 * disagree:
+        return
+    for node in nodes.values():
+        if node.layer is None and node.op not in (Op.STAGE_MARKER, Op.INPUT, Op.OUTPUT):
+            number = _FIRST_NUMBER.search(node.id)
+            if number is not None:
+                node.layer = int(number.group(1))
 
 
 def _fix_weighted_sums(nodes: dict[str, NodeInfo]) -> None:

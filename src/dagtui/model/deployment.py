@@ -155,10 +155,11 @@ class Deployment:
         return layer, dict(sorted(counts.items()))
 
     def unplaced(self) -> list[str]:
-        """Nodes the classifier could give neither an operator nor a layer, stage or expert."""
+        """Nodes the classifier could give no operator, layer, stage, expert or cluster (nothing to group them by)."""
         return [
             n for n, info in self.nodes.items()
-            if info.op is Op.UNKNOWN and info.layer is None and info.expert is None
+            if info.op is Op.UNKNOWN and info.layer is None and info.expert is None and info.stage is None
+            and not info.clusters
         ]
 
 

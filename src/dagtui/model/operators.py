@@ -53,18 +53,24 @@ class Op(str, Enum):
     LM_HEAD = "lm_head"
     OUTPUT = "output"
     STAGE_MARKER = "stage_marker"
+    SPLIT = "split"
+    CONCAT = "concat"
+    KV_CACHE = "kv_cache"
+    PLACEHOLDER = "placeholder"
     UNKNOWN = "unknown"
 
 
 COLLECTIVES = {Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER, Op.ALL_TO_ALL, Op.SEND_RECV}
-ROUTING_OPS = {Op.GATE, Op.DISPATCH, Op.COMBINE, Op.STAGE_MARKER}
+ROUTING_OPS = {Op.GATE, Op.DISPATCH, Op.COMBINE, Op.STAGE_MARKER, Op.SPLIT, Op.CONCAT}
 ATTENTION_OPS = {
     Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
     Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ, Op.ATTENTION,
 }
 MOE_OPS = {Op.GATE, Op.DISPATCH, Op.EXPERT, Op.COMBINE, Op.MOE}
 # Operators whose job is to change a tensor's shape: edges through them are not shape-checked.
-SHAPE_CHANGING = COLLECTIVES | {Op.DISPATCH, Op.COMBINE, Op.GATE, Op.STAGE_MARKER, Op.INPUT, Op.OUTPUT}
+SHAPE_CHANGING = COLLECTIVES | {
+    Op.DISPATCH, Op.COMBINE, Op.GATE, Op.STAGE_MARKER, Op.INPUT, Op.OUTPUT, Op.SPLIT, Op.CONCAT, Op.PLACEHOLDER,
+}
 
 _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
@@ -73,12 +79,16 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
     (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"),
+    (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\bsummary\b|\.\.\.|…"),
+    (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
     (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to"),
-    (Op.COMBINE, r"combine|aggregat|\bmerge\b|gather[-_ ]?(?:expert|outputs)"),
+    (Op.COMBINE, r"combine|aggregat|\bagg\b|gather[-_ ]?(?:expert|outputs)"),
+    (Op.SPLIT, r"\bsplit\b|\bbroadcast\b|\bscatter\b|\bpartition\b"),
+    (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b|attention[-_ ]?out(?:put)?\b|\bsv\b"),
     (Op.SOFTMAX, r"softmax"),
     (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b"),

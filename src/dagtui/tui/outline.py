@@ -100,6 +100,8 @@ class Outline:
         parent = self.ROOT
         if node.stage is not None and f"stage:{node.stage}" in self.entries:
             parent = f"stage:{node.stage}"
+        elif node.layer is None and node.clusters:
+            return self._group(f"cluster:{node.clusters[-1]}", node.clusters[-1], self.ROOT)
         elif self.deployment and self.deployment.stages and node.layer is not None:
             parent = self._group("nostage", "No stage", self.ROOT)
         if node.layer is None:

@@ -78,7 +78,7 @@ def placeholders(ctx: Context):
             found["`?` in shapes"].append(node_id)
         if node.placement is not None and node.placement.placeholder and node.kind is Kind.COMPUTE:
             found[f"GPU placeholder `{node.placement.placeholder}`"].append(node_id)
-        if "template" in node_id.lower() or "template" in node.title.lower():
+        if node.op is Op.PLACEHOLDER or "template" in node_id.lower():
             found["template node standing for many"].append(node_id)
     for what, nodes in found.items():
         yield placeholders.finding(

@@ -166,14 +166,3 @@ def prefill_decode(ctx: Context):
                 nodes=orphan, key="STR006:kv", title="KV-cache read without its write",
                 fix="Add the edge from the KV-cache write to the read that consumes it.",
             )
-
-
-@rule("STR007", "structure", Severity.ERROR, "Graph is empty")
-def empty(ctx: Context):
-    """The file holds a graph with at least one node.
-
-    Why: an empty digraph is usually a failed export; there is nothing to review.
-    Example: `digraph G { }`.
-    """
-    if not ctx.nodes:
-        yield empty.finding("The graph has no nodes.", fix="Check the tool that wrote the file.")

@@ -1,0 +1,39 @@
+"""Every real DAG of ../shared/corpus loads within a time budget, or is a syntax finding with a
+line; the classifier places at least 90% of the nodes of every file with layer information.
+Skipped where ../shared is absent (a user's clone)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dagtui.cli import main
+from dagtui.review import review_file
+
+from helpers import corpus_files
+
+pytestmark = pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
+TIME_BUDGET_S = 10.0  # generous for a shared 2-core machine; the largest file takes ~0.1 s here
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name[:60])
+def test_corpus_file_loads_or_is_a_syntax_finding(path):
+    started = time.perf_counter()
+    review = review_file(path)
+    assert time.perf_counter() - started < TIME_BUDGET_S
+    assert review.error is None, review.error
+    if review.deployment is None:
+        (finding,) = review.findings
+        assert finding.rule == "SYN001" and finding.line is not None
+        return
+    deployment = review.deployment
+    if any(node.layer is not None for node in deployment.nodes.values()):
+        placed = 1 - len(deployment.unplaced()) / len(deployment.nodes)
+        assert placed >= 0.9, f"{placed:.0%} placed; unplaced: {deployment.unplaced()[:10]}"
+
+
+def test_check_runs_over_the_whole_corpus(capsys):
+    code = main(["check", *map(str, corpus_files()), "--format", "json"])
+    assert code == 1  # the corpus has real defects
+    assert '"version": 1' in capsys.readouterr().out
