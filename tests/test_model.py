@@ -108,3 +108,17 @@ def test_model_spec(tmp_path, sample_spec):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_model_spec(bad)
+
+
+def test_layer_learned_from_the_id_pattern_of_the_file(deploy):
+    labelled = " ".join(f'gate_{n} [label="Gate Layer {n}"]; mlp_{n} [label="MLP Layer {n}"];' for n in range(4))
+    deployment = deploy("digraph { " + labelled + " gate_2 -> comm_2; comm_2 -> agg_2 }")
+    assert deployment.nodes["comm_2"].layer == 2 and deployment.nodes["agg_2"].op is Op.COMBINE
+    unrelated = deploy('digraph { n1 [label="Gate Layer 5"]; n2 [label="MLP Layer 7"]; x9 }')
+    assert unrelated.nodes["x9"].layer is None
+
+
+def test_operators_met_in_the_corpus(deploy):
+    deployment = deploy('digraph { a [label="Micro-batch Split"]; b [label="Gather Results"]; c [label="KV Cache Access"];'
+                        ' d [label="Layers 8-15\\nSimilar structure"] }')
+    assert [deployment.nodes[n].op for n in "abcd"] == [Op.SPLIT, Op.CONCAT, Op.KV_CACHE, Op.PLACEHOLDER]

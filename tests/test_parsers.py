@@ -68,7 +68,8 @@ def test_shape_helpers():
     ("DP0_PP0_TP0-DP0_PP0_TP7", set(), {"dp": {0}, "pp": {0}, "tp": set(range(8))}),
     ("EP64 [GPUs: 0-63]", set(range(64)), {"ep": {64}}),
     ("0-1 (TP0-TP1)", {0, 1}, {"tp": {0, 1}}),
-    ("8-15 (TP8)", set(range(8, 16)), {"tp": {8}}),
+    ("8-15 (TP8)", set(range(8, 16)), {}),  # the degree of the 8 GPUs, not rank 8
+    ("3 (TP3)", {3}, {"tp": {3}}),
 ])
 def test_parse_placement(text, gpus, ranks):
     placement = parse_placement(text)

@@ -379,3 +379,35 @@ def test_rule_has_a_test_above(code):
 
     source = inspect.getsource(sys.modules[__name__])
     assert f'"{code}"' in source.replace(f'"{code}")', f'"{code}"')
+
+
+# -- rules changed because of the corpus (docs/corpus-review.md) ----------------------------------
+
+def test_fused_attention_scores_fed_by_v_are_not_flagged(check):
+    text = ('digraph { q [label="Q Projection L0"]; k [label="K Projection L0"]; v [label="V Projection L0"];'
+            ' s [label="L0 Attention Scores"]; o [label="Output Projection L0"]; q -> s; k -> s; v -> s; s -> o }')
+    none(check(text), "ATT002")
+
+
+def test_attention_core_between_projections_is_not_one_box(check):
+    text = ('digraph { p [label="QKV_Proj(col) L0"]; a [label="Attention(heads=16/4=4) L0"]; o [label="AttnOut(row) L0"];'
+            ' p -> a -> o }')
+    none(check(text), "ATT001")
+    assert one(check('digraph { a [label="Layer 0 Attention"] }'), "ATT001")
+
+
+def test_expert_internals_before_the_combine(check):
+    text = ('digraph { label="EP2"; g [label="Gate L0" shape=parallelogram]; d [label="AllToAll(Dispatch)" shape=ellipse];'
+            ' e1 [label="Expert0MLP1(col) L0\\nGPU: EP0"]; e2 [label="Expert0MLP2(row) L0\\nGPU: EP0"];'
+            ' f1 [label="Expert1MLP1(col) L0\\nGPU: EP1"]; f2 [label="Expert1MLP2(row) L0\\nGPU: EP1"];'
+            ' r [label="AllReduce(ExpertOut)" shape=ellipse]; m [label="AggregateExpertOut" shape=parallelogram];'
+            ' c [label="AllToAll(Combine)" shape=ellipse]; g -> d; d -> e1 -> e2 -> r; d -> f1 -> f2 -> r; r -> m -> c }')
+    none(check(text), "EXP005")
+
+
+def test_one_missing_edge_does_not_cascade_into_off_path(check):
+    text = ('digraph { i [label="Input"]; b [label="Broadcast"]; x [label="Norm L0"]; y [label="MLP L0"];'
+            ' o [label="Output"]; i -> x -> o; b -> y -> o }')
+    review = check(text)
+    assert one(review, "STR002").nodes == ["b"]
+    none(review, "STR004")

@@ -32,7 +32,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -
             graph.add_edge(edge.source, edge.target, count=1, dashed="dashed" in edge.attrs.get("style", ""))
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
-    _fix_weighted_sums(nodes)
+    _fix_weighted_sums(nodes, graph)
     stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes)
     for stage in stages:
         for member in stage.members:
@@ -105,12 +105,24 @@ def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
                 node.layer = int(number.group(1))
 
 
-def _fix_weighted_sums(nodes: dict[str, NodeInfo]) -> None:
-    """"Attention Output" in a layer without a softmax is the output projection, not scores x V."""
+def _fix_weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """Read attention operators in the context of their layer: "Attention Output" in a layer
+    without a softmax is the output projection, not scores x V; and an "attention scores" node
+    fed by Q, K and V in a layer with neither softmax nor weighted sum is a fused attention core
+    (FlashAttention-style), not a QK^T node that V wrongly reaches."""
     layers_with_softmax = {node.layer for node in nodes.values() if node.op is Op.SOFTMAX}
+    layers_with_sum = {node.layer for node in nodes.values() if node.op is Op.ATTN_WEIGHTED_SUM}
     for node in nodes.values():
         if node.op is Op.ATTN_WEIGHTED_SUM and node.layer not in layers_with_softmax:
             node.op = Op.O_PROJ
+    projections = {Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ}
+    for node_id, node in nodes.items():
+        if node.op is Op.ATTENTION and any(nodes[p].op in projections for p in graph.predecessors(node_id)):
+            node.op = Op.ATTN_CORE  # "Attention(heads=4)" between the projections: decomposed, core fused
+        if node.op is Op.ATTN_SCORE and node.layer not in layers_with_softmax | layers_with_sum:
+            feeding = {nodes[p].op for p in graph.predecessors(node_id)}
+            if Op.V_PROJ in feeding or Op.QKV_PROJ in feeding:
+                node.op = Op.ATTN_CORE
 
 
 def _stage_clusters(raw: RawGraph) -> list[Stage]:

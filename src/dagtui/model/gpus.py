@@ -77,6 +77,18 @@ def parse_gpu_ids(text: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+_PARENTHESISED_RANK = re.compile(r"\(\s*(EP|TP|PP|DP|SP)\s*(\d+)\s*\)", re.IGNORECASE)
+
+
+def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: frozenset[int]) -> dict[str, frozenset[int]]:
+    """`GPU: 0-7 (TP8)` notes the degree (8 GPUs, TP8), not rank 8: drop such ranks."""
+    for match in _PARENTHESISED_RANK.finditer(text):
+        axis, value = _axis(match.group(1)), int(match.group(2))
+        if len(gpus) > 1 and value == len(gpus) and ranks.get(axis) == frozenset({value}):
+            ranks = {key: values for key, values in ranks.items() if key != axis}
+    return ranks
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
@@ -96,6 +108,7 @@ def parse_placement(text: str) -> Placement:
             gpus |= parse_gpu_ids(rest) if re.search(r"[,;]\s*\d", rest) else frozenset()
         else:
             gpus = parse_gpu_ids(text)
+    ranks = _without_degree_notes(text, ranks, gpus)
     placeholder_match = _PLACEHOLDER.search(text)
     everywhere = bool(placeholder_match and placeholder_match.group(1).lower().startswith("all"))
     placeholder = placeholder_match.group(0) if placeholder_match and not gpus and not ranks else None

@@ -199,7 +199,7 @@ def all_to_all(ctx: Context):
             )
 
 
-def _near(ctx: Context, node: str, upstream: bool, hops: int = 3) -> bool:
+def _near(ctx: Context, node: str, upstream: bool, hops: int = 6) -> bool:
     """Whether an all-to-all lies within a few hops, looking through routing and expert-internal nodes."""
     graph = ctx.deployment.graph
     frontier, seen = [node], {node}

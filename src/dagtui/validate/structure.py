@@ -86,24 +86,20 @@ def no_output(ctx: Context):
 
 @rule("STR004", "structure", Severity.WARNING, "Node off every input-to-output path")
 def off_path(ctx: Context):
-    """Every node lies on a path from an input to an output.
+    """Every node lies on a path from an input to an output: no isolated node, no island of nodes
+    that touches neither an input nor an output.
 
     Why: isolated nodes or islands are drawn but never executed in the forward pass.
     Example: a `gpu_mapping` legend node with no edges, or a detached sub-DAG.
     """
     graph = ctx.deployment.graph
-    if not nx.is_directed_acyclic_graph(graph):
-        return
-    inputs = [n for n in graph if ctx.nodes[n].kind is Kind.INPUT]
-    outputs = [n for n in graph if ctx.nodes[n].kind is Kind.OUTPUT]
-    reached = set(graph) if not inputs else set(inputs).union(*(nx.descendants(graph, n) for n in inputs))
-    reaching = set(graph) if not outputs else set(outputs).union(*(nx.ancestors(graph, n) for n in outputs))
-    # Dead ends and loose starts are STR002/STR003's; here: isolated nodes and detached islands.
-    off = [
-        n for n in graph
-        if graph.degree(n) == 0
-        or (graph.in_degree(n) > 0 and graph.out_degree(n) > 0 and (n not in reached or n not in reaching))
-    ]
+    ends = {n for n in graph if ctx.nodes[n].kind in (Kind.INPUT, Kind.OUTPUT)}
+    off: list[str] = []
+    for component in nx.weakly_connected_components(graph):
+        # Dangling nodes inside the main flow are STR002/STR003's; here: isolated nodes and
+        # islands that touch no input and no output (so no cascade from one missing edge).
+        if len(component) == 1 or (ends and not component & ends):
+            off.extend(n for n in graph if n in component)
     if off:
         yield off_path.finding(
             f"{len(off)} node(s) are not on any path from an input to an output: {node_list(off)}.",
