@@ -79,6 +79,7 @@ def test_parse_placement(text, gpus, ranks):
 
 @pytest.mark.parametrize("text, placeholder, everywhere", [
     ("ALL", None, True), ("All GPUs", None, True), ("Host", "Host", False), ("CPU", "CPU", False), ("?", "?", False),
+    ("layer×16+N", "layer×16+N", False), ("layer_gpu", "layer_gpu", False),
 ])
 def test_placement_placeholders(text, placeholder, everywhere):
     placement = parse_placement(text)

@@ -89,9 +89,15 @@ def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: fro
     return ranks
 
 
+# A formula standing for many GPUs (`layer×16+N`): a placeholder, not ids.
+_FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
+    if _FORMULA.search(text):
+        return Placement(placeholder=text.strip())
     bracketed = _BRACKETED_GPUS.search(text)
     ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
     if bracketed:
@@ -114,4 +120,6 @@ def parse_placement(text: str) -> Placement:
     placeholder = placeholder_match.group(0) if placeholder_match and not gpus and not ranks else None
     if everywhere:
         placeholder = None
+    elif not gpus and not ranks and placeholder is None and text.strip():
+        placeholder = text.strip()  # says something, but nothing dagtui can place (`layer_gpu`)
     return Placement(gpus=gpus, ranks=ranks, everywhere=everywhere, placeholder=placeholder)
