@@ -25,11 +25,12 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -
     nodes = {node_id: read_node(raw_node) for node_id, raw_node in raw.nodes.items()}
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
-    for edge in raw.edges:
-        if graph.has_edge(edge.source, edge.target):
-            graph.edges[edge.source, edge.target]["count"] += 1
-        else:
-            graph.add_edge(edge.source, edge.target, count=1, dashed="dashed" in edge.attrs.get("style", ""))
+    edge_data: dict[tuple[str, str], dict[str, object]] = {}
+    for edge in raw.edges:  # parallel edges become one, with their count
+        data = edge_data.setdefault((edge.source, edge.target), {"count": 0, "dashed": False})
+        data["count"] += 1  # type: ignore[operator]
+        data["dashed"] = data["dashed"] or "dashed" in edge.attrs.get("style", "")
+    graph.add_edges_from((source, target, data) for (source, target), data in edge_data.items())
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
     _fix_weighted_sums(nodes, graph)

@@ -91,9 +91,11 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     return Op.UNKNOWN, "none"
 
 
-def _merge_ranks(target: dict[str, frozenset[int]], extra: dict[str, frozenset[int]]) -> None:
-    for axis, values in extra.items():
-        target[axis] = target.get(axis, frozenset()) | values
+def _merge_ranks(target: dict[str, frozenset[int]], extra) -> None:
+    """Add rank sets (a dict, or its items) to `target`, uniting where an axis is already there."""
+    for axis, values in extra.items() if isinstance(extra, dict) else extra:
+        current = target.get(axis)
+        target[axis] = values if current is None else current | values
 
 
 def read_node(raw: RawNode) -> NodeInfo:
@@ -163,9 +165,9 @@ def _read_label_lines(node: NodeInfo, lines: list[str]) -> None:
             node.outputs.extend(facts.shapes)
         elif facts.role == "placement":
             node.placement = facts.placement
-            _merge_ranks(node.ranks, dict(facts.ranks))
+            _merge_ranks(node.ranks, facts.ranks)
         elif facts.role == "group":
-            _merge_ranks(node.group, dict(facts.ranks))
+            _merge_ranks(node.group, facts.ranks)
         elif facts.role == "bare":
             node.bare_shapes.extend(facts.shapes)
         else:
@@ -174,7 +176,7 @@ def _read_label_lines(node: NodeInfo, lines: list[str]) -> None:
             if node.placement is None and facts.placement is not None:
                 node.placement = facts.placement
             if index > 0 or node.op is Op.UNKNOWN:
-                _merge_ranks(node.ranks, dict(facts.ranks))
+                _merge_ranks(node.ranks, facts.ranks)
 
 
 def _read_id(node: NodeInfo) -> None:

@@ -16,27 +16,17 @@ _QK_OPS = {Op.Q_PROJ, Op.K_PROJ}
 
 def feeders(ctx: Context, node: str) -> set[str]:
     """The nearest attention operators upstream of `node`, looking through communication and unknown nodes."""
-    found: set[str] = set()
-    stack = list(ctx.deployment.graph.predecessors(node))
-    seen: set[str] = set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        info = ctx.nodes[current]
-        if info.op in ATTENTION_OPS:
-            found.add(current)
-        elif info.is_communication or info.op is Op.UNKNOWN:
-            stack.extend(ctx.deployment.graph.predecessors(current))
-    return found
+    return _nearest_attention(ctx, node, ctx.deployment.graph.predecessors)
 
 
 def consumers(ctx: Context, node: str) -> set[str]:
     """The nearest attention operators downstream of `node`, looking through communication and unknown nodes."""
-    graph = ctx.deployment.graph
+    return _nearest_attention(ctx, node, ctx.deployment.graph.successors)
+
+
+def _nearest_attention(ctx: Context, node: str, neighbours) -> set[str]:
     found: set[str] = set()
-    stack = list(graph.successors(node))
+    stack = list(neighbours(node))
     seen: set[str] = set()
     while stack:
         current = stack.pop()
@@ -47,7 +37,7 @@ def consumers(ctx: Context, node: str) -> set[str]:
         if info.op in ATTENTION_OPS:
             found.add(current)
         elif info.is_communication or info.op is Op.UNKNOWN:
-            stack.extend(graph.successors(current))
+            stack.extend(neighbours(current))
     return found
 
 

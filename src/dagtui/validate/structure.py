@@ -49,18 +49,7 @@ def no_input(ctx: Context):
     Why: an operator with no producer computes on nothing; usually an edge was forgotten.
     Example: `layer3_softmax` drawn with no edge into it.
     """
-    graph = ctx.deployment.graph
-    sources = [
-        node for node in graph if graph.in_degree(node) == 0 and ctx.nodes[node].kind is not Kind.INPUT
-        and ctx.nodes[node].op not in (Op.INPUT, Op.EMBEDDING) and graph.out_degree(node) > 0
-    ]
-    inputs = [node for node in graph if ctx.nodes[node].kind is Kind.INPUT]
-    if sources and (inputs or len(sources) > 1):
-        yield no_input.finding(
-            f"{len(sources)} node(s) have no incoming edge but are not inputs: {node_list(sources)}.",
-            nodes=sources, fix="Connect each of them to the operator that produces its input.",
-            severity=Severity.WARNING if not inputs else None,
-        )
+    yield from _dangling(ctx, incoming=True)
 
 
 @rule("STR003", "structure", Severity.ERROR, "Node without output")
@@ -70,18 +59,32 @@ def no_output(ctx: Context):
     Why: a dead end means a result is computed and dropped, usually a missing edge.
     Example: `layer0_expert3` with no edge to the combine.
     """
+    yield from _dangling(ctx, incoming=False)
+
+
+def _dangling(ctx: Context, incoming: bool):
+    """Nodes missing their incoming (STR002) or outgoing (STR003) edges, ends of the graph excepted.
+
+    With no node marked as input (output), a single source (sink) is taken to be it.
+    """
     graph = ctx.deployment.graph
-    sinks = [
-        node for node in graph if graph.out_degree(node) == 0 and ctx.nodes[node].kind is not Kind.OUTPUT
-        and ctx.nodes[node].op not in (Op.OUTPUT, Op.LM_HEAD) and graph.in_degree(node) > 0
+    missing_side = graph.in_degree if incoming else graph.out_degree
+    other_side = graph.out_degree if incoming else graph.in_degree
+    end_kind, end_ops = (Kind.INPUT, (Op.INPUT, Op.EMBEDDING)) if incoming else (Kind.OUTPUT, (Op.OUTPUT, Op.LM_HEAD))
+    dangling = [
+        node for node in graph if missing_side(node) == 0 and other_side(node) > 0
+        and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
     ]
-    outputs = [node for node in graph if ctx.nodes[node].kind is Kind.OUTPUT]
-    if sinks and (outputs or len(sinks) > 1):
-        yield no_output.finding(
-            f"{len(sinks)} node(s) have no outgoing edge but are not outputs: {node_list(sinks)}.",
-            nodes=sinks, fix="Connect each of them to the operator that consumes its result.",
-            severity=Severity.WARNING if not outputs else None,
-        )
+    ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
+    if not dangling or (not ends and len(dangling) == 1):
+        return
+    check = no_input if incoming else no_output
+    edge, role, fix = ("incoming", "inputs", "produces its input") if incoming else ("outgoing", "outputs", "consumes its result")
+    yield check.finding(
+        f"{len(dangling)} node(s) have no {edge} edge but are not {role}: {node_list(dangling)}.",
+        nodes=dangling, fix=f"Connect each of them to the operator that {fix}.",
+        severity=Severity.WARNING if not ends else None,
+    )
 
 
 @rule("STR004", "structure", Severity.WARNING, "Node off every input-to-output path")
