@@ -95,3 +95,11 @@ def test_mutation_is_detected(tmp_path, style, mutation):
     review = review_file(broken)
     hits = [f for f in review.findings if f.category == category and f.severity is not Severity.INFO and set(f.nodes) & expected_nodes]
     assert hits, f"{mutation} ({style}) not reported as {category}: {[(f.rule, f.category, f.nodes[:4]) for f in review.findings]}"
+
+
+@pytest.mark.parametrize("strategy", ["EP8-TP4-PP4-DP1", "EP16-TP1-PP1-DP1", "EP16-TP4-PP1-DP1", "TP8-PP2", "EP2-TP4-PP2-DP4"])
+def test_strategies_met_in_the_corpus_generate_clean(tmp_path, strategy):
+    spec = load_model_spec(SAMPLES / "model.yaml")
+    path = tmp_path / "g.dot"
+    path.write_text(to_dot(generate(spec, parse_strategy(strategy))))
+    assert serious(review_file(path, spec)) == []

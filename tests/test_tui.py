@@ -326,3 +326,21 @@ async def test_unreadable_file_in_one_pane(tmp_path, content, message):
         await pilot.press("n")
         await pilot.pause()
         assert app.current is not None and app.current[0] == 0
+
+
+async def test_no_color_uses_the_terminal_palette(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = DagtuiApp([CURRENT], theme_name="dagtui-light")
+    async with app.run_test() as pilot:
+        await loaded(app, pilot)
+        assert app.theme in ("textual-ansi", "ansi-dark")
+
+
+async def test_theme_option_and_unknown_theme(tmp_path):
+    app = DagtuiApp([CURRENT], theme_name="dagtui-high-contrast")
+    async with app.run_test() as pilot:
+        assert app.theme == "dagtui-high-contrast"
+    app = DagtuiApp([CURRENT], theme_name="nope")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.theme == "dagtui-dark"

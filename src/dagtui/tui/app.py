@@ -24,7 +24,7 @@ from dagtui.tui.messages import IssueChosen, JumpRequested, NodeFocused
 from dagtui.tui.outline import History, IssueRow, Outline, issue_rows
 from dagtui.tui.pane import DeploymentPane
 from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
-from dagtui.tui.themes import ANSI_THEME, DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from dagtui.tui.themes import ANSI_THEMES, DEFAULT_THEME, load_themes, remember_theme, remembered_theme
 
 
 class DagtuiApp(App[int]):
@@ -90,14 +90,15 @@ class DagtuiApp(App[int]):
         themes = load_themes()
         for theme in themes:
             self.register_theme(theme)
-        self.theme_names = [theme.name for theme in themes] + [ANSI_THEME]
+        ansi = [name for name in ANSI_THEMES if name in self.available_themes]
+        self.theme_names = [theme.name for theme in themes] + ansi
         wanted = self.requested_theme or remembered_theme()
-        if os.environ.get("NO_COLOR"):
-            wanted = ANSI_THEME
+        if os.environ.get("NO_COLOR") and ansi:
+            wanted = ansi[0]
         if wanted not in self.available_themes:
             if self.requested_theme:
                 self.notify(f"unknown theme {self.requested_theme!r}", severity="warning")
-            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else ANSI_THEME
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
         self.theme = wanted
         self.load_reviews()
 

@@ -54,11 +54,14 @@ class DeploymentPane(Vertical):
     def show_loading(self) -> None:
         self.set_class(True, "-loading")
         self.set_class(False, "-error")
+        if not self.query(LoadingIndicator):
+            self.mount(LoadingIndicator(), after=self.query_one(".pane-header"))
 
     def show(self, review: Review, outline: Outline) -> None:
         """Render a finished review: the tree, or the error in place of it."""
         self.review, self.outline = review, outline
         self.set_class(False, "-loading")
+        self.query(LoadingIndicator).remove()  # its animation timer would keep the app busy
         self.query_one(".pane-header", Static).update(header_text(review))
         problem = self._problem(review)
         self.set_class(problem is not None, "-error")

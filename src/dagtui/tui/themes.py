@@ -14,7 +14,9 @@ from dagtui.errors import ConfigError
 THEME_KEYS = {"name", "dark", "primary", "secondary", "accent", "background", "surface", "panel",
               "warning", "error", "success", "foreground"}
 DEFAULT_THEME = "dagtui-dark"
-ANSI_THEME = "textual-ansi"
+# The terminal's own colours (suits ssh and 16-colour terminals): Textual < 1.0 calls it
+# `textual-ansi`, later versions `ansi-dark` / `ansi-light`.
+ANSI_THEMES = ("textual-ansi", "ansi-dark", "ansi-light")
 
 
 def themes_folder() -> Path:
