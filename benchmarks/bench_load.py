@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import synthetic_dot  # noqa: E402
+from synthetic import synthetic_dot
 
 _CHILD = """
 import json, resource, sys, time

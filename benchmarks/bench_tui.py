@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import synthetic_dot  # noqa: E402
+from synthetic import synthetic_dot
 
-from dagtui.tui.app import DagtuiApp  # noqa: E402
+from dagtui.tui.app import DagtuiApp
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

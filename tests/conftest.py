@@ -9,7 +9,6 @@ import pytest
 from dagtui.model import Deployment, ModelSpec, load_deployment, load_model_spec
 from dagtui.review import Review, review_file
 
-from helpers import by_rule, corpus_files  # noqa: F401 - re-exported for tests
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def collapsed_attention(g: GenGraph):
     norm = _one(g, op="norm", extra="attn", layer=LAYER)
     residual = _one(g, op="residual_add", extra="attn", layer=LAYER)
     for node in list(g.nodes.values()):
-        if node.role.get("layer") == LAYER and (node.role.get("tp") is not None or node.role.get("extra") == "attn" and node.role["op"] == "all_reduce"):
+        if node.role.get("layer") == LAYER and (node.role.get("tp") is not None or (node.role.get("extra") == "attn" and node.role["op"] == "all_reduce")):
             g.remove(node.id)
     full = next(line for line in norm.lines if line.startswith("Output:")).removeprefix("Output: ")
     box = g.add(GenNode("collapsed_attention", [f"Layer {LAYER}: Attention", f"Input: {full}", f"Output: {full}",

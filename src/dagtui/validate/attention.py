@@ -137,7 +137,7 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         for v in sorted(n for n in upstream if ctx.nodes[n].op is Op.V_PROJ):
             add(node, "v-into-score", [v, node], f"`{v}` -> `{node}`")
         ops = {ctx.nodes[n].op for n in upstream}
-        if upstream and not (_QK_OPS <= ops or Op.QKV_PROJ in ops):
+        if upstream and not (ops >= _QK_OPS or Op.QKV_PROJ in ops):
             add(node, "score-without-qk", [node], f"`{node}` is fed by {node_list(sorted(upstream))}")
     for node in ctx.deployment.nodes_of_op(Op.O_PROJ):
         direct = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _QK_OPS | _V_OPS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from dagtui.model.deployment import Stage
 from dagtui.model.operators import Op
 from dagtui.validate.context import Context
@@ -73,7 +75,7 @@ def _range_problems(ctx: Context, stages: list[Stage]) -> list[str]:
         missing = sorted(set(range(total.value)) - set(seen))
         if missing:
             problems.append(f"no stage claims layer(s) {compact_ranges(missing)} of {total.value} ({total.source})")
-    for before, after in zip(stages, stages[1:]):
+    for before, after in itertools.pairwise(stages):
         if before.claimed_layers and after.claimed_layers and min(after.claimed_layers) > max(before.claimed_layers) + 1:
             problems.append(f"gap between PP Stage {before.index} (ends at {max(before.claimed_layers)}) and PP Stage {after.index} (starts at {min(after.claimed_layers)})")
     return problems
@@ -146,7 +148,7 @@ def stage_junction(ctx: Context):
     Example: `stage0_layer7_out -> stage1_layer8_norm` with no send/recv between.
     """
     graph = ctx.deployment.graph
-    pairs = [pair for replica in ctx.deployment.replicas().values() for pair in zip(replica, replica[1:])]
+    pairs = [pair for replica in ctx.deployment.replicas().values() for pair in itertools.pairwise(replica)]
     for before, after in pairs:
         following = set(after.members)
         crossing = [(a, b) for a in before.members for b in graph.successors(a) if b in following]
