@@ -56,7 +56,9 @@ class DetailPanel(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static("Select a node or a finding.", id="detail-text")
-        yield NeighbourList(id="neighbours")
+        neighbours = NeighbourList(id="neighbours")
+        neighbours.display = False  # shown once a node with neighbours is selected
+        yield neighbours
 
     def show(self, pane: int, node: NodeInfo, outline: Outline) -> None:
         self.pane, self.node_id = pane, node.id
