@@ -411,3 +411,10 @@ def test_one_missing_edge_does_not_cascade_into_off_path(check):
     review = check(text)
     assert one(review, "STR002").nodes == ["b"]
     none(review, "STR004")
+
+
+def test_without_model_says_what_was_inferred_and_not_checked(check):
+    text = 'digraph { a [label="Norm L0\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"] }'
+    finding = one(check(text), "STG005")
+    assert "hidden size 4096 (inferred" in finding.message and "Not checked" in finding.message
+    none(check(text, ModelSpec(hidden_size=4096)), "STG005")

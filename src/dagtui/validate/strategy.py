@@ -107,3 +107,24 @@ def divides_model(ctx: Context):
                 key=f"STG004:{axis}", severity=ctx.severity_for((axis,), [], Severity.ERROR),
                 fix=f"Choose a {axis.upper()} degree that divides {count}.",
             )
+
+
+@rule("STG005", "strategy", Severity.INFO, "Checked without a model spec")
+def without_model(ctx: Context):
+    """Without `--model`, the validator infers the model's sizes from the graph and says which
+    checks it could not make.
+
+    Why: a reviewer should know which numbers were taken from the drawing (and so could be wrong
+    in the same way as the drawing) and which checks did not run at all.
+    Example: hidden size inferred as 4096 from `output`; heads % TP not checked.
+    """
+    if ctx.spec is not None:
+        return
+    facts = []
+    for what, known in (("hidden size", ctx.hidden), ("layer count", ctx.layer_count), ("expert count", ctx.expert_count)):
+        facts.append(f"{what} {known.value} ({known.source})" if known else f"{what} unknown")
+    yield without_model.finding(
+        "No --model given: " + "; ".join(facts) + ". Not checked: heads, experts and layers divided by "
+        "TP, EP and PP (STG004), and per-rank head counts against the model's heads.",
+        fix="Pass --model with the model spec (layers, hidden_size, heads, d_k, experts, top_k).",
+    )
