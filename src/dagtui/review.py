@@ -4,6 +4,7 @@ unreadable file an error message, never a traceback."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,15 +41,19 @@ def review_file(
     spec: ModelSpec | None = None,
     strategy: Strategy | None = None,
     selection: RuleSelection | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Review:
-    """Read and validate one DOT file."""
+    """Read and validate one DOT file; `progress` hears which phase is running (for the TUI)."""
     file = str(path)
+    report = progress or (lambda phase: None)
+    report("reading and modelling")
     try:
         deployment = load_deployment(file, strategy)
     except DotSyntaxError as error:
         return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
     except InputError as error:
         return Review(file, error=str(error))
+    report(f"validating {len(deployment.nodes):,} nodes")
     return Review(file, deployment, validate(deployment, spec, selection))
 
 

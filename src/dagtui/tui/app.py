@@ -121,7 +121,12 @@ class DagtuiApp(App[int]):
         reviews, outlines = [], []
         for index, file in enumerate(self.files):
             # Each pane is shown as soon as its file is reviewed: the first is usable while the second loads.
-            review = review_file(file, spec, strategy)
+            pane = self.query_one(f"#pane-{index}", DeploymentPane)
+
+            def progress(phase: str, pane: DeploymentPane = pane) -> None:
+                self.call_from_thread(pane.show_progress, phase)
+
+            review = review_file(file, spec, strategy, progress=progress)
             outline = Outline(review)
             reviews.append(review)
             outlines.append(outline)

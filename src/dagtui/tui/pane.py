@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import LoadingIndicator, Static
+from textual.widgets import Static
 
 from dagtui.review import Review
 from dagtui.tui.outline import Outline
@@ -42,8 +42,10 @@ class DeploymentPane(Vertical):
         self.outline: Outline | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{self.file}[/b]\nloading…", classes="pane-header")
-        yield LoadingIndicator()
+        yield Static(f"[b]{self.file}[/b]", classes="pane-header")
+        # Progress as text, phase by phase: an animated indicator would repaint 16 times a second
+        # and take the GIL from the loading thread, slowing large files down by a second or more.
+        yield Static("waiting…", classes="pane-progress")
         yield Static("", classes="pane-error")
         yield DeploymentTree(self.index, classes="pane-tree")
 
@@ -54,14 +56,15 @@ class DeploymentPane(Vertical):
     def show_loading(self) -> None:
         self.set_class(True, "-loading")
         self.set_class(False, "-error")
-        if not self.query(LoadingIndicator):
-            self.mount(LoadingIndicator(), after=self.query_one(".pane-header"))
+        self.show_progress("waiting…")
+
+    def show_progress(self, phase: str) -> None:
+        self.query_one(".pane-progress", Static).update(f"⏳ {phase}…")
 
     def show(self, review: Review, outline: Outline) -> None:
         """Render a finished review: the tree, or the error in place of it."""
         self.review, self.outline = review, outline
         self.set_class(False, "-loading")
-        self.query(LoadingIndicator).remove()  # its animation timer would keep the app busy
         self.query_one(".pane-header", Static).update(header_text(review))
         problem = self._problem(review)
         self.set_class(problem is not None, "-error")
