@@ -150,7 +150,7 @@ class Outline:
         field_match = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", query)
         if field_match:
             key, value = field_match.group(1).lower(), field_match.group(2)
-            pattern = _pattern(value, anchored=True)
+            pattern = _pattern(value)
             return [n for n, info in self.deployment.nodes.items() if any(pattern.fullmatch(v) for v in _field_values(info, key))]
         pattern = _pattern(query)
         return [
@@ -177,7 +177,8 @@ class Outline:
         return min(candidates, key=distance).id
 
 
-def _pattern(text: str, anchored: bool = False) -> re.Pattern[str]:
+def _pattern(text: str) -> re.Pattern[str]:
+    """A case-insensitive regex; text that is not a valid regex is searched for literally."""
     try:
         return re.compile(text, re.IGNORECASE)
     except re.error:
