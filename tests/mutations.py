@@ -169,11 +169,110 @@ def missing_all_reduce(g: GenGraph):
     return "tensor", {n.id for n in g.find(op="o_proj", layer=LAYER)}
 
 
+def head_arithmetic(g: GenGraph):
+    q = _one(g, op="q_proj", layer=LAYER, tp=0)
+    _set_line(q, "Output:", "[batch=8, seq=128, heads=8, d_k=64]")
+    return "attention", {q.id}
+
+
+def uneven_experts(g: GenGraph):
+    expert = g.find(op="expert", layer=LAYER)[-1]
+    first = g.find(op="expert", layer=LAYER)[0]
+    expert.lines = [line for line in expert.lines if not line.startswith("GPU:")] + [
+        next(line for line in first.lines if line.startswith("GPU:"))]
+    return "expert", {n.id for n in g.find(op="expert", layer=LAYER)}
+
+
+def experts_share_a_gpu(g: GenGraph):
+    expert = g.find(op="expert", layer=LAYER)[-1]
+    _set_line(expert, "GPU:", "4-5 (EP1, PP1)")  # EP0's GPUs of stage 1, but labelled EP1
+    return "expert", {n.id for n in g.find(op="expert", layer=LAYER)}
+
+
+def no_gate(g: GenGraph):
+    _bypass(g, _one(g, op="gate", layer=LAYER).id)
+    return "expert", {n.id for n in g.find(op="expert", layer=LAYER)}
+
+
+def moe_as_one_box(g: GenGraph):
+    norm, residual = _one(g, op="norm", extra="moe", layer=LAYER), _one(g, op="residual_add", extra="moe", layer=LAYER)
+    for node in [n.id for n in g.nodes.values() if n.role.get("layer") == LAYER and n.role["op"] in ("gate", "expert", "all_to_all")]:
+        g.remove(node)
+    box = g.add(GenNode("moe_box", [f"Layer {LAYER}: MoE", *[line for line in norm.lines if line.startswith(("Input", "Output", "GPU"))]]))
+    g.connect(norm.id, box)
+    g.connect(box, residual.id)
+    return "expert", {box}
+
+
+def collective_drawn_as_box(g: GenGraph):
+    reduce = _one(g, op="all_reduce", extra="attn", layer=LAYER)
+    reduce.shape = "box"
+    return "communication", {reduce.id}
+
+
+def all_reduce_of_a_shard(g: GenGraph):
+    reduce = _one(g, op="all_reduce", extra="attn", layer=LAYER)
+    for node in [reduce, *g.find(op="o_proj", layer=LAYER)]:
+        _set_line(node, "Output:", "[batch=8, seq=128, hidden=512]")
+    _set_line(reduce, "Input:", "[batch=8, seq=128, hidden=512]")
+    return "communication", {reduce.id}
+
+
+def stages_share_gpus(g: GenGraph):
+    norm = _one(g, op="norm", extra="attn", layer=LAYER)
+    _set_line(norm, "GPU:", "0-1 (TP0-TP1, PP1)")  # stage 0's GPUs
+    return "gpu", {norm.id}
+
+
+def island(g: GenGraph):
+    a = g.add(GenNode("stray_a", ["RMSNorm", "Input: [batch=8, seq=128, hidden=1024]", "Output: [batch=8, seq=128, hidden=1024]", "GPU: 0"]))
+    b = g.add(GenNode("stray_b", ["RMSNorm", "Input: [batch=8, seq=128, hidden=1024]", "Output: [batch=8, seq=128, hidden=1024]", "GPU: 0"]))
+    g.connect(a, b)
+    return "structure", {a, b}
+
+
+def edge_to_undeclared(g: GenGraph):
+    norm = _one(g, op="norm", extra="attn", layer=LAYER)
+    g.connect(norm.id, "typo_node")
+    g.connect("typo_node", _one(g, op="residual_add", extra="attn", layer=LAYER).id)
+    return "structure", {"typo_node"}
+
+
+def overlapping_stage_ranges(g: GenGraph):
+    marker = _one(g, op="stage_marker", stage=1)
+    marker.lines = [line if not line.startswith("Layers") else "Layers 1-3" for line in marker.lines]
+    return "pipeline", {n.id for n in g.find(op="stage_marker")}
+
+
+def stages_without_transfer(g: GenGraph):
+    _bypass(g, _one(g, op="send_recv", stage=1).id)
+    return "pipeline", {n.id for n in g.nodes.values() if n.role.get("stage") in (1, 2)}
+
+
+def declared_degree_too_small(g: GenGraph):
+    g.label = g.label.replace("EP2-TP2", "EP1-TP2", 1)
+    return "strategy", {n.id for n in g.find(op="expert")} | {n.id for n in g.find(op="all_to_all")}
+
+
+def wrong_gpu_total(g: GenGraph):
+    g.label = g.label.replace("(16 GPUs", "(12 GPUs", 1)
+    return "strategy", set()
+
+
+def placeholder_dims(g: GenGraph):
+    expert = g.find(op="expert", layer=LAYER)[0]
+    _set_line(expert, "Input:", "[tokens=?, hidden=1024]")
+    return "annotation", {expert.id}
+
+
 MUTATIONS: dict[str, Mutation] = {
     function.__name__: function for function in (
         v_bypasses_softmax, collapsed_attention, tp_shard_reaches_output, shape_mismatch, missing_layer,
         transfer_only_stage, stage_count, experts_on_subset, missing_all_to_all, cycle, node_without_input,
         node_without_output, cross_gpu_without_communication, collective_wrong_shape, missing_shapes, missing_gpu,
-        gpu_out_of_range, fewer_tp_shards, missing_all_reduce,
+        gpu_out_of_range, fewer_tp_shards, missing_all_reduce, head_arithmetic, uneven_experts, experts_share_a_gpu,
+        no_gate, moe_as_one_box, collective_drawn_as_box, all_reduce_of_a_shard, stages_share_gpus, island,
+        edge_to_undeclared, overlapping_stage_ranges, stages_without_transfer, declared_degree_too_small,
+        wrong_gpu_total, placeholder_dims,
     )
 }

@@ -167,6 +167,7 @@ def heads(ctx: Context):
                 groups[pair].append(node_id)
     if full is None:
         return
+    usual = max(groups, key=lambda pair: len(groups[pair])) if len(groups) > 1 else None
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
         problems = []
@@ -177,11 +178,17 @@ def heads(ctx: Context):
             problems.append(f"a TP{tp} rank holds {total_heads}/{tp} = {total_heads // tp} heads, not {head_count}")
         elif tp > 1 and not total_heads and product == full.value:
             problems.append(f"each TP{tp} rank shows the full {head_count} heads; a rank holds 1/{tp} of them")
+        by_majority = not problems
+        if by_majority and usual is not None and (head_count, head_dim) != usual and len(groups[usual]) > len(nodes):
+            problems.append(
+                f"the other {len(groups[usual])} attention nodes have heads={usual[0]}, d_k={usual[1]}"
+                " (without --model, the most common split is taken as the model's)"
+            )
         if problems:
             yield heads.finding(
                 f"{node_list(nodes)} output heads={head_count}, d_k={head_dim}: " + "; and ".join(problems)
                 + f" (hidden size {full.value}, {full.source}).",
                 nodes=nodes, key=f"ATT003:{head_count}x{head_dim}",
-                severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+                severity=Severity.WARNING if by_majority else ctx.severity_for(("tp",), nodes, Severity.ERROR),
                 fix=f"Give each TP rank heads/TP heads of d_k = H/heads, so that heads x d_k = {full.value // tp if tp > 1 else full.value} per rank.",
             )

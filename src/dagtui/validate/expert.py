@@ -151,11 +151,16 @@ def gate_first(ctx: Context):
         return
     graph = ctx.deployment.graph
     gated: set[str] = set()
-    frontier = list(ctx.deployment.nodes_of_op(Op.GATE))
-    while frontier:
-        node = frontier.pop()
-        for successor in graph.successors(node):
-            if successor not in gated:
+    for gate in ctx.deployment.nodes_of_op(Op.GATE):
+        # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts.
+        layer = ctx.nodes[gate].layer
+        frontier = [gate]
+        while frontier:
+            node = frontier.pop()
+            for successor in graph.successors(node):
+                other_layer = ctx.nodes[successor].layer
+                if successor in gated or (layer is not None and other_layer is not None and other_layer != layer):
+                    continue
                 gated.add(successor)
                 frontier.append(successor)
     ungated = [node for node in experts if node not in gated]
