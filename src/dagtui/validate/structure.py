@@ -71,8 +71,9 @@ def _dangling(ctx: Context, incoming: bool):
     missing_side = graph.in_degree if incoming else graph.out_degree
     other_side = graph.out_degree if incoming else graph.in_degree
     end_kind, end_ops = (Kind.INPUT, (Op.INPUT, Op.EMBEDDING)) if incoming else (Kind.OUTPUT, (Op.OUTPUT, Op.LM_HEAD))
+    islands = set(_islands(ctx))  # reported once, as an island, by STR004
     dangling = [
-        node for node in graph if missing_side(node) == 0 and other_side(node) > 0
+        node for node in graph if missing_side(node) == 0 and other_side(node) > 0 and node not in islands
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
     ]
     ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
@@ -95,19 +96,24 @@ def off_path(ctx: Context):
     Why: isolated nodes or islands are drawn but never executed in the forward pass.
     Example: a `gpu_mapping` legend node with no edges, or a detached sub-DAG.
     """
-    graph = ctx.deployment.graph
-    ends = {n for n in graph if ctx.nodes[n].kind in (Kind.INPUT, Kind.OUTPUT)}
-    off: list[str] = []
-    for component in nx.weakly_connected_components(graph):
-        # Dangling nodes inside the main flow are STR002/STR003's; here: isolated nodes and
-        # islands that touch no input and no output (so no cascade from one missing edge).
-        if len(component) == 1 or (ends and not component & ends):
-            off.extend(n for n in graph if n in component)
+    off = _islands(ctx)
     if off:
         yield off_path.finding(
             f"{len(off)} node(s) are not on any path from an input to an output: {node_list(off)}.",
             nodes=off, fix="Connect them to the data flow or remove them (legends belong in the graph label).",
         )
+
+
+def _islands(ctx: Context) -> list[str]:
+    """Isolated nodes, and nodes of components that touch no input and no output (when the graph
+    marks any): a detached drawing, not a node with one edge missing."""
+    graph = ctx.deployment.graph
+    ends = {n for n in graph if ctx.nodes[n].kind in (Kind.INPUT, Kind.OUTPUT)}
+    off: list[str] = []
+    for component in nx.weakly_connected_components(graph):
+        if len(component) == 1 or (ends and not component & ends):
+            off.extend(n for n in graph if n in component)
+    return off
 
 
 @rule("STR005", "structure", Severity.WARNING, "Edge to an undeclared node")
