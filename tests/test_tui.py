@@ -253,6 +253,14 @@ async def test_zoom_theme_help_and_quit(tmp_path):
     second = DagtuiApp([CURRENT])
     async with second.run_test() as pilot:
         assert second.theme == chosen  # remembered in the config dir
+        await loaded(second, pilot)
+
+
+async def test_quitting_while_loading_is_clean(tmp_path):
+    app = DagtuiApp([CURRENT, NEW])
+    async with app.run_test() as pilot:
+        await pilot.press("q")  # before the worker has shown anything
+    assert app.return_code in (0, None)
 
 
 async def test_narrow_layout_stacks_the_panes(tmp_path):

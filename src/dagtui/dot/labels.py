@@ -19,13 +19,15 @@ def is_html_label(value: str) -> bool:
 
 def label_lines(value: str, node_id: str = "") -> list[str]:
     """Split a label into its lines: DOT escapes (\\n, \\l, \\r, \\", \\N) or HTML <br/> breaks."""
-    if is_html_label(value):
+    if "<" in value and is_html_label(value):
         text = _HTML_BREAK.sub("\n", value)
         text = _HTML_BLOCK_END.sub("\n", text)
         text = html.unescape(_HTML_TAG.sub("", text))
-    else:
+    elif "\\" in value:
         text = value.replace("\\N", node_id).replace("\\G", "").replace('\\"', '"')
         text = _ESCAPED_BREAK.sub("\n", text)
         text = text.replace("\\\\", "\\")
+    else:
+        text = value  # no escapes and no markup: nothing to undo
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n")]
     return [line for line in lines if line]

@@ -22,6 +22,7 @@ def layer_in(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@functools.lru_cache(maxsize=65536)
 def expert_in(text: str, allow_short: bool = False) -> int | None:
     """Expert index: `expert_3`, `exp3`, `Expert 3`; `E3` only where `allow_short` (ids)."""
     pattern = _EXPERT if allow_short else _EXPERT_WORD

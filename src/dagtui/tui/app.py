@@ -135,9 +135,13 @@ class DagtuiApp(App[int]):
         self.call_from_thread(self._show, reviews, outlines, comparison)
 
     def _show_pane(self, index: int, review: Review, outline: Outline) -> None:
+        if not self.is_running:  # the user quit while the files were loading
+            return
         self.query_one(f"#pane-{index}", DeploymentPane).show(review, outline)
 
     def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None) -> None:
+        if not self.is_running:
+            return
         keep = self._restore
         self.reviews, self.outlines, self.comparison = reviews, outlines, comparison
         self.rows = issue_rows(reviews)
