@@ -53,7 +53,7 @@ def monolithic(ctx: Context):
     boxes = ctx.deployment.nodes_of_op(Op.ATTENTION)
     if not boxes:
         return
-    layers = sorted({ctx.nodes[node].layer for node in boxes if ctx.nodes[node].layer is not None})
+    layers = ctx.layers_of(boxes)
     where = f"layer(s) {compact_ranges(layers)}" if layers else f"{len(boxes)} node(s)"
     yield monolithic.finding(
         f"Attention of {where} is drawn as one box ({node_list(boxes)}), so its wiring, head split and "

@@ -98,6 +98,10 @@ class Context:
                         return Known(int(match.group(1) or match.group(2)), f"declared at `{node.id}`")
         return None
 
+    def layers_of(self, nodes) -> list[int]:
+        """The layers the given nodes belong to, sorted, without repeats."""
+        return sorted({self.nodes[n].layer for n in nodes if self.nodes[n].layer is not None})
+
     def explain_factor(self, small: int, big: int) -> str | None:
         """`512 = 4096/TP8` when `big` is `small` times a parallel degree of this deployment."""
         if small <= 0 or big % small:

@@ -69,7 +69,7 @@ def monolithic_moe(ctx: Context):
     """
     boxes = ctx.deployment.nodes_of_op(Op.MOE)
     if boxes:
-        layers = sorted({ctx.nodes[n].layer for n in boxes if ctx.nodes[n].layer is not None})
+        layers = ctx.layers_of(boxes)
         where = f"layer(s) {compact_ranges(layers)}" if layers else f"{len(boxes)} node(s)"
         yield monolithic_moe.finding(
             f"The MoE of {where} is drawn as one box ({node_list(boxes)}): gate, all-to-alls and expert placement "
@@ -165,7 +165,7 @@ def gate_first(ctx: Context):
                 frontier.append(successor)
     ungated = [node for node in experts if node not in gated]
     if ungated:
-        layers = sorted({ctx.nodes[n].layer for n in ungated if ctx.nodes[n].layer is not None})
+        layers = ctx.layers_of(ungated)
         yield gate_first.finding(
             f"{len(ungated)} expert node(s) ({node_list(ungated)}) have no gate/router upstream"
             + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
@@ -194,7 +194,7 @@ def all_to_all(ctx: Context):
             missing_out.append(node)
     for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
         if nodes:
-            layers = sorted({ctx.nodes[n].layer for n in nodes if ctx.nodes[n].layer is not None})
+            layers = ctx.layers_of(nodes)
             yield all_to_all.finding(
                 f"{len(nodes)} expert node(s) ({node_list(nodes)}) have no all-to-all {which} "
                 f"{'before' if which == 'dispatch' else 'after'} them under {ctx.degree_text('ep')}"

@@ -68,7 +68,7 @@ def row_parallel_reduced(ctx: Context):
         if not any(ctx.nodes[s].op in _REDUCERS for s in graph.successors(node_id)):
             unreduced.append(node_id)
     if unreduced:
-        layers = sorted({ctx.nodes[n].layer for n in unreduced if ctx.nodes[n].layer is not None})
+        layers = ctx.layers_of(unreduced)
         yield row_parallel_reduced.finding(
             f"{len(unreduced)} row-parallel output(s) ({node_list(unreduced)}) feed the next operator without an "
             f"all-reduce under {ctx.degree_text('tp')}" + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
