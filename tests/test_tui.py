@@ -52,6 +52,7 @@ async def test_startup_shows_both_deployments(tmp_path):
         headers = [str(pane.query_one(".pane-header").render()) for pane in app.query(DeploymentPane)]
         assert "EP64-TP8-PP2-DP2" in headers[0] and "2048 GPUs" in headers[0]
         assert "EP~32-TP~16-PP~4-DP~4" in headers[1]
+        assert str(tree_of(app, 0).root.label).startswith("✖")  # markers arrive with validation
         rows = app.query_one(IssuePanel).visible_rows
         assert any(len(row.sides) == 2 and row.finding.rule == "ATT002" for row in rows)  # paired: shown once
 

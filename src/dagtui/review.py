@@ -36,6 +36,25 @@ class Review:
         return sum(1 for finding in self.findings if finding.severity is severity)
 
 
+def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None) -> Review:
+    """Read and model one DOT file, without validating it yet."""
+    file = str(path)
+    try:
+        deployment = load_deployment(file, strategy)
+    except DotSyntaxError as error:
+        return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
+    except InputError as error:
+        return Review(file, error=str(error))
+    return Review(file, deployment)
+
+
+def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> Review:
+    """Run the validator over a review's deployment (a file that did not load keeps its finding)."""
+    if review.deployment is not None:
+        review.findings = validate(review.deployment, spec, selection)
+    return review
+
+
 def review_file(
     path: str | os.PathLike[str],
     spec: ModelSpec | None = None,
@@ -43,18 +62,13 @@ def review_file(
     selection: RuleSelection | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Review:
-    """Read and validate one DOT file; `progress` hears which phase is running (for the TUI)."""
-    file = str(path)
+    """Read and validate one DOT file; `progress` hears which phase is running."""
     report = progress or (lambda phase: None)
     report("reading and modelling")
-    try:
-        deployment = load_deployment(file, strategy)
-    except DotSyntaxError as error:
-        return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
-    except InputError as error:
-        return Review(file, error=str(error))
-    report(f"validating {len(deployment.nodes):,} nodes")
-    return Review(file, deployment, validate(deployment, spec, selection))
+    review = read_file(path, strategy)
+    if review.deployment is not None:
+        report(f"validating {len(review.deployment.nodes):,} nodes")
+    return validate_review(review, spec, selection)
 
 
 def _numbered(finding: Finding) -> Finding:

@@ -16,7 +16,7 @@ from dagtui.compare import Comparison, compare
 from dagtui.errors import DagtuiError
 from dagtui.model import load_model_spec, parse_strategy
 from dagtui.report import render, write_atomic
-from dagtui.review import Review, review_file
+from dagtui.review import Review, read_file, validate_review
 from dagtui.tui.commands import DagtuiCommands
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.issues import IssuePanel
@@ -118,26 +118,37 @@ class DagtuiApp(App[int]):
         except DagtuiError as error:
             self.call_from_thread(self.notify, str(error), severity="error", timeout=10)
             spec, strategy = None, None
-        reviews, outlines = [], []
+        # Trees first, findings after: each pane shows its deployment as soon as it is read and
+        # modelled, so the first is usable while the second loads and both are validated.
+        reviews = []
         for index, file in enumerate(self.files):
-            # Each pane is shown as soon as its file is reviewed: the first is usable while the second loads.
-            pane = self.query_one(f"#pane-{index}", DeploymentPane)
-
-            def progress(phase: str, pane: DeploymentPane = pane) -> None:
-                self.call_from_thread(pane.show_progress, phase)
-
-            review = review_file(file, spec, strategy, progress=progress)
-            outline = Outline(review)
+            self._progress(index, "reading and modelling")
+            review = read_file(file, strategy)
             reviews.append(review)
-            outlines.append(outline)
-            self.call_from_thread(self._show_pane, index, review, outline)
+            self.call_from_thread(self._show_pane, index, review, Outline(review), False)
+        outlines = []
+        for index, review in enumerate(reviews):
+            if review.deployment is not None:
+                self.call_from_thread(self.notify, f"validating {review.name}…", timeout=2)
+            outlines.append(Outline(validate_review(review, spec)))
+            self.call_from_thread(self._show_pane, index, review, outlines[-1], True)
         comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
         self.call_from_thread(self._show, reviews, outlines, comparison)
 
-    def _show_pane(self, index: int, review: Review, outline: Outline) -> None:
+    def _progress(self, index: int, phase: str) -> None:
+        self.call_from_thread(self.query_one(f"#pane-{index}", DeploymentPane).show_progress, phase)
+
+    def _show_pane(self, index: int, review: Review, outline: Outline, validated: bool) -> None:
         if not self.is_running:  # the user quit while the files were loading
             return
-        self.query_one(f"#pane-{index}", DeploymentPane).show(review, outline)
+        while len(self.outlines) <= index:
+            self.outlines.append(outline)
+        self.outlines[index] = outline
+        pane = self.query_one(f"#pane-{index}", DeploymentPane)
+        if validated and pane.outline is not None and pane.outline.review is review:
+            pane.show_findings(review, outline)
+        else:
+            pane.show(review, outline, validated)
 
     def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None) -> None:
         if not self.is_running:

@@ -13,7 +13,7 @@ from dagtui.tui.tree import DeploymentTree
 from dagtui.validate import Severity
 
 
-def header_text(review: Review) -> str:
+def header_text(review: Review, validated: bool = True) -> str:
     """`Current Deployment · EP64-TP8-PP2-DP2 · 2048 GPUs · ✖ 6 ▲ 2 ℹ 1` over the file path
     (narrow terminals show the first line only)."""
     strategy = "—"
@@ -25,7 +25,7 @@ def header_text(review: Review) -> str:
     counts = (
         f"[red]✖ {review.count(Severity.ERROR)}[/] [yellow]▲ {review.count(Severity.WARNING)}[/] "
         f"[cyan]ℹ {review.count(Severity.INFO)}[/]"
-    )
+    ) if validated else "[dim]validating…[/]"
     return f"[b]{review.name}[/b] · {strategy}{gpus} · {counts}\n[dim]{review.file}[/]"
 
 
@@ -61,17 +61,24 @@ class DeploymentPane(Vertical):
     def show_progress(self, phase: str) -> None:
         self.query_one(".pane-progress", Static).update(f"⏳ {phase}…")
 
-    def show(self, review: Review, outline: Outline) -> None:
-        """Render a finished review: the tree, or the error in place of it."""
+    def show(self, review: Review, outline: Outline, validated: bool = True) -> None:
+        """Render a review: the tree (markers come with validation), or the error in place of it."""
         self.review, self.outline = review, outline
         self.set_class(False, "-loading")
-        self.query_one(".pane-header", Static).update(header_text(review))
+        self.query_one(".pane-header", Static).update(header_text(review, validated))
         problem = self._problem(review)
         self.set_class(problem is not None, "-error")
         if problem is not None:
             self.query_one(".pane-error", Static).update(problem)
             return
         self.tree.load(outline)
+
+    def show_findings(self, review: Review, outline: Outline) -> None:
+        """The same deployment, now validated: header counts and tree markers, expansion kept."""
+        self.review, self.outline = review, outline
+        self.query_one(".pane-header", Static).update(header_text(review))
+        if review.deployment is not None:
+            self.tree.refresh_markers(outline)
 
     @staticmethod
     def _problem(review: Review) -> str | None:

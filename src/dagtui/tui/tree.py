@@ -51,6 +51,15 @@ class DeploymentTree(Tree[str]):
         self._populate(self.root)
         self.root.expand()
 
+    def refresh_markers(self, outline: Outline) -> None:
+        """Take a validated outline of the same deployment: same rows, new severity markers,
+        expansion and cursor kept."""
+        self.outline = outline
+        for key, tree_node in self._tree_nodes.items():
+            entry = outline.entries.get(key)
+            if entry is not None:
+                tree_node.set_label(entry_label(entry.text, entry.severity))
+
     def _populate(self, tree_node: TreeNode[str]) -> None:
         if self.outline is None or tree_node.children or tree_node.data is None:
             return
