@@ -34,7 +34,7 @@ async def startup(files: list[str]) -> tuple[float, float, float, float]:
         while not app.loaded:
             if not trees and all(pane.outline is not None for pane in panes):
                 trees = time.perf_counter() - started
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # coarse: a busy poll would compete with the loading thread
         await pilot.pause()
         painted = time.perf_counter() - started
         jumps = []

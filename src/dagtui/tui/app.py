@@ -120,18 +120,18 @@ class DagtuiApp(App[int]):
             spec, strategy = None, None
         # Trees first, findings after: each pane shows its deployment as soon as it is read and
         # modelled, so the first is usable while the second loads and both are validated.
-        reviews = []
+        reviews, outlines = [], []
         for index, file in enumerate(self.files):
             self._progress(index, "reading and modelling")
-            review = read_file(file, strategy)
-            reviews.append(review)
-            self.call_from_thread(self._show_pane, index, review, Outline(review), False)
-        outlines = []
-        for index, review in enumerate(reviews):
+            reviews.append(read_file(file, strategy))
+            outlines.append(Outline(reviews[-1]))
+            self.call_from_thread(self._show_pane, index, reviews[-1], outlines[-1], False)
+        for index, (review, outline) in enumerate(zip(reviews, outlines)):
             if review.deployment is not None:
                 self.call_from_thread(self.notify, f"validating {review.name}…", timeout=2)
-            outlines.append(Outline(validate_review(review, spec)))
-            self.call_from_thread(self._show_pane, index, review, outlines[-1], True)
+            validate_review(review, spec)
+            outline.apply_findings()
+            self.call_from_thread(self._show_pane, index, review, outline, True)
         comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
         self.call_from_thread(self._show, reviews, outlines, comparison)
 

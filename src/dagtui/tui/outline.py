@@ -59,13 +59,21 @@ class Outline:
         self.entries: dict[str, Entry] = {}
         self.parent: dict[str, str] = {}
         self.findings_by_node: dict[str, list[Finding]] = defaultdict(list)
-        for finding in review.findings:
-            for node in finding.nodes:
-                self.findings_by_node[node].append(finding)
         self._add(Entry(self.ROOT, review.name))
         if self.deployment is not None:
             self._build(self.deployment)
-            self._mark_severities()
+        self.apply_findings()
+
+    def apply_findings(self) -> None:
+        """(Re)read the review's findings: which nodes they name, and the markers on every row.
+        The explorer builds the outline before validation and calls this once findings exist."""
+        self.findings_by_node = defaultdict(list)
+        for finding in self.review.findings:
+            for node in finding.nodes:
+                self.findings_by_node[node].append(finding)
+        for entry in self.entries.values():
+            entry.severity = None
+        self._mark_severities()
 
     # -- building ------------------------------------------------------------------------------
     def _add(self, entry: Entry, parent: str | None = None) -> Entry:
