@@ -27,7 +27,6 @@ class Entry:
     text: str
     node_id: str | None = None
     children: list[str] = field(default_factory=list)
-    severity: Severity | None = None
 
 
 def placement_text(node: NodeInfo) -> str:
@@ -59,6 +58,7 @@ class Outline:
         self.entries: dict[str, Entry] = {}
         self.parent: dict[str, str] = {}
         self.findings_by_node: dict[str, list[Finding]] = defaultdict(list)
+        self.severity: dict[str, Severity] = {}  # entry key -> worst finding at or beneath it
         self._add(Entry(self.ROOT, review.name))
         if self.deployment is not None:
             self._build(self.deployment)
@@ -66,14 +66,14 @@ class Outline:
 
     def apply_findings(self) -> None:
         """(Re)read the review's findings: which nodes they name, and the markers on every row.
-        The explorer builds the outline before validation and calls this once findings exist."""
-        self.findings_by_node = defaultdict(list)
+        The explorer builds the outline before validation and calls this once findings exist (in
+        its loading thread: both maps are built aside and swapped in, never seen half-made)."""
+        by_node: dict[str, list[Finding]] = defaultdict(list)
         for finding in self.review.findings:
             for node in finding.nodes:
-                self.findings_by_node[node].append(finding)
-        for entry in self.entries.values():
-            entry.severity = None
-        self._mark_severities()
+                by_node[node].append(finding)
+        severity = self._severities(by_node)
+        self.findings_by_node, self.severity = by_node, severity
 
     # -- building ------------------------------------------------------------------------------
     def _add(self, entry: Entry, parent: str | None = None) -> Entry:
@@ -127,18 +127,19 @@ class Outline:
         where = placement_text(node)
         return f"{KIND_LETTER[node.kind]} {node.op.value} {node.id}" + (f"  {where}" if where else "")
 
-    def _mark_severities(self) -> None:
-        for node_id, findings in self.findings_by_node.items():
+    def _severities(self, by_node: dict[str, list[Finding]]) -> dict[str, Severity]:
+        severity: dict[str, Severity] = {}
+        for node_id, findings in by_node.items():
             key = f"node:{node_id}"
             if key not in self.entries:
                 continue
             worst = min((f.severity for f in findings), key=lambda s: s.rank)
             while True:
-                entry = self.entries[key]
-                entry.severity = _worse(entry.severity, worst)
+                severity[key] = _worse(severity.get(key), worst)  # type: ignore[assignment]
                 if key not in self.parent:
                     break
                 key = self.parent[key]
+        return severity
 
     # -- queries -------------------------------------------------------------------------------
     def path_to(self, node_id: str) -> list[str]:

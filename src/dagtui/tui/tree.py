@@ -46,7 +46,7 @@ class DeploymentTree(Tree[str]):
         self.outline = outline
         self._tree_nodes = {}
         root_entry = outline.entries[Outline.ROOT]
-        self.reset(entry_label(root_entry.text, root_entry.severity), Outline.ROOT)
+        self.reset(entry_label(root_entry.text, outline.severity.get(Outline.ROOT)), Outline.ROOT)
         self._tree_nodes[Outline.ROOT] = self.root
         self._populate(self.root)
         self.root.expand()
@@ -58,14 +58,14 @@ class DeploymentTree(Tree[str]):
         for key, tree_node in self._tree_nodes.items():
             entry = outline.entries.get(key)
             if entry is not None:
-                tree_node.set_label(entry_label(entry.text, entry.severity))
+                tree_node.set_label(entry_label(entry.text, outline.severity.get(key)))
 
     def _populate(self, tree_node: TreeNode[str]) -> None:
         if self.outline is None or tree_node.children or tree_node.data is None:
             return
         for key in self.outline.entries[tree_node.data].children:
             entry = self.outline.entries[key]
-            label = entry_label(entry.text, entry.severity)
+            label = entry_label(entry.text, self.outline.severity.get(key))
             if entry.children:
                 child = tree_node.add(label, data=key)
             else:
