@@ -36,7 +36,7 @@ def test_new_strategy_is_inferred_from_ranks(new):
     assert strategy.label() == "EP~32-TP~16-PP~4-DP~4"
 
 
-def test_override_strategy_marks_degrees_declared(write_dot):
+def test_override_strategy_marks_degrees_declared():
     deployment = load_deployment(SAMPLES / "new.dot", parse_strategy("EP32-TP16-PP4-DP4"))
     assert deployment.strategy.declared == {"ep", "tp", "pp", "dp"}
 

@@ -65,7 +65,7 @@ def test_sarif_has_the_required_fields(capsys):
 def test_github_annotations(capsys):
     _, out, _ = run(capsys, "check", CURRENT, "--format", "github")
     assert any(line.startswith(f"::error file={CURRENT},line=19,title=ATT002") for line in out.splitlines())
-    assert "\n::" in out and "%0A" not in out.split("::", 2)[1]
+    assert all(line.startswith("::") for line in out.splitlines())  # one annotation per line, newlines escaped
 
 
 def test_text_and_exit_codes(capsys, tmp_path, monkeypatch):
@@ -88,6 +88,8 @@ def test_syntax_error_is_reported_not_raised(capsys, tmp_path):
     code, out, _ = run(capsys, "check", str(bad), "--format", "json")
     issue = json.loads(out)["deployments"][0]["issues"][0]
     assert code == 1 and issue["rule"] == "SYN001" and issue["line"] == 3
+    code, out, _ = run(capsys, "check", str(bad), "--format", "json", "--ignore", "syntax")
+    assert code == 0 and json.loads(out)["deployments"][0]["issues"] == []
 
 
 def test_output_is_atomic_and_never_over_an_input(capsys, tmp_path):

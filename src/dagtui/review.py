@@ -49,9 +49,12 @@ def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None) ->
 
 
 def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> Review:
-    """Run the validator over a review's deployment (a file that did not load keeps its finding)."""
+    """Run the validator over a review's deployment; a file that did not parse keeps its syntax
+    finding, subject to the same rule selection and severities."""
     if review.deployment is not None:
         review.findings = validate(review.deployment, spec, selection)
+    elif selection is not None:
+        review.findings = selection.apply(review.findings)
     return review
 
 

@@ -36,10 +36,6 @@ class RawCluster:
     def label(self) -> str:
         return self.attrs.get("label", "")
 
-    @property
-    def is_cluster(self) -> bool:
-        return self.name.startswith("cluster")
-
     def all_nodes(self) -> list[str]:
         """Members of this subgraph and of every subgraph nested in it, in order, without repeats."""
         seen: dict[str, None] = dict.fromkeys(self.nodes)

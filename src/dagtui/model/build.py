@@ -33,7 +33,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -
     graph.add_edges_from((source, target, data) for (source, target), data in edge_data.items())
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
-    _fix_weighted_sums(nodes, graph)
+    _read_attention_in_context(nodes, graph)
     stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes)
     for stage in stages:
         for member in stage.members:
@@ -106,7 +106,7 @@ def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
                 node.layer = int(number.group(1))
 
 
-def _fix_weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+def _read_attention_in_context(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """Read attention operators in the context of their layer: "Attention Output" in a layer
     without a softmax is the output projection, not scores x V; and an "attention scores" node
     fed by Q, K and V in a layer with neither softmax nor weighted sum is a fused attention core

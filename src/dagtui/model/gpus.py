@@ -7,8 +7,6 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-RANK_AXES = ("ep", "tp", "pp", "dp", "sp")
-
 _PLACEHOLDER = re.compile(r"(?<![\w?])(all(?:\s+gpus)?|host|cpu|any|various|n/?a|tbd|\?+)(?![\w?])", re.IGNORECASE)
 _RANK_RANGE = re.compile(r"\b(EP|TP|PP|DP|SP|CP)[_ =]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ =]?)?(\d+))?\b", re.IGNORECASE)
 _COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)", re.IGNORECASE)

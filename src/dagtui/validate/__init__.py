@@ -34,6 +34,13 @@ class RuleSelection:
             return False
         return not matches(self.ignore)
 
+    def apply(self, findings: list[Finding]) -> list[Finding]:
+        """Keep the findings of enabled rules, at the severity configured for them."""
+        kept = [finding for finding in findings if self.enabled(RULES[finding.rule])]
+        for finding in kept:
+            finding.severity = self.severities.get(finding.rule, finding.severity)
+        return kept
+
 
 def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> list[Finding]:
     """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2..."""
@@ -41,14 +48,11 @@ def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: R
     ctx = Context(deployment, spec)
     findings: list[Finding] = []
     for rule in RULES.values():
-        if not selection.enabled(rule):
-            continue
-        for finding in rule.check(ctx):
-            if rule.code in selection.severities:
-                finding.severity = selection.severities[rule.code]
-            if finding.nodes and finding.line is None:
-                finding.line = deployment.nodes[finding.nodes[0]].line if finding.nodes[0] in deployment.nodes else None
-            findings.append(finding)
+        if selection.enabled(rule):
+            findings.extend(selection.apply(list(rule.check(ctx))))
+    for finding in findings:
+        if finding.nodes and finding.line is None and finding.nodes[0] in deployment.nodes:
+            finding.line = deployment.nodes[finding.nodes[0]].line
     findings.sort(key=lambda f: (f.severity.rank, f.rule))
     for number, finding in enumerate(findings, 1):
         finding.id = f"F{number}"

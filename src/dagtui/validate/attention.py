@@ -53,12 +53,10 @@ def monolithic(ctx: Context):
     boxes = ctx.deployment.nodes_of_op(Op.ATTENTION)
     if not boxes:
         return
-    layers = ctx.layers_of(boxes)
-    where = f"layer(s) {compact_ranges(layers)}" if layers else f"{len(boxes)} node(s)"
     yield monolithic.finding(
-        f"Attention of {where} is drawn as one box ({node_list(boxes)}), so its wiring, head split and "
+        f"Attention of {ctx.where(boxes)} is drawn as one box ({node_list(boxes)}), so its wiring, head split and "
         "TP collective cannot be checked.",
-        nodes=boxes, key=f"ATT001:{compact_ranges(layers)}",
+        nodes=boxes, key=f"ATT001:{compact_ranges(ctx.layers_of(boxes))}",
         fix="Decompose attention into Q/K/V projections, score, softmax, weighted sum (x V) and output "
         "projection, with the all-reduce after the row-parallel projection.",
     )

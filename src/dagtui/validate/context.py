@@ -12,6 +12,7 @@ from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
+from dagtui.validate.ranges import compact_ranges
 
 _EXPERTS_DECLARED = re.compile(r"(?:top-?\d+\s+of\s+(\d+))|(?:(\d+)\s+experts?\b)", re.IGNORECASE)
 
@@ -101,6 +102,16 @@ class Context:
     def layers_of(self, nodes) -> list[int]:
         """The layers the given nodes belong to, sorted, without repeats."""
         return sorted({self.nodes[n].layer for n in nodes if self.nodes[n].layer is not None})
+
+    def where(self, nodes: list[str]) -> str:
+        """`layer(s) 0-3` for nodes with layers, else `N node(s)`: how messages say where a fault is."""
+        layers = self.layers_of(nodes)
+        return f"layer(s) {compact_ranges(layers)}" if layers else f"{len(nodes)} node(s)"
+
+    def in_layers(self, nodes: list[str]) -> str:
+        """` (layer(s) 0-3)` to append to a sentence, or nothing when the nodes carry no layer."""
+        layers = self.layers_of(nodes)
+        return f" (layer(s) {compact_ranges(layers)})" if layers else ""
 
     def explain_factor(self, small: int, big: int) -> str | None:
         """`512 = 4096/TP8` when `big` is `small` times a parallel degree of this deployment."""

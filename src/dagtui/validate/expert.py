@@ -69,12 +69,10 @@ def monolithic_moe(ctx: Context):
     """
     boxes = ctx.deployment.nodes_of_op(Op.MOE)
     if boxes:
-        layers = ctx.layers_of(boxes)
-        where = f"layer(s) {compact_ranges(layers)}" if layers else f"{len(boxes)} node(s)"
         yield monolithic_moe.finding(
-            f"The MoE of {where} is drawn as one box ({node_list(boxes)}): gate, all-to-alls and expert placement "
+            f"The MoE of {ctx.where(boxes)} is drawn as one box ({node_list(boxes)}): gate, all-to-alls and expert placement "
             "cannot be checked.",
-            nodes=boxes, key=f"EXP006:{compact_ranges(layers)}",
+            nodes=boxes, key=f"EXP006:{compact_ranges(ctx.layers_of(boxes))}",
             fix="Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.",
         )
 
@@ -165,10 +163,8 @@ def gate_first(ctx: Context):
                 frontier.append(successor)
     ungated = [node for node in experts if node not in gated]
     if ungated:
-        layers = ctx.layers_of(ungated)
         yield gate_first.finding(
-            f"{len(ungated)} expert node(s) ({node_list(ungated)}) have no gate/router upstream"
-            + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
+            f"{len(ungated)} expert node(s) ({node_list(ungated)}) have no gate/router upstream{ctx.in_layers(ungated)}.",
             nodes=ungated, severity=ctx.severity_for((), ungated, Severity.ERROR),
             fix="Add the gate (router) and draw its edge into the dispatch, dashed.",
         )
@@ -194,11 +190,9 @@ def all_to_all(ctx: Context):
             missing_out.append(node)
     for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
         if nodes:
-            layers = ctx.layers_of(nodes)
             yield all_to_all.finding(
                 f"{len(nodes)} expert node(s) ({node_list(nodes)}) have no all-to-all {which} "
-                f"{'before' if which == 'dispatch' else 'after'} them under {ctx.degree_text('ep')}"
-                + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
+                f"{'before' if which == 'dispatch' else 'after'} them under {ctx.degree_text('ep')}{ctx.in_layers(nodes)}.",
                 nodes=nodes, key=f"EXP005:{which}", severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
                 fix=f"Insert the all-to-all {which} between the {'gate/tokens and the experts' if which == 'dispatch' else 'experts and the combine'}.",
             )

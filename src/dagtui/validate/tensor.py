@@ -68,10 +68,9 @@ def row_parallel_reduced(ctx: Context):
         if not any(ctx.nodes[s].op in _REDUCERS for s in graph.successors(node_id)):
             unreduced.append(node_id)
     if unreduced:
-        layers = ctx.layers_of(unreduced)
         yield row_parallel_reduced.finding(
             f"{len(unreduced)} row-parallel output(s) ({node_list(unreduced)}) feed the next operator without an "
-            f"all-reduce under {ctx.degree_text('tp')}" + (f" (layer(s) {compact_ranges(layers)})." if layers else "."),
+            f"all-reduce under {ctx.degree_text('tp')}{ctx.in_layers(unreduced)}.",
             nodes=unreduced, severity=ctx.severity_for(("tp",), unreduced, Severity.ERROR),
             fix="Insert an all-reduce (or reduce-scatter) over the TP group after each row-parallel projection.",
         )
