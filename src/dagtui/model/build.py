@@ -10,13 +10,12 @@ import networkx as nx
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawGraph
 from dagtui.model.deployment import Deployment, Stage
-from dagtui.model.gpus import parse_placement
+from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
 from dagtui.model.operators import Op
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
 from dagtui.model.strategy import AXES, Strategy, parse_declared_total, parse_degrees
 
-_CLUSTER_GPU = re.compile(r"\b(?:gpus?|devices?)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
 _STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*stage|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
@@ -66,13 +65,13 @@ def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path
         single_layer = claimed[0] if claimed and len(claimed) == 1 else None
         if single_layer is None and label and not _STAGE_WORDS.search(label):
             single_layer = layer_in(label)
-        gpu = _CLUSTER_GPU.search(label) if label else None
+        placement = inline_placement(label) if label else None
         for member in cluster.nodes:
             node = nodes[member]
             if node.layer is None and single_layer is not None:
                 node.layer = single_layer
-            if node.placement is None and gpu is not None:
-                node.placement = parse_placement(gpu.group(0))
+            if node.placement is None and placement is not None:
+                node.placement = placement
         _apply_clusters(cluster.children, nodes, inner)
         if single_layer is not None:
             for member in cluster.all_nodes():

@@ -52,9 +52,6 @@ class Deployment:
     undeclared: list[str] = field(default_factory=list)
 
     # -- queries -------------------------------------------------------------------------------
-    def node(self, node_id: str) -> NodeInfo:
-        return self.nodes[node_id]
-
     def predecessors(self, node_id: str) -> list[str]:
         return list(self.graph.predecessors(node_id))
 

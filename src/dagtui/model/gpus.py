@@ -87,6 +87,15 @@ def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: fro
     return ranks
 
 
+_INLINE_GPU = re.compile(r"\b(?:gpus?|devices?)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
+
+
+def inline_placement(text: str) -> Placement | None:
+    """A placement written inside other text: `Embedding (GPU-0)`, `Expert Group 0 (GPU 0)`."""
+    match = _INLINE_GPU.search(text)
+    return parse_placement(match.group(0)) if match else None
+
+
 # A formula standing for many GPUs (`layer×16+N`): a placeholder, not ids.
 _FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
-from dagtui.model.gpus import Placement, parse_placement, parse_ranks
+from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks
 from dagtui.model.operators import Kind, Op, kind_for, operator_from_text, readable_id
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
@@ -19,7 +19,6 @@ _OUTPUT_KEYS = {"output", "outputs", "out", "output shape"}
 _TENSOR_KEYS = {"size", "tensor", "shape", "data"}
 _PLACEMENT_KEYS = {"gpu", "gpus", "device", "devices", "placement", "gpu ids"}
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
-_INLINE_GPU = re.compile(r"\b(?:gpus?|devices?)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
 _ID_GPU = re.compile(r"(?:^|_)gpu_?(\d+)(?=_|$)", re.IGNORECASE)
 _ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d+)(?=_|$)", re.IGNORECASE)
 
@@ -64,10 +63,6 @@ class NodeInfo:
         return self.kind is Kind.COMMUNICATION or self.op in (
             Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER, Op.ALL_TO_ALL, Op.SEND_RECV,
         )
-
-    @property
-    def dashed(self) -> bool:
-        return "dashed" in self.attrs.get("style", "")
 
     def rank(self, axis: str) -> frozenset[int]:
         return self.ranks.get(axis, frozenset())
@@ -148,9 +143,8 @@ def read_line(line: str) -> LineFacts:
         return LineFacts("group", ranks=tuple(parse_ranks(value).items()), keyed=True)
     if line.lstrip().startswith("["):
         return LineFacts("bare", tuple(parse_shapes(line)))
-    inline = _INLINE_GPU.search(line)
     ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(_PARENTHESISED.sub(" ", line)).items())
-    return LineFacts("free", placement=parse_placement(inline.group(0)) if inline else None, ranks=ranks, keyed=bool(keyed))
+    return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
 
 
 def _read_label_lines(node: NodeInfo, lines: list[str]) -> None:

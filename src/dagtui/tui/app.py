@@ -136,7 +136,8 @@ class DagtuiApp(App[int]):
         self.call_from_thread(self._show, reviews, outlines, comparison)
 
     def _progress(self, index: int, phase: str) -> None:
-        self.call_from_thread(self.query_one(f"#pane-{index}", DeploymentPane).show_progress, phase)
+        """From the loading thread: the DOM is only touched in the app's own thread."""
+        self.call_from_thread(lambda: self.query_one(f"#pane-{index}", DeploymentPane).show_progress(phase))
 
     def _show_pane(self, index: int, review: Review, outline: Outline, validated: bool) -> None:
         if not self.is_running:  # the user quit while the files were loading
