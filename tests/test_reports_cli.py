@@ -101,6 +101,9 @@ def test_output_is_atomic_and_never_over_an_input(capsys, tmp_path):
     assert code == 2 and "refusing to overwrite an input" in err
     assert (SAMPLES / "current.dot").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]  # no temporary file left
+    text = tmp_path / "report.txt"
+    assert run(capsys, "check", CURRENT, "--output", str(text))[0] == 1
+    assert "ATT002 Attention block wired incorrectly" in text.read_text() and "\x1b[" not in text.read_text()
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
@@ -61,14 +63,6 @@ def print_text(reviews: list[Review], comparison: Comparison | None, console: Co
 
 def render_text(reviews: list[Review], comparison: Comparison | None = None, width: int = 100) -> str:
     """Plain text (no colour), for --output."""
-    console = Console(width=width, no_color=True, color_system=None, record=True, file=_Null())
+    console = Console(width=width, no_color=True, color_system=None, file=io.StringIO())
     print_text(reviews, comparison, console)
-    return console.export_text()
-
-
-class _Null:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None
+    return console.file.getvalue()  # type: ignore[attr-defined]
