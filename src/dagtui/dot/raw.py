@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class RawNode:
     """A node with its effective attributes (defaults applied as Graphviz applies them)."""
 
@@ -14,7 +14,7 @@ class RawNode:
     line: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RawEdge:
     """One edge statement's edge; parallel edges between the same pair are kept apart."""
 
@@ -23,7 +23,7 @@ class RawEdge:
     attrs: dict[str, str]
 
 
-@dataclass
+@dataclass(slots=True)
 class RawCluster:
     """A subgraph (cluster or not) with its own attributes, direct node members and children."""
 
@@ -50,7 +50,7 @@ class RawCluster:
             yield from child.walk()
 
 
-@dataclass
+@dataclass(slots=True)
 class RawGraph:
     """A parsed DOT file: name, graph attributes, nodes in declaration order, edges, subgraph tree."""
 

@@ -9,6 +9,7 @@ import networkx as nx
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawGraph
+from dagtui.gc_pause import without_collection
 from dagtui.model.deployment import Deployment, Stage
 from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
@@ -19,17 +20,14 @@ from dagtui.model.strategy import AXES, Strategy, parse_declared_total, parse_de
 _STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*stage|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
+@without_collection
 def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -> Deployment:
     """Build the deployment model from a raw graph; `strategy_override` is `--strategy`."""
     nodes = {node_id: read_node(raw_node) for node_id, raw_node in raw.nodes.items()}
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
-    edge_data: dict[tuple[str, str], dict[str, object]] = {}
-    for edge in raw.edges:  # parallel edges become one, with their count
-        data = edge_data.setdefault((edge.source, edge.target), {"count": 0, "dashed": False})
-        data["count"] += 1  # type: ignore[operator]
-        data["dashed"] = data["dashed"] or "dashed" in edge.attrs.get("style", "")
-    graph.add_edges_from((source, target, data) for (source, target), data in edge_data.items())
+    graph.add_edges_from((edge.source, edge.target) for edge in raw.edges)  # parallel edges become one
+    dashed = {(edge.source, edge.target) for edge in raw.edges if "dashed" in edge.attrs.get("style", "")}
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
     _read_attention_in_context(nodes, graph)
@@ -49,6 +47,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -
         edges=raw.edges,
         stages=stages,
         undeclared=[node_id for node_id, node in raw.nodes.items() if "label" not in node.attrs],
+        dashed=dashed,
     )
 
 

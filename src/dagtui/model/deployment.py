@@ -50,6 +50,7 @@ class Deployment:
     edges: list[RawEdge]
     stages: list[Stage] = field(default_factory=list)
     undeclared: list[str] = field(default_factory=list)
+    dashed: set[tuple[str, str]] = field(default_factory=set)  # (source, target) drawn dashed: control, not data
 
     # -- queries -------------------------------------------------------------------------------
     def predecessors(self, node_id: str) -> list[str]:

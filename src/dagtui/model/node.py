@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ _ID_GPU = re.compile(r"(?:^|_)gpu_?(\d+)(?=_|$)", re.IGNORECASE)
 _ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d+)(?=_|$)", re.IGNORECASE)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeInfo:
     """Everything dagtui knows about one node, with where each fact came from when that matters."""
 
@@ -95,18 +96,23 @@ def _merge_ranks(target: dict[str, frozenset[int]], extra) -> None:
 
 def read_node(raw: RawNode) -> NodeInfo:
     """Build a `NodeInfo` from a raw node: label lines, operator, kind, shapes, placement, ranks."""
-    label_value = raw.attrs.get("label", "")
-    lines = label_lines(label_value, raw.id) if label_value else []
-    op, source = classify_operator(raw.id, lines)
-    node = NodeInfo(
-        id=raw.id, label=lines, shape=raw.attrs.get("shape"), kind=kind_for(op, raw.attrs.get("shape")),
-        op=op, op_source=source, line=raw.line, attrs=raw.attrs,
-    )
-    _read_label_lines(node, lines)
+    node_id, attrs = raw.id, raw.attrs
+    label_value = attrs.get("label")
+    lines = label_lines(label_value, node_id) if label_value else []
+    facts = [read_line(line) for line in lines]
+    op, source = classify_operator(node_id, lines)
+    shape = attrs.get("shape")
+    node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
+    if facts:
+        _read_label_lines(node, facts)
     _read_id(node)
-    node.layer = _first_layer(raw.id, lines)
-    node.expert = _first_expert(raw.id, lines) if op in (Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN) or "expert" in raw.id.lower() else None
+    node.layer = _first_layer(node_id, facts)
+    if op in _EXPERT_OPS or "expert" in node_id.lower():
+        node.expert = _first_expert(node_id, facts)
     return node
+
+
+_EXPERT_OPS = frozenset({Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN})
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,8 @@ class LineFacts:
     placement: Placement | None = None
     ranks: tuple[tuple[str, frozenset[int]], ...] = ()
     keyed: bool = False
+    layer: int | None = None  # a layer the line names (`L3`, `Layer 3`)
+    expert: int | None = None  # an expert the line names (`Expert 5`)
 
 
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
@@ -126,6 +134,13 @@ _PARENTHESISED = re.compile(r"\(.*?\)")
 
 @functools.lru_cache(maxsize=131072)
 def read_line(line: str) -> LineFacts:
+    """What one label line says: its role and shapes, placement or ranks, and the layer and expert
+    it names. Cached by text: large DAGs repeat the same lines thousands of times."""
+    facts = _line_role(line)
+    return dataclasses.replace(facts, layer=layer_in(line), expert=expert_in(line))
+
+
+def _line_role(line: str) -> LineFacts:
     """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
     keyed = _KEYED_LINE.match(line)
     key = keyed.group(1).strip().lower() if keyed else ""
@@ -147,30 +162,30 @@ def read_line(line: str) -> LineFacts:
     return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
 
 
-def _read_label_lines(node: NodeInfo, lines: list[str]) -> None:
-    for index, line in enumerate(lines):
-        facts = read_line(line)
-        if facts.role == "input":
-            node.inputs.extend(facts.shapes)
-        elif facts.role == "output":
-            node.outputs.extend(facts.shapes)
-        elif facts.role == "tensor":
-            node.inputs.extend(facts.shapes)
-            node.outputs.extend(facts.shapes)
-        elif facts.role == "placement":
-            node.placement = facts.placement
-            _merge_ranks(node.ranks, facts.ranks)
-        elif facts.role == "group":
-            _merge_ranks(node.group, facts.ranks)
-        elif facts.role == "bare":
-            node.bare_shapes.extend(facts.shapes)
+def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
+    for index, fact in enumerate(facts):
+        role = fact.role
+        if role == "input":
+            node.inputs.extend(fact.shapes)
+        elif role == "output":
+            node.outputs.extend(fact.shapes)
+        elif role == "tensor":
+            node.inputs.extend(fact.shapes)
+            node.outputs.extend(fact.shapes)
+        elif role == "placement":
+            node.placement = fact.placement
+            _merge_ranks(node.ranks, fact.ranks)
+        elif role == "group":
+            _merge_ranks(node.group, fact.ranks)
+        elif role == "bare":
+            node.bare_shapes.extend(fact.shapes)
         else:
             # A free line like `L0 TP1`, `GPU0`, `Pipeline:0 Expert:0 TP:0` may say where the node runs;
             # the first line names the operator, so only an inline GPU counts there.
-            if node.placement is None and facts.placement is not None:
-                node.placement = facts.placement
-            if index > 0 or node.op is Op.UNKNOWN:
-                _merge_ranks(node.ranks, facts.ranks)
+            if node.placement is None and fact.placement is not None:
+                node.placement = fact.placement
+            if fact.ranks and (index > 0 or node.op is Op.UNKNOWN):
+                _merge_ranks(node.ranks, fact.ranks)
 
 
 def _read_id(node: NodeInfo) -> None:
@@ -182,17 +197,23 @@ def _read_id(node: NodeInfo) -> None:
             node.placement = Placement(gpus=frozenset({int(gpu.group(1))}))
 
 
-def _first_layer(node_id: str, lines: list[str]) -> int | None:
-    for text in [node_id, *lines[:1], *(line for line in lines[1:] if not read_line(line).keyed)]:
-        layer = layer_in(text)
-        if layer is not None:
-            return layer
+def _first_layer(node_id: str, facts: list[LineFacts]) -> int | None:
+    """The layer the id names, else the first label line, else the first free (unkeyed) line."""
+    layer = layer_in(node_id)
+    if layer is not None:
+        return layer
+    for index, fact in enumerate(facts):
+        if fact.layer is not None and (index == 0 or not fact.keyed):
+            return fact.layer
     return None
 
 
-def _first_expert(node_id: str, lines: list[str]) -> int | None:
-    for text in [node_id, *lines[:2]]:
-        expert = expert_in(text)
-        if expert is not None:
-            return expert
+def _first_expert(node_id: str, facts: list[LineFacts]) -> int | None:
+    """The expert the id names, else the one the first or second label line names."""
+    expert = expert_in(node_id)
+    if expert is not None:
+        return expert
+    for fact in facts[:2]:
+        if fact.expert is not None:
+            return fact.expert
     return None

@@ -117,7 +117,7 @@ def collective_shape(ctx: Context):
         if node.op is Op.ALL_REDUCE and node.outputs and not node.inputs[0].same_as(node.outputs[0]):
             problems.append((node_id, f"`{node_id}` all-reduces {node.inputs[0]} into {node.outputs[0]}; an all-reduce keeps the shape"))
         for producer in graph.predecessors(node_id):
-            if ctx.nodes[producer].op is Op.GATE or graph.edges[producer, node_id]["dashed"]:
+            if ctx.nodes[producer].op is Op.GATE or (producer, node_id) in ctx.deployment.dashed:
                 continue  # routing decisions, not the tensor being moved
             produced = ctx.nodes[producer].outputs
             if produced and produced[0].dims and all(d.is_int for d in produced[0].dims) and all(d.is_int for d in node.inputs[0].dims):
