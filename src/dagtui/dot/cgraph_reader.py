@@ -7,14 +7,13 @@ costs more than cgraph's parse; we walk the graph with the C-level iteration fun
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
-from typing import Any
-
 import ctypes
 import functools
+import os
+import tempfile
 import threading
+from collections.abc import Callable
+from typing import Any
 
 # The SWIG extension itself: pygraphviz.graphviz wraps each of its functions in a Python function,
 # which doubles the cost of the ~300k calls a large graph's walk makes.

@@ -61,12 +61,13 @@ class NodeInfo:
 
     @property
     def is_communication(self) -> bool:
-        return self.kind is Kind.COMMUNICATION or self.op in (
-            Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER, Op.ALL_TO_ALL, Op.SEND_RECV,
-        )
+        return self.kind is Kind.COMMUNICATION or self.op in _COMMUNICATION_OPS
 
     def rank(self, axis: str) -> frozenset[int]:
         return self.ranks.get(axis, frozenset())
+
+
+_COMMUNICATION_OPS = frozenset({Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER, Op.ALL_TO_ALL, Op.SEND_RECV})
 
 
 def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:

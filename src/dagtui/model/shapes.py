@@ -23,11 +23,13 @@ class Dim:
     name: str | None
     value: int | str
 
-    @property
+    # Cached: the validator asks these of every dimension of every node; dims are shared between
+    # nodes (label lines are parsed once per text), so each is computed a few hundred times at most.
+    @functools.cached_property
     def is_int(self) -> bool:
         return isinstance(self.value, int)
 
-    @property
+    @functools.cached_property
     def is_placeholder(self) -> bool:
         return isinstance(self.value, str) and self.value.strip().lower() in PLACEHOLDERS
 
@@ -44,9 +46,18 @@ class Shape:
     def __str__(self) -> str:
         return "[" + ", ".join(str(dim) for dim in self.dims) + "]"
 
-    @property
+    @functools.cached_property
     def values(self) -> tuple[int | str, ...]:
         return tuple(dim.value for dim in self.dims)
+
+    @functools.cached_property
+    def all_int(self) -> bool:
+        """Every dimension is a number (nothing symbolic or left as a placeholder)."""
+        return all(dim.is_int for dim in self.dims)
+
+    @functools.cached_property
+    def has_placeholder(self) -> bool:
+        return any(dim.is_placeholder for dim in self.dims)
 
     @property
     def last(self) -> Dim | None:

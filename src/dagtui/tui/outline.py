@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from dagtui.gc_pause import without_collection
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import ATTENTION_OPS, COLLECTIVES, MOE_OPS, Kind, Op
@@ -19,14 +20,28 @@ KIND_LETTER = {Kind.COMPUTE: "C", Kind.COMMUNICATION: "X", Kind.ROUTING: "R", Ki
 SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "ℹ"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One row of the outline: a group (stage, layer, block, rank) or a node."""
 
     key: str
-    text: str
-    node_id: str | None = None
+    title: str = ""  # a group's text; a node's row text is made when it is shown
+    node: NodeInfo | None = None
     children: list[str] = field(default_factory=list)
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node.id if self.node is not None else None
+
+    @property
+    def text(self) -> str:
+        return node_text(self.node) if self.node is not None else self.title
+
+
+def node_text(node: NodeInfo) -> str:
+    """A node's row: kind letter, operator, id and where it runs."""
+    where = placement_text(node)
+    return f"{KIND_LETTER[node.kind]} {node.op.value} {node.id}" + (f"  {where}" if where else "")
 
 
 def placement_text(node: NodeInfo) -> str:
@@ -52,6 +67,7 @@ class Outline:
 
     ROOT = "root"
 
+    @without_collection
     def __init__(self, review: Review) -> None:
         self.review = review
         self.deployment: Deployment | None = review.deployment
@@ -102,7 +118,7 @@ class Outline:
                 parent = self._group("unplaced", "Unplaced (no operator or layer found)", self.ROOT)
             else:
                 parent = self._parent_for(node)
-            self._add(Entry(f"node:{node_id}", self.node_text(node), node_id=node_id), parent)
+            self._add(Entry(f"node:{node_id}", node=node), parent)
 
     def _parent_for(self, node: NodeInfo) -> str:
         parent = self.ROOT
@@ -122,10 +138,6 @@ class Outline:
             rank = next(iter(node.rank("ep")))
             parent = self._group(f"{parent}/ep:{rank}", f"EP rank {rank}", parent)
         return parent
-
-    def node_text(self, node: NodeInfo) -> str:
-        where = placement_text(node)
-        return f"{KIND_LETTER[node.kind]} {node.op.value} {node.id}" + (f"  {where}" if where else "")
 
     def _severities(self, by_node: dict[str, list[Finding]]) -> dict[str, Severity]:
         severity: dict[str, Severity] = {}

@@ -11,7 +11,6 @@ from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
 
 
-
 def _computation(ctx: Context) -> list[str]:
     return [n for n, i in ctx.nodes.items() if i.kind is Kind.COMPUTE and i.op not in (Op.STAGE_MARKER,)]
 
@@ -74,7 +73,7 @@ def placeholders(ctx: Context):
     """
     found: dict[str, list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
-        if any(dim.is_placeholder for shape in [*node.inputs, *node.outputs, *node.bare_shapes] for dim in shape.dims):
+        if any(shape.has_placeholder for shape in [*node.inputs, *node.outputs, *node.bare_shapes]):
             found["`?` in shapes"].append(node_id)
         if node.placement is not None and node.placement.placeholder and node.kind in (Kind.COMPUTE, Kind.ROUTING):
             found[f"GPU placeholder `{node.placement.placeholder}`"].append(node_id)

@@ -120,7 +120,7 @@ def collective_shape(ctx: Context):
             if ctx.nodes[producer].op is Op.GATE or (producer, node_id) in ctx.deployment.dashed:
                 continue  # routing decisions, not the tensor being moved
             produced = ctx.nodes[producer].outputs
-            if produced and produced[0].dims and all(d.is_int for d in produced[0].dims) and all(d.is_int for d in node.inputs[0].dims):
+            if produced and produced[0].dims and produced[0].all_int and node.inputs[0].all_int:
                 if not any(produced[0].same_as(shape) for shape in node.inputs):
                     problems.append((node_id, f"`{producer}` emits {produced[0]} but `{node_id}` carries {node.inputs[0]}"))
     if problems:

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+import networkx as nx
+
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
@@ -35,10 +37,7 @@ class Context:
     def __init__(self, deployment: Deployment, spec: ModelSpec | None = None) -> None:
         self.deployment = deployment
         self.spec = spec
-
-    @property
-    def nodes(self) -> dict[str, NodeInfo]:
-        return self.deployment.nodes
+        self.nodes: dict[str, NodeInfo] = deployment.nodes
 
     def degree(self, axis: str) -> int | None:
         return self.deployment.strategy.degree(axis)
@@ -59,6 +58,27 @@ class Context:
         guessed = any(self.nodes[node].op_source not in ("label",) for node in nodes if node in self.nodes)
         inferred = any(not self.declared(axis) for axis in axes)
         return Severity.WARNING if guessed or inferred else default
+
+    # -- graph facts several rules need, computed once ----------------------------------------
+    @cached_property
+    def topological_order(self) -> list[str] | None:
+        """The nodes in data-flow order, or None when the graph has a cycle."""
+        try:
+            return list(nx.topological_sort(self.deployment.graph))
+        except nx.NetworkXUnfeasible:
+            return None
+
+    @cached_property
+    def weak_components(self) -> list[set[str]]:
+        return list(nx.weakly_connected_components(self.deployment.graph))
+
+    @cached_property
+    def in_degree(self) -> dict[str, int]:
+        return dict(self.deployment.graph.in_degree())
+
+    @cached_property
+    def out_degree(self) -> dict[str, int]:
+        return dict(self.deployment.graph.out_degree())
 
     @cached_property
     def hidden(self) -> Known | None:
@@ -125,5 +145,11 @@ class Context:
 
     def is_tp_shard(self, hidden: int | None) -> bool:
         """Whether `hidden` is the full hidden size divided by TP (>1)."""
+        return hidden is not None and hidden == self._tp_shard
+
+    @cached_property
+    def _tp_shard(self) -> int | None:
         full, tp = self.hidden, self.degree("tp")
-        return bool(hidden and full and tp and tp > 1 and hidden * tp == full.value and hidden != full.value)
+        if not full or not tp or tp <= 1 or full.value % tp:
+            return None
+        return full.value // tp

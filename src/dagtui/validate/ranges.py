@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 
 def compact_ranges(values: Iterable[int]) -> str:
     """Sorted, merged runs of integers as text."""
+    if isinstance(values, frozenset):
+        return _compact_frozen(values)  # GPU and rank sets: shared between nodes, so cached
+    return _compact(values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compact_frozen(values: frozenset[int]) -> str:
+    return _compact(values)
+
+
+def _compact(values: Iterable[int]) -> str:
     ordered = sorted(set(values))
     if not ordered:
         return ""

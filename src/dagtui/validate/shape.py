@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import networkx as nx
-
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import SHAPE_CHANGING, Op
 from dagtui.model.shapes import Shape
@@ -112,7 +110,7 @@ def shard_outside_tp(ctx: Context):
     if not carriers and not sinks:
         return
     involved = set(carriers) | {node for edge in sinks for node in edge}
-    order = {node: index for index, node in enumerate(_topological(ctx))}
+    order = {node: index for index, node in enumerate(ctx.topological_order or ctx.nodes)}
     origin = min(
         (node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())),
         key=lambda node: order.get(node, 0), default=None,
@@ -142,9 +140,3 @@ def shard_outside_tp(ctx: Context):
         "(or all-reduce a vocab-parallel embedding's partial outputs).",
     )
 
-
-def _topological(ctx: Context) -> list[str]:
-    graph = ctx.deployment.graph
-    if nx.is_directed_acyclic_graph(graph):
-        return list(nx.topological_sort(graph))
-    return list(graph)

@@ -21,6 +21,8 @@ def cycle(ctx: Context):
     node drawn both ways (`moe -> all2all` and `all2all -> moe`).
     Example: `layer0_moe -> ep_all2all -> layer0_moe`.
     """
+    if ctx.topological_order is not None:
+        return  # a DAG: the common case, settled by the sort other rules need anyway
     graph = ctx.deployment.graph
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1 and not graph.has_edge(next(iter(component)), next(iter(component))):
@@ -68,12 +70,12 @@ def _dangling(ctx: Context, incoming: bool):
     With no node marked as input (output), a single source (sink) is taken to be it.
     """
     graph = ctx.deployment.graph
-    missing_side = graph.in_degree if incoming else graph.out_degree
-    other_side = graph.out_degree if incoming else graph.in_degree
+    missing_side = ctx.in_degree if incoming else ctx.out_degree
+    other_side = ctx.out_degree if incoming else ctx.in_degree
     end_kind, end_ops = (Kind.INPUT, (Op.INPUT, Op.EMBEDDING)) if incoming else (Kind.OUTPUT, (Op.OUTPUT, Op.LM_HEAD))
     islands = set(_islands(ctx))  # reported once, as an island, by STR004
     dangling = [
-        node for node in graph if missing_side(node) == 0 and other_side(node) > 0 and node not in islands
+        node for node in graph if missing_side[node] == 0 and other_side[node] > 0 and node not in islands
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
     ]
     ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
@@ -107,13 +109,12 @@ def off_path(ctx: Context):
 def _islands(ctx: Context) -> list[str]:
     """Isolated nodes, and nodes of components that touch no input and no output (when the graph
     marks any): a detached drawing, not a node with one edge missing."""
-    graph = ctx.deployment.graph
-    ends = {n for n in graph if ctx.nodes[n].kind in (Kind.INPUT, Kind.OUTPUT)}
-    off: list[str] = []
-    for component in nx.weakly_connected_components(graph):
-        if len(component) == 1 or (ends and not component & ends):
-            off.extend(n for n in graph if n in component)
-    return off
+    ends = {n for n, node in ctx.nodes.items() if node.kind in (Kind.INPUT, Kind.OUTPUT)}
+    detached = [c for c in ctx.weak_components if len(c) == 1 or (ends and not c & ends)]
+    if not detached:
+        return []
+    off = set().union(*detached)
+    return [n for n in ctx.deployment.graph if n in off]
 
 
 @rule("STR005", "structure", Severity.WARNING, "Edge to an undeclared node")
@@ -163,7 +164,7 @@ def prefill_decode(ctx: Context):
         )
     reads = [n for n, info in ctx.nodes.items() if "kv" in info.title.lower() and "read" in info.title.lower()]
     writes = [n for n, info in ctx.nodes.items() if "kv" in info.title.lower() and "write" in info.title.lower()]
-    if reads and writes and nx.is_directed_acyclic_graph(graph):
+    if reads and writes and ctx.topological_order is not None:
         orphan = [r for r in reads if not any(w in nx.ancestors(graph, r) for w in writes)]
         if orphan:
             yield prefill_decode.finding(
