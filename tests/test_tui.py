@@ -360,3 +360,28 @@ async def test_theme_option_and_unknown_theme(tmp_path):
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "dagtui-dark"
+
+
+async def test_a_cancelled_loader_stops_updating_the_screen():
+    """Quit or a second reload cancels the loading worker: it stops at its next phase instead of
+    posting stale trees into the panes."""
+    from textual.worker import get_current_worker
+
+    app = DagtuiApp([CURRENT, NEW])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        posted: list[int] = []
+        outcome: list[bool] = []
+
+        def loader_step() -> None:
+            outcome.append(app._post(posted.append, 1))  # a live worker posts
+            get_current_worker().cancel()
+            outcome.append(app._post(posted.append, 2))  # a cancelled one does not
+
+        worker = app.run_worker(loader_step, thread=True)
+        for _ in range(100):
+            if len(outcome) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert outcome == [True, False] and posted == [1]
+        assert worker.is_cancelled

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -128,27 +129,44 @@ class DagtuiApp(App[int]):
             spec = load_model_spec(self.model_path) if self.model_path else None
             strategy = parse_strategy(self.strategy_text) if self.strategy_text else None
         except DagtuiError as error:
-            self.call_from_thread(self.notify, str(error), severity="error", timeout=10)
+            self._post(self.notify, str(error), severity="error", timeout=10)
             spec, strategy = None, None
         # Trees first, findings after: each pane shows its deployment as soon as it is read and
         # modelled, so the first is usable while the second loads and both are validated (the
-        # headers say "validating…" meanwhile).
+        # headers say "validating…" meanwhile). Between phases the thread stops if the worker was
+        # cancelled (quit, or a reload), so quitting a large load waits for one phase, not all.
         reviews, outlines = [], []
         for index, file in enumerate(self.files):
-            self._progress(index, "reading and modelling")
+            if not self._progress(index, "reading and modelling"):
+                return
             reviews.append(read_file(file, strategy))
             outlines.append(Outline(reviews[-1]))
-            self.call_from_thread(self._show_pane, index, reviews[-1], outlines[-1], False)
+            if not self._post(self._show_pane, index, reviews[-1], outlines[-1], False):
+                return
         for index, (review, outline) in enumerate(zip(reviews, outlines)):
             validate_review(review, spec)
             outline.apply_findings()
-            self.call_from_thread(self._show_pane, index, review, outline, True)
+            if not self._post(self._show_pane, index, review, outline, True):
+                return
         comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
-        self.call_from_thread(self._show, reviews, outlines, comparison)
+        self._post(self._show, reviews, outlines, comparison)
 
-    def _progress(self, index: int, phase: str) -> None:
+    def _post(self, callback, *args, **kwargs) -> bool:
+        """Run `callback` in the app's thread; False when loading should stop instead (the worker
+        was cancelled, or the app stopped while this thread was busy)."""
+        if get_current_worker().is_cancelled or not self.is_running:
+            return False
+        try:
+            self.call_from_thread(callback, *args, **kwargs)
+        except RuntimeError:
+            if self.is_running:
+                raise
+            return False  # the app closed between the check and the call: nothing left to update
+        return True
+
+    def _progress(self, index: int, phase: str) -> bool:
         """From the loading thread: the DOM is only touched in the app's own thread."""
-        self.call_from_thread(lambda: self.query_one(f"#pane-{index}", DeploymentPane).show_progress(phase))
+        return self._post(lambda: self.query_one(f"#pane-{index}", DeploymentPane).show_progress(phase))
 
     def _show_pane(self, index: int, review: Review, outline: Outline, validated: bool) -> None:
         if not self.is_running:  # the user quit while the files were loading
