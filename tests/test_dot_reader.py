@@ -10,7 +10,7 @@ from dagtui.errors import DotSyntaxError, InputError
 
 from helpers import SAMPLES, corpus_files
 
-BACKENDS = ["cgraph", "pydot"]
+BACKENDS = ["plain", "cgraph", "pydot"]
 
 
 def normalised(graph):
@@ -56,7 +56,9 @@ def test_defaults_apply_as_graphviz_applies_them(write_dot, backend):
 
 def test_backends_agree_on_samples():
     for sample in sorted(SAMPLES.glob("*.dot")):
-        assert normalised(read_dot(sample, "cgraph")) == normalised(read_dot(sample, "pydot")), sample
+        expected = normalised(read_dot(sample, "cgraph"))
+        assert normalised(read_dot(sample, "pydot")) == expected, sample
+        assert normalised(read_dot(sample, "plain")) == expected, sample
 
 
 @pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
@@ -69,7 +71,7 @@ def test_backends_agree_on_corpus(path):
         except DotSyntaxError as error:
             assert error.line is not None, f"{backend}: no line in {error}"
             results.append("syntax error")
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

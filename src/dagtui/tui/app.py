@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input
 
 from dagtui.compare import Comparison, compare
 from dagtui.errors import DagtuiError
+from dagtui.gc_pause import collect_frozen
 from dagtui.model import load_model_spec, parse_strategy
 from dagtui.report import render, write_atomic
 from dagtui.review import Review, read_file, validate_review
@@ -184,9 +185,12 @@ class DagtuiApp(App[int]):
         if not self.is_running:
             return
         keep = self._restore
+        reloaded = bool(self.reviews)
         self.reviews, self.outlines, self.comparison = reviews, outlines, comparison
         self.rows = issue_rows(reviews)
         self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
+        if reloaded:
+            collect_frozen()  # the previous load is unreachable now; free its cycles (networkx graphs)
         self.sub_title = " vs ".join(review.name for review in reviews)
         self.loaded = True
         if keep and self._node(*keep) is not None:

@@ -1,0 +1,292 @@
+"""Fast path for plain DOT: the subset deployment DAGs are written in, read with one regex
+tokenizer and a small recursive-descent parser, giving exactly the `RawGraph` cgraph gives.
+
+Why a reader of our own: on a 4 MB, 19k-node DAG cgraph's parse alone takes 0.4-0.5 s and
+copying its result out through pygraphviz another 0.2 s (benchmarks/bench_load.py); this reader
+does both in about half that. Graphviz stays the reference: anything outside the subset below,
+and every syntax error, is left to cgraph (`read_plain` returns None), so this reader never
+accepts a file Graphviz rejects and never words an error itself.
+
+The subset: `digraph [ID] { ... }` with node, edge (`a -> b -> c`), attribute (`node [..]`,
+`edge [..]`, `graph [..]`, `k = v`) and subgraph statements, nested subgraphs, bare, numeral
+and double-quoted IDs, `//` and `/* */` comments. Outside it: `strict`, undirected graphs,
+ports, HTML IDs (`<...>`), `+` concatenation, subgraphs as edge ends, `#` lines, a subgraph
+opened twice, the edge `key` attribute, names cgraph reserves (`%...`).
+
+Semantics follow cgraph's (lib/cgraph/grammar.y and attr.c), checked against it on the
+samples, the corpus and generated DOT (tests/test_plain_reader.py):
+- node and edge defaults apply when a node or edge is created, from its scope and the scopes
+  around it as they stand then; nodes created earlier, or only mentioned later, keep theirs;
+- a subgraph's graph attributes start as a copy of its parent's and are reported where they
+  differ from the parent's final ones (as the cgraph walk reports them);
+- attributes set to "" count as unset; nodes come in creation order, edges grouped by tail in
+  node order and, within a tail, by head node in node order (then creation), subgraph members
+  in node order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
+from dagtui.dot.source import DotSource
+
+# One token per match; whitespace is skipped by `findall` itself. Quoted strings take escaped
+# pairs whole, as cgraph's lexer does (`\\` then `"` ends a string).
+_TOKEN = re.compile(
+    r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"'  # quoted ID
+    r"|->|--"  # edge operators
+    r"|[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*"  # bare ID or keyword
+    r"|-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?![A-Za-z_0-9.\x80-\U0010ffff])"  # numeral, delimited
+    r"|//[^\n]*|/\*[\s\S]*?\*/"  # comments
+    r"|\S"  # anything else: punctuation, or a character outside the subset
+)
+_KEYWORDS = frozenset({"node", "edge", "graph", "digraph", "subgraph", "strict"})
+_PUNCTUATION = frozenset("[]{};,=")
+_ESCAPED_PAIR = re.compile(r"\\([\s\S])")
+_END = ""  # after the last token; no token is empty
+
+
+class _OutsideSubset(Exception):
+    """The text uses DOT this reader leaves to cgraph."""
+
+
+def read_plain(source: DotSource) -> RawGraph | None:
+    """Read plain DOT into a `RawGraph`, or None when the text is outside the subset (or wrong)."""
+    try:
+        return _Parser(source).parse()
+    except _OutsideSubset:
+        return None
+
+
+@dataclass(eq=False)
+class _Scope:
+    """The root graph or one subgraph while it is read."""
+
+    name: str
+    parent: _Scope | None
+    node_defaults: dict[str, str]  # as seen from here: the parent's when opened, then our own
+    edge_defaults: dict[str, str]
+    graph_attrs: dict[str, str]  # effective: the parent's when opened, then our own
+    members: set[str] = field(default_factory=set)
+    children: list[_Scope] = field(default_factory=list)
+
+    def open_child(self, name: str) -> _Scope:
+        child = _Scope(name, self, dict(self.node_defaults), dict(self.edge_defaults), dict(self.graph_attrs))
+        self.children.append(child)
+        return child
+
+
+def _unquote(token: str) -> str:
+    """A quoted ID's text as cgraph keeps it: `\\"` becomes `"`, an escaped newline disappears,
+    every other escape stays as written (labels are unescaped later, by `label_lines`)."""
+    body = token[1:-1]
+    if '\\"' not in body and "\\\n" not in body:
+        return body  # the common case: escapes like `\n` in labels stay as they are
+    return _ESCAPED_PAIR.sub(lambda m: '"' if m[1] == '"' else "" if m[1] == "\n" else m[0], body)
+
+
+class _Parser:
+    def __init__(self, source: DotSource) -> None:
+        self.source = source
+        tokens = _TOKEN.findall(source.text)
+        if "/" in source.text:
+            tokens = [token for token in tokens if not token.startswith(("//", "/*"))]
+        self.tokens = [*tokens, _END]  # the sentinel spares every look-ahead a bounds check
+        self.position = 0
+        self.nodes: dict[str, dict[str, str]] = {}
+        self.out_edges: dict[str, list[RawEdge]] = {}
+        self.subgraph_names: set[str] = set()
+
+    # -- tokens --------------------------------------------------------------------------------
+    def _next(self) -> str:
+        token = self.tokens[self.position]
+        if token == _END:
+            raise _OutsideSubset("unexpected end")
+        self.position += 1
+        return token
+
+    def _peek(self) -> str:
+        return self.tokens[self.position]
+
+    def _expect(self, wanted: str) -> None:
+        if self._next() != wanted:
+            raise _OutsideSubset(f"expected {wanted}")
+
+    def _id(self, token: str) -> str:
+        """The ID a token stands for; raises for keywords, punctuation and anything else."""
+        if token == _END:
+            raise _OutsideSubset("unexpected end")
+        first = token[0]
+        if first == '"':
+            if len(token) < 2:
+                raise _OutsideSubset("unterminated string")
+            return _unquote(token)
+        if first.isalpha() or first == "_" or first >= "\x80":
+            if token.lower() in _KEYWORDS:
+                raise _OutsideSubset("keyword where an ID belongs")
+            return token
+        if first.isdigit() or (first in ".-" and len(token) > 1 and token not in ("->", "--")):
+            return token
+        raise _OutsideSubset(f"not an ID: {token!r}")
+
+    # -- grammar -------------------------------------------------------------------------------
+    def parse(self) -> RawGraph:
+        if self._next().lower() != "digraph":
+            raise _OutsideSubset("not a plain digraph")
+        name = ""
+        if self._peek() != "{":
+            name = self._reserved_checked(self._id(self._next()))
+        self._expect("{")
+        root = _Scope(name, None, {}, {}, {})
+        self._statements(root)
+        if self.tokens[self.position] != _END:
+            raise _OutsideSubset("text after the graph")
+        return self._raw_graph(root)
+
+    def _statements(self, scope: _Scope) -> None:
+        """Statements up to and including the scope's closing brace."""
+        while True:
+            token = self._next()
+            if token == "}":
+                return
+            self._statement(scope, token)
+            if self._peek() == ";":
+                self.position += 1
+
+    def _statement(self, scope: _Scope, token: str) -> None:
+        keyword = token.lower() if token[0].isalpha() else ""
+        if keyword in ("node", "edge", "graph"):
+            if self._peek() != "[":
+                raise _OutsideSubset("attribute statement without a list")
+            attrs = self._attribute_lists()
+            target = {"node": scope.node_defaults, "edge": scope.edge_defaults, "graph": scope.graph_attrs}[keyword]
+            target.update(attrs)
+            return
+        if keyword == "subgraph" or token == "{":
+            name = ""
+            if keyword == "subgraph":
+                name = "" if self._peek() == "{" else self._reserved_checked(self._id(self._next()))
+                self._expect("{")
+            if name:
+                if name in self.subgraph_names:
+                    raise _OutsideSubset("subgraph opened twice")
+                self.subgraph_names.add(name)
+            self._statements(scope.open_child(name))
+            if self._peek() in ("->", "--"):
+                raise _OutsideSubset("subgraph as an edge end")
+            return
+        first = self._id(token)
+        following = self._peek()
+        if following == "=":
+            self.position += 1
+            scope.graph_attrs[first] = self._id(self._next())
+        elif following == "->":
+            self._edge_statement(scope, first)
+        else:
+            attrs = self._node(scope, first)
+            if following == "[":
+                attrs.update(self._attribute_lists())
+
+    def _edge_statement(self, scope: _Scope, first: str) -> None:
+        tokens = self.tokens
+        ends = [first]
+        self._node(scope, first)
+        while tokens[self.position] == "->":
+            following = tokens[self.position + 1]
+            self.position += 2
+            if following == "{" or following.lower() == "subgraph":
+                raise _OutsideSubset("subgraph as an edge end")
+            ends.append(self._id(following))
+            self._node(scope, ends[-1])
+        if tokens[self.position] == "--":
+            raise _OutsideSubset("undirected edge in a digraph")
+        explicit = self._attribute_lists() if tokens[self.position] == "[" else {}
+        if "key" in explicit:
+            raise _OutsideSubset("edge key")
+        defaults = scope.edge_defaults
+        for tail, head in zip(ends, ends[1:]):
+            attrs = {**defaults, **explicit} if defaults else dict(explicit)
+            self.out_edges.setdefault(tail, []).append(RawEdge(tail, head, attrs))
+
+    def _attribute_lists(self) -> dict[str, str]:
+        """Zero or more `[k=v, ...]` lists, merged; a later value wins."""
+        attrs: dict[str, str] = {}
+        while self._peek() == "[":
+            self.position += 1
+            while True:
+                token = self._next()
+                if token == "]":
+                    break
+                if token in (",", ";"):
+                    continue
+                key = self._id(token)
+                self._expect("=")
+                attrs[key] = self._id(self._next())
+        return attrs
+
+    def _node(self, scope: _Scope, node_id: str) -> dict[str, str]:
+        """The node's attributes, creating it with the defaults in force here if it is new; the
+        node becomes a member of this scope and every scope around it."""
+        attrs = self.nodes.get(node_id)
+        if attrs is None:
+            if node_id.startswith("%"):
+                raise _OutsideSubset("a name cgraph reserves")
+            attrs = self.nodes[node_id] = dict(scope.node_defaults)
+        member_of: _Scope | None = scope
+        while member_of is not None and member_of.parent is not None:  # the root holds every node
+            member_of.members.add(node_id)
+            member_of = member_of.parent
+        return attrs
+
+    @staticmethod
+    def _reserved_checked(name: str) -> str:
+        if name.startswith("%"):
+            raise _OutsideSubset("a name cgraph reserves")
+        return name
+
+    # -- result --------------------------------------------------------------------------------
+    def _raw_graph(self, root: _Scope) -> RawGraph:
+        order = {node_id: index for index, node_id in enumerate(self.nodes)}
+        nodes = {node_id: RawNode(node_id, _set_only(attrs)) for node_id, attrs in self.nodes.items()}
+        edges: list[RawEdge] = []
+        for node_id in self.nodes:
+            # cgraph keeps a node's out-edges ordered by head node, then by creation (a stable sort).
+            edges.extend(sorted(self.out_edges.get(node_id, ()), key=lambda edge: order[edge.target]))
+        for edge in edges:
+            edge.attrs = _set_only(edge.attrs)
+        root_attrs = _set_only(root.graph_attrs)
+        return RawGraph(
+            file=self.source.path,
+            name=root.name,
+            directed=True,
+            attrs=root_attrs,
+            nodes=nodes,
+            edges=edges,
+            subgraphs=_clusters(root, root_attrs, order),
+            backend="plain",
+        )
+
+
+def _set_only(attrs: dict[str, str]) -> dict[str, str]:
+    """cgraph reports an attribute set to "" as not set."""
+    return {key: value for key, value in attrs.items() if value} if "" in attrs.values() else attrs
+
+
+def _clusters(scope: _Scope, effective: dict[str, str], order: dict[str, int]) -> list[RawCluster]:
+    """The named subgraphs under `scope` as the cgraph walk reports them: anonymous ones give
+    their named children to their parent; members are listed once, in node order, at the
+    deepest named subgraph that holds them."""
+    clusters: list[RawCluster] = []
+    for child in scope.children:
+        child_effective = _set_only(child.graph_attrs)
+        children = _clusters(child, child_effective, order)
+        if not child.name:
+            clusters.extend(children)
+            continue
+        own = {key: value for key, value in child_effective.items() if effective.get(key) != value}
+        nested = {member for grandchild in children for member in grandchild.all_nodes()}
+        direct = sorted((m for m in child.members if m not in nested), key=order.__getitem__)
+        clusters.append(RawCluster(child.name, own, direct, children))
+    return clusters
