@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import networkx as nx
 
@@ -16,6 +18,7 @@ from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
 
+T = TypeVar("T")
 _EXPERTS_DECLARED = re.compile(r"(?:top-?\d+\s+of\s+(\d+))|(?:(\d+)\s+experts?\b)", re.IGNORECASE)
 
 
@@ -38,6 +41,13 @@ class Context:
         self.deployment = deployment
         self.spec = spec
         self.nodes: dict[str, NodeInfo] = deployment.nodes
+        self._shared: dict[str, object] = {}
+
+    def shared(self, name: str, compute: Callable[[Context], T]) -> T:
+        """`compute(self)`, once per review: for a fact several rules of one module need."""
+        if name not in self._shared:
+            self._shared[name] = compute(self)
+        return self._shared[name]  # type: ignore[return-value]
 
     def degree(self, axis: str) -> int | None:
         return self.deployment.strategy.degree(axis)

@@ -182,12 +182,10 @@ def all_to_all(ctx: Context):
     ep = ctx.degree("ep")
     if not ep or ep == 1:
         return
-    missing_in, missing_out = [], []
-    for node in ctx.deployment.nodes_of_op(Op.EXPERT):
-        if not _near(ctx, node, upstream=True):
-            missing_in.append(node)
-        if not _near(ctx, node, upstream=False):
-            missing_out.append(node)
+    dispatched, combined = _near_all_to_all(ctx, upstream=True), _near_all_to_all(ctx, upstream=False)
+    experts = ctx.deployment.nodes_of_op(Op.EXPERT)
+    missing_in = [node for node in experts if node not in dispatched]
+    missing_out = [node for node in experts if node not in combined]
     for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
         if nodes:
             yield all_to_all.finding(
@@ -198,21 +196,26 @@ def all_to_all(ctx: Context):
             )
 
 
-def _near(ctx: Context, node: str, upstream: bool, hops: int = 6) -> bool:
-    """Whether an all-to-all lies within a few hops, looking through routing and expert-internal nodes."""
+_PASSABLE_OPS = frozenset({Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE})
+
+
+def _near_all_to_all(ctx: Context, upstream: bool, hops: int = 6) -> set[str]:
+    """Nodes with an all-to-all within `hops` before them (`upstream`) or after them, looking
+    through routing, expert-internal and communication nodes. One breadth-first search from all
+    the all-to-alls at once, against the direction looked in, rather than one per expert."""
     graph = ctx.deployment.graph
-    frontier, seen = [node], {node}
+    towards = graph.successors if upstream else graph.predecessors
+    frontier = list(ctx.deployment.nodes_of_op(Op.ALL_TO_ALL))
+    reached = set(frontier)
     for _ in range(hops):
         step = []
         for current in frontier:
-            for neighbour in (graph.predecessors(current) if upstream else graph.successors(current)):
-                if neighbour in seen:
+            for neighbour in towards(current):
+                if neighbour in reached:
                     continue
-                seen.add(neighbour)
-                op = ctx.nodes[neighbour].op
-                if op is Op.ALL_TO_ALL:
-                    return True
-                if op in (Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE) or ctx.nodes[neighbour].is_communication:
+                reached.add(neighbour)
+                node = ctx.nodes[neighbour]
+                if node.op in _PASSABLE_OPS or node.is_communication:
                     step.append(neighbour)
         frontier = step
-    return False
+    return reached

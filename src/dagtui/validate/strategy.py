@@ -7,13 +7,16 @@ from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 
 
-def _highest_rank(ctx: Context, axis: str) -> tuple[int, str] | None:
-    best: tuple[int, str] | None = None
+def _highest_ranks(ctx: Context, axes: tuple[str, ...]) -> dict[str, tuple[int, str]]:
+    """For each axis, the highest rank drawn and the first node that draws it (one pass)."""
+    best: dict[str, tuple[int, str]] = {}
     for node_id, node in ctx.nodes.items():
         for ranks in (node.ranks, node.group):
-            values = ranks.get(axis)
-            if values and (best is None or max(values) > best[0]):
-                best = (max(values), node_id)
+            for axis, values in ranks.items():
+                if values and axis in axes:
+                    top = max(values)
+                    if axis not in best or top > best[axis][0]:
+                        best[axis] = (top, node_id)
     return best
 
 
@@ -53,11 +56,11 @@ def degrees_vs_drawn(ctx: Context):
     Why: `TP15` drawn under a declared TP8 means either the strategy or the drawing is wrong.
     Example: label says EP16 but experts are placed on EP0-EP31.
     """
-    for axis in ("ep", "tp", "dp"):
+    axes = tuple(axis for axis in ("ep", "tp", "dp") if ctx.degree(axis) and ctx.declared(axis))
+    highest_ranks = _highest_ranks(ctx, axes) if axes else {}
+    for axis in axes:
         declared = ctx.degree(axis)
-        if not declared or not ctx.declared(axis):
-            continue
-        highest = _highest_rank(ctx, axis)
+        highest = highest_ranks.get(axis)
         if highest and highest[0] >= declared:
             yield degrees_vs_drawn.finding(
                 f"{axis.upper()} rank {highest[0]} is drawn (at `{highest[1]}`) but the strategy declares "

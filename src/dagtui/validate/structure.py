@@ -73,7 +73,7 @@ def _dangling(ctx: Context, incoming: bool):
     missing_side = ctx.in_degree if incoming else ctx.out_degree
     other_side = ctx.out_degree if incoming else ctx.in_degree
     end_kind, end_ops = (Kind.INPUT, (Op.INPUT, Op.EMBEDDING)) if incoming else (Kind.OUTPUT, (Op.OUTPUT, Op.LM_HEAD))
-    islands = set(_islands(ctx))  # reported once, as an island, by STR004
+    islands = set(ctx.shared("islands", _islands))  # reported once, as an island, by STR004
     dangling = [
         node for node in graph if missing_side[node] == 0 and other_side[node] > 0 and node not in islands
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
@@ -98,7 +98,7 @@ def off_path(ctx: Context):
     Why: isolated nodes or islands are drawn but never executed in the forward pass.
     Example: a `gpu_mapping` legend node with no edges, or a detached sub-DAG.
     """
-    off = _islands(ctx)
+    off = ctx.shared("islands", _islands)
     if off:
         yield off_path.finding(
             f"{len(off)} node(s) are not on any path from an input to an output: {node_list(off)}.",
