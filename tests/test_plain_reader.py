@@ -158,3 +158,28 @@ def test_fuzzed_programs_agree_with_cgraph(tmp_path, text):
     fast = read_dot(path, "plain")
     assert fast.backend == "plain", text
     assert everything(fast) == everything(read_dot(path, "cgraph")), text
+
+
+@pytest.mark.parametrize("text", [
+    "digraph G { subgraph cluster_empty { } a }",
+    'digraph G { label="top" subgraph cluster_a { label="top" a } subgraph cluster_b { label="B" b } label="end" c }',
+    "digraph G { node [shape=box] a subgraph cluster_a { node [color=red] b subgraph cluster_c { c node [shape=oval] d } e } f }",
+    "digraph G { edge [style=dashed] subgraph s { edge [color=red] a -> b } c -> d subgraph t { e -> f } }",
+    'digraph G { a [label="x"]; a [label=""]; b [label=""] a -> b [style=""] }',
+    "digraph G { graph [rankdir=LR] subgraph cluster_a { graph [rankdir=LR] a } }",
+    "digraph G { a -> b; a -> c; c -> b; a -> b; b -> a }",
+    'digraph "quoted name" { "a b" -> "c\\nd" [label="e\\\\"] }',
+    "digraph G { subgraph cluster_a { a b } { c subgraph cluster_b { a d } } }",
+    "DiGraph G { Node [Shape=box] a; EDGE [color=red] a -> b }",
+])
+def test_tricky_plain_dot_agrees_with_cgraph(write_dot, text):
+    path = write_dot(text)
+    fast = read_dot(path, "plain")
+    assert fast.backend == "plain"
+    assert everything(fast) == everything(read_dot(path, "cgraph"))
+
+
+def test_control_characters_and_deep_nesting_are_left_to_graphviz(write_dot):
+    assert plain("digraph G { a\x1cb }") is None
+    deep = "digraph G { " + "subgraph { " * 600 + "a" + " }" * 600 + " }"
+    assert plain(deep) is None

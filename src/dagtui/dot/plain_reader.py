@@ -11,7 +11,8 @@ The subset: `digraph [ID] { ... }` with node, edge (`a -> b -> c`), attribute (`
 `edge [..]`, `graph [..]`, `k = v`) and subgraph statements, nested subgraphs, bare, numeral
 and double-quoted IDs, `//` and `/* */` comments. Outside it: `strict`, undirected graphs,
 ports, HTML IDs (`<...>`), `+` concatenation, subgraphs as edge ends, `#` lines, a subgraph
-opened twice, the edge `key` attribute, names cgraph reserves (`%...`).
+opened twice, the edge `key` attribute, names cgraph reserves (`%...`), control characters,
+subgraphs nested deeper than Python's recursion allows.
 
 Semantics follow cgraph's (lib/cgraph/grammar.y and attr.c), checked against it on the
 samples, the corpus and generated DOT (tests/test_plain_reader.py):
@@ -46,6 +47,7 @@ _KEYWORDS = frozenset({"node", "edge", "graph", "digraph", "subgraph", "strict"}
 _PUNCTUATION = frozenset("[]{};,=")
 _ESCAPED_PAIR = re.compile(r"\\([\s\S])")
 _END = ""  # after the last token; no token is empty
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class _OutsideSubset(Exception):
@@ -54,9 +56,11 @@ class _OutsideSubset(Exception):
 
 def read_plain(source: DotSource) -> RawGraph | None:
     """Read plain DOT into a `RawGraph`, or None when the text is outside the subset (or wrong)."""
+    if _CONTROL.search(source.text):
+        return None  # cgraph's lexer and Python's idea of whitespace differ on these
     try:
         return _Parser(source).parse()
-    except _OutsideSubset:
+    except (_OutsideSubset, RecursionError):  # subgraphs nested hundreds deep: cgraph's to judge
         return None
 
 
