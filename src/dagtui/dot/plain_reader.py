@@ -82,6 +82,11 @@ class _Scope:
         return child
 
 
+def _is_keyword(token: str) -> bool:
+    # The longest keyword has 8 letters: most IDs are ruled out without lower-casing them.
+    return len(token) <= 8 and token.lower() in _KEYWORDS
+
+
 def _unquote(token: str) -> str:
     """A quoted ID's text as cgraph keeps it: `\\"` becomes `"`, an escaped newline disappears,
     every other escape stays as written (labels are unescaped later, by `label_lines`)."""
@@ -128,7 +133,7 @@ class _Parser:
                 raise _OutsideSubset("unterminated string")
             return _unquote(token)
         if first.isalpha() or first == "_" or first >= "\x80":
-            if token.lower() in _KEYWORDS:
+            if _is_keyword(token):
                 raise _OutsideSubset("keyword where an ID belongs")
             return token
         if first.isdigit() or (first in ".-" and len(token) > 1 and token not in ("->", "--")):
@@ -160,7 +165,7 @@ class _Parser:
                 self.position += 1
 
     def _statement(self, scope: _Scope, token: str) -> None:
-        keyword = token.lower() if token[0].isalpha() else ""
+        keyword = token.lower() if _is_keyword(token) else ""
         if keyword in ("node", "edge", "graph"):
             if self._peek() != "[":
                 raise _OutsideSubset("attribute statement without a list")
@@ -238,8 +243,8 @@ class _Parser:
             if node_id.startswith("%"):
                 raise _OutsideSubset("a name cgraph reserves")
             attrs = self.nodes[node_id] = dict(scope.node_defaults)
-        member_of: _Scope | None = scope
-        while member_of is not None and member_of.parent is not None:  # the root holds every node
+        member_of = scope
+        while member_of.parent is not None:  # the root holds every node: no member list
             member_of.members.add(node_id)
             member_of = member_of.parent
         return attrs
