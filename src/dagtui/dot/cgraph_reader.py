@@ -1,4 +1,5 @@
-"""Fast path: parse with Graphviz's own cgraph through pygraphviz's C-level bindings.
+"""Graphviz's own parser (cgraph) through pygraphviz's C-level bindings: the reference for DOT,
+used for every file the plain reader leaves to it and for every syntax error.
 
 pygraphviz's AGraph wrappers build a Python object per node and per attribute access, which
 costs more than cgraph's parse; we walk the graph with the C-level iteration functions
