@@ -1,11 +1,14 @@
-"""The DOT reader: both backends give the same raw graph; syntax errors carry cgraph's line;
+"""The DOT readers: plain, cgraph and pydot give the same raw graph; syntax errors carry cgraph's line;
 library output never reaches the terminal; bad files give clear errors."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from dagtui.dot import read_dot
+from dagtui.dot.cgraph_reader import _releasing_agclose
 from dagtui.errors import DotSyntaxError, InputError
 
 from helpers import SAMPLES, corpus_files
@@ -154,15 +157,11 @@ def test_anonymous_graph_and_subgraph(write_dot, backend):
     assert graph.subgraphs == []  # an anonymous subgraph groups nothing by name
 
 
+@pytest.mark.skipif(not sys.platform.startswith(("linux", "darwin")), reason="loader-specific lookup")
 def test_cgraph_graph_is_freed_off_the_gil_where_the_platform_allows():
-    from dagtui.dot.cgraph_reader import _releasing_agclose
-
-    # Linux and macOS loaders resolve cgraph's agclose through the extension that links it; when
+    # Linux and macOS loaders resolve cgraph's agclose through the extension that links it; where
     # they cannot, the reader frees the graph in line instead, which is correct but slower.
-    import sys
-
-    if sys.platform.startswith(("linux", "darwin")):
-        assert _releasing_agclose() is not None
+    assert _releasing_agclose() is not None
 
 
 def test_many_reads_in_a_row_free_each_graph(write_dot):

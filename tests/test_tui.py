@@ -34,6 +34,12 @@ async def loaded(app, pilot) -> None:
     raise AssertionError("the app never finished loading")
 
 
+async def press(pilot, *keys: str) -> None:
+    """Press keys and let the app handle them before the next assertion."""
+    await pilot.press(*keys)
+    await pilot.pause()
+
+
 def select_row(app, rule: str):
     panel = app.query_one(IssuePanel)
     row = next(row for row in panel.visible_rows if row.finding.rule == rule)
@@ -66,15 +72,13 @@ async def test_enter_on_a_finding_jumps_and_cycles(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         row = select_row(app, "ATT002")
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         first = row.targets()[0]
         assert app.current == first
         assert tree_of(app, 0).current_node_id == first[1]
         assert first[1] in app.query_one(DetailPanel).text
         assert "ATT002" in app.query_one(DetailPanel).text
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert app.current == row.targets()[1]
         assert tree_of(app, 0).current_node_id == row.targets()[1][1]
 
@@ -84,15 +88,12 @@ async def test_n_and_N_walk_the_findings_from_anywhere(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         panel = app.query_one(IssuePanel)
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
         first = panel.visible_rows[0].targets()[0]
         assert app.current == first and app.focused is tree_of(app, first[0])
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
         assert app.current == panel.visible_rows[1].targets()[0]
-        await pilot.press("N")
-        await pilot.pause()
+        await press(pilot, "N")
         assert app.current == first
 
 
@@ -105,17 +106,13 @@ async def test_search_counts_jumps_cycles_and_leaves(tmp_path):
         await pilot.press(*"op=expert")
         search = app.query_one("#search")
         assert search.border_title.startswith("4 match(es) in New Deployment")
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert app.current == (1, "layer0_expert0") and app.search_active
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
         assert app.current == (1, "layer0_expert1")
-        await pilot.press("N")
-        await pilot.pause()
+        await press(pilot, "N")
         assert app.current == (1, "layer0_expert0")
-        await pilot.press("escape")
-        await pilot.pause()
+        await press(pilot, "escape")
         assert not app.search_active and not search.has_class("-active")
         await pilot.press("n")  # back to walking findings
         await pilot.pause()
@@ -141,25 +138,20 @@ async def test_predecessor_successor_chooser_and_history(tmp_path):
         await pilot.press("right_square_bracket")  # one successor: straight there
         await pilot.pause()
         assert app.current == (0, "layer0_attn_out")
-        await pilot.press("left_square_bracket")
-        await pilot.pause()
+        await press(pilot, "left_square_bracket")
         assert app.current == (0, "layer0_attn_v")
         app.jump_to(0, "layer0_attn_score")
         await pilot.pause()
         await pilot.press("left_square_bracket")  # two predecessors: a chooser
         await pilot.pause()
         assert isinstance(app.screen, ChooserScreen)
-        await pilot.press("down", "enter")
-        await pilot.pause()
+        await press(pilot, "down", "enter")
         assert app.current == (0, "layer0_attn_k")
-        await pilot.press("backspace")
-        await pilot.pause()
+        await press(pilot, "backspace")
         assert app.current == (0, "layer0_attn_score")
-        await pilot.press("backspace")
-        await pilot.pause()
+        await press(pilot, "backspace")
         assert app.current == (0, "layer0_attn_v")
-        await pilot.press("ctrl+f")
-        await pilot.pause()
+        await press(pilot, "ctrl+f")
         assert app.current == (0, "layer0_attn_score")
 
 
@@ -176,8 +168,7 @@ async def test_detail_neighbours_walk_the_data_flow(tmp_path):
         neighbours = detail.query_one("#neighbours")
         neighbours.focus()
         neighbours.highlighted = 1  # ← score, → oproj
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert app.current == (0, "layer0_attn_oproj")
 
 
@@ -187,8 +178,7 @@ async def test_counterpart_in_the_other_deployment(tmp_path):
         await loaded(app, pilot)
         app.jump_to(0, "layer0_expert1")
         await pilot.pause()
-        await pilot.press("s")
-        await pilot.pause()
+        await press(pilot, "s")
         assert app.current == (1, "layer0_expert1")
         assert app.focused is tree_of(app, 1)
 
@@ -200,12 +190,10 @@ async def test_export_writes_the_cli_markdown(tmp_path):
     app = DagtuiApp([str(current), str(new)], model=MODEL)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        await pilot.press("e")
-        await pilot.pause()
+        await press(pilot, "e")
         assert isinstance(app.screen, ExportScreen)
         assert app.screen.query_one("#export-path").value == str(tmp_path / "current-dagtui-report.md")
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         written = (tmp_path / "current-dagtui-report.md").read_text()
         assert written == render("markdown", app.reviews, app.comparison)
         assert written.startswith("# DAG Analysis Report") and "Same Attention block" in written
@@ -237,21 +225,17 @@ async def test_zoom_theme_help_and_quit(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         tree_of(app, 1).focus()
-        await pilot.press("z")
-        await pilot.pause()
+        await press(pilot, "z")
         assert app.screen.maximized is app.query_one("#pane-1")
-        await pilot.press("z")
-        await pilot.pause()
+        await press(pilot, "z")
         assert app.screen.maximized is None
         assert app.theme == "dagtui-dark"
         await pilot.press("t")
         assert app.theme != "dagtui-dark"
         chosen = app.theme
-        await pilot.press("question_mark")
-        await pilot.pause()
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
-        await pilot.press("escape")
-        await pilot.pause()
+        await press(pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")
     assert app.return_code in (0, None)
@@ -275,8 +259,7 @@ async def test_narrow_layout_stacks_the_panes(tmp_path):
         first, second = app.query_one("#pane-0").region, app.query_one("#pane-1").region
         assert app.screen.has_class("-narrow")
         assert second.y > first.y and first.width > 70
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
         assert app.current is not None
 
 
@@ -315,13 +298,11 @@ async def test_command_palette_finds_nodes(tmp_path):
     app = DagtuiApp([CURRENT])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
+        await press(pilot, "ctrl+p")
         await pilot.press(*"node layer0_attn_out")
         await asyncio.sleep(0.5)
         await pilot.pause()
-        await pilot.press("enter")
-        await pilot.pause()
+        await press(pilot, "enter")
         assert app.current is not None and app.current[1].startswith("layer0_attn_out")
 
 
@@ -339,8 +320,7 @@ async def test_unreadable_file_in_one_pane(tmp_path, content, message):
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         assert message in str(app.query_one("#pane-1 .pane-error").render())
-        await pilot.press("n")
-        await pilot.pause()
+        await press(pilot, "n")
         assert app.current is not None and app.current[0] == 0
 
 

@@ -194,24 +194,19 @@ class _Parser:
         elif following == "->":
             self._edge_statement(scope, first)
         else:
-            attrs = self._node(scope, first)
-            if following == "[":
-                attrs.update(self._attribute_lists())
+            self._node(scope, first).update(self._attribute_lists())
 
     def _edge_statement(self, scope: _Scope, first: str) -> None:
         tokens = self.tokens
         ends = [first]
         self._node(scope, first)
         while tokens[self.position] == "->":
-            following = tokens[self.position + 1]
+            ends.append(self._id(tokens[self.position + 1]))  # a subgraph here is not an ID: raises
             self.position += 2
-            if following == "{" or following.lower() == "subgraph":
-                raise _OutsideSubset("subgraph as an edge end")
-            ends.append(self._id(following))
             self._node(scope, ends[-1])
         if tokens[self.position] == "--":
             raise _OutsideSubset("undirected edge in a digraph")
-        explicit = self._attribute_lists() if tokens[self.position] == "[" else {}
+        explicit = self._attribute_lists()
         if "key" in explicit:
             raise _OutsideSubset("edge key")
         defaults = scope.edge_defaults

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from rich.markup import escape
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from dagtui.model.node import NodeInfo
+from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import JumpRequested
 from dagtui.tui.outline import SEVERITY_MARK, Outline, placement_text
 from dagtui.validate.ranges import compact_ranges
@@ -42,10 +42,7 @@ def node_details(node: NodeInfo, outline: Outline) -> str:
 class NeighbourList(OptionList):
     """Predecessors and successors; `enter` jumps to one."""
 
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    BINDINGS = [*VIM_CURSOR_KEYS]
 
 
 class DetailPanel(VerticalScroll):

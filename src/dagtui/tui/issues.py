@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Select
 
+from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import IssueChosen
 from dagtui.tui.outline import SEVERITY_MARK, IssueRow
 from dagtui.tui.tree import SEVERITY_STYLE
@@ -19,10 +19,7 @@ ALL = "all"
 class IssueTable(DataTable):
     """Findings as rows; `j`/`k` move like the arrows."""
 
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    BINDINGS = [*VIM_CURSOR_KEYS]
 
 
 class IssuePanel(Vertical):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import NodeFocused
 from dagtui.tui.outline import SEVERITY_MARK, Outline
 from dagtui.validate import Severity
@@ -28,10 +28,7 @@ def entry_label(text: str, severity: Severity | None) -> Text:
 class DeploymentTree(Tree[str]):
     """Tree rows carry outline keys; children are created when a row is first expanded."""
 
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    BINDINGS = [*VIM_CURSOR_KEYS]
 
     def __init__(self, pane: int, **kwargs) -> None:
         super().__init__("", **kwargs)
