@@ -1,13 +1,20 @@
 """Explorer benchmark, driven with App.run_test(): startup to first full paint (samples, and two
 generated 19k-node DAGs), jump from a finding to its node, peak memory.
 
+Each start runs in a fresh interpreter, as a user's does. The two large DAGs load with the helper
+process (the default) and without it, interleaved, three times each.
+
 Run: python benchmarks/bench_tui.py   (prints its figures; nothing here is asserted)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,23 +59,54 @@ async def startup(files: list[str]) -> tuple[float, float, float, float]:
     return painted, jumps[len(jumps) // 2], first_frame, trees or painted
 
 
-def main() -> None:
+def run_case(files: list[str]) -> dict[str, float]:
+    """One startup in this process: its figures and peak memory (this process and its helper)."""
+    painted, jump, frame, trees = asyncio.run(startup(files))
+    return {
+        "frame": frame, "trees": trees, "painted": painted, "jump": jump,
+        "memory": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "helper_memory": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def fresh_process(files: list[str], helper: bool) -> dict[str, float]:
+    """`run_case` in a new interpreter, as a user's start is, with or without the helper process."""
+    env = {**os.environ, "DAGTUI_HELPER_PROCESS": "1" if helper else "0"}
+    output = subprocess.run([sys.executable, __file__, "--case", *files], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    return json.loads(output.splitlines()[-1])
+
+
+def describe(label: str, figures: dict[str, float]) -> str:
+    return (f"{label + ':':<24}first frame {figures['frame']:.2f} s, both trees {figures['trees']:.2f} s, "
+            f"full paint {figures['painted']:.2f} s, median jump {figures['jump'] * 1000:.0f} ms, "
+            f"memory {figures['memory']:.0f} MB" + (f" + helper {figures['helper_memory']:.0f} MB"
+                                                     if figures["helper_memory"] > 1 else ""))
+
+
+def main(repeat: int = 3) -> None:
     samples = [str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot")]
-    painted, jump, frame, trees = asyncio.run(startup(samples))
-    print(f"samples:        first frame {frame:.2f} s, both trees {trees:.2f} s, full paint {painted:.2f} s, "
-          f"median jump {jump * 1000:.0f} ms")
+    print(describe("samples", fresh_process(samples, helper=True)))
     with tempfile.TemporaryDirectory() as folder:
         big = []
         for name, ep in (("a.dot", 32), ("b.dot", 64)):
             path = Path(folder) / name
             path.write_text(synthetic_dot(61, 256, 8, ep))
             big.append(str(path))
-        painted, jump, frame, trees = asyncio.run(startup(big))
-        print(f"2 x 19k nodes:  first frame {frame:.2f} s, both trees {trees:.2f} s, full paint {painted:.2f} s, "
-              f"median jump {jump * 1000:.0f} ms")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory (whole run): {peak:.0f} MB")
+        # With the helper process (the default) and without, interleaved: this machine's speed
+        # drifts, so only figures from the same stretch of time are compared.
+        runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+        for attempt in range(repeat):
+            for helper in (True, False):
+                runs[helper].append(fresh_process(big, helper))
+                print(describe(f"2 x 19k, {'helper' if helper else 'no helper'} #{attempt + 1}", runs[helper][-1]))
+    median = {helper: statistics.median(run["painted"] for run in figures) for helper, figures in runs.items()}
+    print(f"2 x 19k nodes, median full paint: {median[True]:.2f} s with the helper process, "
+          f"{median[False]:.2f} s without ({median[True] / median[False]:.2f}x)")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--case"]:
+        print(json.dumps(run_case(sys.argv[2:])))
+    else:
+        main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from dagtui.validate import Finding
@@ -20,3 +21,13 @@ def by_rule(findings: list[Finding], code: str) -> list[Finding]:
 def corpus_files() -> list[Path]:
     """The corpus DOT files, or none when ../shared is absent (a user's clone)."""
     return sorted(CORPUS.glob("*.dot")) if CORPUS.is_dir() else []
+
+
+async def loaded(app, pilot) -> None:
+    """Wait until the explorer has shown its first load (up to 6 s), then let the screen settle."""
+    for _ in range(300):
+        if app.loaded:
+            await pilot.pause()
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the app never finished loading")

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import pytest
+from helpers import SAMPLES, loaded
 
 from dagtui.report import render
 from dagtui.tui.app import DagtuiApp
@@ -14,8 +15,6 @@ from dagtui.tui.issues import IssuePanel
 from dagtui.tui.pane import DeploymentPane
 from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
 
-from helpers import SAMPLES
-
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
 
 
@@ -23,15 +22,6 @@ CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), st
 def private_config(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("NO_COLOR", raising=False)
-
-
-async def loaded(app, pilot) -> None:
-    for _ in range(200):
-        if app.loaded:
-            await pilot.pause()
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the app never finished loading")
 
 
 async def press(pilot, *keys: str) -> None:

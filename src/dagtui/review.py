@@ -8,9 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagtui.dot import RawGraph, read_dot
 from dagtui.errors import DotSyntaxError, InputError
-from dagtui.model import Deployment, ModelSpec, Strategy, load_deployment
-from dagtui.validate import Finding, RuleSelection, Severity, finding_from_syntax_error, validate
+from dagtui.model import Deployment, ModelSpec, Strategy, build_deployment
+from dagtui.validate import (
+    Finding,
+    RuleSelection,
+    Severity,
+    finding_from_syntax_error,
+    validate,
+)
 
 
 @dataclass
@@ -36,16 +43,25 @@ class Review:
         return sum(1 for finding in self.findings if finding.severity is severity)
 
 
-def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None) -> Review:
-    """Read and model one DOT file, without validating it yet."""
+def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None,
+              on_read: Callable[[RawGraph], None] | None = None) -> Review:
+    """Read and model one DOT file, without validating it yet; `on_read` hears the raw graph
+    before it is modelled (the explorer hands it to its helper process)."""
     file = str(path)
     try:
-        deployment = load_deployment(file, strategy)
+        raw = read_dot(file)
     except DotSyntaxError as error:
         return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
     except InputError as error:
         return Review(file, error=str(error))
-    return Review(file, deployment)
+    if on_read:
+        on_read(raw)
+    return review_raw_graph(raw, strategy)
+
+
+def review_raw_graph(raw: RawGraph, strategy: Strategy | None = None) -> Review:
+    """A review of a file already read (by the helper process): the deployment built from it."""
+    return Review(raw.file, build_deployment(raw, strategy))
 
 
 def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> Review:

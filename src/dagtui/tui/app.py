@@ -3,23 +3,25 @@ from a finding to its node. It renders what `review` and `compare` give it."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
 
 from textual import work
-from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input
+from textual.worker import get_current_worker
 
 from dagtui.compare import Comparison, compare
 from dagtui.errors import DagtuiError
 from dagtui.gc_pause import collect_frozen
-from dagtui.model import load_model_spec, parse_strategy
+from dagtui.helper_process import HelperProcess
+from dagtui.model import ModelSpec, Strategy, load_model_spec, parse_strategy
 from dagtui.report import render, write_atomic
-from dagtui.review import Review, read_file, validate_review
+from dagtui.review import Review, read_file, review_raw_graph, validate_review
 from dagtui.tui.commands import DagtuiCommands
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.issues import IssuePanel
@@ -27,7 +29,13 @@ from dagtui.tui.messages import IssueChosen, JumpRequested, NodeFocused
 from dagtui.tui.outline import History, IssueRow, Outline, issue_rows
 from dagtui.tui.pane import DeploymentPane
 from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
-from dagtui.tui.themes import ANSI_THEMES, DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from dagtui.tui.themes import (
+    ANSI_THEMES,
+    DEFAULT_THEME,
+    load_themes,
+    remember_theme,
+    remembered_theme,
+)
 
 
 class DagtuiApp(App[int]):
@@ -75,6 +83,9 @@ class DagtuiApp(App[int]):
         self.search_active = False
         self.loaded = False
         self._restore: tuple[int, str] | None = None
+        # On a second core, a helper process reads the files of the first load and validates the
+        # last one; forked here, before Textual starts any thread (see helper_process).
+        self._helper = HelperProcess.start(self.files, model, strategy)
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,30 +143,67 @@ class DagtuiApp(App[int]):
         except DagtuiError as error:
             self._post(self.notify, str(error), severity="error", timeout=10)
             spec, strategy = None, None
-        # Trees first, findings after: each pane shows its deployment as soon as it is read and
-        # modelled, so the first is usable while the second loads and both are validated (the
-        # headers say "validating…" meanwhile). Between phases the thread stops if the worker was
-        # cancelled (quit, or a reload), so quitting a large load waits for one phase, not all.
+        helper, self._helper = self._helper, None  # the first load only: a reload is done here
+        try:
+            loaded = self._read_and_show(strategy, helper)
+            if loaded and self._validate_and_show(*loaded, spec, helper):
+                reviews, outlines = loaded
+                comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
+                self._post(self._show, reviews, outlines, comparison)
+        finally:
+            if helper:
+                helper.close()
+
+    # Trees first, findings after: each pane shows its deployment as soon as it is read and
+    # modelled, so the first is usable while the second loads and both are validated (the
+    # headers say "validating…" meanwhile). Between phases the thread stops if the worker was
+    # cancelled (quit, or a reload), so quitting a large load waits for one phase, not all.
+    def _read_and_show(self, strategy: Strategy | None, helper: HelperProcess | None
+                       ) -> tuple[list[Review], list[Outline]] | None:
+        """Reviews and outlines of the files: read here, or by the helper process."""
         reviews, outlines = [], []
         for index, file in enumerate(self.files):
             if not self._progress(index, "reading and modelling"):
-                return
-            reviews.append(read_file(file, strategy))
-            outlines.append(Outline(reviews[-1]))
-            if not self._post(self._show_pane, index, reviews[-1], outlines[-1], False):
-                return
+                return None
+            raw = helper.raw_graph(index, stop=self._stopped) if helper else None
+            if raw is None and self._stopped():
+                return None
+            if raw is not None:
+                review = review_raw_graph(raw, strategy)
+            elif helper:  # read here, and handed to the helper to validate before it is modelled here
+                review = read_file(file, strategy, on_read=functools.partial(helper.share, index))
+                if review.deployment is None:
+                    helper.share(index, None)  # unreadable: the helper stops waiting for it
+            else:
+                review = read_file(file, strategy)
+            reviews.append(review)
+            outlines.append(Outline(review))
+            if not self._post(self._show_pane, index, review, outlines[-1], False):
+                return None
+        return reviews, outlines
+
+    def _validate_and_show(self, reviews: list[Review], outlines: list[Outline], spec: ModelSpec | None,
+                           helper: HelperProcess | None) -> bool:
+        """Findings from the helper process where it has them, else validated here."""
         for index, (review, outline) in enumerate(zip(reviews, outlines)):
-            validate_review(review, spec)
+            findings = helper.findings(index, stop=self._stopped) if helper else None
+            if findings is None:
+                validate_review(review, spec)
+            else:
+                review.findings = findings
             outline.apply_findings()
             if not self._post(self._show_pane, index, review, outline, True):
-                return
-        comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
-        self._post(self._show, reviews, outlines, comparison)
+                return False
+        return True
+
+    def _stopped(self) -> bool:
+        """From the loading thread: whether loading should stop (the worker was cancelled, or the
+        app stopped while this thread was busy)."""
+        return get_current_worker().is_cancelled or not self.is_running
 
     def _post(self, callback, *args, **kwargs) -> bool:
-        """Run `callback` in the app's thread; False when loading should stop instead (the worker
-        was cancelled, or the app stopped while this thread was busy)."""
-        if get_current_worker().is_cancelled or not self.is_running:
+        """Run `callback` in the app's thread; False when loading should stop instead."""
+        if self._stopped():
             return False
         try:
             self.call_from_thread(callback, *args, **kwargs)

@@ -1,0 +1,148 @@
+"""The helper process reads files and validates the last one in a forked child: what it sends is
+what this process would have computed, it steps aside where it would not pay or not be safe, and
+the explorer uses it on the first load and falls back to its own work when it fails."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import threading
+
+import pytest
+from helpers import SAMPLES, loaded
+
+from dagtui import helper_process
+from dagtui.dot import read_dot
+from dagtui.helper_process import HelperProcess
+from dagtui.review import read_file, review_file, review_raw_graph, validate_review
+from dagtui.tui import app as app_module
+from dagtui.tui.app import DagtuiApp
+from dagtui.tui.issues import IssuePanel
+
+CURRENT, NEW = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot")
+
+pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+
+
+def contents(raw) -> tuple:
+    return (
+        raw.file, raw.name, raw.attrs, raw.backend,
+        [(node.id, node.attrs, node.line) for node in raw.nodes.values()],
+        [(edge.source, edge.target, edge.attrs) for edge in raw.edges],
+        [(cluster.name, cluster.attrs, cluster.nodes) for cluster in raw.clusters()],
+    )
+
+
+def summary(findings) -> list[tuple]:
+    return [(f.id, f.rule, f.severity, f.nodes, f.message, f.line) for f in findings]
+
+
+def test_raw_graphs_pickle_whole():
+    raw = read_dot(SAMPLES / "current.dot")
+    assert contents(pickle.loads(pickle.dumps(raw))) == contents(raw)
+
+
+def test_helper_reads_the_second_file_and_validates_both_as_this_process_would():
+    helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
+    assert helper is not None
+    try:
+        assert helper.raw_graph(0) is None  # the caller reads the first file itself, meanwhile
+        raw = helper.raw_graph(1)
+        assert raw is not None and contents(raw) == contents(read_dot(NEW))
+        helper.share(0, read_dot(CURRENT))  # and hands it over for validation
+        assert summary(helper.findings(0)) == summary(review_file(CURRENT).findings)
+        findings = helper.findings(1)
+        assert findings and summary(findings) == summary(review_file(NEW).findings)
+        assert summary(validate_review(review_raw_graph(raw)).findings) == summary(findings)
+    finally:
+        helper.close()
+    assert not multiprocessing.active_children()
+
+
+def test_one_file_is_read_and_validated_by_the_helper():
+    helper = HelperProcess.start([CURRENT], min_bytes=0)
+    assert helper is not None
+    try:
+        assert contents(helper.raw_graph(0)) == contents(read_dot(CURRENT))
+        assert summary(helper.findings(0)) == summary(review_file(CURRENT).findings)
+    finally:
+        helper.close()
+
+
+def test_files_that_cannot_be_read_are_left_to_the_caller(write_dot):
+    broken = str(write_dot("digraph G {\n  a -> b\n  c [label=]\n}\n"))
+    helper = HelperProcess.start([broken, broken], min_bytes=0)
+    assert helper is not None
+    try:
+        assert helper.raw_graph(1) is None
+        helper.share(0, None)  # the caller could not read it either
+        assert helper.findings(0) is None and helper.findings(1) is None
+    finally:
+        helper.close()
+    review = read_file(broken)  # what the caller does instead: the syntax error, with its line
+    assert review.findings[0].rule == "SYN001" and review.findings[0].line == 3
+
+
+def test_a_stopped_wait_returns_nothing_and_close_cleans_up():
+    helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
+    assert helper is not None
+    folder = helper.folder
+    assert helper.findings(0, stop=lambda: True) is None  # the caller stopped waiting: nothing taken
+    helper.close()
+    assert not multiprocessing.active_children() and not os.path.exists(folder)
+    helper.share(0, None)  # a helper that has gone is not an error: the caller validates itself
+
+
+def test_helper_steps_aside_for_small_files_running_threads_and_when_disabled(monkeypatch):
+    assert HelperProcess.start([CURRENT, NEW]) is None  # the samples load faster than a fork pays
+    assert HelperProcess.start([]) is None
+    monkeypatch.setenv("DAGTUI_HELPER_PROCESS", "0")
+    assert HelperProcess.start([CURRENT, NEW], min_bytes=0) is None
+    monkeypatch.delenv("DAGTUI_HELPER_PROCESS")
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert HelperProcess.start([CURRENT, NEW], min_bytes=0) is None  # forking now would not be safe
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_bad_model_file_leaves_loading_to_the_caller(tmp_path):
+    missing = str(tmp_path / "missing.yaml")
+    assert HelperProcess.start([CURRENT, NEW], model_path=missing, min_bytes=0) is None
+
+
+async def test_the_explorer_takes_the_second_file_from_the_helper(monkeypatch):
+    monkeypatch.setattr(helper_process, "MIN_BYTES", 0)
+    built_here, validated_here = [], []
+    monkeypatch.setattr(app_module, "read_file",
+                        lambda file, strategy, **hooks: built_here.append(file) or read_file(file, strategy, **hooks))
+    real_validate = app_module.validate_review
+    monkeypatch.setattr(app_module, "validate_review",
+                        lambda review, spec: validated_here.append(review.file) or real_validate(review, spec))
+    app = DagtuiApp([CURRENT, NEW])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        assert built_here == [CURRENT] and validated_here == []  # the rest came from the helper
+        assert summary(app.reviews[1].findings) == summary(review_file(NEW).findings)
+        assert len(app.query_one(IssuePanel).visible_rows) == len(app.rows) > 0
+        await app.workers.wait_for_complete()
+        validated_here.clear()
+        await pilot.press("r")  # a reload is done in this process: the helper served the first load only
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert validated_here == [CURRENT, NEW]
+    assert not multiprocessing.active_children()
+
+
+async def test_the_explorer_falls_back_when_the_helper_dies(monkeypatch):
+    monkeypatch.setattr(helper_process, "MIN_BYTES", 0)
+    monkeypatch.setattr(helper_process, "_child", lambda *args: None)  # exits at once, sending nothing
+    app = DagtuiApp([CURRENT, NEW])
+    assert app._helper is not None  # forked, and dies at once
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        assert summary(app.reviews[1].findings) == summary(review_file(NEW).findings)
