@@ -22,6 +22,10 @@ from dagtui.model.strategy import parse_declared_total, parse_degrees, parse_str
     ("<b>Expert 3</b><br/>GPU: 3<BR/>In: [4,8]", ["Expert 3", "GPU: 3", "In: [4,8]"]),
     ("<table><tr><td>Gate</td></tr><tr><td>GPU: 0</td></tr></table>", ["Gate", "GPU: 0"]),
     ("a &amp; b<br/>c", ["a & b", "c"]),
+    (r"only\n \nnewline escapes\n", ["only", "newline escapes"]),
+    (r"a\\nb\nc", ["a\\", "b", "c"]),  # an escaped backslash, then `n`: split as Graphviz's own code does
+    ("mixed\\nescape\\nand\nliteral", ["mixed", "escape", "and", "literal"]),
+    ("crlf\\nthen\r\nend \\N", ["crlf", "then", "end node7"]),
 ])
 def test_label_lines(value, lines):
     assert label_lines(value, "node7") == lines

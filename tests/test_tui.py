@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 
 import pytest
 from helpers import SAMPLES, loaded
 
 from dagtui.report import render
+from dagtui.review import read_file
+from dagtui.tui import app as app_module
 from dagtui.tui.app import DagtuiApp
 from dagtui.tui.detail import DetailPanel
-from dagtui.tui.issues import IssuePanel
+from dagtui.tui.issues import IssuePanel, IssueTable
 from dagtui.tui.pane import DeploymentPane
 from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
 
@@ -235,10 +238,22 @@ async def test_zoom_theme_help_and_quit(tmp_path):
         await loaded(second, pilot)
 
 
-async def test_quitting_while_loading_is_clean(tmp_path):
+async def test_q_quits_while_files_load(monkeypatch):
+    release = threading.Event()  # holds the loader in its first read, as a large file would
+    monkeypatch.setattr(app_module, "read_file", lambda *args, **kwargs: release.wait(10) and read_file(*args, **kwargs))
     app = DagtuiApp([CURRENT, NEW])
-    async with app.run_test() as pilot:
-        await pilot.press("q")  # before the worker has shown anything
+    try:
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            assert not app.loaded and isinstance(app.focused, IssueTable)  # not the hidden search input
+            await pilot.press("q")
+            for _ in range(100):
+                if not app.is_running:
+                    break
+                await asyncio.sleep(0.02)
+            assert not app.is_running  # quit by the key, not by leaving the test
+    finally:
+        release.set()
     assert app.return_code in (0, None)
 
 

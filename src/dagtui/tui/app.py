@@ -101,6 +101,9 @@ class DagtuiApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The issue table has the keys from the start. Textual would focus the first focusable
+        # widget, the hidden search input, which swallows `q` and every other key while files load.
+        self.query_one(IssuePanel).table.focus()
         themes = load_themes()
         for theme in themes:
             self.register_theme(theme)
