@@ -3,6 +3,10 @@ concrete numbers), one that must not."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from dagtui.model import ModelSpec
@@ -37,6 +41,21 @@ def test_cycle_names_nodes_and_the_both_ways_cause(check):
     finding = one(review, "STR001")
     assert "`m`" in finding.message and "`a`" in finding.message and "both directions" in finding.message
     none(check('digraph { i [label="Input"]; m [label="MoE"]; o [label="Output"]; i -> m -> o }'), "STR001")
+
+
+def test_the_cycle_reported_does_not_depend_on_hash_order(write_dot):
+    """Python salts string hashes per process; a report must not change with the salt."""
+    chain = " -> ".join(f"n{index}" for index in range(12))
+    path = write_dot(f'digraph {{ i [label="Input"]; m [label="MoE L0"]; a [label="All-to-All" shape=ellipse];'
+                     f' o [label="Output"]; i -> m -> a -> m; a -> {chain} -> o }}')
+    script = ("import sys; from dagtui.review import review_file; "
+              "print([(f.nodes, f.message) for f in review_file(sys.argv[1]).findings if f.rule == 'STR001'])")
+    reports = {
+        subprocess.run([sys.executable, "-c", script, str(path)], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in range(8)
+    }
+    assert len(reports) == 1 and "`m`" in next(iter(reports)), reports
 
 
 def test_dangling_nodes(check):

@@ -31,8 +31,7 @@ def cross_gpu(ctx: Context):
     Example: `expert_3 (GPU 3) -> combine_gpu0 (GPU 0)` drawn as a plain edge.
     """
     edges = []
-    for source, target in ctx.deployment.graph.edges:
-        a, b = ctx.nodes[source], ctx.nodes[target]
+    for source, target, a, b in ctx.edges:
         if a.is_communication or b.is_communication or a.kind in (Kind.INPUT, Kind.OUTPUT) or b.kind in (Kind.INPUT, Kind.OUTPUT):
             continue
         if a.op in ROUTING_OPS or b.op in ROUTING_OPS:

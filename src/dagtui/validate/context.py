@@ -79,6 +79,13 @@ class Context:
             return None
 
     @cached_property
+    def edges(self) -> list[tuple[str, str, NodeInfo, NodeInfo]]:
+        """Every edge once (parallel edges merged), with its producer and consumer: several
+        rules walk all edges, and a list is walked faster than networkx's edge view."""
+        nodes = self.nodes
+        return [(source, target, nodes[source], nodes[target]) for source, target in self.deployment.graph.edges]
+
+    @cached_property
     def weak_components(self) -> list[set[str]]:
         return list(nx.weakly_connected_components(self.deployment.graph))
 

@@ -39,8 +39,9 @@ def _mismatch(produced: Shape, consumer: NodeInfo) -> bool:
 
 
 def _shard_to_full(ctx: Context, produced: Shape, consumer: NodeInfo) -> bool:
-    hidden_in = [shape.hidden() for shape in consumer.inputs]
-    return ctx.is_tp_shard(produced.hidden()) and ctx.hidden is not None and ctx.hidden.value in hidden_in
+    if not ctx.is_tp_shard(produced.hidden()) or ctx.hidden is None:
+        return False  # the usual case, decided before looking at the consumer
+    return any(shape.hidden() == ctx.hidden.value for shape in consumer.inputs)
 
 
 @rule("SHP001", "shape", Severity.ERROR, "Shape mismatch on an edge")
@@ -52,8 +53,7 @@ def edge_mismatch(ctx: Context):
     Example: `attn_out` outputs [128,1024,4096] but `residual` expects [128,1024,2048].
     """
     groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    for source, target in ctx.deployment.graph.edges:
-        producer, consumer = ctx.nodes[source], ctx.nodes[target]
+    for source, target, producer, consumer in ctx.edges:
         if producer.op in SHAPE_CHANGING or consumer.op in SHAPE_CHANGING:
             continue
         if producer.is_communication or consumer.is_communication or not producer.outputs:
@@ -103,9 +103,8 @@ def shard_outside_tp(ctx: Context):
         if node.op in FULL_SIZE_OPS and any(ctx.is_tp_shard(s.hidden()) for s in [*node.inputs, *node.outputs])
     ]
     sinks = [
-        (source, target) for source, target in ctx.deployment.graph.edges
-        if ctx.nodes[source].outputs and not ctx.nodes[target].is_communication
-        and _shard_to_full(ctx, ctx.nodes[source].outputs[0], ctx.nodes[target])
+        (source, target) for source, target, producer, consumer in ctx.edges
+        if producer.outputs and not consumer.is_communication and _shard_to_full(ctx, producer.outputs[0], consumer)
     ]
     if not carriers and not sinks:
         return

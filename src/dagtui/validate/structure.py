@@ -27,7 +27,7 @@ def cycle(ctx: Context):
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1 and not graph.has_edge(next(iter(component)), next(iter(component))):
             continue
-        cycle_edges = nx.find_cycle(graph.subgraph(component))
+        cycle_edges = nx.find_cycle(_in_file_order(graph, component))
         nodes = [edge[0] for edge in cycle_edges]
         both_ways = [
             (a, b) for a, b in cycle_edges
@@ -42,6 +42,18 @@ def cycle(ctx: Context):
             message, nodes=nodes, key=f"cycle:{sorted(component)[0]}",
             fix="Draw each communication step once, in the direction the data flows; remove the back edge.",
         )
+
+
+def _in_file_order(graph: nx.DiGraph, members: set[str]) -> nx.DiGraph:
+    """The subgraph on `members`, nodes and edges in the file's order. networkx's subgraph view
+    walks a small member set in hash order, which differs between runs, and so would the cycle
+    reported (and the report of the same file from one run to the next)."""
+    ordered = [node for node in graph if node in members]
+    subgraph = nx.DiGraph()
+    subgraph.add_nodes_from(ordered)
+    subgraph.add_edges_from((node, successor) for node in ordered for successor in graph.successors(node)
+                            if successor in members)
+    return subgraph
 
 
 @rule("STR002", "structure", Severity.ERROR, "Node without input")
@@ -151,7 +163,7 @@ def prefill_decode(ctx: Context):
     if not phases:
         return
     crossing = [
-        (a, b) for a, b in graph.edges
+        (a, b) for a, b, _, _ in ctx.edges
         if phases.get(a) == _PREFILL and phases.get(b) == _DECODE
         and not any("cache" in " ".join(ctx.nodes[x].label[:1] + [x]).lower() for x in (a, b))
     ]
