@@ -95,7 +95,6 @@ class HelperProcess:
         child_reader.close()
         return cls(process, from_child, to_child, folder, len(files))
 
-    @without_collection  # unpickling a raw graph creates ~100k objects: no collections meanwhile
     def raw_graph(self, index: int, stop: Callable[[], bool] = lambda: False) -> RawGraph | None:
         """File `index` as the helper read it, waiting while `stop()` is false; None when the
         helper does not read that file or could not (the caller then reads it, and meets the
@@ -153,6 +152,7 @@ def _size(file: str) -> int:
         return 0
 
 
+@without_collection  # pickling builds a tuple per node and edge: no collections meanwhile
 def _store(raw: RawGraph | None, folder: str, name: str) -> str | None:
     """Pickle a raw graph into the exchange folder; its path, or None for no graph."""
     if raw is None:
@@ -163,6 +163,7 @@ def _store(raw: RawGraph | None, folder: str, name: str) -> str | None:
     return path
 
 
+@without_collection
 def _load(path: str | None) -> RawGraph | None:
     """The raw graph stored at `path`, removing the file; None for no path."""
     if path is None:

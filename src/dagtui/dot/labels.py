@@ -24,9 +24,9 @@ def label_lines(value: str, node_id: str = "") -> list[str]:
         text = html.unescape(_HTML_TAG.sub("", text))
     elif "\\" in value:
         parts = value.split("\\n")
-        if "\n" not in value and "\r" not in value and not any("\\" in part for part in parts):
-            # The usual label, `\n` its only escape: one split instead of eight passes (1 in 7 of
-            # a 19k-node model's time).
+        if value.count("\\") == len(parts) - 1 and "\n" not in value and "\r" not in value:
+            # The usual label, `\n` its only escape (every backslash went in the split): one split
+            # instead of eight passes (1 in 7 of a 19k-node model's time).
             return [stripped for part in parts if (stripped := part.strip())]
         text = value.replace("\\N", node_id).replace("\\G", "").replace('\\"', '"')
         # Three replaces, not one regex substitution: this runs once per node and is twice as fast.

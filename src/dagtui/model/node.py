@@ -90,6 +90,9 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 
 def _merge_ranks(target: dict[str, frozenset[int]], extra) -> None:
     """Add rank sets (a dict, or its items) to `target`, uniting where an axis is already there."""
+    if not target:
+        target.update(extra)  # the usual case: nothing to unite with
+        return
     for axis, values in extra.items() if isinstance(extra, dict) else extra:
         current = target.get(axis)
         target[axis] = values if current is None else current | values
