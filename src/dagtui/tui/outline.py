@@ -75,6 +75,7 @@ class Outline:
         self.parent: dict[str, str] = {}
         self.findings_by_node: dict[str, list[Finding]] = defaultdict(list)
         self.severity: dict[str, Severity] = {}  # entry key -> worst finding at or beneath it
+        self._parents: dict[tuple, str] = {}  # where nodes go, by what decides it (see _parent_for)
         self._add(Entry(self.ROOT, review.name))
         if self.deployment is not None:
             self._build(self.deployment)
@@ -121,21 +122,34 @@ class Outline:
             self._add(Entry(f"node:{node_id}", node=node), parent)
 
     def _parent_for(self, node: NodeInfo) -> str:
+        """The key of the row a node goes under. Thousands of nodes share each row: the row is
+        worked out once per distinct (stage, layer, cluster, block, EP rank)."""
+        block = rank = None
+        if node.layer is not None:
+            block = "MoE" if node.op in MOE_OPS else "Attention" if node.op in ATTENTION_OPS else (
+                "Communication" if node.op in COLLECTIVES or node.kind is Kind.COMMUNICATION else "Other")
+            ranks = node.rank("ep")
+            rank = next(iter(ranks)) if node.op is Op.EXPERT and len(ranks) == 1 else None
+        place = (node.stage, node.layer, node.clusters[-1] if node.clusters else None, block, rank)
+        parent = self._parents.get(place)
+        if parent is None:
+            parent = self._parents[place] = self._row_for(*place)
+        return parent
+
+    def _row_for(self, stage: int | None, layer: int | None, cluster: str | None, block: str | None,
+                 rank: int | None) -> str:
         parent = self.ROOT
-        if node.stage is not None and f"stage:{node.stage}" in self.entries:
-            parent = f"stage:{node.stage}"
-        elif node.layer is None and node.clusters:
-            return self._group(f"cluster:{node.clusters[-1]}", node.clusters[-1], self.ROOT)
-        elif self.deployment and self.deployment.stages and node.layer is not None:
+        if stage is not None and f"stage:{stage}" in self.entries:
+            parent = f"stage:{stage}"
+        elif layer is None and cluster:
+            return self._group(f"cluster:{cluster}", cluster, self.ROOT)
+        elif self.deployment and self.deployment.stages and layer is not None:
             parent = self._group("nostage", "No stage", self.ROOT)
-        if node.layer is None:
+        if layer is None:
             return parent
-        parent = self._group(f"{parent}/layer:{node.layer}", f"Layer {node.layer}", parent)
-        block = "MoE" if node.op in MOE_OPS else "Attention" if node.op in ATTENTION_OPS else (
-            "Communication" if node.op in COLLECTIVES or node.kind is Kind.COMMUNICATION else "Other")
+        parent = self._group(f"{parent}/layer:{layer}", f"Layer {layer}", parent)
         parent = self._group(f"{parent}/block:{block}", block, parent)
-        if node.op is Op.EXPERT and len(node.rank("ep")) == 1:
-            rank = next(iter(node.rank("ep")))
+        if rank is not None:
             parent = self._group(f"{parent}/ep:{rank}", f"EP rank {rank}", parent)
         return parent
 
