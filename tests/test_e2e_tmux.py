@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import SAMPLES
+
+from dagtui.generate import generate, to_dot
+from dagtui.helper_process import MIN_BYTES
+from dagtui.model import ModelSpec, parse_strategy
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -65,5 +68,46 @@ def test_dagtui_in_tmux(tmp_path):
         # The terminal is usable again: canonical mode with echo back on.
         tty = wait_for(session, "TTY:").split("TTY:")[1].split()
         assert "icanon" in tty and "echo" in tty and "-icanon" not in tty and "-echo" not in tty
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+
+
+def test_large_files_load_through_the_helper_process_in_tmux(tmp_path):
+    """Files large enough for the helper process: both panes fill, nothing but the app reaches the
+    terminal, and quitting leaves no helper and no exchange folder behind."""
+    spec = ModelSpec(layers=24, hidden_size=4096, heads=32, d_k=128, experts=64, top_k=2, batch_size=128, seq_len=1024)
+    for name, strategy in (("current.dot", "EP64-TP8-PP2-DP1"), ("new.dot", "EP32-TP16-PP4-DP1")):
+        (tmp_path / name).write_text(to_dot(generate(spec, parse_strategy(strategy))))
+    assert sum(path.stat().st_size for path in tmp_path.glob("*.dot")) >= MIN_BYTES
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    dagtui = Path(sys.executable).with_name("dagtui")
+    session = f"dagtui-e2e-large-{int(time.time() * 1000)}"
+    command = (
+        f"cd {tmp_path} && env -u COLUMNS -u LINES TMPDIR={scratch} XDG_CONFIG_HOME={tmp_path}/config "
+        f"{dagtui} current.dot new.dot; echo DAGTUI-EXITED-$?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
+    try:
+        saw_helper = False  # its exchange folder lives from the fork to the end of the load
+        for _ in range(400):
+            saw_helper = any(scratch.glob("dagtui-helper-*"))
+            if saw_helper or "validating" in screen(session):
+                break
+            time.sleep(0.025)
+        assert saw_helper or any(scratch.glob("dagtui-helper-*"))
+        wait_for(session, "EP64-TP8-PP2-DP1", timeout=40)
+        shown = wait_for(session, "EP32-TP16-PP4-DP1", timeout=40)
+        for _ in range(200):  # both headers count findings once validated
+            if shown.count("✖") >= 2 and "validating" not in shown:
+                break
+            time.sleep(0.2)
+            shown = screen(session)
+        assert shown.count("✖") >= 2 and "validating" not in shown, shown
+        assert "Traceback" not in shown and "Error" not in shown.split("\n")[0]
+        tmux("send-keys", "-t", session, "q")
+        wait_for(session, "DAGTUI-EXITED-0")
+        assert list(scratch.iterdir()) == []  # the exchange folder went with the helper
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)

@@ -64,7 +64,9 @@ class DagtuiApp(App[int]):
     ]
 
     def __init__(self, files: list[str], model: str | None = None, strategy: str | None = None,
-                 theme_name: str | None = None) -> None:
+                 theme_name: str | None = None, helper: HelperProcess | None = None) -> None:
+        """`helper`: a helper process already started for these files (the command line starts
+        it before importing Textual); without one, the app starts its own where it pays."""
         super().__init__()
         self.files = [str(file) for file in files]
         self.model_path = model
@@ -83,9 +85,9 @@ class DagtuiApp(App[int]):
         self.search_active = False
         self.loaded = False
         self._restore: tuple[int, str] | None = None
-        # On a second core, a helper process reads the files of the first load and validates the
-        # last one; forked here, before Textual starts any thread (see helper_process).
-        self._helper = HelperProcess.start(self.files, model, strategy)
+        # On a second core, a helper process takes half of the first load; forked before Textual
+        # starts any thread (see helper_process).
+        self._helper = helper or HelperProcess.start(self.files, model, strategy)
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Markdown, OptionList
+from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 
@@ -20,6 +20,9 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
+        # Imported here: the Markdown widget brings markdown-it, 45 ms of every start otherwise.
+        from textual.widgets import Markdown
+
         rows = "\n".join(f"| `{key}` | {description} |" for key, description in self.keys)
         text = (
             "# dagtui keys\n\n| key | action |\n|---|---|\n" + rows
