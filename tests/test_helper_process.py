@@ -84,6 +84,19 @@ def test_files_that_cannot_be_read_are_left_to_the_caller(write_dot):
     assert review.findings[0].rule == "SYN001" and review.findings[0].line == 3
 
 
+def test_a_file_taken_back_is_skipped_and_one_started_is_kept():
+    helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
+    assert helper is not None
+    try:
+        assert helper.take_back(0)  # not handed over yet, so not started: the caller validates it
+        findings = helper.findings(1)
+        assert summary(findings) == summary(review_file(NEW).findings)
+        assert not helper.take_back(1)  # already done by the helper
+        assert helper.findings(0, stop=lambda: not multiprocessing.active_children()) is None
+    finally:
+        helper.close()
+
+
 def test_a_stopped_wait_returns_nothing_and_close_cleans_up():
     helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
     assert helper is not None
@@ -123,11 +136,23 @@ async def test_the_explorer_takes_the_second_file_from_the_helper(monkeypatch):
     real_validate = app_module.validate_review
     monkeypatch.setattr(app_module, "validate_review",
                         lambda review, spec: validated_here.append(review.file) or real_validate(review, spec))
-    app = DagtuiApp([CURRENT, NEW])
+    taken_back = {}  # which files the explorer validates itself depends on the two processes' speed
+    real_take_back = HelperProcess.take_back
+
+    def take_back(helper, index):
+        taken_back[index] = real_take_back(helper, index)
+        return taken_back[index]
+
+    monkeypatch.setattr(HelperProcess, "take_back", take_back)
+    files = [CURRENT, NEW]
+    app = DagtuiApp(files)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        assert built_here == [CURRENT] and validated_here == []  # the rest came from the helper
-        assert summary(app.reviews[1].findings) == summary(review_file(NEW).findings)
+        assert built_here == [CURRENT]  # the second file was read by the helper
+        assert sorted(taken_back) == [0, 1]
+        assert validated_here == [files[index] for index, taken in sorted(taken_back.items()) if taken]
+        for index, review in enumerate(app.reviews):
+            assert summary(review.findings) == summary(review_file(files[index]).findings)
         assert len(app.query_one(IssuePanel).visible_rows) == len(app.rows) > 0
         await app.workers.wait_for_complete()
         validated_here.clear()

@@ -189,9 +189,10 @@ class DagtuiApp(App[int]):
 
     def _validate_and_show(self, reviews: list[Review], outlines: list[Outline], spec: ModelSpec | None,
                            helper: HelperProcess | None) -> bool:
-        """Findings from the helper process where it has them, else validated here."""
+        """Findings from the helper process for the files it has started on, else validated here."""
+        taken_back = [helper is None or helper.take_back(index) for index in range(len(reviews))]
         for index, (review, outline) in enumerate(zip(reviews, outlines)):
-            findings = helper.findings(index, stop=self._stopped) if helper else None
+            findings = None if taken_back[index] else helper.findings(index, stop=self._stopped)
             if findings is None:
                 validate_review(review, spec)
             else:
