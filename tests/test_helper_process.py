@@ -43,18 +43,16 @@ def test_raw_graphs_pickle_whole():
     assert contents(pickle.loads(pickle.dumps(raw))) == contents(raw)
 
 
-def test_helper_reads_the_second_file_and_validates_both_as_this_process_would():
+def test_helper_reads_and_validates_both_files_as_this_process_would():
     helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
     assert helper is not None
     try:
-        assert helper.raw_graph(0) is None  # the caller reads the first file itself, meanwhile
-        raw = helper.raw_graph(1)
-        assert raw is not None and contents(raw) == contents(read_dot(NEW))
-        helper.share(0, read_dot(CURRENT))  # and hands it over for validation
-        assert summary(helper.findings(0)) == summary(review_file(CURRENT).findings)
-        findings = helper.findings(1)
-        assert findings and summary(findings) == summary(review_file(NEW).findings)
-        assert summary(validate_review(review_raw_graph(raw)).findings) == summary(findings)
+        for index, file in enumerate((CURRENT, NEW)):
+            raw = helper.raw_graph(index)
+            assert raw is not None and contents(raw) == contents(read_dot(file))
+            findings = helper.findings(index)
+            assert findings and summary(findings) == summary(review_file(file).findings)
+            assert summary(validate_review(review_raw_graph(raw)).findings) == summary(findings)
     finally:
         helper.close()
     assert not multiprocessing.active_children()
@@ -72,27 +70,27 @@ def test_one_file_is_read_and_validated_by_the_helper():
 
 def test_files_that_cannot_be_read_are_left_to_the_caller(write_dot):
     broken = str(write_dot("digraph G {\n  a -> b\n  c [label=]\n}\n"))
-    helper = HelperProcess.start([broken, broken], min_bytes=0)
+    helper = HelperProcess.start([broken, CURRENT], min_bytes=0)
     assert helper is not None
     try:
-        assert helper.raw_graph(1) is None
-        helper.share(0, None)  # the caller could not read it either
-        assert helper.findings(0) is None and helper.findings(1) is None
+        assert helper.raw_graph(0) is None and helper.findings(0) is None
+        assert contents(helper.raw_graph(1)) == contents(read_dot(CURRENT))
     finally:
         helper.close()
     review = read_file(broken)  # what the caller does instead: the syntax error, with its line
     assert review.findings[0].rule == "SYN001" and review.findings[0].line == 3
 
 
-def test_a_file_taken_back_is_skipped_and_one_started_is_kept():
+def test_a_file_skipped_is_left_alone_and_one_started_is_delivered():
     helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
     assert helper is not None
     try:
-        assert helper.take_back(0)  # not handed over yet, so not started: the caller validates it
-        findings = helper.findings(1)
-        assert summary(findings) == summary(review_file(NEW).findings)
-        assert not helper.take_back(1)  # already done by the helper
-        assert helper.findings(0, stop=lambda: not multiprocessing.active_children()) is None
+        assert not helper.started(1)  # the helper validates in file order: not the last one yet
+        helper.skip(1)
+        assert summary(helper.findings(0)) == summary(review_file(CURRENT).findings)
+        assert helper.started(0)
+        assert helper.findings(1, stop=lambda: not multiprocessing.active_children()) is None  # skipped
+        assert not helper.started(1)
     finally:
         helper.close()
 
@@ -104,7 +102,8 @@ def test_a_stopped_wait_returns_nothing_and_close_cleans_up():
     assert helper.findings(0, stop=lambda: True) is None  # the caller stopped waiting: nothing taken
     helper.close()
     assert not multiprocessing.active_children() and not os.path.exists(folder)
-    helper.share(0, None)  # a helper that has gone is not an error: the caller validates itself
+    helper.skip(0)  # a helper that has gone is not an error: the caller validates itself
+    assert not helper.started(0)
 
 
 def test_helper_steps_aside_for_small_files_running_threads_and_when_disabled(monkeypatch):
@@ -128,29 +127,29 @@ def test_a_bad_model_file_leaves_loading_to_the_caller(tmp_path):
     assert HelperProcess.start([CURRENT, NEW], model_path=missing, min_bytes=0) is None
 
 
-async def test_the_explorer_takes_the_second_file_from_the_helper(monkeypatch):
+async def test_the_explorer_takes_what_the_helper_read_and_validated(monkeypatch):
     monkeypatch.setattr(helper_process, "MIN_BYTES", 0)
     built_here, validated_here = [], []
-    monkeypatch.setattr(app_module, "read_file",
-                        lambda file, strategy, **hooks: built_here.append(file) or read_file(file, strategy, **hooks))
+    monkeypatch.setattr(app_module, "read_file", lambda file, strategy: built_here.append(file) or read_file(file))
     real_validate = app_module.validate_review
     monkeypatch.setattr(app_module, "validate_review",
                         lambda review, spec: validated_here.append(review.file) or real_validate(review, spec))
-    taken_back = {}  # which files the explorer validates itself depends on the two processes' speed
-    real_take_back = HelperProcess.take_back
+    from_helper = []  # which files the helper validates depends on the two processes' speed
+    real_findings = HelperProcess.findings
 
-    def take_back(helper, index):
-        taken_back[index] = real_take_back(helper, index)
-        return taken_back[index]
+    def findings(helper, index, stop):
+        found = real_findings(helper, index, stop)
+        if found is not None:
+            from_helper.append(files[index])
+        return found
 
-    monkeypatch.setattr(HelperProcess, "take_back", take_back)
+    monkeypatch.setattr(HelperProcess, "findings", findings)
     files = [CURRENT, NEW]
     app = DagtuiApp(files)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        assert built_here == [CURRENT]  # the second file was read by the helper
-        assert sorted(taken_back) == [0, 1]
-        assert validated_here == [files[index] for index, taken in sorted(taken_back.items()) if taken]
+        assert built_here == []  # both files were read by the helper
+        assert sorted(validated_here + from_helper) == sorted(files)  # each validated once, here or there
         for index, review in enumerate(app.reviews):
             assert summary(review.findings) == summary(review_file(files[index]).findings)
         assert len(app.query_one(IssuePanel).visible_rows) == len(app.rows) > 0

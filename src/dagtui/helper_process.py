@@ -4,16 +4,16 @@ validating two large files overlap instead of running one after another.
 Why a process: a review is CPU-bound Python, and threads share one interpreter lock. The work is
 split by cost (4 MB, 19k-node DAG on this 2-core VM: parse ~0.55 s, model ~0.4 s, validate
 ~0.55 s, outline ~0.15 s):
-- The explorer reads the first file itself; the helper reads the others (all of one file) and
-  hands their raw graphs over. The explorer builds its own model of every file for the trees.
-- The helper validates every file, on its own models, and sends the findings, which are small.
-  For a file the explorer read itself, the explorer hands the raw graph to the helper. A file
-  the helper has not started on by the time the explorer has built its trees, the explorer
-  takes back and validates itself: whichever side is free first does it.
+- The helper reads every file and hands the raw graphs over, the first while the explorer is
+  still starting Textual. The explorer builds its own model of each file for the trees.
+- The helper then validates the files, on models of its own, and sends the findings, which are
+  small. A file the helper has not started on by the time the explorer has built its trees,
+  the explorer takes back and validates itself: whichever side is free first does it (the two
+  cores of a shared VM seldom run at the same speed).
 Raw graphs cross as pickles (~0.1 s to write, ~0.05 s to read); a whole deployment would cost
 more than building it again (~0.75 s to pickle, ~0.35 s to unpickle). They go through files in
-a private temporary folder, with only their names on the pipes, so that neither side blocks on a
-4 MB write while the other is busy.
+a private temporary folder, with only their names on the pipe, so that the helper never blocks
+on a 4 MB write while the explorer is busy.
 
 Fork only: the child starts from this process's imports in milliseconds, where a spawned
 interpreter spends ~0.5 s importing. Forking is only safe while no other thread runs (a lock
@@ -53,21 +53,14 @@ def helper_enabled() -> bool:
     return os.environ.get("DAGTUI_HELPER_PROCESS", "1").strip() != "0"
 
 
-def helper_reads(file_count: int) -> range:
-    """The files the helper reads: all but the first, which the caller reads meanwhile (all of one)."""
-    return range(1, file_count) if file_count > 1 else range(file_count)
-
-
 class HelperProcess:
-    """A forked child that reads the files of `helper_reads` and validates every file."""
+    """A forked child that reads every file, then validates those the caller does not take back."""
 
-    def __init__(self, process: BaseProcess, from_child: Connection, to_child: Connection, folder: str,
-                 file_count: int) -> None:
+    def __init__(self, process: BaseProcess, from_child: Connection, to_child: Connection, folder: str) -> None:
         self._process = process
         self._from_child = from_child
-        self._to_child = to_child
-        self.folder = folder
-        self.reads = helper_reads(file_count)
+        self._to_child = to_child  # for "skip" only: files the caller takes back
+        self.folder = folder  # the exchange folder for raw graphs
         self._received: dict[tuple[str, int], object] = {}
 
     @classmethod
@@ -95,50 +88,43 @@ class HelperProcess:
         process.start()
         child_writer.close()  # the child holds its own copies: end-of-file means the child is gone
         child_reader.close()
-        return cls(process, from_child, to_child, folder, len(files))
+        return cls(process, from_child, to_child, folder)
 
     def raw_graph(self, index: int, stop: Callable[[], bool] = lambda: False) -> RawGraph | None:
         """File `index` as the helper read it, waiting while `stop()` is false; None when the
-        helper does not read that file or could not (the caller then reads it, and meets the
-        error itself), died, or the caller stopped waiting."""
-        if index not in self.reads:
-            return None
+        helper could not read it (the caller then reads it, and meets the error itself), died,
+        or the caller stopped waiting."""
         return _load(self._wait(("raw", index), stop))  # type: ignore[arg-type]
 
-    def share(self, index: int, raw: RawGraph | None) -> None:
-        """Hand the helper a file the caller read itself (None: it could not be read), so that the
-        helper validates it; files the helper reads are not taken again."""
-        if index in self.reads:
-            return
-        try:
-            self._to_child.send(("raw", index, _store(raw, self.folder, f"shared-{index}")))
-        except OSError:
-            return  # the helper has gone: `findings` says so, and the caller validates the file
-
     def findings(self, index: int, stop: Callable[[], bool] = lambda: False) -> list[Finding] | None:
-        """The findings of file `index`, for the raw graph the helper read or was handed; None
-        when the helper could not validate it, died, or the caller stopped waiting."""
+        """The findings of file `index`, for the raw graph `raw_graph(index)` gave; None when the
+        helper could not validate it, was told to skip it, died, or the caller stopped waiting
+        (`stop` is asked before each wait: one that is always true only takes what has come)."""
         return self._wait(("findings", index), stop)  # type: ignore[return-value]
 
-    def take_back(self, index: int) -> bool:
-        """Whether the caller should validate file `index` itself: true unless the helper has
-        started on it. Whichever side is free first validates a file (the two cores seldom run
-        at the same speed); the helper is told to skip what the caller takes back."""
-        while self._receive(timeout=0):
-            pass  # take in what the helper has said so far
-        if ("started", index) in self._received or ("findings", index) in self._received:
-            return False
+    def started(self, index: int) -> bool:
+        """Whether the helper has started validating file `index` (or finished)."""
+        self._take_in()
+        return ("started", index) in self._received or ("findings", index) in self._received
+
+    def skip(self, index: int) -> None:
+        """Tell the helper not to start on file `index`: the caller validates it."""
         try:
             self._to_child.send(("skip", index, None))
         except OSError:
-            pass  # the helper has gone: the caller validates, as it would anyway
-        return True
+            pass  # the helper has gone: there is nothing to skip
 
     def _wait(self, key: tuple[str, int], stop: Callable[[], bool]) -> object:
+        self._take_in()
         while key not in self._received:
             if stop() or not self._receive(_POLL_SECONDS) and not self._process.is_alive():
                 return None
         return self._received.pop(key)
+
+    def _take_in(self) -> None:
+        """Take in what the helper has said so far, without waiting."""
+        while self._receive(timeout=0):
+            pass
 
     def _receive(self, timeout: float) -> bool:
         """Take in the helper's next message if one comes within `timeout` seconds."""
@@ -192,37 +178,27 @@ def _load(path: str | None) -> RawGraph | None:
 
 def _child(files: list[str], spec: ModelSpec | None, strategy: Strategy | None, from_parent: Connection,
            to_parent: Connection, folder: str) -> None:
-    """Send ("raw", index, path) for each file it reads; then, for every file the parent has not
-    taken back ("skip"), the last first, ("started", index) and ("findings", index, findings).
-    A file it cannot read or validate is sent as None: the parent does that one itself, and
-    meets the same error there, where it is reported."""
+    """Send ("raw", index, path) for every file; then, for each file the parent has not asked it
+    to skip, ("started", index) and ("findings", index, findings). A file it cannot read or
+    validate is sent as None: the parent does that one itself, and meets the same error there,
+    where it is reported."""
     _silence_terminal()
     # Everything the child builds lives until it exits: collections would only re-walk it (and
     # slow pickling the raw graphs twofold).
     gc.disable()
-    raws: dict[int, RawGraph | None] = {}
     skipped: set[int] = set()
-
-    def take_message() -> None:
-        kind, index, path = from_parent.recv()
-        if kind == "skip":
-            skipped.add(index)
-        else:
-            raws[index] = _load(path)
-
     try:
-        for index in helper_reads(len(files)):
-            raws[index] = _read(files[index])
-            to_parent.send(("raw", index, _store(raws[index], folder, f"helper-{index}")))
-        for index in reversed(range(len(files))):  # its own files are ready; the first comes later
-            while index not in raws and index not in skipped:
-                take_message()
+        raws = []
+        for index, file in enumerate(files):
+            raws.append(_read(file))
+            to_parent.send(("raw", index, _store(raws[-1], folder, f"raw-{index}")))
+        for index, raw in enumerate(raws):
             while from_parent.poll():
-                take_message()
+                skipped.add(from_parent.recv()[1])
             if index in skipped:
                 continue
             to_parent.send(("started", index, None))
-            to_parent.send(("findings", index, _validate(raws.pop(index), spec, strategy)))
+            to_parent.send(("findings", index, _validate(raw, spec, strategy)))
     except (EOFError, OSError):
         return  # the parent has gone: nobody is waiting
     finally:

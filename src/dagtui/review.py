@@ -43,10 +43,8 @@ class Review:
         return sum(1 for finding in self.findings if finding.severity is severity)
 
 
-def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None,
-              on_read: Callable[[RawGraph], None] | None = None) -> Review:
-    """Read and model one DOT file, without validating it yet; `on_read` hears the raw graph
-    before it is modelled (the explorer hands it to its helper process)."""
+def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None) -> Review:
+    """Read and model one DOT file, without validating it yet."""
     file = str(path)
     try:
         raw = read_dot(file)
@@ -54,8 +52,6 @@ def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None,
         return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
     except InputError as error:
         return Review(file, error=str(error))
-    if on_read:
-        on_read(raw)
     return review_raw_graph(raw, strategy)
 
 

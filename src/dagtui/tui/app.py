@@ -3,7 +3,6 @@ from a finding to its node. It renders what `review` and `compare` give it."""
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from pathlib import Path
@@ -173,14 +172,7 @@ class DagtuiApp(App[int]):
             raw = helper.raw_graph(index, stop=self._stopped) if helper else None
             if raw is None and self._stopped():
                 return None
-            if raw is not None:
-                review = review_raw_graph(raw, strategy)
-            elif helper:  # read here, and handed to the helper to validate before it is modelled here
-                review = read_file(file, strategy, on_read=functools.partial(helper.share, index))
-                if review.deployment is None:
-                    helper.share(index, None)  # unreadable: the helper stops waiting for it
-            else:
-                review = read_file(file, strategy)
+            review = review_raw_graph(raw, strategy) if raw is not None else read_file(file, strategy)
             reviews.append(review)
             outlines.append(Outline(review))
             if not self._post(self._show_pane, index, review, outlines[-1], False):
@@ -189,10 +181,18 @@ class DagtuiApp(App[int]):
 
     def _validate_and_show(self, reviews: list[Review], outlines: list[Outline], spec: ModelSpec | None,
                            helper: HelperProcess | None) -> bool:
-        """Findings from the helper process for the files it has started on, else validated here."""
-        taken_back = [helper is None or helper.take_back(index) for index in range(len(reviews))]
-        for index, (review, outline) in enumerate(zip(reviews, outlines)):
-            findings = None if taken_back[index] else helper.findings(index, stop=self._stopped)
+        """Findings from the helper process where they have come, else validated here. Once the
+        trees are built this thread is free and has the models (the helper must build its own),
+        so it validates every file the helper has not delivered yet: first those the helper has
+        not started on, which the helper is told to skip, then those it has, unless their
+        findings come in meanwhile."""
+        not_started = [index for index in range(len(reviews)) if not (helper and helper.started(index))]
+        for index in not_started:
+            if helper:
+                helper.skip(index)
+        for index in [*not_started, *(index for index in range(len(reviews)) if index not in not_started)]:
+            review, outline = reviews[index], outlines[index]
+            findings = helper.findings(index, stop=lambda: True) if helper else None  # if come already
             if findings is None:
                 validate_review(review, spec)
             else:
