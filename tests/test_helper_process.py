@@ -4,6 +4,7 @@ the explorer uses it on the first load and falls back to its own work when it fa
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -170,3 +171,12 @@ async def test_the_explorer_falls_back_when_the_helper_dies(monkeypatch):
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         assert summary(app.reviews[1].findings) == summary(review_file(NEW).findings)
+
+
+def test_a_helper_never_closed_is_cleaned_up_when_dropped():
+    helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
+    assert helper is not None
+    folder = helper.folder
+    del helper  # the app quit before its loader took the helper
+    gc.collect()
+    assert not multiprocessing.active_children() and not os.path.exists(folder)

@@ -32,6 +32,7 @@ import pickle
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -62,6 +63,9 @@ class HelperProcess:
         self._to_child = to_child  # for "skip" only: files the caller takes back
         self.folder = folder  # the exchange folder for raw graphs
         self._received: dict[tuple[str, int], object] = {}
+        # `close` does this; the finalizer also does it when the caller never gets to `close`
+        # (the app quit before loading began), at the latest when the interpreter exits.
+        self._cleanup = weakref.finalize(self, _stop, process, [from_child, to_child], folder)
 
     @classmethod
     def start(cls, files: list[str], model_path: str | None = None, strategy_text: str | None = None,
@@ -139,12 +143,16 @@ class HelperProcess:
 
     def close(self) -> None:
         """Stop the helper if it still runs, release the pipes and remove its folder."""
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join(timeout=1)
-        self._from_child.close()
-        self._to_child.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._cleanup()
+
+
+def _stop(process: BaseProcess, pipes: list[Connection], folder: str) -> None:
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout=1)
+    for pipe in pipes:
+        pipe.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _size(file: str) -> int:
