@@ -180,3 +180,15 @@ def test_a_helper_never_closed_is_cleaned_up_when_dropped():
     del helper  # the app quit before its loader took the helper
     gc.collect()
     assert not multiprocessing.active_children() and not os.path.exists(folder)
+
+
+def test_a_raw_graph_lost_from_the_exchange_folder_is_read_by_the_caller():
+    helper = HelperProcess.start([CURRENT, NEW], min_bytes=0)
+    assert helper is not None
+    try:
+        assert helper.findings(1) is not None  # both raw graphs have been written by now
+        for path in os.listdir(helper.folder):
+            os.unlink(os.path.join(helper.folder, path))  # a temp cleaner got there first
+        assert helper.raw_graph(0) is None  # the caller then reads the file itself
+    finally:
+        helper.close()

@@ -55,7 +55,7 @@ def helper_enabled() -> bool:
 
 
 class HelperProcess:
-    """A forked child that reads every file, then validates those the caller does not take back."""
+    """A forked child that reads every file, then validates those the caller has not asked it to skip."""
 
     def __init__(self, process: BaseProcess, from_child: Connection, to_child: Connection, folder: str) -> None:
         self._process = process
@@ -63,6 +63,7 @@ class HelperProcess:
         self._to_child = to_child  # for "skip" only: files the caller takes back
         self.folder = folder  # the exchange folder for raw graphs
         self._received: dict[tuple[str, int], object] = {}
+        self._ended = False  # the helper has closed its end: nothing more will come
         # `close` does this; the finalizer also does it when the caller never gets to `close`
         # (the app quit before loading began), at the latest when the interpreter exits.
         self._cleanup = weakref.finalize(self, _stop, process, [from_child, to_child], folder)
@@ -121,7 +122,7 @@ class HelperProcess:
     def _wait(self, key: tuple[str, int], stop: Callable[[], bool]) -> object:
         self._take_in()
         while key not in self._received:
-            if stop() or not self._receive(_POLL_SECONDS) and not self._process.is_alive():
+            if stop() or self._ended or not self._receive(_POLL_SECONDS) and not self._process.is_alive():
                 return None
         return self._received.pop(key)
 
@@ -137,6 +138,7 @@ class HelperProcess:
                 return False
             kind, index, payload = self._from_child.recv()
         except (EOFError, OSError):
+            self._ended = True
             return False
         self._received[(kind, index)] = payload
         return True
@@ -175,12 +177,16 @@ def _store(raw: RawGraph | None, folder: str, name: str) -> str | None:
 
 @without_collection
 def _load(path: str | None) -> RawGraph | None:
-    """The raw graph stored at `path`, removing the file; None for no path."""
+    """The raw graph stored at `path`, removing the file; None for no path, or one that cannot be
+    read back (removed from the temporary folder meanwhile, say): the caller reads the DOT file."""
     if path is None:
         return None
-    with open(path, "rb") as file:
-        raw = pickle.load(file)
-    os.unlink(path)
+    try:
+        with open(path, "rb") as file:
+            raw = pickle.load(file)
+        os.unlink(path)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
     return raw
 
 
