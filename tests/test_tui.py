@@ -33,6 +33,12 @@ async def press(pilot, *keys: str) -> None:
     await pilot.pause()
 
 
+async def jump(app, pilot, pane: int, node_id: str) -> None:
+    """Select a node as a jump does, and let the screen settle."""
+    app.jump_to(pane, node_id)
+    await pilot.pause()
+
+
 def select_row(app, rule: str):
     panel = app.query_one(IssuePanel)
     row = next(row for row in panel.visible_rows if row.finding.rule == rule)
@@ -126,15 +132,13 @@ async def test_predecessor_successor_chooser_and_history(tmp_path):
     app = DagtuiApp([CURRENT, NEW], model=MODEL)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        app.jump_to(0, "layer0_attn_v")
-        await pilot.pause()
+        await jump(app, pilot, 0, "layer0_attn_v")
         await pilot.press("right_square_bracket")  # one successor: straight there
         await pilot.pause()
         assert app.current == (0, "layer0_attn_out")
         await press(pilot, "left_square_bracket")
         assert app.current == (0, "layer0_attn_v")
-        app.jump_to(0, "layer0_attn_score")
-        await pilot.pause()
+        await jump(app, pilot, 0, "layer0_attn_score")
         await pilot.press("left_square_bracket")  # two predecessors: a chooser
         await pilot.pause()
         assert isinstance(app.screen, ChooserScreen)
@@ -152,8 +156,7 @@ async def test_detail_neighbours_walk_the_data_flow(tmp_path):
     app = DagtuiApp([CURRENT])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        app.jump_to(0, "layer0_attn_softmax")
-        await pilot.pause()
+        await jump(app, pilot, 0, "layer0_attn_softmax")
         detail = app.query_one(DetailPanel)
         text = detail.text
         for expected in ("Softmax", "operator softmax", "layer 0", "TP 0-7", "declared at line 21", "ATT002"):
@@ -169,8 +172,7 @@ async def test_counterpart_in_the_other_deployment(tmp_path):
     app = DagtuiApp([CURRENT, NEW], model=MODEL)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        app.jump_to(0, "layer0_expert1")
-        await pilot.pause()
+        await jump(app, pilot, 0, "layer0_expert1")
         await press(pilot, "s")
         assert app.current == (1, "layer0_expert1")
         assert app.focused is tree_of(app, 1)
@@ -202,8 +204,7 @@ async def test_reload_keeps_the_selection(tmp_path):
     app = DagtuiApp([str(path)])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        app.jump_to(0, "layer0_attn_q")
-        await pilot.pause()
+        await jump(app, pilot, 0, "layer0_attn_q")
         path.write_text(path.read_text().replace('"Softmax', '"Softmax (fp32)'))
         app.loaded = False
         await pilot.press("r")
@@ -277,8 +278,7 @@ async def test_bad_file_shows_its_error_while_the_other_works(tmp_path):
         error = str(app.query_one("#pane-0 .pane-error").render())
         assert "line 3" in error
         assert app.query_one("#pane-0").has_class("-error")
-        app.jump_to(1, "layer0_attn_v")
-        await pilot.pause()
+        await jump(app, pilot, 1, "layer0_attn_v")
         assert app.current == (1, "layer0_attn_v")
     missing = DagtuiApp([str(tmp_path / "missing.dot"), CURRENT])
     async with missing.run_test(size=(120, 40)) as pilot:
