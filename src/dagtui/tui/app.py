@@ -186,13 +186,14 @@ class DagtuiApp(App[int]):
         so it validates every file the helper has not delivered yet: first those the helper has
         not started on, which the helper is told to skip, then those it has, unless their
         findings come in meanwhile."""
-        not_started = [index for index in range(len(reviews)) if not (helper and helper.started(index))]
-        for index in not_started:
-            if helper:
-                helper.skip(index)
-        for index in [*not_started, *(index for index in range(len(reviews)) if index not in not_started)]:
+        started = [helper is not None and helper.started(index) for index in range(len(reviews))]
+        if helper:
+            for index, begun in enumerate(started):
+                if not begun:
+                    helper.skip(index)
+        for index in sorted(range(len(reviews)), key=started.__getitem__):  # the not started first
             review, outline = reviews[index], outlines[index]
-            findings = helper.findings(index, stop=lambda: True) if helper else None  # if come already
+            findings = helper.findings(index, stop=lambda: True) if helper else None  # only if come already
             if findings is None:
                 validate_review(review, spec)
             else:
