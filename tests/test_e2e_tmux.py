@@ -72,6 +72,7 @@ def test_dagtui_in_tmux(tmp_path):
         subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the helper process forks on Linux only")
 def test_large_files_load_through_the_helper_process_in_tmux(tmp_path):
     """Files large enough for the helper process: both panes fill, nothing but the app reaches the
     terminal, and quitting leaves no helper and no exchange folder behind."""

@@ -18,8 +18,7 @@ on a 4 MB write while the explorer is busy.
 Fork only: the child starts from this process's imports in milliseconds, where a spawned
 interpreter spends ~0.5 s importing. Forking is only safe while no other thread runs (a lock
 another thread holds would stay locked in the child), so `HelperProcess.start` declines once a
-thread runs, where fork does not exist, and for small files, which load faster than a process
-starts. Whenever the helper declines or fails on a file, the caller reads or validates that file
+thread runs, off Linux, and for small files, which load faster than a process starts. Whenever the helper declines or fails on a file, the caller reads or validates that file
 itself, as it would without a helper.
 """
 
@@ -30,6 +29,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import threading
 import weakref
@@ -46,6 +46,9 @@ from dagtui.validate import Finding
 
 # Below this much DOT in all, a load takes ~0.2 s or less: not worth a process.
 MIN_BYTES = 1 << 20
+# Linux only: macOS has fork, but its system libraries may break in a forked child (why Python
+# defaults to spawn there); Windows has no fork.
+_FORK_IS_SAFE = sys.platform.startswith("linux")
 _POLL_SECONDS = 0.05  # how often a wait checks whether the caller still wants the answer
 
 
@@ -73,7 +76,7 @@ class HelperProcess:
               min_bytes: int | None = None) -> HelperProcess | None:
         """Fork the helper, or None when it would not pay (under `min_bytes` of DOT, by default
         `MIN_BYTES`) or would not be safe (see the module doc)."""
-        if not files or not helper_enabled() or "fork" not in multiprocessing.get_all_start_methods():
+        if not files or not helper_enabled() or not _FORK_IS_SAFE:
             return None
         if threading.active_count() > 1:
             return None
