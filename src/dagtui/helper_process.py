@@ -18,8 +18,9 @@ on a 4 MB write while the explorer is busy.
 Fork only: the child starts from this process's imports in milliseconds, where a spawned
 interpreter spends ~0.5 s importing. Forking is only safe while no other thread runs (a lock
 another thread holds would stay locked in the child), so `HelperProcess.start` declines once a
-thread runs, off Linux, and for small files, which load faster than a process starts. Whenever the helper declines or fails on a file, the caller reads or validates that file
-itself, as it would without a helper.
+thread runs, off Linux, and for small files, which load faster than a process starts. Whenever
+the helper declines or fails on a file, the caller reads or validates that file itself, as it
+would without a helper.
 """
 
 from __future__ import annotations
