@@ -27,6 +27,7 @@ samples, the corpus and generated DOT (tests/test_plain_reader.py):
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -82,9 +83,11 @@ class _Scope:
         return child
 
 
-def _is_keyword(token: str) -> bool:
+def _keyword(token: str) -> str:
+    """The keyword a token is, lower-cased (keywords ignore case), or "" for anything else."""
     # The longest keyword has 8 letters: most IDs are ruled out without lower-casing them.
-    return len(token) <= 8 and token.lower() in _KEYWORDS
+    lowered = token.lower() if len(token) <= 8 else ""
+    return lowered if lowered in _KEYWORDS else ""
 
 
 def _unquote(token: str) -> str:
@@ -133,7 +136,7 @@ class _Parser:
                 raise _OutsideSubset("unterminated string")
             return _unquote(token)
         if first.isalpha() or first == "_" or first >= "\x80":
-            if _is_keyword(token):
+            if _keyword(token):
                 raise _OutsideSubset("keyword where an ID belongs")
             return token
         if first.isdigit() or (first in ".-" and len(token) > 1 and token not in ("->", "--")):
@@ -172,8 +175,7 @@ class _Parser:
                 self.position += 1
 
     def _statement(self, scope: _Scope, token: str) -> None:
-        lowered = token.lower() if len(token) <= 8 else ""  # the longest keyword has 8 letters
-        keyword = lowered if lowered in _KEYWORDS else ""
+        keyword = _keyword(token)
         if keyword in ("node", "edge", "graph"):
             if self._peek() != "[":
                 raise _OutsideSubset("attribute statement without a list")
@@ -218,7 +220,7 @@ class _Parser:
         if "key" in explicit:
             raise _OutsideSubset("edge key")
         defaults = scope.edge_defaults
-        for tail, head in zip(ends, ends[1:]):
+        for tail, head in itertools.pairwise(ends):
             attrs = {**defaults, **explicit} if defaults else dict(explicit)
             self.out_edges.setdefault(tail, []).append(RawEdge(tail, head, attrs))
 

@@ -24,10 +24,11 @@ def cycle(ctx: Context):
     if ctx.topological_order is not None:
         return  # a DAG: the common case, settled by the sort other rules need anyway
     graph = ctx.deployment.graph
+    position = {node: index for index, node in enumerate(ctx.nodes)}  # file order
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1 and not graph.has_edge(next(iter(component)), next(iter(component))):
             continue
-        cycle_edges = nx.find_cycle(_in_file_order(graph, component))
+        cycle_edges = nx.find_cycle(_in_file_order(graph, sorted(component, key=position.__getitem__)))
         nodes = [edge[0] for edge in cycle_edges]
         both_ways = [
             (a, b) for a, b in cycle_edges
@@ -39,16 +40,16 @@ def cycle(ctx: Context):
             a, b = both_ways[0]
             message += f" `{a}` and `{b}` are joined both ways: a communication node drawn in both directions."
         yield cycle.finding(
-            message, nodes=nodes, key=f"cycle:{sorted(component)[0]}",
+            message, nodes=nodes, key=f"cycle:{min(component)}",
             fix="Draw each communication step once, in the direction the data flows; remove the back edge.",
         )
 
 
-def _in_file_order(graph: nx.DiGraph, members: set[str]) -> nx.DiGraph:
-    """The subgraph on `members`, nodes and edges in the file's order. networkx's subgraph view
-    walks a small member set in hash order, which differs between runs, and so would the cycle
-    reported (and the report of the same file from one run to the next)."""
-    ordered = [node for node in graph if node in members]
+def _in_file_order(graph: nx.DiGraph, ordered: list[str]) -> nx.DiGraph:
+    """The subgraph on `ordered` (members in file order), nodes and edges in that order.
+    networkx's subgraph view walks a small member set in hash order, which differs between runs,
+    and so would the cycle reported (and the report of the same file from one run to the next)."""
+    members = set(ordered)
     subgraph = nx.DiGraph()
     subgraph.add_nodes_from(ordered)
     subgraph.add_edges_from((node, successor) for node in ordered for successor in graph.successors(node)
