@@ -89,7 +89,7 @@ def test_opaque_ids_classified_from_labels():
     deployment = load_deployment(DATA / "correct_opaque.dot")
     assert deployment.nodes["n9"].op is Op.ATTN_WEIGHTED_SUM and deployment.nodes["n9"].layer == 0
     assert deployment.nodes["n18"].expert == 2 and deployment.nodes["n18"].gpus == {2, 3}
-    assert deployment.strategy.source == "comment"
+    assert deployment.strategy.source == "comment attribute"
     assert deployment.unplaced() == []
 
 

@@ -70,7 +70,9 @@ def test_shape_helpers():
     ("EP3", set(), {"ep": {3}}),
     ("EP0-EP63, PP1", set(), {"ep": set(range(64)), "pp": {1}}),
     ("DP0_PP0_TP0-DP0_PP0_TP7", set(), {"dp": {0}, "pp": {0}, "tp": set(range(8))}),
-    ("EP64 [GPUs: 0-63]", set(range(64)), {"ep": {64}}),
+    ("EP64 [GPUs: 0-63]", set(range(64)), {}),  # the EP degree of the 64 GPUs, not rank 64
+    ("TP=8 across GPUs 0-7", set(range(8)), {}),  # `TP=8` is a degree, never rank 8
+    ("8-way TP on 0-7", set(range(8)), {}),
     ("0-1 (TP0-TP1)", {0, 1}, {"tp": {0, 1}}),
     ("8-15 (TP8)", set(range(8, 16)), {}),  # the degree of the 8 GPUs, not rank 8
     ("3 (TP3)", {3}, {"tp": {3}}),
@@ -106,9 +108,40 @@ def test_parse_ranks_ignores_plain_numbers():
     ("GPU: TP0-TP7, EP0-EP63", {}),  # rank ranges are not degrees
     ("PP Stage 0", {}),
     ("CP4 SP2", {"sp": 4}),
+    ("TP: 8", {"tp": 8}),
+    ("tp_size=8", {"tp": 8}),
+    ("8-way TP", {"tp": 8}),
+    ("8-way tensor parallelism", {"tp": 8}),
+    ("Tensor Parallelism: 8", {"tp": 8}),
+    ("16 EP x 4 TP", {"ep": 16, "tp": 4}),
+    ("64 EP, 8 TP, 2 PP", {"ep": 64, "tp": 8, "pp": 2}),
+    ("Attention (TP=8)", {"tp": 8}),
+    ("PP4_TP4_DP2_EP1", {"pp": 4, "tp": 4, "dp": 2, "ep": 1}),
+    ("// LLM EP64-TP8-PP2-DP2 Deployment DAG", {"ep": 64, "tp": 8, "pp": 2, "dp": 2}),
+    ("dp1_pp0_tp7", {}),  # a zero: ranks
+    ("GPU: DP0_EP0", {}),
+    ("EP0-63 TP8", {"tp": 8}),
+    ("Layer 3 TP rank", {}),
 ])
 def test_parse_degrees(text, degrees):
     assert parse_degrees(text) == degrees
+
+
+@pytest.mark.parametrize("text, degrees", [
+    ("QKV Projection TP3", {}),  # a lone token in a node or cluster label is a rank
+    ("Stage 1 (PP1)", {}),
+    ("EP64-TP8 experts", {"ep": 64, "tp": 8}),  # a run of axes is a strategy anywhere
+    ("TP=8 across GPUs 0-7", {"tp": 8}),
+])
+def test_parse_degrees_without_single_tokens(text, degrees):
+    assert parse_degrees(text, single_tokens=False) == degrees
+
+
+@pytest.mark.parametrize("text", ["EP-1-TP8", "fast please", "EP99999999999-TP8-PP2-DP2", "TP8-TP4", "EP0-TP8",
+                                  "EP10000-TP10000"])
+def test_parse_strategy_rejects(text):
+    with pytest.raises(ConfigError):
+        parse_strategy(text)
 
 
 def test_parse_strategy_and_gpu_counts():

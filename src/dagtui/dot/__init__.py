@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 
+from dagtui.dot.comments import comments
 from dagtui.dot.labels import label_lines
 from dagtui.dot.plain_reader import read_plain
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
@@ -57,6 +58,7 @@ def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
         raise InputError(f"{source.path}: an undirected `graph`; deployment DAGs are `digraph`s")
     if not graph.nodes:
         raise InputError(f"{source.path}: the graph holds no nodes; nothing to review")
+    graph.comments = comments(source.text)
     lines = declaration_lines(source.text, set(graph.nodes))
     for node_id, node in graph.nodes.items():
         node.line = lines.get(node_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dagtui.dot.comments import Comment
+
 
 @dataclass(slots=True)
 class RawNode:
@@ -62,6 +64,7 @@ class RawGraph:
     edges: list[RawEdge]
     subgraphs: list[RawCluster]
     backend: str = ""
+    comments: list[Comment] = field(default_factory=list)  # the parsers drop them; the strategy may be there
 
     def clusters(self) -> list[RawCluster]:
         """Every subgraph of the file, depth first."""
@@ -72,12 +75,12 @@ class RawGraph:
         # matters when the helper process sends a 19k-node graph (see helper_process).
         nodes = [(node.id, node.attrs, node.line) for node in self.nodes.values()]
         edges = [(edge.source, edge.target, edge.attrs) for edge in self.edges]
-        fields = (self.file, self.name, self.directed, self.attrs, self.subgraphs, self.backend)
+        fields = (self.file, self.name, self.directed, self.attrs, self.subgraphs, self.backend, self.comments)
         return _unpickle_graph, (fields, nodes, edges)
 
 
 def _unpickle_graph(fields: tuple, nodes: list[tuple], edges: list[tuple]) -> RawGraph:
-    file, name, directed, attrs, subgraphs, backend = fields
+    file, name, directed, attrs, subgraphs, backend, comments = fields
     return RawGraph(
         file=file,
         name=name,
@@ -87,4 +90,5 @@ def _unpickle_graph(fields: tuple, nodes: list[tuple], edges: list[tuple]) -> Ra
         edges=[RawEdge(source, target, edge_attrs) for source, target, edge_attrs in edges],
         subgraphs=subgraphs,
         backend=backend,
+        comments=comments,
     )

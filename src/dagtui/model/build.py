@@ -15,7 +15,8 @@ from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
 from dagtui.model.operators import Op
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
-from dagtui.model.strategy import AXES, Strategy, parse_declared_total, parse_degrees
+from dagtui.model.declared import declared_strategy
+from dagtui.model.strategy import AXES, Strategy
 
 _STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*stage|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
@@ -177,16 +178,18 @@ def _stage_ranks(nodes: dict[str, NodeInfo]) -> list[Stage]:
 
 
 def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], override: Strategy | None) -> Strategy:
-    strategy = _declared_strategy(raw)
+    strategy = declared_strategy(raw, (node.label for node in nodes.values()))
     if override is not None:
         for axis in override.declared:
             strategy.degrees[axis] = override.degrees[axis]
             strategy.declared.add(axis)
+            strategy.sources[axis] = override.source or "--strategy"
         strategy.raw = override.raw if not strategy.raw else f"{override.raw} (over {strategy.raw})"
         strategy.source = override.source
     seen = _ranks_drawn(nodes)
     if stages:
-        seen["pp"] = max(seen.get("pp", 0), len(stages))
+        # Files that repeat the pipeline per DP replica draw PP x DP stages: count distinct ones.
+        seen["pp"] = max(seen.get("pp", 0), len({stage.index for stage in stages}))
     for axis in AXES:
         if axis not in strategy.declared and seen.get(axis):
             strategy.degrees[axis] = seen[axis]
@@ -202,33 +205,6 @@ def _ranks_drawn(nodes: dict[str, NodeInfo]) -> dict[str, int]:
                 if values:
                     highest[axis] = max(highest.get(axis, 0), max(values) + 1)
     return highest
-
-
-def _declared_strategy(raw: RawGraph) -> Strategy:
-    """Strategy as written: graph label, graph name, comment, cluster labels, file name, in that order."""
-    candidates = [
-        ("graph label", raw.attrs.get("label", ""), 1),
-        ("graph name", raw.name, 1),
-        ("comment", raw.attrs.get("comment", ""), 1),
-        *[("cluster label", cluster.label, 2) for cluster in raw.clusters()],
-        ("file name", Path(raw.file).stem, 1),
-    ]
-    strategy = Strategy()
-    for source, text, needed in candidates:
-        degrees = parse_degrees(text.replace("\\n", " "))
-        if len(degrees) >= needed:
-            strategy.degrees.update(degrees)
-            strategy.declared = set(degrees)
-            strategy.raw = _strategy_text(text)
-            strategy.source = source
-            break
-    strategy.declared_total = parse_declared_total(raw.attrs.get("label", "").replace("\\n", " "))
-    return strategy
-
-
-def _strategy_text(text: str) -> str:
-    match = re.search(r"(?:(?:EP|TP|PP|DP|SP|CP)[-_ =:x×]*\d+[-_ ,x×]*)+", text, re.IGNORECASE)
-    return match.group(0).strip(" -_,") if match else text.strip()
 
 
 def _name(raw: RawGraph) -> str:

@@ -7,8 +7,11 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from dagtui.model.strategy import degree_spans
+
 _PLACEHOLDER = re.compile(r"(?<![\w?])(all(?:\s+gpus)?|host|cpu|any|various|n/?a|tbd|\?+)(?![\w?])", re.IGNORECASE)
-_RANK_RANGE = re.compile(r"\b(EP|TP|PP|DP|SP|CP)[_ =]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ =]?)?(\d+))?\b", re.IGNORECASE)
+# `TP3`, `TP 3`, `TP0-TP7`, `EP0-63`; never `TP=8` (a degree: see strategy.degree_spans).
+_RANK_RANGE = re.compile(r"\b(EP|TP|PP|DP|SP|CP)[_ ]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ ]?)?(\d+))?\b", re.IGNORECASE)
 _COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)", re.IGNORECASE)
 _NUMBER_RANGE = re.compile(r"(?<![A-Za-z\d.])(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)(?![\d.])")
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])(\d+)(?![\d.])")
@@ -42,7 +45,10 @@ def _span(low: int, high: int) -> range:
 
 @functools.lru_cache(maxsize=65536)
 def parse_ranks(text: str) -> dict[str, frozenset[int]]:
-    """Rank sets named in `text`: `TP0-TP7` -> {tp: 0..7}, `EP3` -> {ep: {3}}, `DP0_PP0_TP0-DP0_PP0_TP7`."""
+    """Rank sets named in `text`: `TP0-TP7` -> {tp: 0..7}, `EP3` -> {ep: {3}}, `DP0_PP0_TP0-DP0_PP0_TP7`.
+    Degree statements (`TP=8`, `8-way TP`) are skipped: they count GPUs, they do not name one."""
+    for start, end in reversed(degree_spans(text)):
+        text = text[:start] + " " + text[end:]
     ranks: dict[str, set[int]] = {}
     for match in _COMPOSITE_RANGE.finditer(text):
         start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
@@ -75,16 +81,12 @@ def parse_gpu_ids(text: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-_PARENTHESISED_RANK = re.compile(r"\(\s*(EP|TP|PP|DP|SP)\s*(\d+)\s*\)", re.IGNORECASE)
-
-
-def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: frozenset[int]) -> dict[str, frozenset[int]]:
-    """`GPU: 0-7 (TP8)` notes the degree (8 GPUs, TP8), not rank 8: drop such ranks."""
-    for match in _PARENTHESISED_RANK.finditer(text):
-        axis, value = _axis(match.group(1)), int(match.group(2))
-        if len(gpus) > 1 and value == len(gpus) and ranks.get(axis) == frozenset({value}):
-            ranks = {key: values for key, values in ranks.items() if key != axis}
-    return ranks
+def _without_degree_notes(ranks: dict[str, frozenset[int]], gpus: frozenset[int]) -> dict[str, frozenset[int]]:
+    """`GPU: 0-7 (TP8)` and `EP64 [GPUs: 0-63]` note the degree of the GPUs listed, not rank 8
+    or 64: a single rank equal to the number of GPUs is dropped."""
+    if len(gpus) < 2:
+        return ranks
+    return {axis: values for axis, values in ranks.items() if values != frozenset({len(gpus)})}
 
 
 _INLINE_GPU = re.compile(r"\b(?:gpus?|devices?)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
@@ -105,6 +107,9 @@ def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
     if _FORMULA.search(text):
         return Placement(placeholder=text.strip())
+    original = text
+    for start, end in reversed(degree_spans(text)):  # `8-way TP on 0-7`: 8 counts GPUs, it is not one
+        text = text[:start] + " " + text[end:]
     bracketed = _BRACKETED_GPUS.search(text)
     ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
     if bracketed:
@@ -121,7 +126,8 @@ def parse_placement(text: str) -> Placement:
             gpus |= parse_gpu_ids(rest) if re.search(r"[,;]\s*\d", rest) else frozenset()
         else:
             gpus = parse_gpu_ids(text)
-    ranks = _without_degree_notes(text, ranks, gpus)
+    ranks = _without_degree_notes(ranks, gpus)
+    text = original
     placeholder_match = _PLACEHOLDER.search(text)
     everywhere = bool(placeholder_match and placeholder_match.group(1).lower().startswith("all"))
     placeholder = placeholder_match.group(0) if placeholder_match and not gpus and not ranks else None

@@ -51,3 +51,37 @@ def claimed_layers(text: str) -> list[int] | None:
     if match and not _TOTAL_LAYERS.search(text):
         return [int(match.group(1))]
     return None
+
+
+# Top-k phrases name how many experts a token goes to, never how many there are.
+_TOP_K = re.compile(
+    r"top[-_ ]?k?\s*[=:]?\s*(\d+)|\bk\s*=\s*(\d+)|select(?:s|ing|ed)?\s+(?:top[-_ ]?)?(\d+)\s+experts?"
+    r"|(\d+)\s+(?:experts?\s+)?per\s+token|(\d+)\s+(?:active|activated|routed)\s+experts?",
+    re.IGNORECASE,
+)
+_EXPERT_COUNT = re.compile(
+    r"(?:num[-_ ]?experts|n[-_]experts|total[-_ ]experts|expert[-_ ]count|experts)\s*[=:]\s*(\d+)"
+    r"|top[-_ ]?\d+\s+(?:of|from|among)\s+(\d+)"
+    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:per|each|/|on\s+each))",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def top_k_in(text: str) -> int | None:
+    """Top-k a text states: `Top-2`, `top_k=2`, `k=2`, `Select 2 experts per token`."""
+    match = _TOP_K.search(text)
+    return int(next(group for group in match.groups() if group)) if match else None
+
+
+@functools.lru_cache(maxsize=65536)
+def expert_count_in(text: str) -> int | None:
+    """The number of experts a text states (`num_experts=64`, `64 experts`, `Top-2 of 64`), never
+    a top-k (`Select 2 experts per token`) or a count per GPU (`8 experts per GPU`)."""
+    masked = text
+    for match in _TOP_K.finditer(text):
+        if re.match(r"top[-_ ]?\d+\s+(?:of|from|among)\s+\d", text[match.start():], re.IGNORECASE):
+            continue  # `Top-2 of 64`: the count follows
+        masked = masked[: match.start()] + " " * (match.end() - match.start()) + masked[match.end():]
+    match = _EXPERT_COUNT.search(masked)
+    return int(next(group for group in match.groups() if group)) if match else None

@@ -1,4 +1,10 @@
-"""Parallel strategies: parse `EP64-TP8-PP2-DP2` and the dozen other ways files write them."""
+"""Parallel strategies: parse `EP64-TP8-PP2-DP2` and the dozen other ways files write them.
+
+A degree is a count (`TP=8`, `TP: 8`, `tp_size=8`, `8-way TP`, `16 EP x 4 TP`, `PP4_TP4_DP2_EP1`);
+a rank is an index (`TP3`, `EP0-EP63`, `dp1_pp0_tp7`). Only degrees are read here; ranks are
+read by `gpus.parse_ranks`, and a text's degree statements are masked before ranks are read
+(`degree_spans`), so that `TP=8` never becomes rank 8.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,141 @@ from dataclasses import dataclass, field
 from dagtui.errors import ConfigError
 
 AXES = ("ep", "tp", "pp", "dp", "sp")
-_RANK_RANGE = re.compile(r"\b(EP|TP|PP|DP|SP|CP)[_ =]?\d+\s*(?:-|–)\s*(?:\1)?[_ =]?\d+", re.IGNORECASE)
-_DEGREE = re.compile(r"(?<![A-Za-z])(EP|TP|PP|DP|SP|CP)(?:\s*[-_=:]\s*|\s*)(\d+)(?![\d])", re.IGNORECASE)
+MAX_DEGREE = 1_000_000
+MAX_GPUS = 10_000_000
+
+_AXIS = r"(EP|TP|PP|DP|SP|CP)"
+_WORD_AXES = {"expert": "ep", "tensor": "tp", "pipeline": "pp", "data": "dp", "sequence": "sp", "context": "sp"}
+_AXIS_WORD = r"(expert|tensor|pipeline|data|sequence|context)"
+# Forms that state a degree wherever they stand; not `Expert Parallelism: 1 expert per GPU`.
+_NOT_A_COUNT_OF_RANKS = r"(?![\d.])(?!\s*(?:experts?\s+)?per\b)"
+_EXPLICIT = [
+    # TP=8, TP: 8, tp_size=8, TP degree = 8, EP-size: 16
+    re.compile(_AXIS + r"(?:[-_ ]?(?:size|degree|world[-_ ]?size|ways?))?\s*[=:]\s*(\d+)" + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
+    # 8-way TP, 8 way EP
+    re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS + r"\b", re.IGNORECASE),
+    # 8-way tensor parallel(ism)
+    re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS_WORD + r"[-_ ]?parallel", re.IGNORECASE),
+    # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8
+    re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
+               + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
+]
+# `16 EP x 4 TP`: a count before the axis, then a separator or the end (not `3 TP rank`).
+_COUNT_FIRST = re.compile(
+    r"(?<![\w.=:-])(?<!layer )(?<!stage )(?<!rank )(?<!gpu )(\d+)\s*" + _AXIS
+    + r"(?=\s*(?:[x×*,;)\]/+]|and\b|$))", re.IGNORECASE,
+)
+# A rank range, `TP0-TP7`, `EP0-63`, `PP 0 to 3`: neither end is a degree.
+_RANK_RANGE = re.compile(
+    r"(?<![A-Za-z0-9])" + _AXIS + r"[-_ ]?\d+\s*(?:-|–|to|\.\.)\s*(?:\1[-_ ]?)?\d+(?![\d.])", re.IGNORECASE,
+)
+# `EP64`, `EP-16`, `tp8`, `TP 8`: a token that is a degree or a rank, depending on its company.
+_TOKEN = re.compile(r"(?<![A-Za-z0-9])" + _AXIS + r"[-_ ]?(\d+)(?![\d.])", re.IGNORECASE)
+_CHAIN_GAP = re.compile(r"^\s*(?:[-_,/x×*+|]|and|\s)\s*(?:[-_,/x×*+|]\s*)?$", re.IGNORECASE)
 _TOTAL = re.compile(r"(?:total\s*gpus?\s*[:=]?\s*(\d+))|(?:(\d+)\s*gpus?\b)", re.IGNORECASE)
+
+
+def _axis(name: str) -> str:
+    name = name.lower()
+    return _WORD_AXES.get(name, "sp" if name == "cp" else name)
+
+
+@dataclass(frozen=True)
+class DegreeMatch:
+    """One degree statement in a text: the axis, its value and where it stands."""
+
+    axis: str
+    value: int
+    start: int
+    end: int
+
+
+def _explicit(text: str) -> list[DegreeMatch]:
+    found = []
+    for pattern in _EXPLICIT:
+        for match in pattern.finditer(text):
+            first, second = match.group(1), match.group(2)
+            axis, value = (first, second) if not first.isdigit() else (second, first)
+            found.append(DegreeMatch(_axis(axis), int(value), match.start(), match.end()))
+    return found
+
+
+def _chains(text: str, taken: list[tuple[int, int]]) -> list[list[DegreeMatch]]:
+    """Runs of `AXISn` tokens joined by `-`, `_`, `x`, `,` or spaces (`EP64-TP8-PP2-DP2`), each
+    run a list; rank ranges (`TP0-TP7`, `EP0-63`) are ranks and break runs."""
+    chains: list[list[DegreeMatch]] = []
+    current: list[DegreeMatch] = []
+    ranges = [(match.start(), match.end()) for match in _RANK_RANGE.finditer(text)]
+    for match in _TOKEN.finditer(text):
+        if any(start <= match.start() < end for start, end in taken):
+            continue
+        if any(start <= match.start() < end for start, end in ranges):
+            if current:
+                chains.append(current)
+            current = []
+            continue
+        token = DegreeMatch(_axis(match.group(1)), int(match.group(2)), match.start(), match.end())
+        if current and _CHAIN_GAP.match(text[current[-1].end:match.start()]):
+            current.append(token)
+        else:
+            if current:
+                chains.append(current)
+            current = [token]
+    if current:
+        chains.append(current)
+    return chains
+
+
+def degree_matches(text: str, single_tokens: bool = True, count_first: bool = True) -> list[DegreeMatch]:
+    """Every degree `text` states, in order of position.
+
+    Explicit forms (`TP=8`, `8-way TP`, `tensor parallel size 8`) always count. `AXISn` tokens count
+    in runs of two or more axes (`EP64-TP8`, `PP4_TP4_DP2_EP1`) unless a value is 0 (then the run
+    names ranks: `dp1_pp0_tp7`), and alone only where `single_tokens` (a graph label or title:
+    `Baseline TP8`, not a node label's `QKV TP3`). `count_first` reads `16 EP x 4 TP`.
+    """
+    found = _explicit(text)
+    taken = [(m.start, m.end) for m in found]
+    if count_first:
+        for match in _COUNT_FIRST.finditer(text):
+            if not any(start <= match.start() < end for start, end in taken):
+                found.append(DegreeMatch(_axis(match.group(2)), int(match.group(1)), match.start(), match.end()))
+                taken.append((match.start(), match.end()))
+    for chain in _chains(text, taken):
+        axes = {token.axis for token in chain}
+        if any(token.value == 0 for token in chain):
+            continue  # ranks: `DP0_PP1`, `dp1_pp0_tp7`
+        if len(axes) >= 2 or single_tokens:
+            found.extend(chain)
+    return sorted(found, key=lambda m: m.start)
+
+
+def parse_degrees(text: str, single_tokens: bool = True, count_first: bool = True, keep_zero: bool = False) -> dict[str, int]:
+    """Degrees written in free text: `EP64-TP8-PP2-DP2`, `EP-16 x TP-4`, `TP=4, EP=16`, `TP8_PP2`,
+    `8-way TP`, `16 EP x 4 TP`; the first statement of each axis wins. Rank ranges (`TP0-TP7`)
+    and zero values are ranks, not degrees, and are ignored (`keep_zero` keeps `DP=0`, so that a
+    caller can see that a set of labels numbers replicas)."""
+    degrees: dict[str, int] = {}
+    for match in degree_matches(text, single_tokens, count_first):
+        if match.value > 0 or keep_zero:
+            degrees.setdefault(match.axis, match.value)
+    return degrees
+
+
+def degree_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` states degrees in explicit forms (`TP=8`, `8-way TP`): spans that rank
+    parsing must skip."""
+    return [(m.start, m.end) for m in _explicit(text)]
+
+
+@dataclass
+class Statement:
+    """One place where a file states degrees: its source (`graph label`, `comment line 1`, ...),
+    the text as written, and the degrees read from it."""
+
+    source: str
+    text: str
+    degrees: dict[str, int]
 
 
 @dataclass
@@ -22,6 +160,8 @@ class Strategy:
     raw: str | None = None
     source: str | None = None
     declared_total: int | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # axis -> where its declared degree was read
+    conflicts: list[tuple[str, Statement, Statement]] = field(default_factory=list)  # (axis, first, other)
 
     def degree(self, axis: str) -> int | None:
         return self.degrees.get(axis)
@@ -85,21 +225,6 @@ class Strategy:
         return "-".join(parts) or None
 
 
-def parse_degrees(text: str) -> dict[str, int]:
-    """Degrees written in free text: `EP64-TP8-PP2-DP2`, `EP-16 x TP-4`, `TP=4, EP=16`, `TP8_PP2`.
-
-    Rank ranges (`TP0-TP7`) and zero values are ranks, not degrees, and are ignored.
-    """
-    text = _RANK_RANGE.sub(" ", text)
-    degrees: dict[str, int] = {}
-    for match in _DEGREE.finditer(text):
-        value = int(match.group(2))
-        axis = "sp" if match.group(1).lower() == "cp" else match.group(1).lower()
-        if value > 0 and axis not in degrees:
-            degrees[axis] = value
-    return degrees
-
-
 def parse_declared_total(text: str) -> int | None:
     """A stated GPU total: `Total GPUs: 2048` or `2048 GPUs`."""
     match = _TOTAL.search(text)
@@ -108,13 +233,30 @@ def parse_declared_total(text: str) -> int | None:
     return int(match.group(1) or match.group(2))
 
 
+_USER_STRATEGY = re.compile(
+    r"^\s*(?:" + _AXIS + r"\s*[=:]?\s*(\d+))(?:\s*[-_,x×\s]\s*(?:" + _AXIS + r"\s*[=:]?\s*(\d+)))*\s*$", re.IGNORECASE,
+)
+_USER_TOKEN = re.compile(_AXIS + r"\s*[=:]?\s*(\d+)", re.IGNORECASE)
+
+
 def parse_strategy(text: str, source: str = "--strategy") -> Strategy:
-    """Parse a strategy given by the user; raises ConfigError when nothing in it is a degree."""
-    degrees = parse_degrees(text)
-    if not degrees:
+    """Parse a strategy the user gives (`EP64-TP8-PP2-DP2`, `TP=8,EP=16`); raises ConfigError on
+    anything else (`EP-1-TP8`), on a degree given twice, and on absurd sizes."""
+    if not _USER_STRATEGY.match(text):
         raise ConfigError(f"cannot read a parallel strategy from {text!r} (expected e.g. EP64-TP8-PP2-DP2)")
     strategy = Strategy(raw=text, source=source)
-    for axis, value in degrees.items():
+    for name, value_text in _USER_TOKEN.findall(text):
+        axis, value = _axis(name), int(value_text)
+        if axis in strategy.declared:
+            raise ConfigError(f"{text!r} gives {axis.upper()} twice")
+        if not 1 <= value <= MAX_DEGREE:
+            raise ConfigError(f"{text!r}: {axis.upper()}{value} is outside 1-{MAX_DEGREE:,}")
         strategy.degrees[axis] = value
         strategy.declared.add(axis)
+        strategy.sources[axis] = source
+    product = 1
+    for axis in strategy.declared:
+        product *= strategy.degrees[axis] or 1
+    if product > MAX_GPUS:
+        raise ConfigError(f"{text!r} needs {product:,} GPUs, more than the {MAX_GPUS:,} dagtui accepts")
     return strategy

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,12 +13,12 @@ import networkx as nx
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
+from dagtui.model.roles import expert_count_in
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
 
 T = TypeVar("T")
-_EXPERTS_DECLARED = re.compile(r"(?:top-?\d+\s+of\s+(\d+))|(?:(\d+)\s+experts?\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -126,14 +125,28 @@ class Context:
 
     @cached_property
     def expert_count(self) -> Known | None:
+        """The model's expert count: --model, the file's title, a routing node's label, a legend,
+        the gate's output width; never a top-k (`Select 2 experts per token`)."""
         if self.spec and self.spec.experts:
             return Known(self.spec.experts, "--model")
-        for node in self.nodes.values():
-            if node.op in (Op.GATE, Op.MOE, Op.DISPATCH):
-                for line in node.label:
-                    match = _EXPERTS_DECLARED.search(line)
-                    if match:
-                        return Known(int(match.group(1) or match.group(2)), f"declared at `{node.id}`")
+        raw = self.deployment.raw
+        for source, text in [("the graph label", raw.attrs.get("label", "")),
+                             *[(f"the comment at line {c.line}", c.text) for c in raw.comments if c.header]]:
+            count = expert_count_in(text.replace("\\n", " "))
+            if count:
+                return Known(count, f"declared in {source}")
+        routing = [node for node in self.nodes.values() if node.op in (Op.GATE, Op.MOE, Op.DISPATCH)]
+        others = [node for node in self.nodes.values() if node.op not in (Op.GATE, Op.MOE, Op.DISPATCH, Op.EXPERT)]
+        for node in [*routing, *others]:
+            for line in node.label:
+                count = expert_count_in(line)
+                if count:
+                    return Known(count, f"declared at `{node.id}`")
+        for node in routing:
+            for shape in node.outputs:
+                named = shape.named("experts", "num_experts", "n_experts", "e")
+                if named is not None and named.is_int:
+                    return Known(named.value, f"the output width of `{node.id}`")  # type: ignore[arg-type]
         return None
 
     def layers_of(self, nodes) -> list[int]:

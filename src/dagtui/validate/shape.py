@@ -128,7 +128,7 @@ def shard_outside_tp(ctx: Context):
         parts.append(f"it reaches `{target}`, which expects {full.value}")
     nodes = [node for node in [origin, *(t for _, t in sinks), *others] if node]
     yield shard_outside_tp.finding(
-        "; ".join(parts) + f". An all-gather over the TP{tp} group is missing after `{origin or sinks[0][0]}` "
+        "; ".join(parts) + f". An all-gather over the TP{tp} group is missing after `{origin or (sinks[0][0] if sinks else others[0])}` "
         f"(full hidden size {full.value}, {full.source}).",
         nodes=nodes, key="SHP002",
         details=[f"`{origin}` output: {ctx.nodes[origin].outputs[0]}" if origin else ""] + [

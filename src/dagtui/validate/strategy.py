@@ -7,6 +7,10 @@ from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 
 
+def _quote(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _highest_ranks(ctx: Context, axes: tuple[str, ...]) -> dict[str, tuple[int, str]]:
     """For each axis, the highest rank drawn and the first node that draws it (one pass)."""
     best: dict[str, tuple[int, str]] = {}
@@ -49,13 +53,25 @@ def not_declared(ctx: Context):
     )
 
 
-@rule("STG002", "strategy", Severity.ERROR, "Declared degree disagrees with the ranks drawn")
+@rule("STG002", "strategy", Severity.ERROR, "Declared degree disagrees with the ranks drawn or another statement")
 def degrees_vs_drawn(ctx: Context):
-    """The degrees agree with what the DAG shows: ranks drawn stay below the declared degree.
+    """The degrees agree with what the DAG shows (ranks drawn stay below the declared degree) and
+    with each other: two places that state the whole file's strategy give the same degrees.
 
-    Why: `TP15` drawn under a declared TP8 means either the strategy or the drawing is wrong.
-    Example: label says EP16 but experts are placed on EP0-EP31.
+    Why: `TP15` drawn under a declared TP8 means either the strategy or the drawing is wrong; a
+    title saying TP8 over a graph label saying TP4 leaves the reader to guess which one was built.
+    Example: label says EP16 but experts are placed on EP0-EP31; `// TP8-PP2` over `label="TP4"`.
     """
+    for axis, first, other in ctx.deployment.strategy.conflicts:
+        on_file_name = "file name" in (first.source, other.source)
+        yield degrees_vs_drawn.finding(
+            f"The {first.source} states {axis.upper()}{first.degrees[axis]} (\"{_quote(first.text)}\") but the "
+            f"{other.source} states {axis.upper()}{other.degrees[axis]} (\"{_quote(other.text)}\"); dagtui uses "
+            f"{axis.upper()}{first.degrees[axis]}.",
+            key=f"STG002:conflict:{axis}", severity=Severity.WARNING if on_file_name else None,
+            title="Two statements of the strategy disagree",
+            fix=f"State one {axis.upper()} degree everywhere the file names its strategy.",
+        )
     axes = tuple(axis for axis in ("ep", "tp", "dp") if ctx.degree(axis) and ctx.declared(axis))
     highest_ranks = _highest_ranks(ctx, axes) if axes else {}
     for axis in axes:

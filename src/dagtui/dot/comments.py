@@ -1,0 +1,51 @@
+"""The comments of a DOT text (`// ...`, `/* ... */`, `# ...` lines), which parsers drop but files
+often use to state their strategy (`// EP64-TP8-PP2-DP2 MoE Inference DAG`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Quoted strings are matched (and skipped) so that `"http://..."` in a label is no comment.
+_PIECE = re.compile(r'"(?:[^"\\]|\\[\s\S])*"|//[^\n]*|/\*[\s\S]*?(?:\*/|$)|(?:^|(?<=\n))[ \t]*#[^\n]*')
+MAX_COMMENTS = 10_000  # a file that is mostly comments still yields a bounded list
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One comment: the 1-based line it starts on, its text without the comment markers, and
+    whether it stands before the graph's first statement (a header, as trusted as a title)."""
+
+    line: int
+    text: str
+    header: bool
+
+
+def comments(text: str) -> list[Comment]:
+    """Every comment of `text`, in order (one pass; nothing when the text has no comment opener)."""
+    if "//" not in text and "/*" not in text and "#" not in text:
+        return []
+    first_statement = _first_statement(text)
+    found: list[Comment] = []
+    line, last = 1, 0
+    for match in _PIECE.finditer(text):
+        piece = match.group(0)
+        if piece.startswith('"'):
+            continue
+        line += text.count("\n", last, match.start())
+        last = match.start()
+        body = piece.strip()
+        body = body[2:-2] if body.startswith("/*") and body.endswith("*/") else body.lstrip("/#*")
+        body = " ".join(body.split())
+        if body:
+            found.append(Comment(line, body, match.start() < first_statement))
+            if len(found) >= MAX_COMMENTS:
+                break
+    return found
+
+
+def _first_statement(text: str) -> int:
+    """Where the first node or edge statement may begin: the first `[` or `->` (attribute lists and
+    edges); everything before is the file's header and the graph's opening."""
+    positions = [position for position in (text.find("["), text.find("->")) if position >= 0]
+    return min(positions, default=len(text))
