@@ -64,17 +64,22 @@ def test_backends_agree_on_samples():
         assert normalised(read_dot(sample, "plain")) == expected, sample
 
 
+# pydot needs about 3 GB and 15 s per MB of DOT: the two 3 MB corpus files alone would take 20 GB.
+PYDOT_COMPARED_BELOW = 300_000
+
+
 @pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name[:50])
 def test_backends_agree_on_corpus(path):
     results = []
-    for backend in BACKENDS:
+    backends = BACKENDS if path.stat().st_size < PYDOT_COMPARED_BELOW else [b for b in BACKENDS if b != "pydot"]
+    for backend in backends:
         try:
             results.append(normalised(read_dot(path, backend)))
         except DotSyntaxError as error:
             assert error.line is not None, f"{backend}: no line in {error}"
             results.append("syntax error")
-    assert results[0] == results[1] == results[2]
+    assert all(result == results[0] for result in results[1:])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -13,7 +13,6 @@ from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource, read_source
 from dagtui.dot.source_lines import declaration_lines
 from dagtui.errors import InputError
-from dagtui.gc_pause import without_collection
 
 __all__ = [
     "BACKENDS", "RawCluster", "RawEdge", "RawGraph", "RawNode", "backend_name", "graphviz_backend", "label_lines",
@@ -44,7 +43,6 @@ def graphviz_backend() -> str:
 _SECOND_GRAPH = re.compile(r"\}\s*(?:strict\s+)?(?:di)?graph\b[^{;=\]]*\{", re.IGNORECASE)
 
 
-@without_collection
 def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
     """Parse already-read DOT text with the chosen backend and attach declaration lines."""
     backend = backend or backend_name()

@@ -7,7 +7,7 @@ import re
 from dagtui.errors import DotSyntaxError
 
 _CGRAPH = re.compile(r"syntax error in line (\d+)(?: near '(.*)')?")
-_PYDOT = re.compile(r"found '(.*?)'.*?\(line:(\d+), col:(\d+)\)", re.DOTALL)
+_PYDOT = re.compile(r"found (?:'(.*?)'|end of text).*?\(line:(\d+), col:(\d+)\)", re.DOTALL)
 
 
 def from_cgraph(path: str, message: str, text: str) -> DotSyntaxError:

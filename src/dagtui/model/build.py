@@ -9,11 +9,11 @@ import networkx as nx
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawGraph
-from dagtui.gc_pause import without_collection
 from dagtui.model.deployment import Deployment, Stage
+from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
-from dagtui.model.operators import Op
+from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
 from dagtui.model.declared import declared_strategy
 from dagtui.model.strategy import AXES, Strategy
@@ -21,7 +21,6 @@ from dagtui.model.strategy import AXES, Strategy
 _STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*stage|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
-@without_collection
 def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -> Deployment:
     """Build the deployment model from a raw graph; `strategy_override` is `--strategy`."""
     nodes = {node_id: read_node(raw_node) for node_id, raw_node in raw.nodes.items()}
@@ -57,6 +56,9 @@ def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path
     for cluster in clusters:
         label = " ".join(label_lines(cluster.label)) if cluster.label else ""
         inner = [*path, label or cluster.name]
+        if _LEGEND.search(cluster.name) or _LEGEND.search(label):
+            _mark_notes(cluster.all_nodes(), nodes)
+            continue
         for member in cluster.all_nodes():
             node = nodes[member]
             if len(node.clusters) < len(inner):
@@ -77,6 +79,17 @@ def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path
             for member in cluster.all_nodes():
                 if nodes[member].layer is None:
                     nodes[member].layer = single_layer
+
+
+_LEGEND = re.compile(r"(?:^|[^a-z])(?:legend|key|notes?)(?:[^a-z]|$)", re.IGNORECASE)
+
+
+def _mark_notes(members: list[str], nodes: dict[str, NodeInfo]) -> None:
+    """The boxes of a legend cluster explain the drawing; they are not operators."""
+    for member in members:
+        node = nodes[member]
+        if not node.inputs and not node.outputs:
+            node.op, node.op_source, node.kind = Op.LEGEND, "cluster", Kind.NOTE
 
 
 _FIRST_NUMBER = re.compile(r"(?<![A-Za-z])(\d+)")
@@ -106,23 +119,13 @@ def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
 
 
 def _read_attention_in_context(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
-    """Read attention operators in the context of their layer: "Attention Output" in a layer
-    without a softmax is the output projection, not scores x V; and an "attention scores" node
-    fed by Q, K and V in a layer with neither softmax nor weighted sum is a fused attention core
-    (FlashAttention-style), not a QK^T node that V wrongly reaches."""
+    """"Attention Output" in a layer without a softmax is the output projection, not scores x V;
+    then the roles only the data flow can decide (model/flow.py)."""
     layers_with_softmax = {node.layer for node in nodes.values() if node.op is Op.SOFTMAX}
-    layers_with_sum = {node.layer for node in nodes.values() if node.op is Op.ATTN_WEIGHTED_SUM}
     for node in nodes.values():
         if node.op is Op.ATTN_WEIGHTED_SUM and node.layer not in layers_with_softmax:
             node.op = Op.O_PROJ
-    projections = {Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ}
-    for node_id, node in nodes.items():
-        if node.op is Op.ATTENTION and any(nodes[p].op in projections for p in graph.predecessors(node_id)):
-            node.op = Op.ATTN_CORE  # "Attention(heads=4)" between the projections: decomposed, core fused
-        if node.op is Op.ATTN_SCORE and node.layer not in layers_with_softmax | layers_with_sum:
-            feeding = {nodes[p].op for p in graph.predecessors(node_id)}
-            if Op.V_PROJ in feeding or Op.QKV_PROJ in feeding:
-                node.op = Op.ATTN_CORE
+    read_roles_from_flow(nodes, graph)
 
 
 def _stage_clusters(raw: RawGraph) -> list[Stage]:
@@ -142,27 +145,57 @@ def _stage_clusters(raw: RawGraph) -> list[Stage]:
 
 
 def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]:
-    """In files without clusters, `pp0_start [label="PP Stage 0\\n..."]` nodes open stages."""
+    """In files without clusters, `pp0_start [label="PP Stage 0\\n..."]` nodes open stages: a stage
+    holds what its marker reaches before the next marker. A node several markers reach belongs to
+    the last of them (markers are walked last first, and a node is claimed once: linear). When the
+    first marker drawn is not stage 0, what comes before it is the first stage, drawn without one."""
     markers = {
         node_id: stage_in(node.title) for node_id, node in nodes.items()
         if node.op is Op.STAGE_MARKER and stage_in(node.title) is not None
     }
+    if not markers:
+        return []
+    order = sorted(markers, key=lambda marker: (min(nodes[marker].rank("dp"), default=0), markers[marker]))
+    owner: dict[str, str] = {marker: marker for marker in markers}
+    for marker in reversed(order):
+        frontier = [marker]
+        while frontier:
+            current = frontier.pop()
+            for successor in graph.successors(current):
+                if successor not in owner:
+                    owner[successor] = marker
+                    frontier.append(successor)
+    members: dict[str, list[str]] = {marker: [marker] for marker in markers}
+    for node_id in nodes:
+        if node_id in owner and owner[node_id] != node_id:
+            members[owner[node_id]].append(node_id)
     stages = []
-    for marker, index in sorted(markers.items(), key=lambda item: (min(nodes[item[0]].rank("dp"), default=0), item[1])):
-        others = set(markers) - {marker}
-        reachable = nx.descendants(graph.subgraph(set(graph) - others), marker)
-        members = [marker, *[node for node in nodes if node in reachable]]
+    for marker in order:
         text = " ".join(nodes[marker].label)
         replica = min(nodes[marker].rank("dp"), default=0)
-        stages.append(Stage(index, text, claimed_layers(text), members, "marker", anchor=marker, replica=replica))
-    # A node reachable from several markers belongs to the nearest one before it.
-    owner: dict[str, int] = {}
-    for stage in stages:
-        for member in stage.members:
-            owner[member] = stage.index
-    for stage in stages:
-        stage.members = [member for member in stage.members if owner[member] == stage.index]
+        stages.append(Stage(markers[marker], text, claimed_layers(text), members[marker], "marker", anchor=marker,
+                            replica=replica))
+    first = stages[0]
+    if first.index > 0:
+        before = _unclaimed_ancestors(first.anchor or "", nodes, graph, owner)
+        if before:
+            stages.insert(0, Stage(first.index - 1, f"PP Stage {first.index - 1} (before `{first.anchor}`, no marker)",
+                                   None, before, "implicit"))
     return stages
+
+
+def _unclaimed_ancestors(start: str, nodes: dict[str, NodeInfo], graph: nx.DiGraph, owner: dict[str, str]) -> list[str]:
+    """The operators upstream of `start` that no stage marker claims (the input excluded)."""
+    seen: set[str] = set()
+    frontier = [start]
+    while frontier:
+        current = frontier.pop()
+        for predecessor in graph.predecessors(current):
+            if predecessor not in seen and predecessor not in owner:
+                seen.add(predecessor)
+                frontier.append(predecessor)
+    found = [n for n in nodes if n in seen and nodes[n].op not in NOT_OPERATORS]
+    return found
 
 
 def _stage_ranks(nodes: dict[str, NodeInfo]) -> list[Stage]:

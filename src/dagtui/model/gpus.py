@@ -89,7 +89,7 @@ def _without_degree_notes(ranks: dict[str, frozenset[int]], gpus: frozenset[int]
     return {axis: values for axis, values in ranks.items() if values != frozenset({len(gpus)})}
 
 
-_INLINE_GPU = re.compile(r"\b(?:gpus?|devices?)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
+_INLINE_GPU = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
 
 
 def inline_placement(text: str) -> Placement | None:

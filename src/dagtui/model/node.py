@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
 from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks
-from dagtui.model.operators import Kind, Op, kind_for, operator_from_text, readable_id
+from dagtui.model.operators import TEXT_SHAPES, Kind, Op, kind_for, operator_from_text, readable_id
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
 
-_KEYED_LINE = re.compile(r"^\s*([A-Za-z][\w ]*?)\s*:\s*(.*)$")
-_INPUT_KEYS = {"input", "inputs", "in", "input shape", "q", "k", "v"}
-_OUTPUT_KEYS = {"output", "outputs", "out", "output shape"}
-_TENSOR_KEYS = {"size", "tensor", "shape", "data"}
-_PLACEMENT_KEYS = {"gpu", "gpus", "device", "devices", "placement", "gpu ids"}
+_KEYED_LINE = re.compile(r"^\s*([A-Za-z][\w ]*?)\s*[:=]\s*(.*)$")
+_ATTENTION_INPUT_KEYS = {"q", "k", "v", "kv", "qkv", "query", "key", "value", "scores", "probs"}
+_TENSOR_KEYS = {"size", "tensor", "shape", "data", "dims", "dimensions", "activation", "activations"}
+_PLACEMENT_KEYS = {
+    "gpu", "gpus", "device", "devices", "placement", "gpu ids", "gpu_ids", "gpu id", "gpu_id", "device ids",
+    "device_ids", "rank", "ranks", "location", "on", "placed on", "runs on",
+}
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
 _ID_GPU = re.compile(r"(?:^|_)gpu_?(\d+)(?=_|$)", re.IGNORECASE)
 _ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d+)(?=_|$)", re.IGNORECASE)
@@ -71,8 +73,9 @@ _COMMUNICATION_OPS = frozenset({Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER,
 
 
 def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
-    """The operator and how it was found: first label line, then the id, then other label lines."""
-    if lines:
+    """The operator and how it was found: first label line (unless it only states a shape or a
+    placement), then the id, then other label lines."""
+    if lines and not _states_facts(lines[0]):
         op = operator_from_text(lines[0])
         if op is not Op.UNKNOWN:
             return op, "label"
@@ -86,6 +89,11 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         if op is not Op.UNKNOWN:
             return op, "label-detail"
     return Op.UNKNOWN, "none"
+
+
+def _states_facts(line: str) -> bool:
+    """Whether a label line states shapes or a placement (`Input: [..]`, `GPU: 0-7`), not a name."""
+    return read_line(line).role in ("shapes", "placement", "group")
 
 
 def _merge_ranks(target: dict[str, frozenset[int]], extra) -> None:
@@ -103,12 +111,17 @@ def read_node(raw: RawNode) -> NodeInfo:
     node_id, attrs = raw.id, raw.attrs
     label_value = attrs.get("label")
     lines = label_lines(label_value, node_id) if label_value else []
+    if len(lines) > 1 and lines[0].strip('"\' ') == node_id:
+        lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper
     facts = [read_line(line) for line in lines]
     op, source = classify_operator(node_id, lines)
     shape = attrs.get("shape")
     node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
     if facts:
         _read_label_lines(node, facts)
+    if (shape or "").lower() in TEXT_SHAPES and op is not Op.PLACEHOLDER and not node.inputs and not node.outputs:
+        # Text drawn without a box and stating no tensor: a legend or note, whatever words it uses.
+        node.op, node.op_source, node.kind = Op.LEGEND, "shape", Kind.NOTE
     _read_id(node)
     node.layer = _first_layer(node_id, facts)
     if op in _EXPERT_OPS or "expert" in node_id.lower():
@@ -123,8 +136,10 @@ _EXPERT_OPS = frozenset({Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN})
 class LineFacts:
     """What one label line says. Cached by text: large DAGs repeat the same lines thousands of times."""
 
-    role: str  # input, output, tensor, placement, group, bare, free
-    shapes: tuple[Shape, ...] = ()
+    role: str  # shapes, placement, group, bare, free
+    inputs: tuple[Shape, ...] = ()
+    outputs: tuple[Shape, ...] = ()
+    bare: tuple[Shape, ...] = ()  # shapes the line gives without saying whether they go in or out
     placement: Placement | None = None
     ranks: tuple[tuple[str, frozenset[int]], ...] = ()
     keyed: bool = False
@@ -134,6 +149,13 @@ class LineFacts:
 
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
 _PARENTHESISED = re.compile(r"\(.*?\)")
+# `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, wherever they stand
+# in a line: `[Input: [..], Output: [..]]` gives both on one line.
+_IO_KEY = re.compile(
+    r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|[ _](?:shape|tensor|[A-Za-z]{1,6}))?\s*[:=]",
+    re.IGNORECASE,
+)
+_ARROW = re.compile(r"\s*(?:→|->|=>|⟶)\s*")
 
 
 @functools.lru_cache(maxsize=131072)
@@ -146,43 +168,69 @@ def read_line(line: str) -> LineFacts:
 
 def _line_role(line: str) -> LineFacts:
     """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
+    if "[" in line:
+        io = _io_shapes(line)
+        if io is not None:
+            return io
     keyed = _KEYED_LINE.match(line)
     key = keyed.group(1).strip().lower() if keyed else ""
     value = keyed.group(2) if keyed else line
-    if key in _INPUT_KEYS:
-        return LineFacts("input", tuple(parse_shapes(value)), keyed=True)
-    if key in _OUTPUT_KEYS:
-        return LineFacts("output", tuple(parse_shapes(value)), keyed=True)
+    if key in _ATTENTION_INPUT_KEYS:
+        return LineFacts("shapes", inputs=tuple(parse_shapes(value)), keyed=True)
     if key in _TENSOR_KEYS:
-        return LineFacts("tensor", tuple(parse_shapes(value)), keyed=True)
+        arrow = _arrow_shapes(value)
+        if arrow is not None:
+            return arrow
+        shapes = tuple(parse_shapes(value))
+        return LineFacts("shapes", inputs=shapes, outputs=shapes, keyed=True)
     if key in _PLACEMENT_KEYS:
         placement = parse_placement(value)
         return LineFacts("placement", placement=placement, ranks=tuple(placement.ranks.items()), keyed=True)
     if key in _GROUP_KEYS:
         return LineFacts("group", ranks=tuple(parse_ranks(value).items()), keyed=True)
-    if line.lstrip().startswith("["):
-        return LineFacts("bare", tuple(parse_shapes(line)))
+    if line.lstrip().startswith("[") or (_ARROW.search(line) and "[" in line):
+        return _arrow_shapes(line) or LineFacts("bare", bare=tuple(parse_shapes(line)))
     ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(_PARENTHESISED.sub(" ", line)).items())
     return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
+
+
+def _arrow_shapes(text: str) -> LineFacts | None:
+    """`[..] → [..]`: the input shapes, then the output shapes; None without such an arrow."""
+    parts = _ARROW.split(text, maxsplit=1)
+    if len(parts) == 2 and "[" in parts[0] and "[" in parts[1]:
+        return LineFacts("shapes", inputs=tuple(parse_shapes(parts[0])), outputs=tuple(parse_shapes(parts[1])))
+    return None
+
+
+def _io_shapes(line: str) -> LineFacts | None:
+    """Shapes after Input/Output keys anywhere in the line, each key's shapes up to the next key;
+    None when the line names no such key (or one with no shape after it)."""
+    keys = list(_IO_KEY.finditer(line))
+    if not keys:
+        return None
+    inputs: list[Shape] = []
+    outputs: list[Shape] = []
+    for key, following in zip(keys, [*keys[1:], None]):
+        segment = line[key.end(): following.start() if following else len(line)]
+        (inputs if key.group(1) else outputs).extend(parse_shapes(segment))
+    if not inputs and not outputs:
+        return None
+    return LineFacts("shapes", inputs=tuple(inputs), outputs=tuple(outputs), keyed=True)
 
 
 def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
     for index, fact in enumerate(facts):
         role = fact.role
-        if role == "input":
-            node.inputs.extend(fact.shapes)
-        elif role == "output":
-            node.outputs.extend(fact.shapes)
-        elif role == "tensor":
-            node.inputs.extend(fact.shapes)
-            node.outputs.extend(fact.shapes)
+        if role == "shapes":
+            node.inputs.extend(fact.inputs)
+            node.outputs.extend(fact.outputs)
         elif role == "placement":
             node.placement = fact.placement
             _merge_ranks(node.ranks, fact.ranks)
         elif role == "group":
             _merge_ranks(node.group, fact.ranks)
         elif role == "bare":
-            node.bare_shapes.extend(fact.shapes)
+            node.bare_shapes.extend(fact.bare)
         else:
             # A free line like `L0 TP1`, `GPU0`, `Pipeline:0 Expert:0 TP:0` may say where the node runs;
             # the first line names the operator, so only an inline GPU counts there.
@@ -194,6 +242,8 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
 
 def _read_id(node: NodeInfo) -> None:
     for axis, value in _ID_RANK.findall(node.id):
+        if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
+            continue  # `mlp_tp8` on GPUs 0-7: the degree of the group it runs on, not rank 8
         _merge_ranks(node.ranks, {axis.lower(): frozenset({int(value)})})
     if node.placement is None:
         gpu = _ID_GPU.search(node.id)

@@ -19,6 +19,7 @@ class Kind(str, Enum):
     ROUTING = "routing"
     INPUT = "input"
     OUTPUT = "output"
+    NOTE = "note"  # a legend, key or summary box: text for the reader, not an operator
 
 
 class Op(str, Enum):
@@ -55,8 +56,11 @@ class Op(str, Enum):
     STAGE_MARKER = "stage_marker"
     SPLIT = "split"
     CONCAT = "concat"
+    RESHAPE = "reshape"  # reshape, transpose, permute, split/merge heads: changes a shape by design
+    ELEMENTWISE = "elementwise"  # scale, mask, dropout, rotary, q/k norm: passes a tensor through
     KV_CACHE = "kv_cache"
     PLACEHOLDER = "placeholder"
+    LEGEND = "legend"
     UNKNOWN = "unknown"
 
 
@@ -66,11 +70,17 @@ ATTENTION_OPS = {
     Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
     Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ, Op.ATTENTION,
 }
+# Nodes that are not operators of the model: the graph's ends, markers, placeholders and notes.
+NOT_OPERATORS = frozenset({Op.INPUT, Op.OUTPUT, Op.STAGE_MARKER, Op.PLACEHOLDER, Op.LEGEND})
 MOE_OPS = {Op.GATE, Op.DISPATCH, Op.EXPERT, Op.COMBINE, Op.MOE}
 # Operators whose job is to change a tensor's shape: edges through them are not shape-checked.
 SHAPE_CHANGING = COLLECTIVES | {
     Op.DISPATCH, Op.COMBINE, Op.GATE, Op.STAGE_MARKER, Op.INPUT, Op.OUTPUT, Op.SPLIT, Op.CONCAT, Op.PLACEHOLDER,
+    Op.RESHAPE,
 }
+# Operators a tensor passes through on its way between two operators of attention (or of an
+# expert): the data flow is read across them.
+PASS_THROUGH = frozenset({Op.RESHAPE, Op.ELEMENTWISE, Op.SPLIT, Op.CONCAT, Op.KV_CACHE})
 
 _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
@@ -78,15 +88,23 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
     (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
-    (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"),
-    (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\bsummary\b|\.\.\.|…"),
+    (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
+                r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\b"),
+    (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
+                      r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
+    (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
+    (Op.RESHAPE, r"^(?!.*(?:score|\bqk|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
+                 r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
+    (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
+                     r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
-    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"),
+    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"
+              r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to"),
-    (Op.COMBINE, r"combine|aggregat|\bagg\b|gather[-_ ]?(?:expert|outputs)"),
+    (Op.COMBINE, r"combine|aggregat|\bagg\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit\b|\bbroadcast\b|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b|attention[-_ ]?out(?:put)?\b|\bsv\b"),
@@ -105,7 +123,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.MOE, r"\bmoe\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
     (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b"),
-    (Op.INPUT, r"^(?:model\s+)?input\b|^request\b|^tokens?\b"),
+    (Op.INPUT, r"^(?:model\s+|total\s+|global\s+)?input\b|^requests?\b|^(?:input\s+)?tokens?(?:\s+ids?)?$"),
     (Op.OUTPUT, r"^(?:model\s+|final\s+)?output\b|^result\b"),
 ]
 RULES = [(op, re.compile(pattern, re.IGNORECASE)) for op, pattern in _RULES]
@@ -134,12 +152,18 @@ def readable_id(node_id: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", spaced)
 
 
+# Shapes Graphviz draws as bare text: a node drawn so is a note unless its label names an operator.
+TEXT_SHAPES = frozenset({"plaintext", "plain", "none", "note"})
+
+
 def kind_for(op: Op, shape: str | None) -> Kind:
-    """The node's kind: sources and sinks by role, then by DOT shape, then by operator."""
+    """The node's kind: sources, sinks and notes by role, then by DOT shape, then by operator."""
     if op is Op.INPUT:
         return Kind.INPUT
     if op is Op.OUTPUT:
         return Kind.OUTPUT
+    if op is Op.LEGEND:
+        return Kind.NOTE
     by_shape = SHAPE_KINDS.get((shape or "").lower())
     if by_shape is not None:
         return by_shape

@@ -13,6 +13,7 @@ _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 _REPEAT = re.compile(r"^\s*[x×]\s*(\d+)\b")
 _ARITHMETIC = re.compile(r"^[\d\s*+/()-]+$")
 PLACEHOLDERS = {"?", "??", "...", "…", "n/a", "tbd", "unknown"}
+VOCAB_NAMES = ("vocab", "vocab_size", "vocabulary", "v", "vocab_shard", "vocab_per_rank", "logits")
 HIDDEN_NAMES = {"hidden_size", "hidden", "hidden_dim", "d_model", "dim", "embed_dim", "h", "model_dim", "token_dim", "d"}
 
 
@@ -94,6 +95,20 @@ class Shape:
             return heads.value, head_dim.value  # type: ignore[return-value]
         return None
 
+    def same_elements(self, other: Shape) -> bool:
+        """The same tensor laid out otherwise: equal leading dimensions, and the trailing ones
+        multiply to the same size (`[b, s, 32, 128]` and `[b, s, 4096]`: heads merged)."""
+        if not self.all_int or not other.all_int or len(self.dims) == len(other.dims):
+            return False
+        short, long = (self, other) if len(self.dims) < len(other.dims) else (other, self)
+        keep = len(short.dims) - 1
+        if short.values[:keep] != long.values[:keep]:
+            return False
+        product = 1
+        for value in long.values[keep:]:
+            product *= value  # type: ignore[operator]
+        return product == short.values[keep]
+
     def same_as(self, other: Shape) -> bool:
         """Equal dimension values (names are ignored: `hidden=4096` and `4096` agree)."""
         return self.values == other.values
@@ -149,8 +164,17 @@ def _evaluate(node: ast.AST) -> float | None:
     return None
 
 
+_SPACED_DIMS = re.compile(r"^\s*(?:[\w.]+=)?\w+(?:\s+(?:[\w.]+=)?\w+)+\s*$")
+_TIMES_DIMS = re.compile(r"^\s*\d+(?:\s*[x×]\s*\d+)+\s*$")
+
+
 def parse_shape(text: str) -> Shape:
-    """Parse the inside of one pair of brackets."""
+    """Parse the inside of one pair of brackets: `128, 1024, 4096`, `128 1024 4096`, `128x1024x4096`."""
+    if "," not in text:
+        if _SPACED_DIMS.match(text):
+            return Shape(tuple(parse_dim(part) for part in text.split()))
+        if _TIMES_DIMS.match(text):
+            return Shape(tuple(parse_dim(part) for part in re.split(r"[x×]", text)))
     parts = [part for part in _split_top_level(text) if part.strip()]
     return Shape(tuple(parse_dim(part) for part in parts))
 

@@ -16,7 +16,8 @@ from dagtui.review import Review
 from dagtui.validate import Finding, Severity
 from dagtui.validate.ranges import compact_ranges
 
-KIND_LETTER = {Kind.COMPUTE: "C", Kind.COMMUNICATION: "X", Kind.ROUTING: "R", Kind.INPUT: "I", Kind.OUTPUT: "O"}
+KIND_LETTER = {Kind.COMPUTE: "C", Kind.COMMUNICATION: "X", Kind.ROUTING: "R", Kind.INPUT: "I", Kind.OUTPUT: "O",
+               Kind.NOTE: "N"}
 SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "ℹ"}
 
 

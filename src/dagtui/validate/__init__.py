@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dagtui.gc_pause import without_collection
 from dagtui.model.deployment import Deployment
 from dagtui.model.spec import ModelSpec
 from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
@@ -43,7 +42,6 @@ class RuleSelection:
         return kept
 
 
-@without_collection
 def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> list[Finding]:
     """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2..."""
     selection = selection or RuleSelection()

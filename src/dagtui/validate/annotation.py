@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dagtui.model.operators import Kind, Op
+from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
 
 
 def _computation(ctx: Context) -> list[str]:
-    return [n for n, i in ctx.nodes.items() if i.kind is Kind.COMPUTE and i.op not in (Op.STAGE_MARKER,)]
+    return [n for n, i in ctx.nodes.items() if i.kind is Kind.COMPUTE and i.op not in NOT_OPERATORS]
 
 
 @rule("ANN001", "annotation", Severity.WARNING, "Computation node without Input/Output shapes")

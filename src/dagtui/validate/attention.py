@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from dagtui.model.flow import passes_through
 from dagtui.model.operators import ATTENTION_OPS, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -15,12 +16,12 @@ _QK_OPS = {Op.Q_PROJ, Op.K_PROJ}
 
 
 def feeders(ctx: Context, node: str) -> set[str]:
-    """The nearest attention operators upstream of `node`, looking through communication and unknown nodes."""
+    """The nearest attention operators upstream of `node`, looking through pass-through and unknown nodes."""
     return _nearest_attention(ctx, node, ctx.deployment.graph.predecessors)
 
 
 def consumers(ctx: Context, node: str) -> set[str]:
-    """The nearest attention operators downstream of `node`, looking through communication and unknown nodes."""
+    """The nearest attention operators downstream of `node`, looking through pass-through and unknown nodes."""
     return _nearest_attention(ctx, node, ctx.deployment.graph.successors)
 
 
@@ -36,7 +37,7 @@ def _nearest_attention(ctx: Context, node: str, neighbours) -> set[str]:
         info = ctx.nodes[current]
         if info.op in ATTENTION_OPS:
             found.add(current)
-        elif info.is_communication or info.op is Op.UNKNOWN:
+        elif passes_through(info) or info.op is Op.UNKNOWN:
             stack.extend(neighbours(current))
     return found
 
@@ -50,7 +51,8 @@ def monolithic(ctx: Context):
     where the TP all-reduce sits.
     Example: `layer15_attention [label="Layer 15: Attention"]` as a representative layer.
     """
-    boxes = ctx.deployment.nodes_of_op(Op.ATTENTION)
+    # A box is what a label says; an id only an edge mentions is STR005's to report.
+    boxes = [node for node in ctx.deployment.nodes_of_op(Op.ATTENTION) if ctx.nodes[node].label]
     if not boxes:
         return
     yield monolithic.finding(
@@ -157,8 +159,10 @@ def heads(ctx: Context):
     tp = ctx.degree("tp") or 1
     total_heads = ctx.spec.heads if ctx.spec and ctx.spec.heads else None
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for node_id in ctx.deployment.nodes_of_op(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM):
+    copies: dict[tuple[Op, int | None], int] = defaultdict(int)  # how many shards of an operator a layer draws
+    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS):
         node = ctx.nodes[node_id]
+        copies[(node.op, node.layer)] += 1
         for shape in node.outputs[:1]:
             pair = shape.heads_and_head_dim()
             if pair:
@@ -168,14 +172,17 @@ def heads(ctx: Context):
     usual = max(groups, key=lambda pair: len(groups[pair])) if len(groups) > 1 else None
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
+        shards = max(copies[(ctx.nodes[n].op, ctx.nodes[n].layer)] for n in nodes)
+        per_rank = {full.value} | {full.value // d for d in (tp, shards) if d > 1 and full.value % d == 0}
         problems = []
-        if product not in (full.value, full.value // tp):
-            shard = f" nor its TP{tp} shard {full.value // tp}" if tp > 1 else ""
-            problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value}{shard}")
+        if product not in per_rank:
+            splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)
+            problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value}"
+                            + (f" nor {splits}" if splits else ""))
         if tp > 1 and total_heads and head_count != total_heads // tp:
             problems.append(f"a TP{tp} rank holds {total_heads}/{tp} = {total_heads // tp} heads, not {head_count}")
-        elif tp > 1 and not total_heads and product == full.value:
-            problems.append(f"each TP{tp} rank shows the full {head_count} heads; a rank holds 1/{tp} of them")
+        elif tp > 1 and ctx.declared("tp") and not total_heads and product == full.value and shards > 1:
+            problems.append(f"each of the {shards} TP{tp} shards drawn shows the full {head_count} heads; a rank holds 1/{tp} of them")
         by_majority = not problems
         if by_majority and usual is not None and (head_count, head_dim) != usual and len(groups[usual]) > len(nodes):
             problems.append(
@@ -187,6 +194,9 @@ def heads(ctx: Context):
                 f"{node_list(nodes)} output heads={head_count}, d_k={head_dim}: " + "; and ".join(problems)
                 + f" (hidden size {full.value}, {full.source}).",
                 nodes=nodes, key=f"ATT003:{head_count}x{head_dim}",
-                severity=Severity.WARNING if by_majority else ctx.severity_for(("tp",), nodes, Severity.ERROR),
+                severity=Severity.WARNING if by_majority or full.guessed else ctx.severity_for(("tp",), nodes, Severity.ERROR),
                 fix=f"Give each TP rank heads/TP heads of d_k = H/heads, so that heads x d_k = {full.value // tp if tp > 1 else full.value} per rank.",
             )
+
+
+_HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)

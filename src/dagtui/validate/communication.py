@@ -3,10 +3,11 @@ right tensors, and shapes follow the drawing convention (ellipse / box / paralle
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
-from dagtui.model.operators import COLLECTIVES, ROUTING_OPS, Kind, Op
+from dagtui.model.operators import COLLECTIVES, NOT_OPERATORS, ROUTING_OPS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
@@ -32,10 +33,12 @@ def cross_gpu(ctx: Context):
     """
     edges = []
     for source, target, a, b in ctx.edges:
-        if a.is_communication or b.is_communication or a.kind in (Kind.INPUT, Kind.OUTPUT) or b.kind in (Kind.INPUT, Kind.OUTPUT):
+        if a.is_communication or b.is_communication or a.kind in _NOT_MOVED or b.kind in _NOT_MOVED:
             continue
-        if a.op in ROUTING_OPS or b.op in ROUTING_OPS:
+        if a.op in ROUTING_OPS or b.op in ROUTING_OPS or a.op in NOT_OPERATORS or b.op in NOT_OPERATORS:
             continue
+        if not _moves_data(a) or not _moves_data(b):
+            continue  # a control edge, from a scheduler the file does not describe as an operator
         if a.placement is not None and b.placement is not None and _placements_disjoint(a, b):
             edges.append((source, target))
     if edges:
@@ -46,6 +49,16 @@ def cross_gpu(ctx: Context):
             nodes=nodes, details=[f"`{a}` ({_where(ctx.nodes[a])}) -> `{b}` ({_where(ctx.nodes[b])})" for a, b in edges[:6]],
             fix="Insert the communication node (send/recv, all-gather, all-to-all...) that moves the tensor.",
         )
+
+
+_NOT_MOVED = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
+_TENSOR_NAME = re.compile(r"\b(?:input|output|result|activations?|hidden states?|tokens?)\s*\d*$", re.IGNORECASE)
+
+
+def _moves_data(node: NodeInfo) -> bool:
+    """Whether the node is an operator whose edges carry tensors: one dagtui recognised, or one
+    whose label states shapes."""
+    return node.op is not Op.UNKNOWN or bool(node.inputs or node.outputs)
 
 
 def _where(node: NodeInfo) -> str:
@@ -64,9 +77,13 @@ def shape_convention(ctx: Context):
     """
     wrong: dict[str, list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
+        if node.op_source != "label" and not (node.op_source == "id" and not node.label):
+            continue  # where the first label line (or, unlabelled, the id drawn) names the operator
         if node.op in COLLECTIVES and node.kind is Kind.COMPUTE:
             wrong["collective drawn as a box"].append(node_id)
-        elif node.op not in COLLECTIVES | ROUTING_OPS | {Op.INPUT, Op.OUTPUT, Op.UNKNOWN} and node.kind is Kind.COMMUNICATION:
+        elif (node.op not in COLLECTIVES | ROUTING_OPS | NOT_OPERATORS | {Op.UNKNOWN} and node.kind is Kind.COMMUNICATION
+              and not _TENSOR_NAME.search(node.title)):
+            # An ellipse naming a tensor ("MoE Output") marks the flow; it is not an operator.
             wrong["computation drawn as an ellipse"].append(node_id)
     for what, nodes in wrong.items():
         yield shape_convention.finding(

@@ -14,11 +14,16 @@ from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
 from dagtui.model.roles import expert_count_in
+from dagtui.model.shapes import VOCAB_NAMES
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
 
 T = TypeVar("T")
+_GUESSED = "inferred: the largest"
+# Operators on the residual stream, and operators whose input is it: their width is the hidden size.
+_RESIDUAL_STREAM_OPS = frozenset({Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.EMBEDDING})
+_INPUT_ON_STREAM_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.OUTPUT, Op.LM_HEAD})
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,11 @@ class Known:
     @property
     def inferred(self) -> bool:
         return not self.source.startswith("--model") and not self.source.startswith("declared")
+
+    @property
+    def guessed(self) -> bool:
+        """Inferred from weak evidence (the largest size drawn), not from what the file states."""
+        return self.source.startswith(_GUESSED)
 
 
 class Context:
@@ -98,29 +108,50 @@ class Context:
 
     @cached_property
     def hidden(self) -> Known | None:
-        """The model's full hidden size: from --model, else the largest hidden size drawn."""
+        """The model's full hidden size: from --model, else the widest residual stream drawn (norms,
+        residual adds, the embedding, attention inputs, the output), else the largest hidden size
+        drawn. Not the largest last dimension of any node: that may be an MLP's intermediate size
+        or the vocabulary."""
         if self.spec and self.spec.hidden_size:
             return Known(self.spec.hidden_size, "--model")
+        stream: tuple[int, str] | None = None
         best: tuple[int, str] | None = None
         for node in self.nodes.values():
-            for shape in [*node.inputs, *node.outputs]:
+            on_stream = node.op in _RESIDUAL_STREAM_OPS
+            shapes = [*node.inputs, *node.outputs] if on_stream or node.op not in _INPUT_ON_STREAM_OPS else node.inputs
+            on_stream = on_stream or node.op in _INPUT_ON_STREAM_OPS
+            for shape in shapes:
                 hidden = shape.hidden()
-                if hidden and (best is None or hidden > best[0]):
+                if not hidden or shape.named(*VOCAB_NAMES) is not None:
+                    continue
+                if on_stream and (stream is None or hidden > stream[0]):
+                    stream = (hidden, node.id)
+                if best is None or hidden > best[0]:
                     best = (hidden, node.id)
+        if stream is not None:
+            return Known(stream[0], f"inferred: the residual stream drawn at `{stream[1]}`")
         if best is None:
             return None
         return Known(best[0], f"inferred: the largest hidden size drawn, at `{best[1]}`")
 
     @cached_property
+    def first_layer(self) -> int:
+        """0, or 1 for a file that numbers its layers from 1 (no layer 0 claimed or drawn)."""
+        claimed = [layer for stage in self.deployment.stages for layer in (stage.claimed_layers or [])]
+        numbers = set(claimed) | set(self.deployment.layers_drawn)
+        return 1 if numbers and min(numbers) == 1 else 0
+
+    @cached_property
     def layer_count(self) -> Known | None:
         if self.spec and self.spec.layers:
             return Known(self.spec.layers, "--model")
+        first = self.first_layer
         claimed = [layer for stage in self.deployment.stages for layer in (stage.claimed_layers or [])]
         if claimed:
-            return Known(max(claimed) + 1, "inferred: the layer ranges the stages claim")
+            return Known(max(claimed) + 1 - first, "inferred: the layer ranges the stages claim")
         drawn = self.deployment.layers_drawn
         if drawn:
-            return Known(max(drawn) + 1, "inferred: the highest layer drawn")
+            return Known(max(drawn) + 1 - first, "inferred: the highest layer drawn")
         return None
 
     @cached_property

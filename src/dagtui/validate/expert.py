@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
-from dagtui.model.operators import Op
+from dagtui.model.flow import nearest
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -67,7 +70,14 @@ def monolithic_moe(ctx: Context):
     Why: one box hides the expert placement and the all-to-alls, the parts most often wrong.
     Example: `layer15_moe [label="Layer 15: MoE"]`.
     """
-    boxes = ctx.deployment.nodes_of_op(Op.MOE)
+    layers_with_experts = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.EXPERT)}
+    graph = ctx.deployment.graph
+    boxes = [
+        node for node in ctx.deployment.nodes_of_op(Op.MOE)
+        if ctx.nodes[node].label and ctx.nodes[node].layer not in layers_with_experts
+        and not nearest(ctx.nodes, node, graph.predecessors, _drawn_moe_part, hops=2)
+        and not nearest(ctx.nodes, node, graph.successors, _drawn_moe_part, hops=2)
+    ]  # a "MoE" node next to a drawn gate, dispatch, expert or combine names a part ("MoE Output")
     if boxes:
         yield monolithic_moe.finding(
             f"The MoE of {ctx.where(boxes)} is drawn as one box ({node_list(boxes)}): gate, all-to-alls and expert placement "
@@ -75,6 +85,23 @@ def monolithic_moe(ctx: Context):
             nodes=boxes, key=f"EXP006:{compact_ranges(ctx.layers_of(boxes))}",
             fix="Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.",
         )
+
+
+def _connected(ctx: Context, node: str) -> bool:
+    """Whether an expert node takes part in the flow judged: an isolated "Expert 3" box in a layer
+    whose other experts are wired is a header (or an island STR004 reports), not a routed expert."""
+    if ctx.in_degree[node] + ctx.out_degree[node] > 0:
+        return True
+    wired = ctx.shared("layers_with_wired_experts", _layers_with_wired_experts)
+    return ctx.nodes[node].layer not in wired
+
+
+def _layers_with_wired_experts(ctx: Context) -> set[int | None]:
+    return {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.EXPERT) if ctx.in_degree[n] + ctx.out_degree[n]}
+
+
+def _drawn_moe_part(node: NodeInfo) -> bool:
+    return node.op in (Op.GATE, Op.DISPATCH, Op.EXPERT, Op.COMBINE, Op.ALL_TO_ALL)
 
 
 @rule("EXP002", "expert", Severity.ERROR, "Experts unevenly divided among EP ranks")
@@ -149,7 +176,8 @@ def gate_first(ctx: Context):
         return
     graph = ctx.deployment.graph
     gated: set[str] = set()
-    for gate in ctx.deployment.nodes_of_op(Op.GATE):
+    routers = [n for n, node in ctx.nodes.items() if node.op in (Op.GATE, Op.DISPATCH) or node.kind is Kind.ROUTING]
+    for gate in routers:
         # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts.
         layer = ctx.nodes[gate].layer
         frontier = [gate]
@@ -161,7 +189,7 @@ def gate_first(ctx: Context):
                     continue
                 gated.add(successor)
                 frontier.append(successor)
-    ungated = [node for node in experts if node not in gated]
+    ungated = [node for node in experts if node not in gated and _connected(ctx, node)]
     if ungated:
         yield gate_first.finding(
             f"{len(ungated)} expert node(s) ({node_list(ungated)}) have no gate/router upstream{ctx.in_layers(ungated)}.",
@@ -183,7 +211,7 @@ def all_to_all(ctx: Context):
     if not ep or ep == 1:
         return
     dispatched, combined = _near_all_to_all(ctx, upstream=True), _near_all_to_all(ctx, upstream=False)
-    experts = ctx.deployment.nodes_of_op(Op.EXPERT)
+    experts = [node for node in ctx.deployment.nodes_of_op(Op.EXPERT) if _connected(ctx, node)]
     missing_in = [node for node in experts if node not in dispatched]
     missing_out = [node for node in experts if node not in combined]
     for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
@@ -196,6 +224,22 @@ def all_to_all(ctx: Context):
             )
 
 
+def _all_to_alls(ctx: Context) -> list[str]:
+    """Nodes that move tokens between EP ranks: all-to-alls; dispatch, combine, scatter and gather
+    nodes drawn as communication; point-to-point sends and receives; and any node whose label names
+    an all-to-all on a later line ("Expert Dispatch\\nAll-to-All"). A combine drawn as a routing
+    parallelogram is the aggregation of expert outputs, not the transfer."""
+    found = []
+    moves_tokens = (Op.DISPATCH, Op.COMBINE, Op.SPLIT, Op.CONCAT, Op.ALL_GATHER, Op.UNKNOWN)
+    for node_id, node in ctx.nodes.items():
+        if node.op in (Op.ALL_TO_ALL, Op.SEND_RECV) or (node.is_communication and node.op in moves_tokens):
+            found.append(node_id)
+        elif any(_ALL_TO_ALL_WORDS.search(line) for line in node.label[1:]):
+            found.append(node_id)
+    return found
+
+
+_ALL_TO_ALL_WORDS = re.compile(r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall", re.IGNORECASE)
 _PASSABLE_OPS = frozenset({Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE})
 
 
@@ -205,7 +249,7 @@ def _near_all_to_all(ctx: Context, upstream: bool, hops: int = 6) -> set[str]:
     the all-to-alls at once, against the direction looked in, rather than one per expert."""
     graph = ctx.deployment.graph
     towards = graph.successors if upstream else graph.predecessors
-    frontier = list(ctx.deployment.nodes_of_op(Op.ALL_TO_ALL))
+    frontier = ctx.shared("all_to_alls", _all_to_alls)
     reached = set(frontier)
     for _ in range(hops):
         step = []

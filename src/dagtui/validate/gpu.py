@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from dagtui.model.operators import Kind, Op
+from dagtui.model.operators import NOT_OPERATORS, Kind
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
 
-_UNPLACED_OK = {Op.INPUT, Op.OUTPUT, Op.STAGE_MARKER}
+_UNPLACED_OK = NOT_OPERATORS
 
 
 def _computation(ctx: Context) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from dagtui.model.deployment import Stage
-from dagtui.model.operators import Op
+from dagtui.model.operators import NOT_OPERATORS, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -72,7 +72,8 @@ def _range_problems(ctx: Context, stages: list[Stage]) -> list[str]:
             seen.setdefault(layer, stage.index)
     total = ctx.layer_count
     if total and stages:
-        missing = sorted(set(range(total.value)) - set(seen))
+        first = ctx.first_layer
+        missing = sorted(set(range(first, total.value + first)) - set(seen))
         if missing:
             problems.append(f"no stage claims layer(s) {compact_ranges(missing)} of {total.value} ({total.source})")
     for before, after in itertools.pairwise(stages):
@@ -89,11 +90,19 @@ def missing_layers(ctx: Context):
     and a reviewer cannot tell whether they exist at all.
     Example: "PP Stage 0 / Layers 0-7" with only layer 0 drawn: layers 1-7 are missing.
     """
-    details, all_missing, nodes = [], [], []
+    details, all_missing, nodes, unnumbered = [], [], [], []
+    short: list[tuple[Stage, int]] = []
     for stage in ctx.deployment.stages:
         if not stage.claimed_layers:
             continue
         coverage = ctx.deployment.stage_coverage(stage)
+        if not coverage.drawn and not coverage.transfer_only and _draws_operators(ctx, stage):
+            drawn = _layers_drawn_unnumbered(ctx, stage)
+            if drawn and drawn < len(stage.claimed_layers):
+                short.append((stage, drawn))
+            elif not drawn:
+                unnumbered.append(stage)  # operators without layer numbers: how many layers is unknown
+            continue
         drawn, transfers, missing = coverage.drawn, coverage.transfer_only, coverage.missing
         if not missing and not transfers:
             continue
@@ -115,6 +124,41 @@ def missing_layers(ctx: Context):
             nodes=[node for node in nodes if node], details=details, key="PIP003",
             fix="Complete each stage with the operators of every layer it claims (attention and MoE per layer).",
         )
+    if short:
+        yield missing_layers.finding(
+            "; ".join(f"PP Stage {stage.index} claims {len(stage.claimed_layers or [])} layers "
+                      f"({compact_ranges(stage.claimed_layers or [])}) but draws the operators of {drawn}"
+                      for stage, drawn in short)
+            + " (counted from its norms, residual adds and gates: its operators name no layer).",
+            nodes=[stage.anchor or stage.members[0] for stage, _ in short], key="PIP003:unnumbered-short",
+            severity=Severity.WARNING,
+            fix="Complete each stage with the operators of every layer it claims, and name the layer in each.",
+        )
+    if unnumbered:
+        names = ", ".join(f"PP{stage.index}" for stage in unnumbered)
+        yield missing_layers.finding(
+            f"Stage(s) {names} draw operators that name no layer, so which of the claimed layers they draw "
+            "could not be checked.",
+            nodes=[stage.anchor or stage.members[0] for stage in unnumbered if stage.anchor or stage.members],
+            key="PIP003:unnumbered", severity=Severity.INFO, title="Stage layers not numbered",
+            fix="Name the layer in each operator's id or label (`layer3_qkv`, `Layer 3 QKV`).",
+        )
+
+
+def _layers_drawn_unnumbered(ctx: Context, stage: Stage) -> int:
+    """How many layers a stage draws when its operators name none: a layer has two norms and two
+    residual adds, and one gate if it is MoE (operators drawn once per layer, not per rank)."""
+    counts = {op: 0 for op in (Op.NORM, Op.RESIDUAL_ADD, Op.GATE)}
+    for member in stage.members:
+        op = ctx.nodes[member].op
+        if op in counts:
+            counts[op] += 1
+    return max(counts[Op.NORM] // 2, counts[Op.RESIDUAL_ADD] // 2, counts[Op.GATE])
+
+
+def _draws_operators(ctx: Context, stage: Stage) -> bool:
+    return any(ctx.nodes[m].op not in _TRANSFER_OPS and ctx.nodes[m].op not in NOT_OPERATORS
+               and not ctx.nodes[m].is_communication for m in stage.members)
 
 
 @rule("PIP004", "pipeline", Severity.ERROR, "Stage holds only pipeline transfers")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
-from dagtui.model.operators import SHAPE_CHANGING, Op
+from dagtui.model.operators import SHAPE_CHANGING, Kind, Op
 from dagtui.model.shapes import Shape
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -19,6 +19,16 @@ FULL_SIZE_OPS = {
 }
 
 
+_ATTENDING = frozenset({Op.ATTN_CORE, Op.ATTN_SCORE, Op.ATTN_WEIGHTED_SUM, Op.ATTENTION})
+_KEYS_AND_VALUES = frozenset({Op.K_PROJ, Op.V_PROJ, Op.KV_CACHE})
+
+
+def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
+    """Tensors of the same rank and last (head or hidden) size: K/V may differ from Q in heads and length."""
+    return any(len(produced.dims) == len(shape.dims) and produced.values[-1] == shape.values[-1]
+               for shape in consumer.inputs)
+
+
 def _comparable(shape: Shape) -> bool:
     return bool(shape.dims) and all(dim.is_int or not dim.is_placeholder for dim in shape.dims)
 
@@ -29,13 +39,31 @@ def _mismatch(produced: Shape, consumer: NodeInfo) -> bool:
     if not candidates or not _comparable(produced):
         return False
     for expected in candidates:
-        if produced.same_as(expected):
-            return False
+        if produced.same_as(expected) or produced.same_elements(expected):
+            return False  # equal, or the same tensor with heads merged or split ([b,s,32,128] = [b,s,4096])
         if len(produced.dims) == len(expected.dims) and any(
             not a.is_int or not b.is_int for a, b in zip(produced.dims, expected.dims) if a.value != b.value
         ):
             return False  # differs only where a symbol stands: not evidence of a mismatch
     return True
+
+
+def _shard_sources(ctx: Context, starts: list[str]) -> set[str]:
+    """The nodes upstream of `starts` that emit the shard, up to the first that does not (one walk
+    shared by all starts): where the shard came from."""
+    graph = ctx.deployment.graph
+    found: set[str] = set()
+    frontier = list(starts)
+    while frontier:
+        current = frontier.pop()
+        for producer in graph.predecessors(current):
+            node = ctx.nodes[producer]
+            if producer in found or node.is_communication or not node.outputs:
+                continue
+            if ctx.is_tp_shard(node.outputs[0].hidden()):
+                found.add(producer)
+                frontier.append(producer)
+    return found
 
 
 def _shard_to_full(ctx: Context, produced: Shape, consumer: NodeInfo) -> bool:
@@ -53,14 +81,22 @@ def edge_mismatch(ctx: Context):
     Example: `attn_out` outputs [128,1024,4096] but `residual` expects [128,1024,2048].
     """
     groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    for source, target, producer, consumer in ctx.edges:
-        if producer.op in SHAPE_CHANGING or consumer.op in SHAPE_CHANGING:
-            continue
-        if producer.is_communication or consumer.is_communication or not producer.outputs:
-            continue
+    candidates = [
+        (source, target, producer, consumer) for source, target, producer, consumer in ctx.edges
+        if producer.op not in SHAPE_CHANGING and consumer.op not in SHAPE_CHANGING and producer.outputs
+        and not producer.is_communication and not consumer.is_communication
+    ]
+    # Consumers whose listed input matches one producer: the other producers' inputs are unlisted.
+    matched = {target for _, target, producer, consumer in candidates if not _mismatch(producer.outputs[0], consumer)}
+    for source, target, producer, consumer in candidates:
         produced = producer.outputs[0]
-        if _mismatch(produced, consumer) and not _shard_to_full(ctx, produced, consumer):
-            groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
+        if not _mismatch(produced, consumer) or _shard_to_full(ctx, produced, consumer):
+            continue
+        if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _ATTENDING):
+            continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
+        if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
+            continue  # K/V may have fewer heads (GQA/MQA) and another length (a KV cache) than Q
+        groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
     for (produced, expected), edges in groups.items():
         nodes = [node for edge in edges for node in edge]
         first_source, first_target = edges[0]
@@ -98,17 +134,20 @@ def shard_outside_tp(ctx: Context):
     full = ctx.hidden
     if full is None or not ctx.degree("tp") or ctx.degree("tp") == 1:
         return
+    # A full-size operator that consumes a shard (an embedding sharded by hidden size may emit one,
+    # for an all-gather to join: only what it feeds is judged).
     carriers = [
         node_id for node_id, node in ctx.nodes.items()
-        if node.op in FULL_SIZE_OPS and any(ctx.is_tp_shard(s.hidden()) for s in [*node.inputs, *node.outputs])
+        if node.op in FULL_SIZE_OPS and node.op is not Op.EMBEDDING and any(ctx.is_tp_shard(s.hidden()) for s in node.inputs)
     ]
     sinks = [
         (source, target) for source, target, producer, consumer in ctx.edges
-        if producer.outputs and not consumer.is_communication and _shard_to_full(ctx, producer.outputs[0], consumer)
+        if producer.outputs and producer.kind is not Kind.INPUT and not consumer.is_communication
+        and _shard_to_full(ctx, producer.outputs[0], consumer)
     ]
     if not carriers and not sinks:
         return
-    involved = set(carriers) | {node for edge in sinks for node in edge}
+    involved = set(carriers) | {node for edge in sinks for node in edge} | _shard_sources(ctx, [*carriers, *(s for s, _ in sinks)])
     order = {node: index for index, node in enumerate(ctx.topological_order or ctx.nodes)}
     origin = min(
         (node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())),

@@ -87,9 +87,12 @@ def _dangling(ctx: Context, incoming: bool):
     other_side = ctx.out_degree if incoming else ctx.in_degree
     end_kind, end_ops = (Kind.INPUT, (Op.INPUT, Op.EMBEDDING)) if incoming else (Kind.OUTPUT, (Op.OUTPUT, Op.LM_HEAD))
     islands = set(ctx.shared("islands", _islands))  # reported once, as an island, by STR004
+    # What comes after an output (a DP aggregation, a detokenizer) ends the graph too.
+    after_ends = set() if incoming else ctx.shared("after_outputs", _after_outputs)
     dangling = [
         node for node in graph if missing_side[node] == 0 and other_side[node] > 0 and node not in islands
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
+        and ctx.nodes[node].kind is not Kind.NOTE and node not in after_ends
     ]
     ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
     if not dangling or (not ends and len(dangling) == 1):
@@ -109,7 +112,8 @@ def off_path(ctx: Context):
     that touches neither an input nor an output.
 
     Why: isolated nodes or islands are drawn but never executed in the forward pass.
-    Example: a `gpu_mapping` legend node with no edges, or a detached sub-DAG.
+    Example: a `layer5_norm` operator with no edges, or a detached sub-DAG (legend, key and
+    summary boxes stand apart by design and are not reported).
     """
     off = ctx.shared("islands", _islands)
     if off:
@@ -119,11 +123,22 @@ def off_path(ctx: Context):
         )
 
 
+def _after_outputs(ctx: Context) -> set[str]:
+    """Nodes downstream of an output node (one search from all outputs at once)."""
+    graph = ctx.deployment.graph
+    frontier = [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT]
+    seen = set(frontier)
+    while frontier:
+        frontier = [s for node in frontier for s in graph.successors(node) if s not in seen and not seen.add(s)]
+    return seen
+
+
 def _islands(ctx: Context) -> list[str]:
     """Isolated nodes, and nodes of components that touch no input and no output (when the graph
     marks any): a detached drawing, not a node with one edge missing."""
     ends = {n for n, node in ctx.nodes.items() if node.kind in (Kind.INPUT, Kind.OUTPUT)}
-    detached = [c for c in ctx.weak_components if len(c) == 1 or (ends and not c & ends)]
+    notes = {n for n, node in ctx.nodes.items() if node.kind is Kind.NOTE}  # legends stand apart by design
+    detached = [c for c in ctx.weak_components if not c <= notes and (len(c) == 1 or (ends and not c & ends))]
     if not detached:
         return []
     off = set().union(*detached)
@@ -146,6 +161,14 @@ def undeclared(ctx: Context):
         )
 
 
+def _is_boundary(op: Op, text: str) -> bool:
+    """A KV-cache node or a phase marker ("Prefill Phase End") stands between the phases."""
+    return op in (Op.KV_CACHE, Op.STAGE_MARKER) or any(word in text for word in _BOUNDARY_WORDS)
+
+
+_BOUNDARY_WORDS = ("cache", "boundary", "phase end", "phase start", "handoff", "hand-off", "transition")
+
+
 @rule("STR006", "structure", Severity.ERROR, "Prefill flows into decode without a boundary")
 def prefill_decode(ctx: Context):
     """No edge from a prefill node straight into a decode node without a boundary (KV-cache) node;
@@ -166,7 +189,7 @@ def prefill_decode(ctx: Context):
     crossing = [
         (a, b) for a, b, _, _ in ctx.edges
         if phases.get(a) == _PREFILL and phases.get(b) == _DECODE
-        and not any("cache" in " ".join(ctx.nodes[x].label[:1] + [x]).lower() for x in (a, b))
+        and not any(_is_boundary(ctx.nodes[x].op, " ".join(ctx.nodes[x].label[:1] + [x]).lower()) for x in (a, b))
     ]
     if crossing:
         nodes = [node for edge in crossing for node in edge]

@@ -1,0 +1,171 @@
+"""Operators that only the data flow can name, whatever their labels say.
+
+- The attention weighted sum is the node that the softmax and V both reach, through pass-through
+  nodes only (scale, mask, dropout, reshape, split, KV cache, communication): "V MatMul",
+  "attn_apply" and "Attention context (P x V)" are weighted sums when the flow says so.
+- A second "scores" node after the QK^T node ("Scale scores", "Masked scores") passes the scores on.
+- An attention box fed by the Q/K/V projections is a fused core of a decomposed block
+  (FlashAttention); one fed by anything else is attention drawn as one box, whatever it is called.
+- A layer-less node whose output is the vocabulary (named so, or far wider than its input, on the
+  way to the output) is the LM head, not an output projection.
+
+Each search is bounded (a few hops) and starts from one operator kind, so the whole pass is linear
+in the size of the graph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+import networkx as nx
+
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import COLLECTIVES, PASS_THROUGH, Kind, Op
+from dagtui.model.shapes import VOCAB_NAMES
+
+_HOPS = 6
+_V_SOURCES = frozenset({Op.V_PROJ, Op.QKV_PROJ})
+_PROJECTIONS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
+# What a mislabelled weighted sum gets called; an explicit output projection is never renamed (V
+# and the softmax both going straight into it is a defect ATT002 reports).
+_RENAMEABLE_AS_SUM = frozenset({Op.V_PROJ, Op.ATTENTION, Op.ATTN_CORE, Op.ATTN_SCORE, Op.UNKNOWN, Op.MLP})
+
+
+def passes_through(node: NodeInfo) -> bool:
+    """Whether a tensor crosses `node` unchanged in meaning (on the way between two operators)."""
+    return node.op in PASS_THROUGH or node.op in COLLECTIVES or node.kind is Kind.COMMUNICATION
+
+
+def nearest(nodes: dict[str, NodeInfo], start: str, neighbours: Callable[[str], Iterable[str]],
+            wanted: Callable[[NodeInfo], bool], hops: int = _HOPS) -> set[str]:
+    """The nearest nodes (up to `hops` away) for which `wanted` holds, searching from `start`
+    along `neighbours` across pass-through nodes only."""
+    found: set[str] = set()
+    frontier, seen = [start], {start}
+    for _ in range(hops):
+        step = []
+        for current in frontier:
+            for neighbour in neighbours(current):
+                if neighbour in seen:
+                    continue
+                seen.add(neighbour)
+                node = nodes[neighbour]
+                if wanted(node):
+                    found.add(neighbour)
+                elif passes_through(node):
+                    step.append(neighbour)
+        frontier = step
+    return found
+
+
+def read_roles_from_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """Rename the operators the flow decides (see the module docstring), in place."""
+    _ends(nodes, graph)
+    _scores_after_scores(nodes, graph)
+    _fused_scores(nodes, graph)
+    _weighted_sums(nodes, graph)
+    _attention_cores(nodes, graph)
+    _lm_heads(nodes, graph)
+
+
+def _rename(node: NodeInfo, op: Op) -> None:
+    node.op = op
+    node.op_source = "flow"
+
+
+_INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
+_OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
+
+
+def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """In a file without an input (output) node, a source named as an input ("Layer Input") is
+    the graph's input, a sink named as an output ("Layer Output") its output, when no operator
+    claims the node."""
+    has_input = any(node.op is Op.INPUT for node in nodes.values())
+    has_output = any(node.op is Op.OUTPUT for node in nodes.values())
+    for node_id, node in nodes.items():
+        if node.op is not Op.UNKNOWN:
+            continue
+        text = " ".join(node.label[:1]) or node.id.replace("_", " ")
+        if not has_input and graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _INPUT_WORDS.search(text):
+            _rename(node, Op.INPUT)
+            node.kind = Kind.INPUT
+        elif not has_output and graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _OUTPUT_WORDS.search(text):
+            _rename(node, Op.OUTPUT)
+            node.kind = Kind.OUTPUT
+
+
+def _scores_after_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_SCORE]:
+        feeding = nearest(nodes, node_id, graph.predecessors, lambda n: not passes_through(n), hops=3)
+        ops = {nodes[n].op for n in feeding}
+        if ops and ops <= {Op.ATTN_SCORE}:
+            _rename(nodes[node_id], Op.ELEMENTWISE)
+
+
+def _fused_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """An "attention scores" node fed by Q, K and V with no softmax after it computes all of
+    attention (FlashAttention-style): a fused core, not a QK^T node that V wrongly reaches."""
+    is_v = _v_source(nodes)
+    for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_SCORE]:
+        if nearest(nodes, node_id, graph.successors, lambda n: n.op is Op.SOFTMAX):
+            continue
+        if nearest(nodes, node_id, graph.predecessors, is_v):
+            _rename(nodes[node_id], Op.ATTN_CORE)
+
+
+def _weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """The first operator after each softmax that V also reaches is the weighted sum."""
+    is_v = _v_source(nodes)
+    for softmax in [n for n, node in nodes.items() if node.op is Op.SOFTMAX]:
+        for target in nearest(nodes, softmax, graph.successors, lambda n: not passes_through(n)):
+            node = nodes[target]
+            if node.op in _RENAMEABLE_AS_SUM and nearest(nodes, target, graph.predecessors, is_v):
+                _rename(node, Op.ATTN_WEIGHTED_SUM)
+
+
+def _v_source(nodes: dict[str, NodeInfo]) -> Callable[[NodeInfo], bool]:
+    def is_v(node: NodeInfo) -> bool:
+        if node.op in _V_SOURCES:
+            return True
+        return node.op is Op.KV_CACHE and any("v" in line.lower() for line in node.label[:1])
+    return is_v
+
+
+def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """Attention boxes fed by the projections (or in a layer that draws them) are fused cores;
+    one fed by a core, a softmax or a weighted sum ("MHA Output") is the output projection."""
+    layers_with_projections = {node.layer for node in nodes.values() if node.op in _PROJECTIONS and node.layer is not None}
+    after_attention = {Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM, Op.SOFTMAX}
+    boxes = [n for n, node in nodes.items() if node.op in (Op.ATTENTION, Op.ATTN_CORE)]
+    for node_id in boxes:
+        fed_by_projections = nearest(nodes, node_id, graph.predecessors, lambda n: n.op in _PROJECTIONS)
+        core = fed_by_projections or nodes[node_id].layer in layers_with_projections
+        wanted = Op.ATTN_CORE if core else Op.ATTENTION
+        if nodes[node_id].op is not wanted:
+            _rename(nodes[node_id], wanted)
+    for node_id in boxes:
+        if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
+            _rename(nodes[node_id], Op.O_PROJ)
+
+
+def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    for node_id, node in nodes.items():
+        if node.layer is not None or node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) or not node.outputs:
+            continue
+        out = node.outputs[0]
+        if out.named(*VOCAB_NAMES) is not None or _far_wider_on_the_way_out(node, nodes, graph, node_id):
+            _rename(node, Op.LM_HEAD)
+
+
+def _far_wider_on_the_way_out(node: NodeInfo, nodes: dict[str, NodeInfo], graph: nx.DiGraph, node_id: str) -> bool:
+    """An output of 16k or more features, at least twice its input's, that goes to the graph's
+    output: logits, not a hidden state."""
+    width = node.outputs[0].dims[-1].value if node.outputs[0].dims else None
+    before = node.inputs[0].dims[-1].value if node.inputs and node.inputs[0].dims else None
+    if not isinstance(width, int) or not isinstance(before, int) or width < 16000 or width < 2 * before:
+        return False
+    if graph.out_degree(node_id) == 0:
+        return True  # the graph's last node
+    return bool(nearest(nodes, node_id, graph.successors, lambda n: n.op is Op.OUTPUT or n.kind is Kind.OUTPUT))
