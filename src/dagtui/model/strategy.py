@@ -29,6 +29,11 @@ _EXPLICIT = [
     re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS + r"\b", re.IGNORECASE),
     # 8-way tensor parallel(ism)
     re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS_WORD + r"[-_ ]?parallel", re.IGNORECASE),
+    # 16 devices (sequence parallel), 8 GPUs for tensor parallelism
+    re.compile(r"(?<![\w.])(\d+)\s*(?:devices|gpus|ranks)\s*[(\[,:-]?\s*(?:for\s+|with\s+)?" + _AXIS_WORD + r"[-_ ]?parallel",
+               re.IGNORECASE),
+    # sequence parallelism across 16 devices
+    re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s+(?:across|over|on)\s+(\d+)\s*(?:devices|gpus|ranks)", re.IGNORECASE),
     # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
                + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),

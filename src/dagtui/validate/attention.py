@@ -167,6 +167,7 @@ def heads(ctx: Context):
             pair = shape.heads_and_head_dim()
             if pair:
                 groups[pair].append(node_id)
+    yield from _head_size_within_layers(ctx)
     if full is None:
         return
     usual = max(groups, key=lambda pair: len(groups[pair])) if len(groups) > 1 else None
@@ -200,3 +201,37 @@ def heads(ctx: Context):
 
 
 _HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)
+
+
+def _head_size_within_layers(ctx: Context):
+    """The head size d_k is one number per model: TP splits heads, never a head. Within a layer,
+    projections, the attention core and the weighted sum that show one agree on it."""
+    by_layer: dict[int | None, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.ATTN_CORE):
+        node = ctx.nodes[node_id]
+        for shape in [*node.outputs[:1], *node.inputs[:1]]:
+            pair = shape.heads_and_head_dim()
+            if pair:
+                by_layer[node.layer][pair[1]].append(node_id)
+                break
+    odd: dict[tuple[int, int], list[int | None]] = defaultdict(list)
+    nodes_of: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for layer, sizes in by_layer.items():
+        if len(sizes) < 2:
+            continue
+        usual = max(sizes, key=lambda size: (any(ctx.nodes[n].op is Op.ATTN_CORE for n in sizes[size]), len(sizes[size])))
+        for size, nodes in sizes.items():
+            if size != usual:
+                odd[(size, usual)].append(layer)
+                nodes_of[(size, usual)].extend(nodes)
+    for (size, usual), layers in odd.items():
+        nodes = nodes_of[(size, usual)]
+        numbered = [layer for layer in layers if layer is not None]
+        where = f"layer(s) {compact_ranges(numbered)}" if numbered else "the attention block"
+        yield heads.finding(
+            f"{node_list(nodes)} show a head size d_k={size} where the rest of {where} "
+            f"use d_k={usual}: tensor parallelism splits the heads, never the size of a head.",
+            nodes=nodes, key=f"ATT003:d_k:{size}:{usual}", severity=Severity.WARNING,
+            title="Head size differs within a layer",
+            fix=f"Give every attention operator of the layer the model's head size ({usual}); split heads across TP ranks.",
+        )

@@ -52,13 +52,17 @@ def cross_gpu(ctx: Context):
 
 
 _NOT_MOVED = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
+_BOX_SHAPES = frozenset({"box", "rect", "rectangle", "square", "box3d", "component", "record", "mrecord"})
 _TENSOR_NAME = re.compile(r"\b(?:input|output|result|activations?|hidden states?|tokens?)\s*\d*$", re.IGNORECASE)
 
 
 def _moves_data(node: NodeInfo) -> bool:
-    """Whether the node is an operator whose edges carry tensors: one dagtui recognised, or one
-    whose label states shapes."""
-    return node.op is not Op.UNKNOWN or bool(node.inputs or node.outputs)
+    """Whether the node is an operator whose edges carry tensors: one dagtui recognised, one whose
+    label states shapes, or a box (a "Stage 0" or "Transformer Layer 1" block); not a diamond
+    scheduler whose edges say which GPUs to start."""
+    if node.op is not Op.UNKNOWN or node.inputs or node.outputs or node.bare_shapes:
+        return True
+    return node.kind is Kind.COMPUTE and (node.shape or "box").lower() in _BOX_SHAPES
 
 
 def _where(node: NodeInfo) -> str:
