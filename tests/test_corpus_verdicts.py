@@ -31,7 +31,8 @@ def _same(verdict: dict, finding: Finding) -> bool:
     where one is given (EXP005: dispatch or combine), and nodes in common (or no nodes at all):
     one for a TRUE verdict, two for a FALSE one (a finding on another edge of the same node is
     another finding)."""
-    if finding.rule != verdict["rule"] or finding.severity is Severity.INFO:
+    # `now`: a verified defect that a later change reports under another rule (one per root cause).
+    if finding.rule != verdict.get("now", verdict["rule"]) or finding.severity is Severity.INFO:
         return False
     if verdict.get("match") and verdict["match"] not in finding.message:
         return False

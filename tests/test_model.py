@@ -120,5 +120,5 @@ def test_layer_learned_from_the_id_pattern_of_the_file(deploy):
 
 def test_operators_met_in_the_corpus(deploy):
     deployment = deploy('digraph { a [label="Micro-batch Split"]; b [label="Gather Results"]; c [label="KV Cache Access"];'
-                        ' d [label="Layers 8-15\\nSimilar structure"] }')
+                        ' d [label="Layers 8-15\\nSimilar structure"]; a -> b -> c -> d }')
     assert [deployment.nodes[n].op for n in "abcd"] == [Op.SPLIT, Op.CONCAT, Op.KV_CACHE, Op.PLACEHOLDER]

@@ -62,6 +62,7 @@ def nearest(nodes: dict[str, NodeInfo], start: str, neighbours: Callable[[str], 
 def read_roles_from_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """Rename the operators the flow decides (see the module docstring), in place."""
     _ends(nodes, graph)
+    _notes(nodes, graph)
     _scores_after_scores(nodes, graph)
     _fused_scores(nodes, graph)
     _weighted_sums(nodes, graph)
@@ -94,6 +95,14 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         elif not has_output and graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _OUTPUT_WORDS.search(text):
             _rename(node, Op.OUTPUT)
             node.kind = Kind.OUTPUT
+
+
+def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """A box with no edges that names no operator and states no tensor ("16 Layers (0-7)\\nEach
+    layer: same structure") is a note to the reader."""
+    for node_id, node in nodes.items():
+        if node.op is Op.UNKNOWN and not graph.degree(node_id) and not node.inputs and not node.outputs:
+            node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
 
 
 def _scores_after_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

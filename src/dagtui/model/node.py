@@ -77,6 +77,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     placement), then the id, then other label lines."""
     if lines and not _states_facts(lines[0]):
         op = operator_from_text(lines[0])
+        if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
+            return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
         if op is not Op.UNKNOWN:
             return op, "label"
     op = operator_from_text(readable_id(node_id))
@@ -89,6 +91,10 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         if op is not Op.UNKNOWN:
             return op, "label-detail"
     return Op.UNKNOWN, "none"
+
+
+_ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
+_BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
 
 
 def _states_facts(line: str) -> bool:
@@ -119,8 +125,9 @@ def read_node(raw: RawNode) -> NodeInfo:
     node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
     if facts:
         _read_label_lines(node, facts)
-    if (shape or "").lower() in TEXT_SHAPES and op is not Op.PLACEHOLDER and not node.inputs and not node.outputs:
-        # Text drawn without a box and stating no tensor: a legend or note, whatever words it uses.
+    if (shape or "").lower() in TEXT_SHAPES and not node.inputs and not node.outputs and not _ELLIPSIS.search(" ".join(lines)):
+        # Text drawn without a box and stating no tensor: a legend or note, whatever words it uses
+        # (a bare "..." among experts stands for the experts left out: a placeholder).
         node.op, node.op_source, node.kind = Op.LEGEND, "shape", Kind.NOTE
     _read_id(node)
     node.layer = _first_layer(node_id, facts)

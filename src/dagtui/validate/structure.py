@@ -137,7 +137,8 @@ def _islands(ctx: Context) -> list[str]:
     """Isolated nodes, and nodes of components that touch no input and no output (when the graph
     marks any): a detached drawing, not a node with one edge missing."""
     ends = {n for n, node in ctx.nodes.items() if node.kind in (Kind.INPUT, Kind.OUTPUT)}
-    notes = {n for n, node in ctx.nodes.items() if node.kind is Kind.NOTE}  # legends stand apart by design
+    # Legends stand apart by design; a lone placeholder ("...") is ANN003's to report.
+    notes = {n for n, node in ctx.nodes.items() if node.kind is Kind.NOTE or node.op is Op.PLACEHOLDER}
     detached = [c for c in ctx.weak_components if not c <= notes and (len(c) == 1 or (ends and not c & ends))]
     if not detached:
         return []
