@@ -38,9 +38,10 @@ def passes_through(node: NodeInfo) -> bool:
 
 
 def nearest(nodes: dict[str, NodeInfo], start: str, neighbours: Callable[[str], Iterable[str]],
-            wanted: Callable[[NodeInfo], bool], hops: int = _HOPS) -> set[str]:
+            wanted: Callable[[NodeInfo], bool], hops: int = _HOPS,
+            through: Callable[[NodeInfo], bool] = passes_through) -> set[str]:
     """The nearest nodes (up to `hops` away) for which `wanted` holds, searching from `start`
-    along `neighbours` across pass-through nodes only."""
+    along `neighbours` across the nodes `through` lets pass (pass-through nodes by default)."""
     found: set[str] = set()
     frontier, seen = [start], {start}
     for _ in range(hops):
@@ -53,7 +54,7 @@ def nearest(nodes: dict[str, NodeInfo], start: str, neighbours: Callable[[str], 
                 node = nodes[neighbour]
                 if wanted(node):
                     found.add(neighbour)
-                elif passes_through(node):
+                elif through(node):
                     step.append(neighbour)
         frontier = step
     return found
@@ -75,6 +76,7 @@ def _rename(node: NodeInfo, op: Op) -> None:
     node.op_source = "flow"
 
 
+_MLP_WORDS = re.compile(r"mlp|ffn|feed|\bup\b|down|gate|expert|fc\d|gelu|silu|swiglu|relu|activation", re.IGNORECASE)
 _INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
 _OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
 
@@ -157,6 +159,12 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id in boxes:
         if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
             _rename(nodes[node_id], Op.O_PROJ)
+    # A generic "Linear" right after the attention core is its output projection, not an MLP.
+    for node_id in [n for n, node in nodes.items() if node.op in (Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM)]:
+        for successor in nearest(nodes, node_id, graph.successors, lambda n: not passes_through(n)):
+            node = nodes[successor]
+            if node.op is Op.MLP and not _MLP_WORDS.search(" ".join([node.title, successor])):
+                _rename(node, Op.O_PROJ)
 
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

@@ -28,8 +28,9 @@ def shapes_present(ctx: Context):
     lacking = [n for n in compute if not ctx.nodes[n].inputs or not ctx.nodes[n].outputs]
     if len(lacking) == len(compute):
         yield shapes_present.finding(
-            f"No computation node gives both Input and Output shapes ({len(compute)} nodes): shape rules could not run.",
-            nodes=lacking[:1], severity=Severity.INFO, key="ANN001:none", title="No shapes in the file",
+            f"No computation node gives both Input and Output shapes ({len(compute)} nodes): no edge, shard or "
+            "collective size can be checked, by dagtui or by a reviewer; the shape rules did not run.",
+            nodes=lacking[:1], key="ANN001:none", title="No shapes in the file",
             fix="Add `Input: [...]` and `Output: [...]` lines to every computation node's label.",
         )
     elif lacking:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dagtui.model.flow import passes_through
+from dagtui.model.flow import nearest, passes_through
+from dagtui.model.node import NodeInfo
 from dagtui.model.operators import ATTENTION_OPS, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -16,30 +17,23 @@ _QK_OPS = {Op.Q_PROJ, Op.K_PROJ}
 
 
 def feeders(ctx: Context, node: str) -> set[str]:
-    """The nearest attention operators upstream of `node`, looking through pass-through and unknown nodes."""
-    return _nearest_attention(ctx, node, ctx.deployment.graph.predecessors)
+    """The nearest attention operators (and KV caches) upstream of `node`, looking through
+    pass-through and unknown nodes."""
+    return nearest(ctx.nodes, node, ctx.deployment.graph.predecessors, _attention_stop, through=_attention_through)
 
 
 def consumers(ctx: Context, node: str) -> set[str]:
-    """The nearest attention operators downstream of `node`, looking through pass-through and unknown nodes."""
-    return _nearest_attention(ctx, node, ctx.deployment.graph.successors)
+    """The nearest attention operators (and KV caches) downstream of `node`, looking through
+    pass-through and unknown nodes."""
+    return nearest(ctx.nodes, node, ctx.deployment.graph.successors, _attention_stop, through=_attention_through)
 
 
-def _nearest_attention(ctx: Context, node: str, neighbours) -> set[str]:
-    found: set[str] = set()
-    stack = list(neighbours(node))
-    seen: set[str] = set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        info = ctx.nodes[current]
-        if info.op in ATTENTION_OPS:
-            found.add(current)
-        elif passes_through(info) or info.op is Op.UNKNOWN:
-            stack.extend(neighbours(current))
-    return found
+def _attention_stop(node: NodeInfo) -> bool:
+    return node.op in ATTENTION_OPS or node.op is Op.KV_CACHE
+
+
+def _attention_through(node: NodeInfo) -> bool:
+    return passes_through(node) or node.op is Op.UNKNOWN
 
 
 @rule("ATT001", "attention", Severity.WARNING, "Attention drawn as one box")
@@ -104,6 +98,11 @@ _SUMMARY = {
     "qk-into-sum": "Q or K feeds the weighted sum",
     "qkv-into-oproj": "Q/K/V feed the output projection directly",
     "score-without-qk": "the attention score is not fed by both Q and K",
+    "no-weighted-sum": "the softmax output never meets V: there is no weighted sum",
+    "no-oproj": "the output projection is missing",
+    "core-missing-inputs": "the attention core does not get all of Q, K and V",
+    "projection-chain": "a Q/K/V projection is fed by another projection",
+    "qkv-outside-attention": "Q/K/V go to operators outside attention",
 }
 
 
@@ -126,12 +125,15 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
             add(node, "qk-into-sum", [qk, node], f"`{qk}` -> `{node}`")
     for node in ctx.deployment.nodes_of_op(Op.SOFTMAX):
         downstream = consumers(ctx, node)
-        if ctx.nodes[node].layer in layers_with_sum and not any(
-            ctx.nodes[n].op is Op.ATTN_WEIGHTED_SUM for n in downstream
-        ):
-            targets = sorted(downstream)
-            goes = f", it goes to {node_list(targets)}" if targets else ""
+        if any(ctx.nodes[n].op in (Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE) for n in downstream):
+            continue
+        targets = sorted(downstream)
+        goes = f", it goes to {node_list(targets)}" if targets else ""
+        if ctx.nodes[node].layer in layers_with_sum:
             add(node, "softmax-skips-sum", [node, *targets], f"`{node}` does not feed the weighted sum{goes}")
+        elif targets or ctx.out_degree[node]:
+            add(node, "no-weighted-sum", [node, *targets], f"`{node}` meets no V before the output{goes}")
+    _core_and_projection_faults(ctx, add)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
         upstream = feeders(ctx, node)
         for v in sorted(n for n in upstream if ctx.nodes[n].op is Op.V_PROJ):
@@ -144,6 +146,48 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         if direct:
             add(node, "qkv-into-oproj", [*direct, node], f"{node_list(direct)} -> `{node}`")
     return faults
+
+
+_AFTER_ATTENTION = frozenset({
+    Op.RESIDUAL_ADD, Op.NORM, Op.FINAL_NORM, Op.GATE, Op.MLP, Op.EXPERT, Op.MOE, Op.DISPATCH, Op.LM_HEAD, Op.OUTPUT,
+})
+
+
+def _core_and_projection_faults(ctx: Context, add) -> None:
+    """Faults around the fused core and the projections: a core or weighted sum that goes on
+    without the output projection, a core missing Q, K or V, a projection fed by a projection, and
+    Q/K/V that go to operators outside attention."""
+    graph = ctx.deployment.graph
+    for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM):
+        if any(ctx.nodes[n].op is Op.O_PROJ for n in consumers(ctx, node)):
+            continue
+        after = sorted(nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n)))
+        beyond = [n for n in after if ctx.nodes[n].op in _AFTER_ATTENTION]
+        if beyond:
+            add(node, "no-oproj", [node, *beyond], f"`{node}` goes to {node_list(beyond)} without an output projection")
+    for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE):
+        ops = {ctx.nodes[n].op for n in feeders(ctx, node)}
+        missing = [name for name, sources in _CORE_INPUTS if not ops & sources]
+        if missing and ctx.in_degree[node]:
+            add(node, "core-missing-inputs", [node], f"`{node}` gets no {', '.join(missing)}")
+    projections = ctx.deployment.nodes_of_op(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ)
+    for node in projections:
+        fed_by = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _PROJECTION_OPS)
+        if fed_by:
+            add(node, "projection-chain", [*fed_by, node], f"{node_list(fed_by)} -> `{node}`")
+        after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
+        attention = [n for n in after if ctx.nodes[n].op in ATTENTION_OPS or ctx.nodes[n].op is Op.KV_CACHE]
+        outside = sorted(n for n in after if ctx.nodes[n].op in _AFTER_ATTENTION)
+        if outside and not attention:
+            add(node, "qkv-outside-attention", [node, *outside], f"`{node}` goes to {node_list(outside)}")
+
+
+_PROJECTION_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
+_CORE_INPUTS = (
+    ("Q", frozenset({Op.Q_PROJ, Op.QKV_PROJ})),
+    ("K", frozenset({Op.K_PROJ, Op.QKV_PROJ, Op.KV_CACHE})),
+    ("V", frozenset({Op.V_PROJ, Op.QKV_PROJ, Op.KV_CACHE})),
+)
 
 
 @rule("ATT003", "attention", Severity.ERROR, "Head arithmetic disagrees with the hidden size or TP split")

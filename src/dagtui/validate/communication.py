@@ -52,6 +52,11 @@ def cross_gpu(ctx: Context):
 
 
 _NOT_MOVED = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
+# Operators that compute, never route: a parallelogram (gate, split, combine) misdraws them.
+_PLAIN_COMPUTE = frozenset({
+    Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE,
+    Op.SOFTMAX, Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.MLP, Op.EXPERT, Op.EMBEDDING, Op.LM_HEAD,
+})
 _BOX_SHAPES = frozenset({"box", "rect", "rectangle", "square", "box3d", "component", "record", "mrecord"})
 _TENSOR_NAME = re.compile(r"\b(?:input|output|result|activations?|hidden states?|tokens?)\s*\d*$", re.IGNORECASE)
 
@@ -85,6 +90,10 @@ def shape_convention(ctx: Context):
             continue  # where the first label line (or, unlabelled, the id drawn) names the operator
         if node.op in COLLECTIVES and node.kind is Kind.COMPUTE:
             wrong["collective drawn as a box"].append(node_id)
+        elif node.op in COLLECTIVES and node.kind is Kind.ROUTING:
+            wrong["collective drawn as a parallelogram (routing)"].append(node_id)
+        elif node.op in _PLAIN_COMPUTE and node.kind is Kind.ROUTING:
+            wrong["computation drawn as a parallelogram (routing)"].append(node_id)
         elif (node.op not in COLLECTIVES | ROUTING_OPS | NOT_OPERATORS | {Op.UNKNOWN} and node.kind is Kind.COMMUNICATION
               and not _TENSOR_NAME.search(node.title)):
             # An ellipse naming a tensor ("MoE Output") marks the flow; it is not an operator.

@@ -30,9 +30,9 @@ def unplaced(ctx: Context):
     missing = [n for n in compute if ctx.nodes[n].placement is None and not ctx.nodes[n].ranks]
     if len(missing) == len(compute):
         yield unplaced.finding(
-            f"No computation node states where it runs ({len(compute)} nodes): GPU range, stage overlap, "
-            "load balance and cross-GPU edge checks could not run.",
-            nodes=missing[:1], severity=Severity.INFO, key="GPU001:none", title="No GPU placement in the file",
+            f"No computation node states where it runs ({len(compute)} nodes): a deployment without placements "
+            "cannot be costed or checked; GPU range, stage overlap, load balance and cross-GPU edge checks did not run.",
+            nodes=missing[:1], severity=Severity.WARNING, key="GPU001:none", title="No GPU placement in the file",
             fix="Add a `GPU: ...` line to every computation node's label.",
         )
     elif missing:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import networkx as nx
 
 from dagtui.model.operators import Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
-from dagtui.validate.ranges import node_list
+from dagtui.validate.ranges import compact_ranges, node_list
 
 _PREFILL = "prefill"
 _DECODE = "decode"
@@ -209,3 +211,95 @@ def prefill_decode(ctx: Context):
                 nodes=orphan, key="STR006:kv", title="KV-cache read without its write",
                 fix="Add the edge from the KV-cache write to the read that consumes it.",
             )
+
+
+@rule("STR007", "structure", Severity.ERROR, "No path from input to output")
+def no_through_path(ctx: Context):
+    """Some path leads from the graph's input to its output: the forward pass goes through.
+
+    Why: a drawing whose input never reaches its output (a missing edge between layers, a stage
+    left unconnected) describes no forward pass at all, however complete its parts look.
+    Example: `layer1_out` has no edge to `layer2_norm`, and nothing else joins the two halves.
+    """
+    graph = ctx.deployment.graph
+    inputs = [n for n, node in ctx.nodes.items() if node.kind is Kind.INPUT]
+    outputs = {n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT}
+    if not inputs or not outputs:
+        return
+    reached = set(inputs)
+    frontier = list(inputs)
+    while frontier:
+        frontier = [s for node in frontier for s in graph.successors(node) if s not in reached and not reached.add(s)]
+    if reached & outputs:
+        return
+    last = [n for n in reached if not any(s not in reached for s in graph.successors(n)) and ctx.out_degree[n] == 0]
+    yield no_through_path.finding(
+        f"No path leads from the input ({node_list(inputs)}) to the output ({node_list(sorted(outputs))}): the data "
+        f"flow stops at {node_list(last or sorted(reached)[-1:])}.",
+        nodes=[*inputs, *last[:4], *sorted(outputs)],
+        fix="Connect the layers (or stages) where the flow stops, so that the input reaches the output.",
+    )
+
+
+_TRAINING = re.compile(r"\bgradients?\b|\bgrads?\b|backward|\bloss\b|optimi[sz]er|weight[-_ ]update|\bbackprop", re.IGNORECASE)
+
+
+@rule("STR008", "structure", Severity.WARNING, "Training-only operator in an inference DAG")
+def training_operator(ctx: Context):
+    """An inference DAG has no training-only operators (gradients, backward, loss, optimizer),
+    unless the file says it describes training.
+
+    Why: a gradient all-reduce or a loss in the forward pass of a served model means the drawing
+    mixes training into inference; the output then depends on operators that never run.
+    Example: `dp0_final -> dp_allreduce ("Input: gradient chunks") -> output`.
+    """
+    raw = ctx.deployment.raw
+    title = " ".join([raw.name, raw.attrs.get("label", ""), *(c.text for c in raw.comments if c.header)])
+    if re.search(r"\btrain(?:ing)?\b", title, re.IGNORECASE):
+        return
+    found = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE and any(_TRAINING.search(l) for l in node.label)]
+    if found:
+        yield training_operator.finding(
+            f"{len(found)} node(s) compute training-only steps (gradients, backward, loss or optimizer) in a DAG of "
+            f"inference: {node_list(found)}.",
+            nodes=found, fix="Remove the training steps from the inference DAG, or say in its title that it describes training.",
+        )
+
+
+@rule("STR009", "structure", Severity.WARNING, "Residual connection missing")
+def residual(ctx: Context):
+    """Each transformer layer adds its sublayers' outputs back to the residual stream: a residual
+    add takes two inputs, the sublayer's output and the stream from before the sublayer.
+
+    Why: without the skip connection each layer replaces the hidden state instead of refining it;
+    a residual add with one input adds nothing.
+    Example: `attn_allreduce -> res1` as the only edge into `res1`, or layers with attention and
+    MLP but no residual add at all.
+    """
+    adds = ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD)
+    single = [n for n in adds if ctx.in_degree[n] == 1]
+    if single:
+        yield residual.finding(
+            f"{len(single)} residual add(s) have a single input, so the skip connection never reaches them: "
+            f"{node_list(single)}{ctx.in_layers(single)}.",
+            nodes=single, key="STR009:single",
+            fix="Draw the edge from the residual stream before the sublayer (its norm's input) into each residual add.",
+        )
+    if adds:
+        return
+    layered = ctx.layers_of([*ctx.deployment.nodes_of_op(*_SUBLAYER_OPS)])
+    attention = set(ctx.layers_of(ctx.deployment.nodes_of_op(*_ATTENTION_BLOCK)))
+    mixing = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.MLP, Op.EXPERT, Op.MOE)))
+    complete = [layer for layer in layered if layer in attention and layer in mixing]
+    if complete or (attention and mixing and not layered):
+        nodes = ctx.deployment.nodes_of_op(Op.O_PROJ, Op.ATTN_CORE, Op.ATTENTION)[:4]
+        where = f"layer(s) {compact_ranges(complete)}" if complete else "the layers drawn"
+        yield residual.finding(
+            f"No residual add is drawn in {where}: attention and MLP/MoE outputs never return to the residual stream.",
+            nodes=nodes, key="STR009:none",
+            fix="Add the residual add after attention and after the MLP/MoE, fed by the sublayer and the stream before it.",
+        )
+
+
+_ATTENTION_BLOCK = (Op.ATTENTION, Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM, Op.O_PROJ, Op.QKV_PROJ, Op.Q_PROJ)
+_SUBLAYER_OPS = (*_ATTENTION_BLOCK, Op.MLP, Op.EXPERT, Op.MOE)
