@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from pathlib import Path
 
 import networkx as nx
@@ -223,10 +224,45 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
     if stages:
         # Files that repeat the pipeline per DP replica draw PP x DP stages: count distinct ones.
         seen["pp"] = max(seen.get("pp", 0), len({stage.index for stage in stages}))
+    for axis, spread in (("ep", _spread(nodes, (Op.EXPERT,), by_expert=True)), ("tp", _spread(nodes, _TP_SPLIT_OPS))):
+        if not seen.get(axis) and spread > 1:
+            seen[axis] = spread
     for axis in AXES:
         if axis not in strategy.declared and seen.get(axis):
             strategy.degrees[axis] = seen[axis]
     return strategy
+
+
+_TP_SPLIT_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ)
+
+
+def _spread(nodes: dict[str, NodeInfo], ops: tuple[Op, ...], by_expert: bool = False) -> int:
+    """Over how many GPUs (or GPU groups) one layer's copies of an operator are spread, when the
+    file names no ranks: experts 0..7 on GPUs 0..7 suggest EP8, one Q projection per GPU 0..3 TP4.
+    `by_expert`: only numbered experts count, each expert once (the same MoE block on every GPU of
+    a TP group is not expert parallelism). The most, over the operators and layers drawn; 0 when
+    nothing is spread."""
+    places: dict[tuple[Op, int | None, int], dict[object, frozenset[int]]] = defaultdict(dict)
+    for node_id, node in nodes.items():
+        if node.op not in ops or not node.gpus or len(node.gpus) >= 512 or (by_expert and node.expert is None):
+            continue
+        key = node.expert if by_expert else node_id
+        places[(node.op, node.layer, min(node.rank("dp"), default=0))].setdefault(key, node.gpus)
+    best = 0
+    for copies in places.values():
+        groups = set(copies.values())
+        if len(groups) > 1 and not _overlapping(groups):
+            best = max(best, len(groups))
+    return best
+
+
+def _overlapping(groups: set[frozenset[int]]) -> bool:
+    seen: set[int] = set()
+    for group in groups:
+        if seen & group:
+            return True
+        seen |= group
+    return False
 
 
 def _ranks_drawn(nodes: dict[str, NodeInfo]) -> dict[str, int]:

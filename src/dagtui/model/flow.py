@@ -77,6 +77,8 @@ def _rename(node: NodeInfo, op: Op) -> None:
 
 
 _MLP_WORDS = re.compile(r"mlp|ffn|feed|\bup\b|down|gate|expert|fc\d|gelu|silu|swiglu|relu|activation", re.IGNORECASE)
+_NAMES_INPUT = re.compile(r"\binputs?\s*$", re.IGNORECASE)
+_NAMES_OUTPUT = re.compile(r"\boutputs?\s*$", re.IGNORECASE)
 _INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
 _OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
 
@@ -88,9 +90,16 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     has_input = any(node.op is Op.INPUT for node in nodes.values())
     has_output = any(node.op is Op.OUTPUT for node in nodes.values())
     for node_id, node in nodes.items():
-        if node.op is not Op.UNKNOWN:
-            continue
         text = " ".join(node.label[:1]) or node.id.replace("_", " ")
+        if node.op is not Op.UNKNOWN:
+            # "MLP Layer 1 Input" as the first node names the tensor coming in, not an MLP.
+            if graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _NAMES_INPUT.search(text):
+                _rename(node, Op.INPUT)
+                node.kind = Kind.INPUT
+            elif graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _NAMES_OUTPUT.search(text):
+                _rename(node, Op.OUTPUT)
+                node.kind = Kind.OUTPUT
+            continue
         if not has_input and graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _INPUT_WORDS.search(text):
             _rename(node, Op.INPUT)
             node.kind = Kind.INPUT

@@ -279,3 +279,43 @@ def _head_size_within_layers(ctx: Context):
             title="Head size differs within a layer",
             fix=f"Give every attention operator of the layer the model's head size ({usual}); split heads across TP ranks.",
         )
+
+
+_MIXING = (Op.MLP, Op.EXPERT, Op.MOE, Op.GATE)
+
+
+@rule("ATT004", "attention", Severity.WARNING, "Attention missing")
+def attention_missing(ctx: Context):
+    """Every transformer layer drawn has attention: a layer that draws its MLP or MoE draws its
+    attention too, and a drawing of the whole model (embedding to output) has attention in it.
+
+    Why: a layer without attention is not the model's layer; usually the attention nodes of some
+    layers were left out, or the whole block was forgotten.
+    Example: layers 1-3 draw `FFN 1`..`FFN 3` but no attention node, while layer 0 draws it.
+    """
+    attention_ops = [n for n in ctx.deployment.nodes_of_op(*ATTENTION_OPS)]
+    mixing = ctx.deployment.nodes_of_op(*_MIXING)
+    if not mixing:
+        return
+    whole_model = ctx.deployment.nodes_of_op(Op.EMBEDDING, Op.LM_HEAD)
+    if not attention_ops:
+        if whole_model:
+            yield attention_missing.finding(
+                f"The model is drawn from {node_list(whole_model)} on, with MLP/MoE operators "
+                f"({node_list(mixing)}), but no attention operator anywhere.",
+                nodes=mixing[:8], key="ATT004:none",
+                fix="Draw each layer's attention (Q/K/V projections, score, softmax, weighted sum, output projection).",
+            )
+        return
+    with_attention = set(ctx.layers_of(attention_ops))
+    if not with_attention:
+        return
+    without = [layer for layer in ctx.layers_of(mixing) if layer not in with_attention]
+    if without:
+        nodes = [n for n in mixing if ctx.nodes[n].layer in without]
+        yield attention_missing.finding(
+            f"Layer(s) {compact_ranges(without)} draw their MLP/MoE ({node_list(nodes)}) but no attention, while "
+            f"layer(s) {compact_ranges(sorted(with_attention))} draw it.",
+            nodes=nodes, key=f"ATT004:{compact_ranges(without)}",
+            fix="Draw the attention of every layer that is drawn, or mark the layer as a placeholder for a repeated one.",
+        )

@@ -35,8 +35,8 @@ def cross_gpu(ctx: Context):
     for source, target, a, b in ctx.edges:
         if a.is_communication or b.is_communication or a.kind in _NOT_MOVED or b.kind in _NOT_MOVED:
             continue
-        if a.op in ROUTING_OPS or b.op in ROUTING_OPS or a.op in NOT_OPERATORS or b.op in NOT_OPERATORS:
-            continue
+        if a.op in _TOKEN_ROUTING or b.op in _TOKEN_ROUTING or a.op in NOT_OPERATORS or b.op in NOT_OPERATORS:
+            continue  # a gate's routing decision, or tokens routed by the dispatch/combine (EXP005's to judge)
         if not _moves_data(a) or not _moves_data(b):
             continue  # a control edge, from a scheduler the file does not describe as an operator
         if a.placement is not None and b.placement is not None and _placements_disjoint(a, b):
@@ -52,6 +52,7 @@ def cross_gpu(ctx: Context):
 
 
 _NOT_MOVED = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
+_TOKEN_ROUTING = frozenset({Op.GATE, Op.DISPATCH, Op.COMBINE, Op.STAGE_MARKER})
 # Operators that compute, never route: a parallelogram (gate, split, combine) misdraws them.
 _PLAIN_COMPUTE = frozenset({
     Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE,

@@ -48,7 +48,7 @@ def not_declared(ctx: Context):
         text += f"; unknown: {', '.join(unknown)}"
     yield not_declared.finding(
         text + ". Findings that rest on inferred degrees are warnings, not errors.",
-        severity=Severity.WARNING if not strategy.declared and not seen else Severity.INFO,
+        severity=Severity.WARNING if not strategy.declared else Severity.INFO,
         fix="Write the strategy in the graph label (e.g. `label=\"EP32-TP16-PP4-DP4\"`) or pass --strategy.",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from dagtui.model.operators import Op
@@ -74,3 +75,63 @@ def row_parallel_reduced(ctx: Context):
             nodes=unreduced, severity=ctx.severity_for(("tp",), unreduced, Severity.ERROR),
             fix="Insert an all-reduce (or reduce-scatter) over the TP group after each row-parallel projection.",
         )
+
+
+_COLUMN_PARALLEL = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
+
+
+@rule("TEN003", "tensor", Severity.ERROR, "Column-parallel projection fed a shard of the hidden size")
+def column_parallel_input(ctx: Context):
+    """Column-parallel projections (Q, K, V, the MLP's up and gate) take the full hidden state on
+    every TP rank and split their output; a shard of the hidden size (H/TP) at their input means
+    the split was applied to the wrong side.
+
+    Why: a linear layer fed 1/TP of its input features computes partial sums, not a shard of its
+    output: what follows it (per-rank attention heads) is wrong unless the sums are all-reduced.
+    Example: `Split to TP8` cuts [.., 4096] into 8 x [.., 512] in front of the Q/K/V projections.
+    """
+    tp = ctx.degree("tp")
+    if not tp or tp == 1 or ctx.hidden is None:
+        return
+    fed = [
+        node_id for node_id, node in ctx.nodes.items()
+        if (node.op in _COLUMN_PARALLEL or (node.op is Op.MLP and _UP.search(node.title)))
+        and node.inputs and all(ctx.is_tp_shard(shape.hidden()) for shape in node.inputs)
+    ]
+    if fed:
+        shard = ctx.hidden.value // tp
+        yield column_parallel_input.finding(
+            f"{len(fed)} column-parallel projection(s) take a {shard}-wide input, {ctx.hidden.value}/TP{tp}: "
+            f"{node_list(fed)}{ctx.in_layers(fed)}. Under {ctx.degree_text('tp')} they need the full hidden state "
+            f"({ctx.hidden.value}, {ctx.hidden.source}) and split their output instead.",
+            nodes=fed, severity=ctx.severity_for(("tp",), fed, Severity.ERROR),
+            fix="Feed the column-parallel projections the full (replicated) hidden state; split their weight's "
+                "output columns across the TP ranks.",
+        )
+
+
+_UP = re.compile(r"\bup\b|gate[-_ ]?proj|\bfc1\b|column|\bw1\b|\bw3\b", re.IGNORECASE)
+
+
+@rule("TEN004", "tensor", Severity.WARNING, "Tensor parallelism without a collective")
+def no_tp_collective(ctx: Context):
+    """Under TP > 1, the partial results of the row-parallel projections are combined by a
+    collective (all-reduce, reduce-scatter or all-gather) somewhere in each layer.
+
+    Why: a TP8 drawing with no collective at all either does not split anything (every rank
+    holds the full weights) or leaves every rank with a partial result.
+    Example: `TP=8` in the title, operators on `GPU: 0-7`, and no all-reduce anywhere.
+    """
+    tp = ctx.degree("tp")
+    if not tp or tp == 1 or not ctx.declared("tp"):
+        return
+    reducers = ctx.deployment.nodes_of_op(Op.ALL_REDUCE, Op.REDUCE_SCATTER, Op.ALL_GATHER)
+    split = [n for n in ctx.deployment.nodes_of_op(*TP_OPS) if len(ctx.nodes[n].gpus) > 1 or ctx.nodes[n].rank("tp")]
+    if reducers or not split:
+        return
+    yield no_tp_collective.finding(
+        f"The file declares {ctx.degree_text('tp')} and places {len(split)} tensor-parallel operator(s) on several "
+        f"GPUs ({node_list(split)}), but draws no all-reduce, reduce-scatter or all-gather anywhere.",
+        nodes=split, fix="Draw the all-reduce after each row-parallel projection (attention output, MLP down), "
+        "or show per-shard shapes if the split is elsewhere.",
+    )
