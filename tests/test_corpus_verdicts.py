@@ -31,8 +31,11 @@ def _same(verdict: dict, finding: Finding) -> bool:
     where one is given (EXP005: dispatch or combine), and nodes in common (or no nodes at all):
     one for a TRUE verdict, two for a FALSE one (a finding on another edge of the same node is
     another finding)."""
-    # `now`: a verified defect that a later change reports under another rule (one per root cause).
-    if finding.rule != verdict.get("now", verdict["rule"]) or finding.severity is Severity.INFO:
+    # `now`: a verified defect that a later change reports under another rule (one per root cause);
+    # `now_severity: info`: one the severity policy now reports as info (what cannot be judged).
+    if finding.rule != verdict.get("now", verdict["rule"]):
+        return False
+    if finding.severity is Severity.INFO and verdict.get("now_severity") != "info":
         return False
     if verdict.get("match") and verdict["match"] not in finding.message:
         return False

@@ -3,6 +3,7 @@ and symbols that stop a reviewer from checking are reported once per graph."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
@@ -85,3 +86,30 @@ def placeholders(ctx: Context):
             f"{len(nodes)} node(s) with {what}: {node_list(nodes)}.", nodes=nodes, key=f"ANN003:{what}",
             fix="Replace placeholders with the concrete values of this deployment.",
         )
+
+
+@rule("ANN004", "annotation", Severity.INFO, "Labels dagtui could not read")
+def unread(ctx: Context):
+    """Said once per file: how many nodes dagtui could not read (no operator it knows, or a shape
+    line whose dimensions it could not parse), and which rules that blinds. A label the model
+    cannot read never switches a rule family off silently.
+
+    Why: a reviewer must know where the checks stopped, or a clean report reads as a clean file.
+    Example: `Frobnicate\\nIn: <8 x 128 x 4096>`: no operator, and a shape in no notation dagtui reads.
+    """
+    unknown = [n for n, node in ctx.nodes.items() if node.op is Op.UNKNOWN and node.kind is Kind.COMPUTE]
+    unparsed = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE
+                and any(_SHAPE_WORD.match(line) for line in node.label) and not node.inputs and not node.outputs]
+    parts = []
+    if unknown:
+        parts.append(f"{len(unknown)} node(s) name no operator dagtui knows ({node_list(unknown)}): the attention, "
+                     "expert and tensor-parallel rules do not judge them")
+    if unparsed:
+        parts.append(f"{len(unparsed)} node(s) have Input/Output lines whose shapes could not be read "
+                     f"({node_list(unparsed)}): the shape rules skip them")
+    if parts:
+        yield unread.finding("; ".join(parts) + ".", nodes=[*unknown, *unparsed],
+                             fix="Name the operator on the first label line and write shapes as `[8, 128, 4096]`.")
+
+
+_SHAPE_WORD = re.compile(r"^\s*(?:input|output|in|out)s?\b[^:]*:", re.IGNORECASE)

@@ -24,12 +24,24 @@ def _highest_ranks(ctx: Context, axes: tuple[str, ...]) -> dict[str, tuple[int, 
     return best
 
 
+# The rules that cannot run without an axis's degree (STG001 names them when it is unknown).
+_NEEDS = {
+    "ep": ("EXP001", "EXP002", "EXP005", "GPU002"),
+    "tp": ("COM003", "SHP002", "TEN001", "TEN002", "TEN003", "TEN004", "GPU002"),
+    "pp": ("PIP001", "GPU002"),
+    "dp": ("GPU002",),
+}
+
+
 @rule("STG001", "strategy", Severity.INFO, "Strategy not written in the file")
 def not_declared(ctx: Context):
-    """The strategy can be found and parsed (graph label, name, comment, cluster label, file name).
+    """The strategy can be found and parsed (graph label, name, comments, cluster and node labels,
+    file name). Reported once, as information: what is not written is inferred from the drawing
+    (ranks, stages, how operators spread over GPUs) or stays unknown, and the message says which
+    rules could not run for lack of a degree.
 
-    Why: without a declared strategy the reviewer checks the drawing against itself; dagtui
-    infers degrees from the ranks drawn and says which ones stay unknown.
+    Why: without a declared strategy the reviewer checks the drawing against itself; a degree
+    stated nowhere must not silently switch rules off.
     Example: a file whose labels show TP0-TP15 and EP0-EP31 but no `EP32-TP16-...` anywhere.
     """
     strategy = ctx.deployment.strategy
@@ -46,9 +58,12 @@ def not_declared(ctx: Context):
         text += f"; inferred from what is drawn: {', '.join(seen)}"
     if unknown:
         text += f"; unknown: {', '.join(unknown)}"
+    blind = sorted({code for axis in inferred if strategy.degree(axis) is None for code in _NEEDS[axis]})
+    if blind:
+        text += f". Not checked for lack of a degree: {', '.join(blind)}"
     yield not_declared.finding(
         text + ". Findings that rest on inferred degrees are warnings, not errors.",
-        severity=Severity.WARNING if not strategy.declared else Severity.INFO,
+        severity=Severity.INFO,
         fix="Write the strategy in the graph label (e.g. `label=\"EP32-TP16-PP4-DP4\"`) or pass --strategy.",
     )
 
