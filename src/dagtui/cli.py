@@ -59,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--dp-replicas", choices=("one", "shown"), default="one",
                           help="draw one DP replica and state the others (default), or draw them all")
     generate.add_argument("--layers", type=int, metavar="N", help="only the first N layers, for a quick look")
-    generate.add_argument("--ids", choices=("snake", "caps", "opaque"), default="snake",
-                          help="node id style: layer3_q_proj_tp2, L3_TP2_QPROJ, or n123")
+    generate.add_argument("--house", default="reference", metavar="STYLE",
+                          help="house style: reference, caps_clusters, opaque_html, hashed_agent, snake_terse, caps_agent")
+    generate.add_argument("--ids", choices=("snake", "caps", "opaque", "hashed"), default="snake",
+                          help="node id style: layer3_q_proj_tp2, L3_TP2_QPROJ, n123 or node_<hash>")
 
     tui = sub.add_parser("open", help="open the explorer (the default command)")
     tui.add_argument("files", nargs="+", metavar="FILE")
@@ -203,7 +205,8 @@ def run_generate(args: argparse.Namespace) -> int:
     from dagtui.report import write_atomic
 
     spec, strategy = _spec_and_strategy(args)
-    graph = generate(spec, strategy, name=args.name, style=args.ids, dp_replicas=args.dp_replicas, layers=args.layers)
+    graph = generate(spec, strategy, name=args.name, style=args.ids, dp_replicas=args.dp_replicas, layers=args.layers,
+                     house=args.house)
     text = to_dot(graph)
     if args.output:
         target = write_atomic(args.output, text, inputs=[args.model])

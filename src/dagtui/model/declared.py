@@ -14,12 +14,15 @@ TP=2` beside attention `TP=8`): they fill in axes nothing above states, and only
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawGraph
-from dagtui.model.strategy import AXES, Statement, Strategy, parse_declared_total, parse_degrees
+from dagtui.model.strategy import (
+    AXES, Statement, Strategy, degree_matches, explicit_matches, parse_declared_total, parse_degrees,
+)
 
 _WHOLE_FILE = ("graph label", "graph name", "comment attribute", "title comment")
 _FILE_NAME = "file name"
@@ -27,8 +30,21 @@ _FILE_NAME = "file name"
 
 @functools.lru_cache(maxsize=65536)
 def line_degrees(line: str) -> tuple[tuple[str, int], ...]:
-    """Degrees a node label line states (`TP=8 across GPUs 0-7`, `EP64-TP8`), never a lone rank."""
-    return tuple(parse_degrees(line, single_tokens=False, count_first=False).items())
+    """Degrees a node label line states (`TP=8 across GPUs 0-7`, `EP64-TP8-PP2`), never ranks: not
+    a placement line (`GPU: EP1, PP1` names ranks) and not a run of fewer than three axes."""
+    if _PLACEMENT_LINE.match(line):
+        return ()
+    explicit = explicit_matches(line)
+    chained = [m for m in degree_matches(line, single_tokens=False, count_first=False) if m not in explicit]
+    matches = explicit + (chained if len({m.axis for m in chained}) >= 3 else [])
+    degrees: dict[str, int] = {}
+    for match in sorted(matches, key=lambda m: m.start):
+        if match.value > 0:
+            degrees.setdefault(match.axis, match.value)
+    return tuple(degrees.items())
+
+
+_PLACEMENT_LINE = re.compile(r"^\s*(?:gpus?|devices?|placement|ranks?)\s*[:=]", re.IGNORECASE)
 
 
 def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]]) -> Strategy:

@@ -77,8 +77,8 @@ def _rename(node: NodeInfo, op: Op) -> None:
 
 
 _MLP_WORDS = re.compile(r"mlp|ffn|feed|\bup\b|down|gate|expert|fc\d|gelu|silu|swiglu|relu|activation", re.IGNORECASE)
-_NAMES_INPUT = re.compile(r"\binputs?\s*$", re.IGNORECASE)
-_NAMES_OUTPUT = re.compile(r"\boutputs?\s*$", re.IGNORECASE)
+_NAMES_INPUT = re.compile(r"\binputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)  # `MLP Input`, `Model Input (token ids)`
+_NAMES_OUTPUT = re.compile(r"\boutputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)
 _INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
 _OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
 

@@ -11,7 +11,10 @@ from dagtui.model.strategy import degree_spans
 
 _PLACEHOLDER = re.compile(r"(?<![\w?])(all(?:\s+gpus)?|host|cpu|any|various|n/?a|tbd|\?+)(?![\w?])", re.IGNORECASE)
 # `TP3`, `TP 3`, `TP0-TP7`, `EP0-63`; never `TP=8` (a degree: see strategy.degree_spans).
-_RANK_RANGE = re.compile(r"\b(EP|TP|PP|DP|SP|CP)[_ ]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ ]?)?(\d+))?\b", re.IGNORECASE)
+# Delimited by anything but letters and digits: `PP0_TP1` names two ranks.
+_RANK_RANGE = re.compile(
+    r"(?<![A-Za-z0-9])(EP|TP|PP|DP|SP|CP)[_ ]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ ]?)?(\d+))?(?![A-Za-z0-9])", re.IGNORECASE,
+)
 _COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)", re.IGNORECASE)
 _NUMBER_RANGE = re.compile(r"(?<![A-Za-z\d.])(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)(?![\d.])")
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])(\d+)(?![\d.])")
@@ -81,12 +84,18 @@ def parse_gpu_ids(text: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _without_degree_notes(ranks: dict[str, frozenset[int]], gpus: frozenset[int]) -> dict[str, frozenset[int]]:
-    """`GPU: 0-7 (TP8)` and `EP64 [GPUs: 0-63]` note the degree of the GPUs listed, not rank 8
-    or 64: a single rank equal to the number of GPUs is dropped."""
+_PARENTHESISED_RANK = re.compile(r"\(\s*(EP|TP|PP|DP|SP|CP)\s*(\d+)\s*\)", re.IGNORECASE)
+
+
+def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: frozenset[int]) -> dict[str, frozenset[int]]:
+    """`GPU: 8-15 (TP8)` and `EP64 [GPUs: 0-63]` note the degree of the GPUs listed, not rank 8
+    or 64: a single rank equal to the number of GPUs is dropped when it stands alone in brackets,
+    or on GPUs counted from 0 (`GPU: 64-71 (TP0-TP7, EP8)` is rank 8 on its own eight GPUs)."""
     if len(gpus) < 2:
         return ranks
-    return {axis: values for axis, values in ranks.items() if values != frozenset({len(gpus)})}
+    alone = {_axis(match.group(1)) for match in _PARENTHESISED_RANK.finditer(text) if int(match.group(2)) == len(gpus)}
+    return {axis: values for axis, values in ranks.items()
+            if values != frozenset({len(gpus)}) or (axis not in alone and min(gpus) != 0)}
 
 
 _INLINE_GPU = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
@@ -126,7 +135,7 @@ def parse_placement(text: str) -> Placement:
             gpus |= parse_gpu_ids(rest) if re.search(r"[,;]\s*\d", rest) else frozenset()
         else:
             gpus = parse_gpu_ids(text)
-    ranks = _without_degree_notes(ranks, gpus)
+    ranks = _without_degree_notes(original, ranks, gpus)
     text = original
     placeholder_match = _PLACEHOLDER.search(text)
     everywhere = bool(placeholder_match and placeholder_match.group(1).lower().startswith("all"))

@@ -249,7 +249,7 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
 
 def _read_id(node: NodeInfo) -> None:
     for axis, value in _ID_RANK.findall(node.id):
-        if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
+        if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus) and min(node.gpus) == 0:
             continue  # `mlp_tp8` on GPUs 0-7: the degree of the group it runs on, not rank 8
         _merge_ranks(node.ranks, {axis.lower(): frozenset({int(value)})})
     if node.placement is None:

@@ -164,7 +164,7 @@ def _evaluate(node: ast.AST) -> float | None:
     return None
 
 
-_SPACED_DIMS = re.compile(r"^\s*(?:[\w.]+=)?\w+(?:\s+(?:[\w.]+=)?\w+)+\s*$")
+_SPACED_DIMS = re.compile(r"^\s*(?:[\w.]+=)?[\w?]+(?:\s+(?:[\w.]+=)?[\w?]+)+\s*$")
 _TIMES_DIMS = re.compile(r"^\s*\d+(?:\s*[x×]\s*\d+)+\s*$")
 
 

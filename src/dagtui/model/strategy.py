@@ -68,6 +68,11 @@ class DegreeMatch:
     end: int
 
 
+def explicit_matches(text: str) -> list[DegreeMatch]:
+    """The degrees `text` states in explicit forms only (`TP=8`, `8-way TP`, `tp_size=8`)."""
+    return _explicit(text)
+
+
 def _explicit(text: str) -> list[DegreeMatch]:
     found = []
     for pattern in _EXPLICIT:

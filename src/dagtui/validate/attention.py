@@ -204,7 +204,7 @@ def heads(ctx: Context):
     total_heads = ctx.spec.heads if ctx.spec and ctx.spec.heads else None
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
     copies: dict[tuple[Op, int | None], int] = defaultdict(int)  # how many shards of an operator a layer draws
-    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS):
+    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.SPLIT):
         node = ctx.nodes[node_id]
         copies[(node.op, node.layer)] += 1
         for shape in node.outputs[:1]:

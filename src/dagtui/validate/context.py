@@ -14,7 +14,7 @@ from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
 from dagtui.model.roles import expert_count_in
-from dagtui.model.shapes import VOCAB_NAMES
+from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
@@ -124,7 +124,9 @@ class Context:
                 hidden = shape.hidden()
                 if not hidden or shape.named(*VOCAB_NAMES) is not None:
                     continue
-                if on_stream and (stream is None or hidden > stream[0]):
+                # What reaches the output is logits unless it says hidden: not the stream's width.
+                logits = node.op is Op.OUTPUT and shape.named(*HIDDEN_NAMES) is None
+                if on_stream and not logits and (stream is None or hidden > stream[0]):
                     stream = (hidden, node.id)
                 if best is None or hidden > best[0]:
                     best = (hidden, node.id)

@@ -34,13 +34,28 @@ def ep_coverage(ctx: Context):
         return
     experts_declared = ctx.expert_count
     grouped: dict[tuple[frozenset[int], int], list[tuple[int | None, list[str]]]] = defaultdict(list)
+    by_gpus: dict[int, list[tuple[int | None, list[str]]]] = defaultdict(list)
     for layer, experts in _experts_by_layer(ctx).items():
         ranks = frozenset(rank for node in experts for rank in ctx.nodes[node].rank("ep"))
         if not ranks:
+            groups = {ctx.nodes[n].gpus for n in experts if ctx.nodes[n].gpus and ctx.nodes[n].expert is not None}
+            if 0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not _overlap(groups):
+                by_gpus[len(groups)].append((layer, experts))  # no ranks drawn: count the GPU groups used
             continue
         if ranks >= set(range(ep)):
             continue
         grouped[(ranks, len(experts))].append((layer, experts))
+    for used, occurrences in by_gpus.items():
+        layers = [layer for layer, _ in occurrences if layer is not None]
+        nodes = [node for _, experts in occurrences for node in experts]
+        where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
+        yield ep_coverage.finding(
+            f"{where} place(s) {len(nodes)} expert(s) on {used} GPU group(s) ({_gpu_text(ctx, nodes)}), but "
+            f"{ctx.degree_text('ep')} spreads them over {ep} EP ranks, each on GPUs of its own.",
+            nodes=nodes, key=f"EXP001:gpus:{compact_ranges(layers)}",
+            severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
+            fix="Place each EP rank's experts on that rank's GPUs (E/EP experts on each of the EP ranks).",
+        )
     for (ranks, count), occurrences in grouped.items():
         layers = [layer for layer, _ in occurrences if layer is not None]
         nodes = [node for _, experts in occurrences for node in experts]
@@ -87,6 +102,36 @@ def monolithic_moe(ctx: Context):
         )
 
 
+_ROUTING_HOPS = 4  # gate -> (dashed) dispatch -> expert; or gate -> split -> send -> expert
+
+
+def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]:
+    """Numbered experts per GPU group (numbered in order of the groups' first GPU), when the groups
+    do not overlap; empty otherwise."""
+    counts: dict[frozenset[int], int] = defaultdict(int)
+    for node in nodes:
+        info = ctx.nodes[node]
+        if info.gpus and info.expert is not None:
+            counts[info.gpus] += 1
+    if len(counts) < 2 or _overlap(set(counts)):
+        return {}
+    return {(0, index): counts[group] for index, group in enumerate(sorted(counts, key=min))}
+
+
+def _overlap(groups: set[frozenset[int]]) -> bool:
+    seen: set[int] = set()
+    for group in groups:
+        if seen & group:
+            return True
+        seen |= group
+    return False
+
+
+def _gpu_text(ctx: Context, nodes: list[str]) -> str:
+    gpus = sorted({gpu for node in nodes for gpu in ctx.nodes[node].gpus})
+    return f"GPU(s) {compact_ranges(gpus)}"
+
+
 def _connected(ctx: Context, node: str) -> bool:
     """Whether an expert node takes part in the flow judged: an isolated "Expert 3" box in a layer
     whose other experts are wired is a header (or an island STR004 reports), not a routed expert."""
@@ -127,6 +172,8 @@ def even_split(ctx: Context):
             ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
             if len(ranks) == 1:
                 per_rank[(min(replica, default=0), next(iter(ranks)))] += 1
+        if not per_rank:
+            per_rank = _per_gpu_group(ctx, nodes)  # no EP ranks drawn: each GPU group stands for one
         if len({rank for _, rank in per_rank}) < 2:
             continue
         counts = set(per_rank.values())
@@ -176,19 +223,25 @@ def gate_first(ctx: Context):
         return
     graph = ctx.deployment.graph
     gated: set[str] = set()
-    routers = [n for n, node in ctx.nodes.items() if node.op in (Op.GATE, Op.DISPATCH) or node.kind is Kind.ROUTING]
+    # Gates, dispatch nodes and parallelograms dagtui cannot name ("Token Distributor") route tokens;
+    # a stage marker or a split does not.
+    routers = [n for n, node in ctx.nodes.items()
+               if node.op in (Op.GATE, Op.DISPATCH) or (node.kind is Kind.ROUTING and node.op is Op.UNKNOWN)]
     for gate in routers:
-        # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts.
+        # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts;
+        # and it routes to the experts a few steps on, not to everything downstream.
         layer = ctx.nodes[gate].layer
         frontier = [gate]
-        while frontier:
-            node = frontier.pop()
-            for successor in graph.successors(node):
-                other_layer = ctx.nodes[successor].layer
-                if successor in gated or (layer is not None and other_layer is not None and other_layer != layer):
-                    continue
-                gated.add(successor)
-                frontier.append(successor)
+        for _ in range(_ROUTING_HOPS):
+            step = []
+            for node in frontier:
+                for successor in graph.successors(node):
+                    other_layer = ctx.nodes[successor].layer
+                    if successor in gated or (layer is not None and other_layer is not None and other_layer != layer):
+                        continue
+                    gated.add(successor)
+                    step.append(successor)
+            frontier = step
     ungated = [node for node in experts if node not in gated and _connected(ctx, node)]
     if ungated:
         yield gate_first.finding(
