@@ -2,7 +2,7 @@
 files that must raise the rule and `good_*.dot` files that must not (and must load), and
 `expected.yaml` says, for each bad file, the findings expected: severity, nodes they name (any
 order, all of them) and fragments of the message. An optional `model:` mapping in `expected.yaml`
-is the `--model` spec the files are checked with."""
+is the `--model` spec the files are checked with, and a `models:` mapping gives one per file."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def _expected(code: str) -> dict:
 @pytest.mark.parametrize("code, path", _cases(), ids=lambda value: value if isinstance(value, str) else value.name)
 def test_rule_fixture(code, path):
     expected = _expected(code)
-    spec = ModelSpec(**expected["model"]) if expected.get("model") else None
+    model = (expected.get("models") or {}).get(path.name, expected.get("model"))
+    spec = ModelSpec(**model) if model else None
     review = review_file(path, spec)
     assert review.error is None, review.error
     if code != "SYN001":
@@ -55,4 +56,4 @@ def test_every_rule_has_bad_and_good_fixtures(code):
     folder = FIXTURES / code
     assert folder.is_dir(), f"tests/rules/{code}/ is missing"
     assert list(folder.glob("bad_*.dot")) and list(folder.glob("good_*.dot")), code
-    assert set(_expected(code)) - {"model"} == {p.name for p in folder.glob("bad_*.dot")}
+    assert set(_expected(code)) - {"model", "models"} == {p.name for p in folder.glob("bad_*.dot")}

@@ -14,8 +14,9 @@ from dagtui.validate import Severity
 
 from mutations import MUTATIONS, applies
 
-SMALL = ModelSpec(layers=8, hidden_size=1024, heads=8, d_k=128, experts=8, top_k=2, batch_size=8, seq_len=128)
-STRATEGY = parse_strategy("EP2-TP2-PP4-DP1")
+SMALL = ModelSpec(layers=8, hidden_size=1024, heads=8, d_k=128, experts=8, top_k=2, batch_size=8, seq_len=128,
+                  dense_layers=1)
+STRATEGY = parse_strategy("EP2-TP2-PP4-DP2")
 
 
 def serious(review):
@@ -51,7 +52,7 @@ def test_clean_dag_in_every_style(tmp_path, house, with_model):
 @pytest.mark.parametrize("house", sorted(HOUSE_STYLES))
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_mutation_is_found_in_every_style(tmp_path, house, mutation):
-    graph = generate(SMALL, STRATEGY, house=house)
+    graph = generate(SMALL, STRATEGY, house=house, dp_replicas=getattr(MUTATIONS[mutation], "dp_replicas", "one"))
     if not applies(mutation, graph):
         pytest.skip(f"{mutation} cannot be written in {house}")
     category, expected_nodes = MUTATIONS[mutation](graph)

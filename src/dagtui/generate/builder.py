@@ -37,6 +37,8 @@ class Plan:
     tp: int
     pp: int
     dp: int
+    dense_layers: int = 0  # leading layers with a dense, tensor-parallel MLP instead of MoE
+    ffn: int = 0  # the dense MLP's intermediate size
 
 
 def make_plan(spec: ModelSpec, strategy: Strategy, layers: int | None = None) -> Plan:
@@ -66,7 +68,8 @@ def make_plan(spec: ModelSpec, strategy: Strategy, layers: int | None = None) ->
     return Plan(
         layers=count, hidden=spec.hidden_size, heads=spec.heads, d_k=d_k, experts=spec.experts,
         top_k=spec.top_k or 2, batch=spec.batch_size or 8, seq=spec.seq_len or 1024,
-        vocab=spec.vocab_size or 32000, **degrees,
+        vocab=spec.vocab_size or 32000, dense_layers=min(spec.dense_layers or 0, count),
+        ffn=spec.ffn_hidden_size or 4 * spec.hidden_size, **degrees,
     )
 
 
@@ -249,7 +252,37 @@ class Builder:
                                  op="residual_add", extra="attn", **role)
         self.g.connect(reduce or reduce_target, residual1)  # type: ignore[arg-type]
         self.g.connect(previous, residual1, dashed=True)
+        if layer < p.dense_layers:
+            return self.dense_mlp(dp, pp, layer, residual1)
         return self.moe(dp, pp, layer, residual1)
+
+    def dense_mlp(self, dp: int, pp: int, layer: int, previous: str) -> str:
+        """A dense layer's MLP: up (column-parallel) and down (row-parallel) per TP rank, then the
+        all-reduce of the partial sums."""
+        p = self.p
+        role = {"layer": layer, "stage": pp, "dp": dp}
+        norm2 = self.compute("norm_moe", [self.full], self.full, self.tp_group(dp, pp), op="norm", extra="mlp", **role)
+        self.g.connect(previous, norm2)
+        inner = _dims(batch=p.batch, seq=p.seq, ffn=p.ffn // p.tp)
+        reduce = self.comm("mlp_reduce", [self.full], self.full, self.tp_group_line(), op="all_reduce", extra="mlp",
+                           **role) if p.tp > 1 else None
+        last = None
+        for tp in range(p.tp):
+            place, r = self.tp_rank(dp, pp, tp), {**role, "tp": tp}
+            up = self.compute("mlp_up", [self.full], inner, place, op="mlp", extra="up", **r)
+            act = self.compute("mlp_act", [inner], inner, place, op="mlp", extra="act", **r)
+            down = self.compute("mlp_down", [inner], self.full, place, op="mlp", extra="down", **r)
+            self.g.connect(norm2, up)
+            self.g.connect(up, act)
+            self.g.connect(act, down)
+            if reduce:
+                self.g.connect(down, reduce)
+            last = down
+        residual2 = self.compute("residual_add", [self.full, self.full], self.full, self.tp_group(dp, pp),
+                                 op="residual_add", extra="mlp", **role)
+        self.g.connect(reduce or last, residual2)  # type: ignore[arg-type]
+        self.g.connect(previous, residual2, dashed=True)
+        return residual2
 
     def attention_rank(self, norm: str, place: Place, role: dict) -> str:
         """One TP rank's attention, Q/K/V (or fused QKV and a split) to the output projection;

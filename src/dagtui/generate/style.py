@@ -76,6 +76,7 @@ WORDING: dict[str, dict[str, str]] = {
         "expert": "Expert {expert}", "combine": "All-to-All Combine", "send_recv": "Pipeline Send/Recv",
         "final_norm": "Final RMSNorm", "lm_head": "LM Head (column-parallel)", "lm_head_full": "LM Head",
         "logits_gather": "All-Gather (logits)", "stage_marker": "PP Stage {stage}",
+        "mlp_up": "MLP Up Projection (column-parallel)", "mlp_act": "SwiGLU Activation", "mlp_down": "MLP Down Projection (row-parallel)", "mlp_reduce": "All-Reduce (MLP)",
     },
     "verbose": {
         "input": "Model Input (token ids)", "output": "Final Output (logits)", "embedding": "Token Embedding Lookup",
@@ -91,6 +92,7 @@ WORDING: dict[str, dict[str, str]] = {
         "send_recv": "Pipeline Stage Transfer (send/recv)", "final_norm": "Final LayerNorm",
         "lm_head": "Vocabulary-Parallel LM Head", "lm_head_full": "LM Head (full vocabulary)",
         "logits_gather": "All-Gather of logits", "stage_marker": "Pipeline Stage {stage}",
+        "mlp_up": "Feed-Forward Up Projection", "mlp_act": "GELU Activation", "mlp_down": "Feed-Forward Down Projection", "mlp_reduce": "Tensor-Parallel All-Reduce after the MLP",
     },
     "terse": {
         "input": "Input", "output": "Output", "embedding": "Embed", "embed_reduce": "AR embed", "norm_attn": "LN1",
@@ -100,6 +102,7 @@ WORDING: dict[str, dict[str, str]] = {
         "residual_add": "add", "gate": "router", "dispatch": "A2A dispatch", "expert": "Exp {expert}",
         "combine": "A2A combine", "send_recv": "P2P send", "final_norm": "final LN", "lm_head": "LM head (vocab shard)",
         "lm_head_full": "LM head", "logits_gather": "AG logits", "stage_marker": "PP{stage} start",
+        "mlp_up": "FFN fc1", "mlp_act": "GELU", "mlp_down": "FFN fc2", "mlp_reduce": "AR mlp",
     },
     "agentic": {
         "input": "Input Tokens", "output": "Model Output", "embedding": "Token Embedding (TP sharded)",
@@ -112,6 +115,7 @@ WORDING: dict[str, dict[str, str]] = {
         "dispatch": "Token Dispatch (All-to-All)", "expert": "Expert FFN {expert}", "combine": "Token Combine (All-to-All)",
         "send_recv": "PP Send/Recv", "final_norm": "Final Norm", "lm_head": "Output Head (vocab-parallel)",
         "lm_head_full": "Output Head (vocab)", "logits_gather": "Logits All-Gather", "stage_marker": "Pipeline Stage {stage}",
+        "mlp_up": "MLP Linear1 (Column Parallel)", "mlp_act": "GeLU", "mlp_down": "MLP Linear2 (Row Parallel)", "mlp_reduce": "MLP All-Reduce",
     },
 }
 

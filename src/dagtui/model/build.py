@@ -130,19 +130,26 @@ def _read_attention_in_context(nodes: dict[str, NodeInfo], graph: nx.DiGraph) ->
 
 
 def _stage_clusters(raw: RawGraph) -> list[Stage]:
+    """Stage clusters (`Pipeline Stage 1 (Layers 2-3)`), each of its DP replica when the file
+    repeats the pipeline per replica (`DP1 · Pipeline Stage 1`, or inside a `Replica 1` cluster)."""
     stages: list[Stage] = []
 
-    def visit(clusters: list[RawCluster]) -> None:
+    def visit(clusters: list[RawCluster], replica: int) -> None:
         for cluster in clusters:
             text = " ".join(label_lines(cluster.label)) if cluster.label else cluster.name.replace("_", " ")
-            index = stage_in(text) if _STAGE_WORDS.search(text) else None
+            named = _REPLICA.search(text) or _REPLICA.search(cluster.name.replace("_", " "))
+            own = int(named.group(1)) if named else replica
+            index = stage_in(_REPLICA.sub(" ", text)) if _STAGE_WORDS.search(text) else None
             if index is None:
-                visit(cluster.children)
+                visit(cluster.children, own)
                 continue
-            stages.append(Stage(index, text, claimed_layers(text), cluster.all_nodes(), "cluster"))
+            stages.append(Stage(index, text, claimed_layers(text), cluster.all_nodes(), "cluster", replica=own))
 
-    visit(raw.subgraphs)
-    return sorted(stages, key=lambda stage: stage.index)
+    visit(raw.subgraphs, 0)
+    return sorted(stages, key=lambda stage: (stage.replica, stage.index))
+
+
+_REPLICA = re.compile(r"(?<![a-z])(?:dp|replica)[-_ ]*(\d+)", re.IGNORECASE)
 
 
 def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]:

@@ -94,7 +94,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
     (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
-    (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\b"
+    (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
                    r"|^(?:layer\s*\d+\s*:\s*)?(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm)\w"),
     (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
@@ -123,7 +123,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
     (Op.RESIDUAL_ADD, r"residual|\badd\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
-    (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b"),  # "Expert Parallel": the MoE as one box
+    (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts"),  # the MoE as one box
     (Op.EXPERT, r"expert|\bexp\d*\b"),
     (Op.MOE, r"\bmoe\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),

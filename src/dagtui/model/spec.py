@@ -25,6 +25,7 @@ class ModelSpec:
     seq_len: int | None = None
     ffn_hidden_size: int | None = None
     vocab_size: int | None = None
+    dense_layers: int | None = None  # leading layers with a dense MLP instead of MoE
 
 
 _ALIASES = {

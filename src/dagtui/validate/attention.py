@@ -115,7 +115,7 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
     for node in ctx.deployment.nodes_of_op(Op.ATTN_WEIGHTED_SUM):
         upstream = feeders(ctx, node)
         ops = {ctx.nodes[n].op for n in upstream}
-        v_nodes = sorted(n for n in upstream if ctx.nodes[n].op in _V_OPS)
+        v_nodes = sorted(n for n in upstream if ctx.nodes[n].op in _V_OPS or ctx.nodes[n].op is Op.KV_CACHE)
         probability_ops = {Op.SOFTMAX} if ctx.deployment.nodes_of_op(Op.SOFTMAX) else {Op.SOFTMAX, Op.ATTN_SCORE}
         if v_nodes and not ops & probability_ops:
             add(node, "v-bypasses-softmax", [*v_nodes, node], f"`{v_nodes[0]}` -> `{node}` without the softmax feeding `{node}`")
@@ -139,7 +139,8 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         for v in sorted(n for n in upstream if ctx.nodes[n].op is Op.V_PROJ):
             add(node, "v-into-score", [v, node], f"`{v}` -> `{node}`")
         ops = {ctx.nodes[n].op for n in upstream}
-        if upstream and not (ops >= _QK_OPS or Op.QKV_PROJ in ops):
+        keys = {Op.K_PROJ, Op.KV_CACHE, Op.QKV_PROJ}
+        if upstream and not ((Op.Q_PROJ in ops or Op.QKV_PROJ in ops) and ops & keys):
             add(node, "score-without-qk", [node], f"`{node}` is fed by {node_list(sorted(upstream))}")
     for node in ctx.deployment.nodes_of_op(Op.O_PROJ):
         direct = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _QK_OPS | _V_OPS)
@@ -172,7 +173,9 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
             add(node, "core-missing-inputs", [node], f"`{node}` gets no {', '.join(missing)}")
     projections = ctx.deployment.nodes_of_op(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ)
     for node in projections:
-        fed_by = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _PROJECTION_OPS)
+        # Q, K and V drawn after a fused QKV projection (and its split) are its parts, not projections.
+        fed_by = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _PROJECTION_OPS
+                        and not (ctx.nodes[n].op is Op.QKV_PROJ and ctx.nodes[node].op is not Op.QKV_PROJ))
         if fed_by:
             add(node, "projection-chain", [*fed_by, node], f"{node_list(fed_by)} -> `{node}`")
         after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))

@@ -35,8 +35,8 @@ def cross_gpu(ctx: Context):
     for source, target, a, b in ctx.edges:
         if a.is_communication or b.is_communication or a.kind in _NOT_MOVED or b.kind in _NOT_MOVED:
             continue
-        if a.op in _TOKEN_ROUTING or b.op in _TOKEN_ROUTING or a.op in NOT_OPERATORS or b.op in NOT_OPERATORS:
-            continue  # a gate's routing decision, or tokens routed by the dispatch/combine (EXP005's to judge)
+        if a.op in _ROUTING_DECISION or b.op in _ROUTING_DECISION or a.op in NOT_OPERATORS or b.op in NOT_OPERATORS:
+            continue  # a gate's routing decision (its edges carry no tokens), a marker
         if not _moves_data(a) or not _moves_data(b):
             continue  # a control edge, from a scheduler the file does not describe as an operator
         if a.placement is not None and b.placement is not None and _placements_disjoint(a, b):
@@ -52,7 +52,7 @@ def cross_gpu(ctx: Context):
 
 
 _NOT_MOVED = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
-_TOKEN_ROUTING = frozenset({Op.GATE, Op.DISPATCH, Op.COMBINE, Op.STAGE_MARKER})
+_ROUTING_DECISION = frozenset({Op.GATE, Op.STAGE_MARKER})
 # Operators that compute, never route: a parallelogram (gate, split, combine) misdraws them.
 _PLAIN_COMPUTE = frozenset({
     Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE,
@@ -95,6 +95,8 @@ def shape_convention(ctx: Context):
             wrong["collective drawn as a parallelogram (routing)"].append(node_id)
         elif node.op in _PLAIN_COMPUTE and node.kind is Kind.ROUTING:
             wrong["computation drawn as a parallelogram (routing)"].append(node_id)
+        elif node.op is Op.GATE and node.kind is Kind.COMMUNICATION:
+            wrong["routing (gate) drawn as an ellipse"].append(node_id)
         elif (node.op not in COLLECTIVES | ROUTING_OPS | NOT_OPERATORS | {Op.UNKNOWN} and node.kind is Kind.COMMUNICATION
               and not _TENSOR_NAME.search(node.title)):
             # An ellipse naming a tensor ("MoE Output") marks the flow; it is not an operator.
@@ -159,4 +161,31 @@ def collective_shape(ctx: Context):
             "; ".join(text for _, text in problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "") + ".",
             nodes=nodes, details=[text for _, text in problems[:8]], severity=ctx.severity_for((), nodes, Severity.ERROR),
             fix="Label each collective with the tensor it really moves, as its producer emits it.",
+        )
+
+
+@rule("COM005", "communication", Severity.ERROR, "Collective drawn as a chain through the ranks")
+def collective_chain(ctx: Context):
+    """A collective joins all ranks of its group at once: each rank's operator feeds it, and it
+    feeds what comes after all of them. Drawn in a chain (`o_proj tp0 -> all-reduce -> o_proj tp1`),
+    it feeds one rank's copy of the very operator it reduces.
+
+    Why: a chain says rank 1 computes after the reduction, on its result: the collective and the
+    ranks are serialised, and what is reduced is not the ranks' partial sums.
+    Example: `layer3_o_proj_tp0 -> layer3_all_reduce -> layer3_o_proj_tp1 -> layer3_residual`.
+    """
+    chains = []
+    for node_id in ctx.deployment.nodes_of_op(Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER):
+        fed_by = {(ctx.nodes[p].op, ctx.nodes[p].layer) for p in ctx.deployment.graph.predecessors(node_id)
+                  if ctx.nodes[p].op not in NOT_OPERATORS and not ctx.nodes[p].is_communication}
+        looped = [s for s in ctx.deployment.graph.successors(node_id) if (ctx.nodes[s].op, ctx.nodes[s].layer) in fed_by]
+        if looped:
+            chains.append((node_id, looped))
+    if chains:
+        nodes = [n for node, looped in chains for n in (node, *looped)]
+        yield collective_chain.finding(
+            f"{len(chains)} collective(s) feed a copy of the operator they reduce: "
+            + ", ".join(f"`{node}` -> {node_list(looped)}" for node, looped in chains[:3])
+            + f"{ctx.in_layers([n for n, _ in chains])}.",
+            nodes=nodes, fix="Draw every rank's operator into the collective, and the collective into what follows them all.",
         )

@@ -108,11 +108,12 @@ _ROUTING_HOPS = 4  # gate -> (dashed) dispatch -> expert; or gate -> split -> se
 def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]:
     """Numbered experts per GPU group (numbered in order of the groups' first GPU), when the groups
     do not overlap; empty otherwise."""
-    counts: dict[frozenset[int], int] = defaultdict(int)
+    experts: dict[frozenset[int], set[int]] = defaultdict(set)
     for node in nodes:
         info = ctx.nodes[node]
         if info.gpus and info.expert is not None:
-            counts[info.gpus] += 1
+            experts[info.gpus].add(info.expert)
+    counts = {group: len(numbers) for group, numbers in experts.items()}
     if len(counts) < 2 or _overlap(set(counts)):
         return {}
     return {(0, index): counts[group] for index, group in enumerate(sorted(counts, key=min))}
@@ -168,9 +169,13 @@ def even_split(ctx: Context):
         return
     for layer, nodes in _experts_by_layer(ctx).items():
         per_rank: dict[tuple[int, int], int] = defaultdict(int)  # (DP replica, EP rank) -> experts
+        seen: set[tuple[int, int, object]] = set()
         for node in nodes:
             ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
-            if len(ranks) == 1:
+            # An expert drawn as several nodes (up, act, down) counts once.
+            key = (min(replica, default=0), min(ranks, default=-1), ctx.nodes[node].expert if ctx.nodes[node].expert is not None else node)
+            if len(ranks) == 1 and key not in seen:
+                seen.add(key)
                 per_rank[(min(replica, default=0), next(iter(ranks)))] += 1
         if not per_rank:
             per_rank = _per_gpu_group(ctx, nodes)  # no EP ranks drawn: each GPU group stands for one

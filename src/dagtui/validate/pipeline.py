@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 
 from dagtui.model.deployment import Stage
 from dagtui.model.operators import NOT_OPERATORS, Op
@@ -118,9 +119,9 @@ def missing_layers(ctx: Context):
         all_missing.extend(missing)
         nodes.append(stage.anchor or (stage.members[0] if stage.members else ""))
     if details:
+        what = f"Missing layers {compact_ranges(all_missing)}" if all_missing else "Layers named only by transfers"
         yield missing_layers.finding(
-            f"Missing layers {compact_ranges(all_missing)} in {len(details)} stage(s): the stages claim layers "
-            "they do not draw.",
+            f"{what} in {len(details)} stage(s): the stages claim layers they do not draw.",
             nodes=[node for node in nodes if node], details=details, key="PIP003",
             fix="Complete each stage with the operators of every layer it claims (attention and MoE per layer).",
         )
@@ -205,4 +206,63 @@ def stage_junction(ctx: Context):
             + ", ".join(f"`{a}` -> `{b}`" for a, b in crossing[:3]) + " with no send/recv between them.",
             nodes=[n for edge in crossing for n in edge], key=f"PIP005:{before.index}",
             fix=f"Insert a send/recv node (PP{before.index} → PP{after.index}) on the edge between the stages.",
+        )
+
+
+@rule("PIP006", "pipeline", Severity.ERROR, "DP replicas drawn differently")
+def replicas_alike(ctx: Context):
+    """Every DP replica drawn holds the same stages, layers and operators: data parallelism copies
+    the whole pipeline.
+
+    Why: a replica with a layer or an operator less computes another model on its share of the
+    batch; usually the copy was drawn by hand and something was left out.
+    Example: replica 0 draws layers 0-7 and replica 1 layers 0-2, 4-7.
+    """
+    replicas = ctx.deployment.replicas()
+    if len(replicas) < 2:
+        return
+    contents: dict[int, dict[tuple, list[str]]] = {}
+    for replica, stages in replicas.items():
+        drawn: dict[tuple, list[str]] = defaultdict(list)
+        for stage in stages:
+            for member in stage.members:
+                node = ctx.nodes[member]
+                if node.op not in NOT_OPERATORS:
+                    drawn[(stage.index, node.layer, node.op, node.expert)].append(member)
+        contents[replica] = drawn
+    everything = set().union(*contents.values())
+    details, nodes = [], []
+    for replica, drawn in sorted(contents.items()):
+        missing = everything - set(drawn)
+        if not missing:
+            continue
+        layers = sorted({layer for _, layer, _, _ in missing if layer is not None})
+        ops = sorted({op.value for _, _, op, _ in missing})
+        details.append(f"DP replica {replica} lacks {len(missing)} operator kind(s) the other replicas draw"
+                       + (f", in layer(s) {compact_ranges(layers)}" if layers else "") + f" ({', '.join(ops[:6])})")
+        stages = {index for index, _, _, _ in missing}
+        nodes += [stage.anchor or stage.members[0] for stage in replicas[replica] if stage.index in stages and stage.members]
+    if details:
+        yield replicas_alike.finding("; ".join(details) + ".", nodes=nodes, details=details,
+                                     fix="Draw every DP replica with the same stages, layers and operators.")
+
+
+@rule("PIP007", "pipeline", Severity.ERROR, "Embedding repeated in a later stage")
+def embedding_once(ctx: Context):
+    """The token embedding runs once, in the first pipeline stage; later stages receive hidden
+    states through the pipeline transfer.
+
+    Why: an embedding in a later stage embeds activations as if they were token ids, and holds a
+    second copy of the embedding table.
+    Example: `pp1_recv -> pp1_embedding -> layer8_norm`.
+    """
+    stages = ctx.deployment.stages
+    if len({stage.index for stage in stages}) < 2:
+        return
+    first = min(stage.index for stage in stages)
+    later = [m for stage in stages if stage.index != first for m in stage.members if ctx.nodes[m].op is Op.EMBEDDING]
+    if later:
+        yield embedding_once.finding(
+            f"{len(later)} embedding node(s) sit in a later pipeline stage than the first: {node_list(later)}.",
+            nodes=later, fix="Keep the embedding in the first stage; later stages start from the received hidden states.",
         )

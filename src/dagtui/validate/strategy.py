@@ -51,7 +51,8 @@ def not_declared(ctx: Context):
     unknown = [axis.upper() for axis in inferred if strategy.degree(axis) is None]
     seen = [f"{axis.upper()}{strategy.degree(axis)}" for axis in inferred if strategy.degree(axis) is not None]
     if strategy.declared:
-        text = f"The file declares {strategy.compact()} only partly"
+        stated = "-".join(f"{axis.upper()}{strategy.degree(axis)}" for axis in ("ep", "tp", "pp", "dp", "sp") if axis in strategy.declared)
+        text = f"The file declares {stated} only partly"
     else:
         text = "The strategy is written nowhere in the file"
     if seen:

@@ -303,3 +303,40 @@ def residual(ctx: Context):
 
 _ATTENTION_BLOCK = (Op.ATTENTION, Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM, Op.O_PROJ, Op.QKV_PROJ, Op.Q_PROJ)
 _SUBLAYER_OPS = (*_ATTENTION_BLOCK, Op.MLP, Op.EXPERT, Op.MOE)
+
+
+_MOE_PARTS = (Op.GATE, Op.DISPATCH, Op.EXPERT, Op.COMBINE, Op.MOE)
+_ATTENTION_PARTS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX, Op.ATTN_WEIGHTED_SUM,
+                    Op.ATTN_CORE, Op.O_PROJ, Op.ATTENTION)
+
+
+@rule("STR010", "structure", Severity.ERROR, "MoE before attention within a layer")
+def layer_order(ctx: Context):
+    """Within a transformer layer attention comes first, then the MLP or MoE: the layer's gate and
+    experts take attention's output, never the other way round.
+
+    Why: a layer that routes tokens before attending computes another model; usually its blocks were
+    wired in the wrong order.
+    Example: `layer3_input -> layer3_gate -> experts -> layer3_attn_norm -> q_proj ...`.
+    """
+    graph = ctx.deployment.graph
+    early = []
+    for layer in sorted({ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(*_MOE_PARTS)} - {None}):
+        moe = [n for n in ctx.deployment.nodes_of_op(*_MOE_PARTS) if ctx.nodes[n].layer == layer]
+        attention = {n for n in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS) if ctx.nodes[n].layer == layer}
+        if not attention:
+            continue
+        reached: set[str] = set()
+        frontier = list(moe)
+        while frontier:  # within the layer only: bounded by its nodes
+            frontier = [s for node in frontier for s in graph.successors(node)
+                        if s not in reached and ctx.nodes[s].layer == layer and not reached.add(s)]
+        if reached & attention:
+            early.append((layer, [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.MOE)] or moe[:1]))
+    if early:
+        nodes = [n for _, moe in early for n in moe]
+        yield layer_order.finding(
+            f"In layer(s) {compact_ranges([layer for layer, _ in early])} the MoE ({node_list(nodes)}) runs before "
+            "attention: its output reaches the layer's attention.",
+            nodes=nodes, fix="Wire each layer as norm -> attention -> residual, then norm -> gate/experts -> residual.",
+        )

@@ -63,7 +63,8 @@ def row_parallel_reduced(ctx: Context):
     graph = ctx.deployment.graph
     unreduced = []
     for node_id, node in ctx.nodes.items():
-        row_parallel = node.op is Op.O_PROJ or (node.op in (Op.MLP, Op.EXPERT) and "row" in " ".join(node.label).lower())
+        row_parallel = node.op is Op.O_PROJ or (node.op is Op.MLP and _DOWN.search(node.title)) or (
+            node.op in (Op.MLP, Op.EXPERT) and "row" in " ".join(node.label).lower())
         if not row_parallel or graph.out_degree(node_id) == 0:
             continue
         if not any(ctx.nodes[s].op in _REDUCERS for s in graph.successors(node_id)):
@@ -110,6 +111,7 @@ def column_parallel_input(ctx: Context):
         )
 
 
+_DOWN = re.compile(r"\bdown\b|\bfc2\b|linear2|\bw2\b|row[-_ ]?parallel", re.IGNORECASE)
 _UP = re.compile(r"\bup\b|gate[-_ ]?proj|\bfc1\b|column|\bw1\b|\bw3\b", re.IGNORECASE)
 
 
@@ -135,3 +137,62 @@ def no_tp_collective(ctx: Context):
         nodes=split, fix="Draw the all-reduce after each row-parallel projection (attention output, MLP down), "
         "or show per-shard shapes if the split is elsewhere.",
     )
+
+
+_BATCH = ("batch", "batch_size", "b", "bs")
+
+
+@rule("TEN005", "tensor", Severity.ERROR, "Tensor parallelism splits the batch")
+def splits_batch(ctx: Context):
+    """Tensor parallelism splits weights (heads, the MLP's inner size, the vocabulary); every TP rank
+    sees the whole batch. A TP rank's operator with 1/TP of the batch is data parallelism drawn as
+    tensor parallelism.
+
+    Why: with the batch split, each rank needs all the weights, and the all-reduce that follows sums
+    different sequences together.
+    Example: under TP8 with batch 128, `q_proj_tp3` takes `[batch=16, seq=1024, hidden=4096]`.
+    """
+    tp = ctx.degree("tp")
+    if not tp or tp == 1:
+        return
+    batches = [dim.value for node in ctx.nodes.values() if node.rank("tp") == frozenset() and node.op not in TP_OPS
+               for shape in [*node.inputs, *node.outputs] for dim in shape.dims if dim.name in _BATCH and dim.is_int]
+    if not batches:
+        return
+    full = max(batches, key=batches.count)
+    if full % tp:
+        return
+    split = [
+        n for n, node in ctx.nodes.items() if node.op in TP_OPS and (len(node.rank("tp")) == 1 or len(node.gpus) == 1)
+        and any(dim.name in _BATCH and dim.value == full // tp for shape in node.inputs for dim in shape.dims)
+    ]
+    if split:
+        yield splits_batch.finding(
+            f"{len(split)} tensor-parallel operator(s) take batch {full // tp} = {full}/TP{tp} on their rank: "
+            f"{node_list(split)}{ctx.in_layers(split)}. Under {ctx.degree_text('tp')} every rank sees the whole batch.",
+            nodes=split, severity=ctx.severity_for(("tp",), split, Severity.ERROR),
+            fix="Give every TP rank the whole batch and split the weights (heads, MLP columns) instead.",
+        )
+
+
+@rule("TEN006", "tensor", Severity.ERROR, "Tensor-parallel ranks share a GPU")
+def ranks_share_gpu(ctx: Context):
+    """The ranks of a TP group sit on distinct GPUs: each holds its own shard of the weights.
+
+    Why: two TP ranks of one operator on the same GPU split nothing across devices; the group is
+    larger than the GPUs it uses.
+    Example: `q_proj_tp0` and `q_proj_tp1` both on `GPU: 8`.
+    """
+    clashes: dict[tuple[Op, int | None, int], dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for node_id, node in ctx.nodes.items():
+        ranks = node.rank("tp")
+        if node.op in TP_OPS and len(ranks) == 1 and len(node.gpus) == 1:
+            clashes[(node.op, node.layer, next(iter(node.gpus)))][next(iter(ranks))].append(node_id)
+    shared = {key: ranks for key, ranks in clashes.items() if len(ranks) > 1}
+    if shared:
+        nodes = [n for ranks in shared.values() for members in ranks.values() for n in members]
+        details = [f"GPU {gpu}: {op.value} of TP ranks {compact_ranges(ranks)}" for (op, _, gpu), ranks in list(shared.items())[:6]]
+        yield ranks_share_gpu.finding(
+            f"{len(shared)} operator(s) place several TP ranks on one GPU{ctx.in_layers(nodes)}: " + "; ".join(details) + ".",
+            nodes=nodes, details=details, fix="Give each TP rank of a group its own GPU.",
+        )
