@@ -488,6 +488,11 @@ def _applies(mutation: Mutation, graph: GenGraph) -> bool:
         return style.strategy_at != "nowhere"
     if mutation is wrong_gpu_total:
         return style.strategy_at == "label"
+    if mutation is tp_ranks_share_a_gpu:
+        return style.placement not in ("ranks", "composite")  # sharing a GPU needs the GPU ids
+    if mutation is replica_incomplete:
+        # the replicas must be told apart: per-replica stages, or a DP rank on every placement
+        return style.stages in ("markers", "replica_clusters") or style.placement in ("ids", "ranks", "composite")
     if mutation is aggregation_across_gpus:
         return style.placement not in ("ranks", "composite")  # which GPUs the aggregation uses needs ids
     if mutation is tp_splits_the_batch:

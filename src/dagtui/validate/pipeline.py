@@ -218,18 +218,19 @@ def replicas_alike(ctx: Context):
     batch; usually the copy was drawn by hand and something was left out.
     Example: replica 0 draws layers 0-7 and replica 1 layers 0-2, 4-7.
     """
-    replicas = ctx.deployment.replicas()
-    if len(replicas) < 2:
+    # A node's replica: its own DP rank where it names one, else its stage's.
+    contents: dict[int, dict[tuple, list[str]]] = defaultdict(lambda: defaultdict(list))
+    anchors: dict[tuple[int, int], str] = {}
+    for stage in ctx.deployment.stages:
+        for member in stage.members:
+            node = ctx.nodes[member]
+            dp = node.rank("dp")
+            replica = next(iter(dp)) if len(dp) == 1 else stage.replica
+            anchors.setdefault((replica, stage.index), stage.anchor or member)
+            if node.op not in NOT_OPERATORS:
+                contents[replica][(stage.index, node.layer, node.op, node.expert)].append(member)
+    if len(contents) < 2:
         return
-    contents: dict[int, dict[tuple, list[str]]] = {}
-    for replica, stages in replicas.items():
-        drawn: dict[tuple, list[str]] = defaultdict(list)
-        for stage in stages:
-            for member in stage.members:
-                node = ctx.nodes[member]
-                if node.op not in NOT_OPERATORS:
-                    drawn[(stage.index, node.layer, node.op, node.expert)].append(member)
-        contents[replica] = drawn
     everything = set().union(*contents.values())
     details, nodes = [], []
     for replica, drawn in sorted(contents.items()):
@@ -240,8 +241,7 @@ def replicas_alike(ctx: Context):
         ops = sorted({op.value for _, _, op, _ in missing})
         details.append(f"DP replica {replica} lacks {len(missing)} operator kind(s) the other replicas draw"
                        + (f", in layer(s) {compact_ranges(layers)}" if layers else "") + f" ({', '.join(ops[:6])})")
-        stages = {index for index, _, _, _ in missing}
-        nodes += [stage.anchor or stage.members[0] for stage in replicas[replica] if stage.index in stages and stage.members]
+        nodes += [anchors[(replica, index)] for index in sorted({index for index, _, _, _ in missing}) if (replica, index) in anchors]
     if details:
         yield replicas_alike.finding("; ".join(details) + ".", nodes=nodes, details=details,
                                      fix="Draw every DP replica with the same stages, layers and operators.")

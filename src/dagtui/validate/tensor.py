@@ -26,20 +26,22 @@ def tp_ranks(ctx: Context):
     tp = ctx.degree("tp")
     if not tp or tp == 1:
         return
-    drawn: dict[tuple[int | None, Op], set[int]] = defaultdict(set)
-    members: dict[tuple[int | None, Op], list[str]] = defaultdict(list)
+    # Per DP replica drawn: each replica's layer has its own TP group.
+    drawn: dict[tuple[int, int | None, Op], set[int]] = defaultdict(set)
+    members: dict[tuple[int, int | None, Op], list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
         if node.op in TP_OPS and node.rank("tp"):
-            drawn[(node.layer, node.op)] |= node.rank("tp")
-            members[(node.layer, node.op)].append(node_id)
-    short: dict[frozenset[int], list[tuple[int | None, Op]]] = defaultdict(list)
+            key = (min(node.rank("dp"), default=0), node.layer, node.op)
+            drawn[key] |= node.rank("tp")
+            members[key].append(node_id)
+    short: dict[frozenset[int], list[tuple[int, int | None, Op]]] = defaultdict(list)
     for key, ranks in drawn.items():
         if not ranks >= set(range(tp)):
             short[frozenset(ranks)].append(key)
     for ranks, keys in short.items():
         nodes = [n for key in keys for n in members[key]]
-        layers = sorted({layer for layer, _ in keys if layer is not None})
-        ops = sorted({op.value for _, op in keys})
+        layers = sorted({layer for _, layer, _ in keys if layer is not None})
+        ops = sorted({op.value for _, _, op in keys})
         yield tp_ranks.finding(
             f"{', '.join(ops)} of layer(s) {compact_ranges(layers) or '?'} appear for TP rank(s) {compact_ranges(ranks)} "
             f"only, of {ctx.degree_text('tp')}: rank(s) {compact_ranges(set(range(tp)) - ranks)} are missing.",
