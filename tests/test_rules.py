@@ -29,7 +29,8 @@ def none(review, code):
 
 def test_every_rule_is_documented():
     for rule in RULES.values():
-        assert rule.doc and "Why:" in rule.doc and "Example:" in rule.doc, rule.code
+        assert rule.doc and "Why:" in rule.doc and "Example:" in rule.doc and "Fix:" in rule.doc, rule.code
+        assert set(rule.sections()) == {"what", "why", "example", "fix"}, rule.code
         assert rule.code[:3].isalpha() and rule.code[3:].isdigit()
 
 

@@ -180,21 +180,24 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_rules(args: argparse.Namespace) -> int:
-    from rich.markdown import Markdown
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if args.code:
         rule = RULES.get(args.code.upper())
         if rule is None:
             raise DagtuiError(f"no rule {args.code!r} (see `dagtui rules`)")
-        console.print(f"[bold]{rule.code}[/] {rule.title}  [dim]{rule.category}, {rule.severity.value}[/]\n")
-        console.print(Markdown(rule.doc))
+        console.print(Text.assemble((rule.code, "bold"), f" {rule.title}  ", (f"{rule.category}, {rule.severity.value}", "dim")))
+        for name, text in rule.sections().items():
+            heading = {"what": "What it checks", "why": "Why it matters", "example": "Example", "fix": "How to fix"}[name]
+            console.print(Text(f"\n{heading}", style="bold"))
+            console.print(Text(text))
         return EXIT_OK
     table = Table(title="dagtui rules")
     for column in ("code", "category", "severity", "title"):
         table.add_column(column)
-    for rule in RULES.values():
+    for rule in sorted(RULES.values(), key=lambda rule: rule.code):
         table.add_row(rule.code, rule.category, rule.severity.value, rule.title)
     console.print(table)
     return EXIT_OK

@@ -22,6 +22,7 @@ def shapes_present(ctx: Context):
 
     Why: without shapes the shape rules cannot check the edge, and the reviewer cannot either.
     Example: `layer0_mlp [label="MLP\\nGPU: 0-7"]`.
+    Fix: Add `Input: [...]` and `Output: [...]` lines to every computation node's label.
     """
     compute = _computation(ctx)
     if not compute:
@@ -49,6 +50,7 @@ def symbolic(ctx: Context):
 
     Why: a symbolic dimension cannot be checked; one finding lists the symbols and where they occur.
     Example: `[16, tokens_per_expert, 8192]`.
+    Fix: Write the concrete sizes where they are known (tokens per expert = batch x seq x top_k / experts).
     """
     symbols: dict[str, list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
@@ -72,6 +74,7 @@ def placeholders(ctx: Context):
 
     Why: a DAG with placeholders describes a pattern, not a deployment.
     Example: `Input: [batch_size=?, seq_len=?, 4096]`, `GPU: Host`.
+    Fix: Replace each placeholder with the concrete value: draw the layers or experts it stands for, and give real GPU ids.
     """
     found: dict[str, list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
@@ -96,6 +99,7 @@ def unread(ctx: Context):
 
     Why: a reviewer must know where the checks stopped, or a clean report reads as a clean file.
     Example: `Frobnicate\\nIn: <8 x 128 x 4096>`: no operator, and a shape in no notation dagtui reads.
+    Fix: Name the operator on each node's first label line and write shapes as `[8, 128, 4096]`.
     """
     unknown = [n for n, node in ctx.nodes.items() if node.op is Op.UNKNOWN and node.kind is Kind.COMPUTE]
     unparsed = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE

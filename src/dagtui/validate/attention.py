@@ -44,6 +44,7 @@ def monolithic(ctx: Context):
     Why: a single box hides exactly what reviewers must check: the wiring, the head split and
     where the TP all-reduce sits.
     Example: `layer15_attention [label="Layer 15: Attention"]` as a representative layer.
+    Fix: Draw Q/K/V projections, score, softmax, weighted sum and output projection (or a fused core between the projections and the output projection).
     """
     # A box is what a label says; an id only an edge mentions is STR005's to report.
     boxes = [node for node in ctx.deployment.nodes_of_op(Op.ATTENTION) if ctx.nodes[node].label]
@@ -69,6 +70,7 @@ def wiring(ctx: Context):
     Also wrong: V into the score, Q/K into the weighted sum, the softmax skipping the weighted
     sum, Q/K/V straight into the output projection.
     Example: `layer0_attn_v -> layer0_attn_out` while `layer0_attn_softmax -> layer0_attn_oproj`.
+    Fix: Wire Q,K -> score -> softmax -> weighted sum <- V, then weighted sum -> output projection; Q, K and V each from the normed hidden state.
     """
     problems: dict[tuple[str, ...], list[tuple[int | None, list[str], list[str]]]] = defaultdict(list)
     layers_with_sum = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.ATTN_WEIGHTED_SUM)}
@@ -201,6 +203,7 @@ def heads(ctx: Context):
     attention; a TP rank holding all heads means the split was not applied.
     Example: `heads=32, d_k=64` after a TP8 projection of hidden 4096 is wrong twice:
     32x64 = 2048, and a TP8 rank holds 4 heads.
+    Fix: Give each TP rank heads/TP heads of the model's head size d_k, so that heads x d_k = H/TP on a rank (H in all).
     """
     full = ctx.hidden
     tp = ctx.degree("tp") or 1
@@ -295,6 +298,7 @@ def attention_missing(ctx: Context):
     Why: a layer without attention is not the model's layer; usually the attention nodes of some
     layers were left out, or the whole block was forgotten.
     Example: layers 1-3 draw `FFN 1`..`FFN 3` but no attention node, while layer 0 draws it.
+    Fix: Draw every drawn layer's attention, or mark a layer left out as a placeholder that says which layer it repeats.
     """
     attention_ops = [n for n in ctx.deployment.nodes_of_op(*ATTENTION_OPS)]
     mixing = ctx.deployment.nodes_of_op(*_MIXING)

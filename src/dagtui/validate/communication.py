@@ -30,6 +30,7 @@ def cross_gpu(ctx: Context):
     Why: data does not move between GPUs by itself; the transfer (send/recv, all-to-all, ...)
     costs time and must be in the DAG to be planned.
     Example: `expert_3 (GPU 3) -> combine_gpu0 (GPU 0)` drawn as a plain edge.
+    Fix: Insert the communication node (send/recv, all-gather, all-to-all) that moves the tensor between the GPUs.
     """
     edges = []
     for source, target, a, b in ctx.edges:
@@ -84,6 +85,7 @@ def shape_convention(ctx: Context):
     Why: reviewers read the kind of a node from its shape; a collective drawn as a box is read as
     computation and its cost is missed.
     Example: `all_reduce [shape=box]`.
+    Fix: Draw communication as an ellipse, computation as a box, routing (gate, split, combine) as a parallelogram.
     """
     wrong: dict[str, list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
@@ -115,6 +117,7 @@ def all_reduce_shard(ctx: Context):
     Why: after a row-parallel projection every rank holds a partial [.., H]; an all-reduce of
     [.., H/TP] means the shapes (or the collective) are wrong: a shard is gathered, not reduced.
     Example: `All-Reduce / Size: [128, 1024, 512]` under TP8 with H = 4096.
+    Fix: All-reduce the full-size partial sums of the row-parallel projection; if the tensor really is a shard, all-gather it.
     """
     nodes = [
         n for n in ctx.deployment.nodes_of_op(Op.ALL_REDUCE)
@@ -140,6 +143,7 @@ def collective_shape(ctx: Context):
     Why: a collective with the wrong tensor size is planned with the wrong cost, and usually
     means the operator around it is mislabelled.
     Example: `All-Reduce / Input: [128,1024,4096] / Output: [128,1024,512]`.
+    Fix: Label each collective with the tensor it really moves, as its producer emits it, and with the shape its kind gives.
     """
     problems: list[tuple[str, str]] = []
     graph = ctx.deployment.graph
@@ -173,6 +177,7 @@ def collective_chain(ctx: Context):
     Why: a chain says rank 1 computes after the reduction, on its result: the collective and the
     ranks are serialised, and what is reduced is not the ranks' partial sums.
     Example: `layer3_o_proj_tp0 -> layer3_all_reduce -> layer3_o_proj_tp1 -> layer3_residual`.
+    Fix: Draw every rank's operator into the collective and the collective into what follows all of them.
     """
     chains = []
     for node_id in ctx.deployment.nodes_of_op(Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER):

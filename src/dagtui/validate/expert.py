@@ -28,6 +28,7 @@ def ep_coverage(ctx: Context):
     Why: under EPn every rank holds E/EP experts; a DAG showing two ranks of 64 says nothing
     about the other 62, and may hide a placement that cannot hold the experts.
     Example: EP64 with experts 0 and 1 on EP0 and EP1 only.
+    Fix: Place the experts on every EP rank (E/EP each), or draw one node per EP rank that says which experts it holds.
     """
     ep = ctx.degree("ep")
     if not ep or ep == 1:
@@ -84,6 +85,7 @@ def monolithic_moe(ctx: Context):
 
     Why: one box hides the expert placement and the all-to-alls, the parts most often wrong.
     Example: `layer15_moe [label="Layer 15: MoE"]`.
+    Fix: Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.
     """
     layers_with_experts = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.EXPERT)}
     graph = ctx.deployment.graph
@@ -156,6 +158,7 @@ def even_split(ctx: Context):
 
     Why: an uneven split overloads the ranks with more experts and breaks the all-to-all sizing.
     Example: 64 experts on EP16 with 6 on EP0 and 3 on EP1 (should be 4 each).
+    Fix: Give every EP rank the same number of experts (E/EP); choose an EP degree that divides the expert count.
     """
     ep = ctx.degree("ep")
     experts = ctx.expert_count
@@ -198,6 +201,7 @@ def shared_gpu(ctx: Context):
     Why: an EP rank is a set of GPUs; two ranks on one GPU means the EP degree is not what is
     drawn, and that GPU holds twice the expert weights.
     Example: `expert_0 (EP0, GPU 3)` and `expert_8 (EP1, GPU 3)`.
+    Fix: Give each EP rank GPUs of its own.
     """
     ranks_on_gpu: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     for node_id in ctx.deployment.nodes_of_op(Op.EXPERT):
@@ -222,6 +226,7 @@ def gate_first(ctx: Context):
 
     Why: without the gate there is no routing decision: every token would reach every expert.
     Example: `layer0_norm -> expert_0` with no gate in the layer.
+    Fix: Draw the gate (router) before the experts, with its edge into the dispatch dashed.
     """
     experts = ctx.deployment.nodes_of_op(Op.EXPERT)
     if not experts:
@@ -264,6 +269,7 @@ def all_to_all(ctx: Context):
     Why: experts live on other ranks than the tokens routed to them; without the all-to-all the
     tokens never get there.
     Example: `gate -> expert_5 -> combine` with EP16 and no all-to-all node.
+    Fix: Insert the all-to-all dispatch between the gate/tokens and the experts, and the all-to-all combine after them.
     """
     ep = ctx.degree("ep")
     if not ep or ep == 1:

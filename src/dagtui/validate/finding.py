@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -63,6 +65,14 @@ class Rule:
     check: CheckFunction
     doc: str
 
+    def sections(self) -> dict[str, str]:
+        """The doc for users, in parts: `what` (the first paragraph), `why`, `example` and `fix`."""
+        parts = re.split(r"^(Why|Example|Fix):\s*", self.doc, flags=re.MULTILINE)
+        sections = {"what": " ".join(parts[0].split())}
+        for name, text in zip(parts[1::2], parts[2::2]):
+            sections[name.lower()] = " ".join(text.split())
+        return sections
+
     def finding(self, message: str, *, nodes: Iterable[str] = (), fix: str = "", details: Iterable[str] = (),
                 key: str = "", severity: Severity | None = None, title: str | None = None) -> Finding:
         """A finding of this rule; `severity` lowers or raises the default where evidence warrants."""
@@ -84,7 +94,7 @@ def rule(code: str, category: str, severity: Severity, title: str) -> Callable[[
     def register(check: CheckFunction) -> Rule:
         if code in RULES:
             raise ValueError(f"rule {code} registered twice")
-        registered = Rule(code, category, severity, title, check, (check.__doc__ or "").strip())
+        registered = Rule(code, category, severity, title, check, inspect.cleandoc(check.__doc__ or ""))
         RULES[code] = registered
         return registered
 

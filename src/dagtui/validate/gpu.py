@@ -23,6 +23,7 @@ def unplaced(ctx: Context):
     Why: the point of a deployment DAG is where each operator runs; an unplaced operator cannot
     be costed or checked for cross-GPU traffic.
     Example: `layer3_mlp [label="MLP\\nInput: ...\\nOutput: ..."]` with no GPU line.
+    Fix: Add a `GPU: ...` line (GPU ids or ranks) to every computation node.
     """
     compute = _computation(ctx)
     if not compute:
@@ -49,6 +50,7 @@ def out_of_range(ctx: Context):
     Why: a GPU id past the count means the placement and the strategy disagree: either the
     strategy needs more GPUs than stated or the ids are wrong.
     Example: `GPU: 64` under EP8-TP4-PP2-DP1 (64 GPUs: ids 0-63).
+    Fix: Renumber the GPUs within the strategy's count, or correct the strategy.
     """
     count = ctx.deployment.strategy.gpu_count
     if not count:
@@ -71,6 +73,7 @@ def stage_overlap(ctx: Context):
 
     Why: each stage runs on its own GPUs; overlapping stages serialise on the shared GPUs.
     Example: stage 0 on GPUs 0-7 and stage 1 on GPUs 4-11.
+    Fix: Give every pipeline stage its own, disjoint GPUs.
     """
     stage_gpus = {}
     for stage in ctx.deployment.stages:
@@ -103,6 +106,7 @@ def balance(ctx: Context):
 
     Why: the slowest GPU sets the pace; a GPU with twice the operators of another is a bottleneck.
     Example: GPU 0 runs 40 operators, GPU 7 runs 12.
+    Fix: Rebalance operators (or experts) so that every GPU carries a similar load.
     """
     load: Counter[int] = Counter()
     for node in _computation(ctx):

@@ -26,6 +26,7 @@ def stage_count(ctx: Context):
     Why: each PP rank runs one stage; a missing or extra stage means the pipeline is not the
     one the strategy describes.
     Example: EP64-TP8-PP2-DP2 with four "Pipeline Stage" clusters.
+    Fix: Draw as many stages as PP says, or correct the PP degree.
     """
     pp = ctx.degree("pp")
     stages = ctx.deployment.stages
@@ -47,6 +48,7 @@ def stage_ranges(ctx: Context):
 
     Why: a layer claimed twice runs twice; a layer claimed by no stage never runs.
     Example: "Layers 0-7" and "Layers 6-15", or stages covering 0-11 of a 16-layer model.
+    Fix: Give the stages contiguous, disjoint layer ranges that cover every layer once.
     """
     stages = [s for s in ctx.deployment.stages if s.claimed_layers]
     if not stages:
@@ -90,6 +92,7 @@ def missing_layers(ctx: Context):
     Why: a DAG that draws one representative layer per stage cannot be checked for the others,
     and a reviewer cannot tell whether they exist at all.
     Example: "PP Stage 0 / Layers 0-7" with only layer 0 drawn: layers 1-7 are missing.
+    Fix: Draw the operators of every layer a stage claims, or narrow the range it claims.
     """
     details, all_missing, nodes, unnumbered = [], [], [], []
     short: list[tuple[Stage, int]] = []
@@ -169,6 +172,7 @@ def transfer_only(ctx: Context):
     Why: a stage that only forwards activations does no work, yet its GPUs are counted; usually
     the stage's layers were left out of the drawing.
     Example: PP1 and PP2 drawn as `PP Stage 1 -> PP1 → PP2 -> PP Stage 2 -> PP2 → PP3`.
+    Fix: Draw the layers the stage computes between receiving and sending activations.
     """
     empty = []
     for stage in ctx.deployment.stages:
@@ -191,6 +195,7 @@ def stage_junction(ctx: Context):
 
     Why: stages run on different GPUs; activations cross between them only by a transfer.
     Example: `stage0_layer7_out -> stage1_layer8_norm` with no send/recv between.
+    Fix: Insert a send/recv node on the edge between consecutive stages.
     """
     graph = ctx.deployment.graph
     pairs = [pair for replica in ctx.deployment.replicas().values() for pair in itertools.pairwise(replica)]
@@ -217,6 +222,7 @@ def replicas_alike(ctx: Context):
     Why: a replica with a layer or an operator less computes another model on its share of the
     batch; usually the copy was drawn by hand and something was left out.
     Example: replica 0 draws layers 0-7 and replica 1 layers 0-2, 4-7.
+    Fix: Draw every DP replica with the same stages, layers and operators (or draw one and say the others are identical).
     """
     # A node's replica: its own DP rank where it names one, else its stage's.
     contents: dict[int, dict[tuple, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -255,6 +261,7 @@ def embedding_once(ctx: Context):
     Why: an embedding in a later stage embeds activations as if they were token ids, and holds a
     second copy of the embedding table.
     Example: `pp1_recv -> pp1_embedding -> layer8_norm`.
+    Fix: Keep the embedding in the first stage; later stages start from the hidden states they receive.
     """
     stages = ctx.deployment.stages
     if len({stage.index for stage in stages}) < 2:

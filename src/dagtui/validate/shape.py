@@ -79,6 +79,7 @@ def edge_mismatch(ctx: Context):
 
     Why: a mismatch means an operator, a collective or a reshape is missing, or a label is wrong.
     Example: `attn_out` outputs [128,1024,4096] but `residual` expects [128,1024,2048].
+    Fix: Make the shapes agree: correct the label, or insert the collective or reshape the edge is missing.
     """
     groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     candidates = [
@@ -130,6 +131,7 @@ def shard_outside_tp(ctx: Context):
     the full hidden vector; a shard there computes on 1/TP of the features.
     Example: the embedding emits hidden_size=512 (= 4096/TP8) and `output` expects 4096: an
     all-gather is missing after the embedding.
+    Fix: Gather (or reduce) the TP shards back to the full hidden size before any full-size operator.
     """
     full = ctx.hidden
     if full is None or not ctx.degree("tp") or ctx.degree("tp") == 1:

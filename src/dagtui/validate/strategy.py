@@ -43,6 +43,7 @@ def not_declared(ctx: Context):
     Why: without a declared strategy the reviewer checks the drawing against itself; a degree
     stated nowhere must not silently switch rules off.
     Example: a file whose labels show TP0-TP15 and EP0-EP31 but no `EP32-TP16-...` anywhere.
+    Fix: Write the strategy in the graph label or title comment (`EP32-TP16-PP4-DP4`), or pass --strategy.
     """
     strategy = ctx.deployment.strategy
     inferred = [axis for axis in ("ep", "tp", "pp", "dp") if not strategy.is_declared(axis)]
@@ -77,6 +78,7 @@ def degrees_vs_drawn(ctx: Context):
     Why: `TP15` drawn under a declared TP8 means either the strategy or the drawing is wrong; a
     title saying TP8 over a graph label saying TP4 leaves the reader to guess which one was built.
     Example: label says EP16 but experts are placed on EP0-EP31; `// TP8-PP2` over `label="TP4"`.
+    Fix: State one degree per axis everywhere the file names its strategy, and draw ranks below it.
     """
     for axis, first, other in ctx.deployment.strategy.conflicts:
         on_file_name = "file name" in (first.source, other.source)
@@ -109,6 +111,7 @@ def declared_total(ctx: Context):
 
     Why: the total is what gets provisioned; if it disagrees with the degrees one of them is wrong.
     Example: "EP16-TP4-PP2 (64 GPUs)": the product is 128.
+    Fix: State the GPU total the degrees give, and say which convention (EP*TP*PP*DP or Megatron's) it follows.
     """
     strategy = ctx.deployment.strategy
     total, product, megatron = strategy.declared_total, strategy.gpu_count, strategy.megatron_gpu_count
@@ -129,6 +132,7 @@ def divides_model(ctx: Context):
 
     Why: an uneven split leaves some ranks with more work, or cannot be built at all.
     Example: 32 heads under TP12, or 61 layers under PP4 without saying how the remainder goes.
+    Fix: Choose degrees that divide the model: heads by TP, experts by EP, layers by PP.
     """
     spec = ctx.spec
     if spec is None:
@@ -152,6 +156,7 @@ def without_model(ctx: Context):
     Why: a reviewer should know which numbers were taken from the drawing (and so could be wrong
     in the same way as the drawing) and which checks did not run at all.
     Example: hidden size inferred as 4096 from `output`; heads % TP not checked.
+    Fix: Pass --model with the model spec (layers, hidden size, heads, experts).
     """
     if ctx.spec is not None:
         return

@@ -22,6 +22,7 @@ def cycle(ctx: Context):
     Why: a cycle makes the execution order undefined; the most common cause is a communication
     node drawn both ways (`moe -> all2all` and `all2all -> moe`).
     Example: `layer0_moe -> ep_all2all -> layer0_moe`.
+    Fix: Draw each step once, in the direction the data flows; remove the back edge.
     """
     if ctx.topological_order is not None:
         return  # a DAG: the common case, settled by the sort other rules need anyway
@@ -65,6 +66,7 @@ def no_input(ctx: Context):
 
     Why: an operator with no producer computes on nothing; usually an edge was forgotten.
     Example: `layer3_softmax` drawn with no edge into it.
+    Fix: Connect each node to the operator that produces its input.
     """
     yield from _dangling(ctx, incoming=True)
 
@@ -75,6 +77,7 @@ def no_output(ctx: Context):
 
     Why: a dead end means a result is computed and dropped, usually a missing edge.
     Example: `layer0_expert3` with no edge to the combine.
+    Fix: Connect each node to the operator that consumes its result.
     """
     yield from _dangling(ctx, incoming=False)
 
@@ -116,6 +119,7 @@ def off_path(ctx: Context):
     Why: isolated nodes or islands are drawn but never executed in the forward pass.
     Example: a `layer5_norm` operator with no edges, or a detached sub-DAG (legend, key and
     summary boxes stand apart by design and are not reported).
+    Fix: Connect the nodes to the data flow, or remove them (legends belong in the graph label or a note).
     """
     off = ctx.shared("islands", _islands)
     if off:
@@ -155,6 +159,7 @@ def undeclared(ctx: Context):
     Why: a typo in an edge (`layer0_qproj` for `layer0_q_proj`) creates a new, empty node and
     leaves the real one unconnected.
     Example: `attn_out -> residiual` where only `residual` is declared.
+    Fix: Declare each node with its label, or fix the edge that misspells an existing id.
     """
     nodes = [n for n in ctx.deployment.undeclared if ctx.deployment.graph.degree(n) > 0]
     if nodes:
@@ -179,6 +184,7 @@ def prefill_decode(ctx: Context):
 
     Why: decode consumes the KV cache written by prefill, not prefill's activations.
     Example: `prefill_layer3_out -> decode_layer0_qkv`.
+    Fix: Route prefill into decode through the KV-cache write and read; make each read depend on its write.
     """
     graph = ctx.deployment.graph
     phases = {}
@@ -220,6 +226,7 @@ def no_through_path(ctx: Context):
     Why: a drawing whose input never reaches its output (a missing edge between layers, a stage
     left unconnected) describes no forward pass at all, however complete its parts look.
     Example: `layer1_out` has no edge to `layer2_norm`, and nothing else joins the two halves.
+    Fix: Connect the layers or stages where the flow stops, so that the input reaches the output.
     """
     graph = ctx.deployment.graph
     inputs = [n for n, node in ctx.nodes.items() if node.kind is Kind.INPUT]
@@ -252,6 +259,7 @@ def training_operator(ctx: Context):
     Why: a gradient all-reduce or a loss in the forward pass of a served model means the drawing
     mixes training into inference; the output then depends on operators that never run.
     Example: `dp0_final -> dp_allreduce ("Input: gradient chunks") -> output`.
+    Fix: Remove gradients, loss and optimizer steps from the inference DAG, or say in its title that it describes training.
     """
     raw = ctx.deployment.raw
     title = " ".join([raw.name, raw.attrs.get("label", ""), *(c.text for c in raw.comments if c.header)])
@@ -275,6 +283,7 @@ def residual(ctx: Context):
     a residual add with one input adds nothing.
     Example: `attn_allreduce -> res1` as the only edge into `res1`, or layers with attention and
     MLP but no residual add at all.
+    Fix: Add each sublayer's residual add, fed by the sublayer and by the stream from before it.
     """
     adds = ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD)
     single = [n for n in adds if ctx.in_degree[n] == 1]
@@ -318,6 +327,7 @@ def layer_order(ctx: Context):
     Why: a layer that routes tokens before attending computes another model; usually its blocks were
     wired in the wrong order.
     Example: `layer3_input -> layer3_gate -> experts -> layer3_attn_norm -> q_proj ...`.
+    Fix: Wire each layer as norm -> attention -> residual, then norm -> MLP/MoE -> residual.
     """
     graph = ctx.deployment.graph
     early = []

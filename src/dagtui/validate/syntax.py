@@ -12,6 +12,7 @@ def syntax_error(ctx):
 
     Why: a file Graphviz rejects cannot be rendered, and what the writer meant is guesswork.
     Example: `[label=routed tokens]` (a value with a space, unquoted), a stray token, a truncated tail.
+    Fix: Fix the DOT syntax at the line given (Graphviz's own parser decides); then the file can be checked.
     """
     return []  # raised while reading, turned into a finding by `finding_from_syntax_error`
 

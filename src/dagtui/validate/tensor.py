@@ -22,6 +22,7 @@ def tp_ranks(ctx: Context):
     Why: TP8 means eight shards of every column/row-parallel matmul; drawing fewer hides a
     placement that does not add up.
     Example: `L3_TP0_QPROJ` .. `L3_TP3_QPROJ` under TP8.
+    Fix: Draw the operator for every TP rank, or as one node placed on the whole TP group with per-shard shapes.
     """
     tp = ctx.degree("tp")
     if not tp or tp == 1:
@@ -58,6 +59,7 @@ def row_parallel_reduced(ctx: Context):
     Why: each TP rank holds a partial sum; without the reduction every rank continues with a
     wrong result.
     Example: `layer0_o_proj -> layer0_residual` under TP8 with no all-reduce.
+    Fix: Insert an all-reduce (or reduce-scatter) over the TP group after each row-parallel projection.
     """
     tp = ctx.degree("tp")
     if not tp or tp == 1:
@@ -92,14 +94,19 @@ def column_parallel_input(ctx: Context):
     Why: a linear layer fed 1/TP of its input features computes partial sums, not a shard of its
     output: what follows it (per-rank attention heads) is wrong unless the sums are all-reduced.
     Example: `Split to TP8` cuts [.., 4096] into 8 x [.., 512] in front of the Q/K/V projections.
+    Fix: Feed column-parallel projections the full hidden state; split their output columns across the TP ranks.
     """
     tp = ctx.degree("tp")
     if not tp or tp == 1 or ctx.hidden is None:
         return
+    graph = ctx.deployment.graph
+    # Fed by a split (or a scatter) of the hidden state: where a shard that came from further up
+    # reaches them, SHP002 names the cause once.
     fed = [
         node_id for node_id, node in ctx.nodes.items()
         if (node.op in _COLUMN_PARALLEL or (node.op is Op.MLP and _UP.search(node.title)))
         and node.inputs and all(ctx.is_tp_shard(shape.hidden()) for shape in node.inputs)
+        and any(ctx.nodes[p].op in (Op.SPLIT, Op.RESHAPE) or ctx.nodes[p].is_communication for p in graph.predecessors(node_id))
     ]
     if fed:
         shard = ctx.hidden.value // tp
@@ -125,6 +132,7 @@ def no_tp_collective(ctx: Context):
     Why: a TP8 drawing with no collective at all either does not split anything (every rank
     holds the full weights) or leaves every rank with a partial result.
     Example: `TP=8` in the title, operators on `GPU: 0-7`, and no all-reduce anywhere.
+    Fix: Draw the all-reduce after each row-parallel projection (or show per-shard shapes if the split is elsewhere).
     """
     tp = ctx.degree("tp")
     if not tp or tp == 1 or not ctx.declared("tp"):
@@ -153,6 +161,7 @@ def splits_batch(ctx: Context):
     Why: with the batch split, each rank needs all the weights, and the all-reduce that follows sums
     different sequences together.
     Example: under TP8 with batch 128, `q_proj_tp3` takes `[batch=16, seq=1024, hidden=4096]`.
+    Fix: Give every TP rank the whole batch; split weights (heads, MLP columns), not sequences.
     """
     tp = ctx.degree("tp")
     if not tp or tp == 1:
@@ -184,6 +193,7 @@ def ranks_share_gpu(ctx: Context):
     Why: two TP ranks of one operator on the same GPU split nothing across devices; the group is
     larger than the GPUs it uses.
     Example: `q_proj_tp0` and `q_proj_tp1` both on `GPU: 8`.
+    Fix: Give each TP rank of a group its own GPU.
     """
     clashes: dict[tuple[Op, int | None, int], dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     for node_id, node in ctx.nodes.items():
