@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import SHAPE_CHANGING, Kind, Op
-from dagtui.model.shapes import Shape
+from dagtui.model.shapes import VOCAB_NAMES, Shape
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
@@ -180,3 +180,40 @@ def shard_outside_tp(ctx: Context):
         "(or all-reduce a vocab-parallel embedding's partial outputs).",
     )
 
+
+
+@rule("SHP003", "shape", Severity.WARNING, "Hidden states reach the output without an LM head")
+def no_lm_head(ctx: Context):
+    """The LM head projects the final hidden state (H) to the vocabulary; the output node receives
+    logits. An output node that takes the hidden state and gives vocabulary-sized logits does the
+    LM head's work unseen.
+
+    Why: the LM head is one of the largest matmuls of the model (H x vocab), often vocab-parallel
+    with its own all-gather; folded into the output node it is neither placed nor costed.
+    Example: `final_norm [.., 4096] -> output "Output: [batch, seq, vocab=32000]"`.
+    Fix: Draw the LM head (vocab-parallel under TP, followed by the all-gather of logits) between the
+    final norm and the output.
+    """
+    full = ctx.hidden
+    if full is None or ctx.deployment.nodes_of_op(Op.LM_HEAD):
+        return
+    folded = []
+    for source, target, producer, consumer in ctx.edges:
+        if consumer.kind is not Kind.OUTPUT or not producer.outputs or producer.outputs[0].hidden() != full.value:
+            continue
+        if any(_vocab_sized(shape, full.value) for shape in [*consumer.inputs, *consumer.outputs]):
+            folded.append((source, target))
+    if folded:
+        nodes = [n for edge in folded for n in edge]
+        yield no_lm_head.finding(
+            f"{', '.join(f'`{a}` -> `{b}`' for a, b in folded[:3])}: hidden states ({full.value} wide) reach the "
+            "output, which gives vocabulary-sized logits; no LM head is drawn.",
+            nodes=nodes, fix="Draw the LM head between the final norm and the output.",
+        )
+
+
+def _vocab_sized(shape: Shape, hidden: int) -> bool:
+    if shape.named(*VOCAB_NAMES) is not None:
+        return True
+    last = shape.last
+    return last is not None and last.is_int and last.value >= 16000 and last.value >= 2 * hidden  # type: ignore[operator]
