@@ -5,13 +5,16 @@ Skipped where ../shared is absent (a user's clone)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from dagtui.cli import main
+from dagtui.model import load_deployment
 from dagtui.review import review_file
 
-from helpers import corpus_files
+from helpers import CORPUS, corpus_files
 
 pytestmark = pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
 TIME_BUDGET_S = 10.0  # generous for a shared 2-core machine; the largest file takes ~0.1 s here
@@ -37,3 +40,20 @@ def test_check_runs_over_the_whole_corpus(capsys):
     code = main(["check", *map(str, corpus_files()), "--format", "json"])
     assert code == 1  # the corpus has real defects
     assert '"version": 1' in capsys.readouterr().out
+
+
+STATED = yaml.safe_load((Path(__file__).parent / "corpus" / "strategies.yaml").read_text(encoding="utf-8"))
+
+
+def test_every_stated_strategy_is_read_as_stated():
+    """Files that state their strategy (title, comments, clusters, node labels), each with the degrees
+    it states: read as stated, not as ranks (`TP=8` is not rank 8) and not as top-k."""
+    assert len(STATED) >= 100
+    wrong = {}
+    for name, stated in STATED.items():
+        strategy = load_deployment(CORPUS / name).strategy
+        read = "-".join(f"{axis.upper()}{strategy.degree(axis)}" for axis in ("ep", "tp", "pp", "dp", "sp")
+                        if strategy.is_declared(axis))
+        if read != stated["degrees"]:
+            wrong[name] = (read, stated["degrees"])
+    assert wrong == {}

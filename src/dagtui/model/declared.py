@@ -39,8 +39,7 @@ def line_degrees(line: str) -> tuple[tuple[str, int], ...]:
     matches = explicit + (chained if len({m.axis for m in chained}) >= 3 else [])
     degrees: dict[str, int] = {}
     for match in sorted(matches, key=lambda m: m.start):
-        if match.value > 0:
-            degrees.setdefault(match.axis, match.value)
+        degrees.setdefault(match.axis, match.value)  # a 0 is kept: across nodes it shows an index
     return tuple(degrees.items())
 
 
@@ -62,8 +61,9 @@ def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]]) -> Strateg
     for axis in AXES:
         if axis in strategy.declared:
             continue
+        # One value, stated the same everywhere; `TP:0` here and `TP:1` there number ranks.
         values = {statement.degrees[axis] for statement in local if axis in statement.degrees}
-        if len(values) == 1:
+        if len(values) == 1 and min(values) > 0:
             _declare(strategy, axis, values.pop(), next(s for s in local if axis in s.degrees))
     for statement in whole:
         total = parse_declared_total(statement.text)
