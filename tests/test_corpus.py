@@ -32,8 +32,9 @@ def test_corpus_file_loads_or_is_a_syntax_finding(path):
         return
     deployment = review.deployment
     if any(node.layer is not None for node in deployment.nodes.values()):
-        placed = 1 - len(deployment.unplaced()) / len(deployment.nodes)
-        assert placed >= 0.9, f"{placed:.0%} placed; unplaced: {deployment.unplaced()[:10]}"
+        unplaced = deployment.unplaced()
+        # 90% placed; in a file of a few nodes, one node that names no role is allowed.
+        assert len(unplaced) <= max(1, 0.1 * len(deployment.nodes)), f"unplaced: {unplaced[:10]} of {len(deployment.nodes)}"
 
 
 def test_check_runs_over_the_whole_corpus(capsys):

@@ -87,7 +87,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
-    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
+    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|gpu\s*\d+\s*(?:→|->|to)\s*gpu\s*\d+|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\b"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
@@ -108,7 +108,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to"),
-    (Op.COMBINE, r"combine|aggregat|\bagg\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
+    (Op.COMBINE, r"combine|aggregat|\bagg\d*\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit\b|\bbroadcast\b|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
@@ -125,7 +125,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.RESIDUAL_ADD, r"residual|\badd\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
     (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts"),  # the MoE as one box
     (Op.EXPERT, r"expert|\bexp\d*\b"),
-    (Op.MOE, r"\bmoe\b|mixture"),
+    (Op.MOE, r"\bmoe\d*\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
     (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b"),
     (Op.INPUT, r"^(?:model\s+|total\s+|global\s+)?input\b|^requests?\b|^(?:input\s+)?tokens?(?:\s+ids?)?$"),
