@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 import networkx as nx
 
@@ -331,9 +332,16 @@ def layer_order(ctx: Context):
     """
     graph = ctx.deployment.graph
     early = []
-    for layer in sorted({ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(*_MOE_PARTS)} - {None}):
-        moe = [n for n in ctx.deployment.nodes_of_op(*_MOE_PARTS) if ctx.nodes[n].layer == layer]
-        attention = {n for n in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS) if ctx.nodes[n].layer == layer}
+    moe_of: dict[int, list[str]] = defaultdict(list)
+    attention_of: dict[int, set[str]] = defaultdict(set)
+    for node in ctx.deployment.nodes_of_op(*_MOE_PARTS):
+        if ctx.nodes[node].layer is not None:
+            moe_of[ctx.nodes[node].layer].append(node)  # type: ignore[index]
+    for node in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS):
+        if ctx.nodes[node].layer is not None:
+            attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
+    for layer in sorted(moe_of):
+        moe, attention = moe_of[layer], attention_of.get(layer)
         if not attention:
             continue
         reached: set[str] = set()

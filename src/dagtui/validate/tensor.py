@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from dagtui.model.operators import Op
 from dagtui.validate.context import Context
@@ -170,7 +170,7 @@ def splits_batch(ctx: Context):
                for shape in [*node.inputs, *node.outputs] for dim in shape.dims if dim.name in _BATCH and dim.is_int]
     if not batches:
         return
-    full = max(batches, key=batches.count)
+    full = Counter(batches).most_common(1)[0][0]
     if full % tp:
         return
     split = [
