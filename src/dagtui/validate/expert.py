@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 
@@ -298,12 +299,17 @@ def _all_to_alls(ctx: Context) -> list[str]:
     for node_id, node in ctx.nodes.items():
         if node.op in (Op.ALL_TO_ALL, Op.SEND_RECV) or (node.is_communication and node.op in moves_tokens):
             found.append(node_id)
-        elif any(_ALL_TO_ALL_WORDS.search(line) for line in node.label[1:]):
+        elif any(map(_names_all_to_all, node.label[1:])):
             found.append(node_id)
     return found
 
 
 _ALL_TO_ALL_WORDS = re.compile(r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=65536)
+def _names_all_to_all(line: str) -> bool:
+    return _ALL_TO_ALL_WORDS.search(line) is not None
 _PASSABLE_OPS = frozenset({Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 
@@ -252,6 +253,12 @@ def no_through_path(ctx: Context):
 _TRAINING = re.compile(r"\bgradients?\b|\bgrads?\b|backward|\bloss\b|optimi[sz]er|weight[-_ ]update|\bbackprop", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=65536)
+def _trains(line: str) -> bool:
+    """Whether a label line names a training-only step (cached: labels repeat their lines)."""
+    return _TRAINING.search(line) is not None
+
+
 @rule("STR008", "structure", Severity.WARNING, "Training-only operator in an inference DAG")
 def training_operator(ctx: Context):
     """An inference DAG has no training-only operators (gradients, backward, loss, optimizer),
@@ -266,7 +273,7 @@ def training_operator(ctx: Context):
     title = " ".join([raw.name, raw.attrs.get("label", ""), *(c.text for c in raw.comments if c.header)])
     if re.search(r"\btrain(?:ing)?\b", title, re.IGNORECASE):
         return
-    found = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE and any(_TRAINING.search(l) for l in node.label)]
+    found = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE and any(map(_trains, node.label))]
     if found:
         yield training_operator.finding(
             f"{len(found)} node(s) compute training-only steps (gradients, backward, loss or optimizer) in a DAG of "
