@@ -378,8 +378,8 @@ def test_symbols_reported_once(check):
 
 
 def test_placeholders(check):
-    review = check('digraph { a [label="MLP\\nInput: [batch_size=?, 64]\\nOutput: [8,64]\\nGPU: Host" shape=box];'
-                   ' layer_template [label="Layer template" shape=box] }')
+    review = check('digraph { i [label="Input"]; a [label="MLP\\nInput: [batch_size=?, 64]\\nOutput: [8,64]\\nGPU: Host" shape=box];'
+                   ' layer_template [label="Layer template" shape=box]; i -> a -> layer_template }')
     messages = " ".join(f.message for f in by_rule(review.findings, "ANN003"))
     assert "`?` in shapes" in messages and "GPU placeholder `Host`" in messages and "template" in messages
 

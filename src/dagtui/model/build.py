@@ -231,30 +231,26 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
     if stages:
         # Files that repeat the pipeline per DP replica draw PP x DP stages: count distinct ones.
         seen["pp"] = max(seen.get("pp", 0), len({stage.index for stage in stages}))
-    for axis, spread in (("ep", _spread(nodes, (Op.EXPERT,), by_expert=True)), ("tp", _spread(nodes, _TP_SPLIT_OPS))):
-        if not seen.get(axis) and spread > 1:
-            seen[axis] = spread
+    # Numbered experts spread over disjoint GPUs show EP, unless the spread is the TP group the file
+    # states (experts sharded over a TP group that sees every token need no all-to-all).
+    spread = _expert_spread(nodes)
+    tp = strategy.degrees.get("tp") if "tp" in strategy.declared else None
+    if not seen.get("ep") and spread > 1 and not (tp and spread <= tp):
+        seen["ep"] = spread
     for axis in AXES:
         if axis not in strategy.declared and seen.get(axis):
             strategy.degrees[axis] = seen[axis]
     return strategy
 
 
-_TP_SPLIT_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ)
-
-
-def _spread(nodes: dict[str, NodeInfo], ops: tuple[Op, ...], by_expert: bool = False) -> int:
-    """Over how many GPUs (or GPU groups) one layer's copies of an operator are spread, when the
-    file names no ranks: experts 0..7 on GPUs 0..7 suggest EP8, one Q projection per GPU 0..3 TP4.
-    `by_expert`: only numbered experts count, each expert once (the same MoE block on every GPU of
-    a TP group is not expert parallelism). The most, over the operators and layers drawn; 0 when
-    nothing is spread."""
-    places: dict[tuple[Op, int | None, int], dict[object, frozenset[int]]] = defaultdict(dict)
-    for node_id, node in nodes.items():
-        if node.op not in ops or not node.gpus or len(node.gpus) >= 512 or (by_expert and node.expert is None):
-            continue
-        key = node.expert if by_expert else node_id
-        places[(node.op, node.layer, min(node.rank("dp"), default=0))].setdefault(key, node.gpus)
+def _expert_spread(nodes: dict[str, NodeInfo]) -> int:
+    """Over how many disjoint GPU groups one layer's numbered experts are spread, when the file names
+    no EP ranks (experts 0..7 on GPUs 0..7 suggest EP8); each expert counts once (its up and down
+    projections are one expert). The most, over the layers drawn; 0 when nothing is spread."""
+    places: dict[tuple[int | None, int], dict[int, frozenset[int]]] = defaultdict(dict)
+    for node in nodes.values():
+        if node.op is Op.EXPERT and node.expert is not None and node.gpus and len(node.gpus) < 512:
+            places[(node.layer, min(node.rank("dp"), default=0))].setdefault(node.expert, node.gpus)
     best = 0
     for copies in places.values():
         groups = set(copies.values())

@@ -25,6 +25,7 @@ from dagtui.model.operators import COLLECTIVES, PASS_THROUGH, Kind, Op
 from dagtui.model.shapes import VOCAB_NAMES
 
 _HOPS = 6
+_MOE_SIDE = frozenset({Op.EXPERT, Op.GATE, Op.DISPATCH, Op.COMBINE, Op.ALL_TO_ALL})
 _V_SOURCES = frozenset({Op.V_PROJ, Op.QKV_PROJ})
 _PROJECTIONS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
 # What a mislabelled weighted sum gets called; an explicit output projection is never renamed (V
@@ -136,7 +137,11 @@ def _fused_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 def _weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
-    """The first operator after each softmax that V also reaches is the weighted sum."""
+    """The first operator after each softmax that V also reaches is the weighted sum; a "weighted
+    sum" of expert outputs is the MoE's combine."""
+    for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_WEIGHTED_SUM]:
+        if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in _MOE_SIDE, hops=2):
+            _rename(nodes[node_id], Op.COMBINE)
     is_v = _v_source(nodes)
     for softmax in [n for n, node in nodes.items() if node.op is Op.SOFTMAX]:
         for target in nearest(nodes, softmax, graph.successors, lambda n: not passes_through(n)):
@@ -178,10 +183,10 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id, node in nodes.items():
-        if node.layer is not None or node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) or not node.outputs:
+        if node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) or not node.outputs:
             continue
         out = node.outputs[0]
-        if out.named(*VOCAB_NAMES) is not None or _far_wider_on_the_way_out(node, nodes, graph, node_id):
+        if out.named(*VOCAB_NAMES) is not None or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
             _rename(node, Op.LM_HEAD)
 
 

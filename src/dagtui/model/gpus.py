@@ -107,6 +107,7 @@ def inline_placement(text: str) -> Placement | None:
     return parse_placement(match.group(0)) if match else None
 
 
+_STAGE = re.compile(r"(?<![A-Za-z])stage[_ ]?(\d+)(?!\d)", re.IGNORECASE)
 # A formula standing for many GPUs (`layer×16+N`): a placeholder, not ids.
 _FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
 
@@ -121,6 +122,10 @@ def parse_placement(text: str) -> Placement:
         text = text[:start] + " " + text[end:]
     bracketed = _BRACKETED_GPUS.search(text)
     ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
+    stage = _STAGE.search(text)
+    if stage and "pp" not in ranks:  # `GPUs: stage0` names the pipeline stage, like `GPU: PP0`
+        ranks = {**ranks, "pp": frozenset({int(stage.group(1))})}
+        text = _STAGE.sub(" ", text)
     if bracketed:
         gpus = parse_gpu_ids(bracketed.group(1))
     else:

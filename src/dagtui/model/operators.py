@@ -97,7 +97,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
                    r"|^(?:layer\s*\d+\s*:\s*)?(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm)\w"),
     (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
-    (Op.RESHAPE, r"^(?!.*(?:score|\bqk|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
+    (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
                      r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
@@ -115,7 +115,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.SOFTMAX, r"softmax"),
     (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b"),
     (Op.ATTN_CORE, r"dot[-_ ]?product|flash[-_ ]?attn|flash[-_ ]?attention|\bsdpa\b|attention\s*(?:computation|compute|kernel|core)"),
-    (Op.QKV_PROJ, r"qkv"),
+    (Op.QKV_PROJ, r"qkv|\bq\s*[/,]\s*k\s*[/,]\s*v\b"),
     (Op.Q_PROJ, r"\bq[-_ ]?(?:proj|projection|linear)|\bquery\b|\bq\b|(?:attn|wq)[-_]q\b|\bw[-_]?q\b"),
     (Op.K_PROJ, r"\bk[-_ ]?(?:proj|projection|linear)|\bkey\b|\bk\b|(?:attn|wk)[-_]k\b|\bw[-_]?k\b"),
     (Op.V_PROJ, r"\bv[-_ ]?(?:proj|projection|linear)|\bvalue\b|\bv\b|(?:attn|wv)[-_]v\b|\bw[-_]?v\b"),

@@ -115,14 +115,22 @@ class Shape:
 
 
 def parse_dim(text: str) -> Dim:
-    """Parse one dimension: `128`, `seq_len=1024`, `tokens`, `h/4=256`, `64*64`, `?`."""
+    """Parse one dimension: `128`, `seq_len=1024`, `tokens`, `h/4=256`, `64*64`, `?`; a range
+    (`seq=0-1024`, the slice a rank holds) stays as written, a symbol."""
     text = text.strip()
     name: str | None = None
     if "=" in text:
         name, _, text = text.partition("=")
         name = name.strip() or None
         text = text.strip()
+    if _RANGE.match(text):
+        return Dim(name, text)
     return Dim(name, _value(text))
+
+
+_RANGE = re.compile(r"^\d+\s*[-–:]\s*\d+$")
+# Tags that say which part of a tensor a rank holds, not a dimension of it (`partition=512`).
+_TAG_NAMES = frozenset({"partition", "shard", "part", "rank", "gpu", "device", "group", "chunk_id", "block_id"})
 
 
 def _value(text: str) -> int | str:
@@ -176,7 +184,8 @@ def parse_shape(text: str) -> Shape:
         if _TIMES_DIMS.match(text):
             return Shape(tuple(parse_dim(part) for part in re.split(r"[x×]", text)))
     parts = [part for part in _split_top_level(text) if part.strip()]
-    return Shape(tuple(parse_dim(part) for part in parts))
+    dims = [parse_dim(part) for part in parts]
+    return Shape(tuple(dim for dim in dims if (dim.name or "").lower() not in _TAG_NAMES))
 
 
 def _split_top_level(text: str) -> list[str]:

@@ -300,8 +300,9 @@ def attention_missing(ctx: Context):
     Example: layers 1-3 draw `FFN 1`..`FFN 3` but no attention node, while layer 0 draws it.
     Fix: Draw every drawn layer's attention, or mark a layer left out as a placeholder that says which layer it repeats.
     """
+    undeclared = set(ctx.deployment.undeclared)  # ids only an edge names: STR005's, not drawn layers
     attention_ops = [n for n in ctx.deployment.nodes_of_op(*ATTENTION_OPS)]
-    mixing = ctx.deployment.nodes_of_op(*_MIXING)
+    mixing = [n for n in ctx.deployment.nodes_of_op(*_MIXING) if n not in undeclared]
     if not mixing:
         return
     whole_model = ctx.deployment.nodes_of_op(Op.EMBEDDING, Op.LM_HEAD)

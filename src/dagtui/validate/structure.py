@@ -295,6 +295,8 @@ def residual(ctx: Context):
     """
     adds = ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD)
     single = [n for n in adds if ctx.in_degree[n] == 1]
+    # A fused "Add & Norm" or "Add+Residual+Norm" is a residual add too.
+    fused = [n for n, node in ctx.nodes.items() if node.op is not Op.RESIDUAL_ADD and _ADDS.search(node.title)]
     if single:
         yield residual.finding(
             f"{len(single)} residual add(s) have a single input, so the skip connection never reaches them: "
@@ -302,7 +304,7 @@ def residual(ctx: Context):
             nodes=single, key="STR009:single",
             fix="Draw the edge from the residual stream before the sublayer (its norm's input) into each residual add.",
         )
-    if adds:
+    if adds or fused:
         return
     layered = ctx.layers_of([*ctx.deployment.nodes_of_op(*_SUBLAYER_OPS)])
     attention = set(ctx.layers_of(ctx.deployment.nodes_of_op(*_ATTENTION_BLOCK)))
@@ -318,6 +320,7 @@ def residual(ctx: Context):
         )
 
 
+_ADDS = re.compile(r"residual|\badd\b|skip[-_ ]?connection", re.IGNORECASE)
 _ATTENTION_BLOCK = (Op.ATTENTION, Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM, Op.O_PROJ, Op.QKV_PROJ, Op.Q_PROJ)
 _SUBLAYER_OPS = (*_ATTENTION_BLOCK, Op.MLP, Op.EXPERT, Op.MOE)
 
