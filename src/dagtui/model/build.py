@@ -120,12 +120,7 @@ def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
 
 
 def _read_attention_in_context(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
-    """"Attention Output" in a layer without a softmax is the output projection, not scores x V;
-    then the roles only the data flow can decide (model/flow.py)."""
-    layers_with_softmax = {node.layer for node in nodes.values() if node.op is Op.SOFTMAX}
-    for node in nodes.values():
-        if node.op is Op.ATTN_WEIGHTED_SUM and node.layer not in layers_with_softmax:
-            node.op = Op.O_PROJ
+    """The roles only the data flow can decide (model/flow.py)."""
     read_roles_from_flow(nodes, graph)
 
 

@@ -148,6 +148,12 @@ def _weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             node = nodes[target]
             if node.op in _RENAMEABLE_AS_SUM and nearest(nodes, target, graph.predecessors, is_v):
                 _rename(node, Op.ATTN_WEIGHTED_SUM)
+    # "Attention Output" that no softmax reaches, after a fused core, is the output projection.
+    for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_WEIGHTED_SUM]:
+        if not nearest(nodes, node_id, graph.predecessors, lambda n: n.op in (Op.SOFTMAX, Op.ATTN_SCORE)):
+            # (a separate V projection feeding it means V bypasses a softmax: ATT002's to report)
+            if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in (Op.ATTN_CORE, Op.ATTENTION, Op.QKV_PROJ)):
+                _rename(nodes[node_id], Op.O_PROJ)
 
 
 def _v_source(nodes: dict[str, NodeInfo]) -> Callable[[NodeInfo], bool]:

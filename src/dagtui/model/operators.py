@@ -87,7 +87,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
-    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|gpu\s*\d+\s*(?:→|->|to)\s*gpu\s*\d+|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
+    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\b"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
@@ -95,12 +95,13 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
-                   r"|^(?:layer\s*\d+\s*:\s*)?(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm)\w"),
+                   r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm)\w"),
     (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
                      r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
+    (Op.O_PROJ, r"concat\w*\s*(?:&|and|\+)\s*(?:linear|proj|dense)"),  # "MHA Concat & Linear"
     (Op.CONCAT, r"^(?:merge|concat\w*)\b"),  # "Merge Embeddings" merges; it embeds nothing
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
@@ -109,7 +110,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to"),
     (Op.COMBINE, r"combine|aggregat|\bagg\d*\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
-    (Op.SPLIT, r"\bsplit\b|\bbroadcast\b|\bscatter\b|\bpartition\b"),
+    (Op.SPLIT, r"\bsplit\b|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
     (Op.SOFTMAX, r"softmax"),
@@ -123,7 +124,8 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
     (Op.RESIDUAL_ADD, r"residual|\badd\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
-    (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts"),  # the MoE as one box
+    # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
+    (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
     (Op.EXPERT, r"expert|\bexp\d*\b"),
     (Op.MOE, r"\bmoe\d*\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
