@@ -75,6 +75,11 @@ _COMMUNICATION_OPS = frozenset({Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER,
 def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     """The operator and how it was found: first label line (unless it only states a shape or a
     placement), then the id, then other label lines."""
+    if len(lines) > 1 and _LAYER_ONLY.match(lines[0]):
+        # "Layer 1\nInput Layer Norm": the first line only numbers the layer; the next names the operator.
+        for line in lines[1:]:
+            if not _states_facts(line) and operator_from_text(line) is not Op.UNKNOWN:
+                return operator_from_text(line), "label"
     if lines and not _states_facts(lines[0]):
         op = operator_from_text(lines[0])
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
@@ -94,6 +99,7 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 
 
 _ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
+_LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
 
 

@@ -34,6 +34,8 @@ _EXPLICIT = [
                re.IGNORECASE),
     # sequence parallelism across 16 devices
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s+(?:across|over|on)\s+(\d+)\s*(?:devices|gpus|ranks)", re.IGNORECASE),
+    # Data Parallel (3 groups), expert parallelism: 16 ranks
+    re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*(?:groups|replicas|ranks)\b", re.IGNORECASE),
     # Tensor Parallel 4-way, tensor parallelism (8-way)
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*[-‐ ]?\s*ways?\b", re.IGNORECASE),
     # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8

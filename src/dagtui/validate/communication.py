@@ -56,6 +56,8 @@ _NOT_MOVED = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
 _ROUTING_DECISION = frozenset({Op.GATE, Op.STAGE_MARKER})
 # A gate or router by name: "Expert 0 Route" moves tokens (a dispatch); drawn as an ellipse it is right.
 _GATE_WORDS = re.compile(r"\bgate\b|\bgating\b|router", re.IGNORECASE)
+# Words that make a node routing whatever operator its label also names ("Split FFN", "token pack").
+_ROUTING_WORDS = re.compile(r"split|pack|dispatch|rout|top[-_ ]?k|select|gather|scatter|distribut|merge|combine", re.IGNORECASE)
 # Operators that compute, never route: a parallelogram (gate, split, combine) misdraws them.
 _PLAIN_COMPUTE = frozenset({
     Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE,
@@ -97,7 +99,7 @@ def shape_convention(ctx: Context):
             wrong["collective drawn as a box"].append(node_id)
         elif node.op in COLLECTIVES and node.kind is Kind.ROUTING:
             wrong["collective drawn as a parallelogram (routing)"].append(node_id)
-        elif node.op in _PLAIN_COMPUTE and node.kind is Kind.ROUTING:
+        elif node.op in _PLAIN_COMPUTE and node.kind is Kind.ROUTING and not _ROUTING_WORDS.search(node.title):
             wrong["computation drawn as a parallelogram (routing)"].append(node_id)
         elif node.op is Op.GATE and node.kind is Kind.COMMUNICATION and _GATE_WORDS.search(node.title):
             wrong["routing (gate) drawn as an ellipse"].append(node_id)

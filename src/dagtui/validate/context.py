@@ -21,9 +21,10 @@ from dagtui.validate.ranges import compact_ranges
 
 T = TypeVar("T")
 _GUESSED = "inferred: the largest"
-# Operators on the residual stream, and operators whose input is it: their width is the hidden size.
-_RESIDUAL_STREAM_OPS = frozenset({Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.EMBEDDING})
-_INPUT_ON_STREAM_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.OUTPUT, Op.LM_HEAD})
+# Operators on the residual stream, and operators whose input is it: their width is the hidden size
+# (the embedding's output only where the layers show none: it may be a shard, or odd).
+_STREAM_OPS = frozenset({Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD})
+_STREAM_INPUT_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.OUTPUT, Op.LM_HEAD})
 
 
 @dataclass(frozen=True)
@@ -108,30 +109,33 @@ class Context:
 
     @cached_property
     def hidden(self) -> Known | None:
-        """The model's full hidden size: from --model, else the widest residual stream drawn (norms,
-        residual adds, the embedding, attention inputs, the output), else the largest hidden size
-        drawn. Not the largest last dimension of any node: that may be an MLP's intermediate size
-        or the vocabulary."""
+        """The model's full hidden size: from --model, else the widest residual stream the layers
+        consume (norms, residual adds, the inputs of Q/K/V and the gate, a hidden size named at the
+        output), else the embedding's output, else the largest hidden size drawn. Never the largest
+        last dimension of any node: that may be an MLP's intermediate size or the vocabulary."""
         if self.spec and self.spec.hidden_size:
             return Known(self.spec.hidden_size, "--model")
         stream: tuple[int, str] | None = None
+        embedded: tuple[int, str] | None = None
         best: tuple[int, str] | None = None
         for node in self.nodes.values():
-            on_stream = node.op in _RESIDUAL_STREAM_OPS
-            shapes = [*node.inputs, *node.outputs] if on_stream or node.op not in _INPUT_ON_STREAM_OPS else node.inputs
-            on_stream = on_stream or node.op in _INPUT_ON_STREAM_OPS
+            consumed = node.op in _STREAM_INPUT_OPS
+            shapes = node.inputs if consumed else [*node.inputs, *node.outputs]
             for shape in shapes:
                 hidden = shape.hidden()
                 if not hidden or shape.named(*VOCAB_NAMES) is not None:
                     continue
-                # What reaches the output is logits unless it says hidden: not the stream's width.
+                # What reaches the output is logits unless it says hidden.
                 logits = node.op is Op.OUTPUT and shape.named(*HIDDEN_NAMES) is None
-                if on_stream and not logits and (stream is None or hidden > stream[0]):
+                if (node.op in _STREAM_OPS or consumed) and not logits and (stream is None or hidden > stream[0]):
                     stream = (hidden, node.id)
+                if node.op is Op.EMBEDDING and shape in node.outputs and (embedded is None or hidden > embedded[0]):
+                    embedded = (hidden, node.id)
                 if best is None or hidden > best[0]:
                     best = (hidden, node.id)
-        if stream is not None:
-            return Known(stream[0], f"inferred: the residual stream drawn at `{stream[1]}`")
+        chosen = stream or embedded
+        if chosen is not None:
+            return Known(chosen[0], f"inferred: the residual stream drawn at `{chosen[1]}`")
         if best is None:
             return None
         return Known(best[0], f"inferred: the largest hidden size drawn, at `{best[1]}`")

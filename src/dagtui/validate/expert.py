@@ -313,23 +313,22 @@ def _names_all_to_all(line: str) -> bool:
 _PASSABLE_OPS = frozenset({Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE})
 
 
-def _near_all_to_all(ctx: Context, upstream: bool, hops: int = 6) -> set[str]:
-    """Nodes with an all-to-all within `hops` before them (`upstream`) or after them, looking
-    through routing, expert-internal and communication nodes. One breadth-first search from all
-    the all-to-alls at once, against the direction looked in, rather than one per expert."""
+def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:
+    """Nodes with an all-to-all before them (`upstream`) or after them, looking through routing,
+    expert-internal (an expert drawn as gate, up, activation, multiply, down) and communication
+    nodes, and stopping at anything else (a norm, a residual add). One search from all the
+    all-to-alls at once, against the direction looked in, each node visited once."""
     graph = ctx.deployment.graph
     towards = graph.successors if upstream else graph.predecessors
-    frontier = ctx.shared("all_to_alls", _all_to_alls)
+    frontier = list(ctx.shared("all_to_alls", _all_to_alls))
     reached = set(frontier)
-    for _ in range(hops):
-        step = []
-        for current in frontier:
-            for neighbour in towards(current):
-                if neighbour in reached:
-                    continue
-                reached.add(neighbour)
-                node = ctx.nodes[neighbour]
-                if node.op in _PASSABLE_OPS or node.is_communication:
-                    step.append(neighbour)
-        frontier = step
+    while frontier:
+        current = frontier.pop()
+        for neighbour in towards(current):
+            if neighbour in reached:
+                continue
+            reached.add(neighbour)
+            node = ctx.nodes[neighbour]
+            if node.op in _PASSABLE_OPS or node.is_communication:
+                frontier.append(neighbour)
     return reached
