@@ -75,7 +75,7 @@ def test_text_and_exit_codes(capsys, tmp_path, monkeypatch):
     assert run(capsys, "check", str(SAMPLES.parent / "tests" / "data" / "correct_clusters.dot"))[0] == 0
     assert run(capsys, "check", CURRENT, "--fail-on", "never")[0] == 0
     assert run(capsys, "check", CURRENT, "--select", "ANN002", "--fail-on", "warning")[0] == 0
-    assert run(capsys, "check", CURRENT, "--ignore", "attention,shape,pipeline,expert,communication")[0] == 0
+    assert run(capsys, "check", CURRENT, "--ignore", "attention,shape,pipeline,expert,communication,tensor")[0] == 0
     code, _, err = run(capsys, "check", str(tmp_path / "missing.dot"))
     assert code == 2 and "no such file" in err
     code, _, err = run(capsys, "check", CURRENT, "--select", "NOPE1")

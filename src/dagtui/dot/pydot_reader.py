@@ -133,7 +133,15 @@ class _Replay:
             return
         nested = {member for child in inner_clusters for member in child.all_nodes()}
         direct = [member for member in dict.fromkeys(inner_members) if member not in nested]
-        clusters.append(RawCluster(name, own, direct, inner_clusters))
+        reopened = next((cluster for cluster in clusters if cluster.name == name), None)
+        if reopened is None:
+            clusters.append(RawCluster(name, own, direct, inner_clusters))
+            return
+        # `subgraph cluster_gpu0 { .. }` written twice in one graph is one subgraph, as in cgraph.
+        reopened.attrs.update(own)
+        known = set(reopened.nodes)
+        reopened.nodes.extend(member for member in direct if member not in known)
+        reopened.children.extend(inner_clusters)
 
 
 def _parse(source: DotSource) -> Any:

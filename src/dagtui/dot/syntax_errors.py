@@ -7,7 +7,8 @@ import re
 from dagtui.errors import DotSyntaxError
 
 _CGRAPH = re.compile(r"syntax error in line (\d+)(?: near '(.*)')?")
-_PYDOT = re.compile(r"found (?:'(.*?)'|end of text).*?\(line:(\d+), col:(\d+)\)", re.DOTALL)
+# pyparsing quotes what it found with ' (or with " when that is a ').
+_PYDOT = re.compile(r"found (?:'(.*?)'|\"(.*?)\"|end of text).*?\(line:(\d+), col:(\d+)\)", re.DOTALL)
 
 
 def from_cgraph(path: str, message: str, text: str) -> DotSyntaxError:
@@ -27,7 +28,8 @@ def from_pydot(path: str, message: str) -> DotSyntaxError:
     match = _PYDOT.search(message)
     if not match:
         return DotSyntaxError(path, None, None, "not a valid DOT graph")
-    return DotSyntaxError(path, int(match.group(2)), int(match.group(3)), _reason(match.group(1)))
+    near = match.group(1) if match.group(1) is not None else match.group(2)
+    return DotSyntaxError(path, int(match.group(3)), int(match.group(4)), _reason(near))
 
 
 def _reason(near: str | None) -> str:

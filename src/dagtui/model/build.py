@@ -226,11 +226,9 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
     if stages:
         # Files that repeat the pipeline per DP replica draw PP x DP stages: count distinct ones.
         seen["pp"] = max(seen.get("pp", 0), len({stage.index for stage in stages}))
-    # Numbered experts spread over disjoint GPUs show EP, unless the spread is the TP group the file
-    # states (experts sharded over a TP group that sees every token need no all-to-all).
+    # Numbered experts spread over disjoint GPUs show EP.
     spread = _expert_spread(nodes)
-    tp = strategy.degrees.get("tp") if "tp" in strategy.declared else None
-    if not seen.get("ep") and spread > 1 and not (tp and spread <= tp):
+    if not seen.get("ep") and spread > 1:
         seen["ep"] = spread
     for axis in AXES:
         if axis not in strategy.declared and seen.get(axis):

@@ -22,7 +22,7 @@ import networkx as nx
 
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import COLLECTIVES, PASS_THROUGH, Kind, Op
-from dagtui.model.shapes import VOCAB_NAMES
+from dagtui.model.shapes import VOCAB_NAMES, Shape
 
 _HOPS = 6
 _MOE_SIDE = frozenset({Op.EXPERT, Op.GATE, Op.DISPATCH, Op.COMBINE, Op.ALL_TO_ALL})
@@ -148,12 +148,17 @@ def _weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             node = nodes[target]
             if node.op in _RENAMEABLE_AS_SUM and nearest(nodes, target, graph.predecessors, is_v):
                 _rename(node, Op.ATTN_WEIGHTED_SUM)
-    # "Attention Output" that no softmax reaches, after a fused core, is the output projection.
+    # "Attention Output" ("Attn Out") in a file that draws no softmax, or that no softmax reaches
+    # after a fused core, is the output projection.
+    softmax_drawn = any(node.op is Op.SOFTMAX for node in nodes.values())
     for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_WEIGHTED_SUM]:
-        if not nearest(nodes, node_id, graph.predecessors, lambda n: n.op in (Op.SOFTMAX, Op.ATTN_SCORE)):
-            # (a separate V projection feeding it means V bypasses a softmax: ATT002's to report)
-            if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in (Op.ATTN_CORE, Op.ATTENTION, Op.QKV_PROJ)):
-                _rename(nodes[node_id], Op.O_PROJ)
+        if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in (Op.SOFTMAX, Op.ATTN_SCORE)):
+            continue  # scores reach it: the weighted sum
+        # (a separate V projection feeding it where a softmax is drawn means V bypasses the softmax:
+        # ATT002's to report)
+        if not softmax_drawn or nearest(nodes, node_id, graph.predecessors,
+                                        lambda n: n.op in (Op.ATTN_CORE, Op.ATTENTION, Op.QKV_PROJ)):
+            _rename(nodes[node_id], Op.O_PROJ)
 
 
 def _v_source(nodes: dict[str, NodeInfo]) -> Callable[[NodeInfo], bool]:
@@ -192,8 +197,15 @@ def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         if node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) or not node.outputs:
             continue
         out = node.outputs[0]
-        if out.named(*VOCAB_NAMES) is not None or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
+        if _names_vocab(out) or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
             _rename(node, Op.LM_HEAD)
+
+
+def _names_vocab(shape: Shape) -> bool:
+    """`[.., vocab=32000]` or a bare `[.., vocab_size]`."""
+    return shape.named(*VOCAB_NAMES) is not None or any(
+        dim.name is None and isinstance(dim.value, str) and dim.value.lower() in VOCAB_NAMES for dim in shape.dims
+    )
 
 
 def _far_wider_on_the_way_out(node: NodeInfo, nodes: dict[str, NodeInfo], graph: nx.DiGraph, node_id: str) -> bool:

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 
 from dagtui.model.strategy import degree_spans
 
-_PLACEHOLDER = re.compile(r"(?<![\w?])(all(?:\s+gpus)?|host|cpu|any|various|n/?a|tbd|\?+)(?![\w?])", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"(?<![\w?])(all(?:[-_ ](?:(?:dp|tp|ep|pp)[-_ ])?(?:gpus?|ranks?|devices?))?|host|cpu|any|various|n/?a|tbd|\?+)(?![\w?])",
+    re.IGNORECASE,
+)
 # `TP3`, `TP 3`, `TP0-TP7`, `EP0-63`; never `TP=8` (a degree: see strategy.degree_spans).
 # Delimited by anything but letters and digits: `PP0_TP1` names two ranks.
 _RANK_RANGE = re.compile(
@@ -98,11 +101,15 @@ def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: fro
             if values != frozenset({len(gpus)}) or (axis not in alone and min(gpus) != 0)}
 
 
-_INLINE_GPU = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?", re.IGNORECASE)
+_INLINE_GPU = re.compile(
+    r"\b(?:gpus?|devices?|cuda|rank)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?:\s*,\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
+    re.IGNORECASE,
+)
 
 
 def inline_placement(text: str) -> Placement | None:
-    """A placement written inside other text: `Embedding (GPU-0)`, `Expert Group 0 (GPU 0)`."""
+    """A placement written inside other text: `Embedding (GPU-0)`, `Expert Group 0 (GPU 0)`,
+    `Attention Output (GPU-0,1)` (a list item followed by a word counts something else: `GPU 0, 4 heads`)."""
     match = _INLINE_GPU.search(text)
     return parse_placement(match.group(0)) if match else None
 

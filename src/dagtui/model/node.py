@@ -79,6 +79,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         # "Layer 1\nInput Layer Norm": the first line only numbers the layer; the next names the operator.
         for line in lines[1:]:
             if not _states_facts(line) and operator_from_text(line) is not Op.UNKNOWN:
+                if operator_from_text(line) in (Op.INPUT, Op.OUTPUT):
+                    return Op.UNKNOWN, "none"  # "Layer 3\nInput": where one layer starts, not the model's input
                 return operator_from_text(line), "label"
     if lines and not _states_facts(lines[0]):
         op = operator_from_text(lines[0])
@@ -125,6 +127,8 @@ def read_node(raw: RawNode) -> NodeInfo:
     lines = label_lines(label_value, node_id) if label_value else []
     if len(lines) > 1 and lines[0].strip('"\' ') == node_id:
         lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper
+    if attrs.get("xlabel"):
+        lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
     op, source = classify_operator(node_id, lines)
     shape = attrs.get("shape")
@@ -158,6 +162,7 @@ class LineFacts:
     keyed: bool = False
     layer: int | None = None  # a layer the line names (`L3`, `Layer 3`)
     expert: int | None = None  # an expert the line names (`Expert 5`)
+    continues: bool = False  # `→ [..]` on a line of its own: the output of the bare shapes above
 
 
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
@@ -168,7 +173,9 @@ _IO_KEY = re.compile(
     r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|[ _](?:shape|tensor|[A-Za-z]{1,6}))?\s*[:=]",
     re.IGNORECASE,
 )
+_NAMED_DIMS = re.compile(r"^\s*\w+\s*=\s*\w+(?:\s*,\s*\w+\s*=\s*\w+)+\s*,?\s*$")
 _ARROW = re.compile(r"\s*(?:→|->|=>|⟶)\s*")
+_LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
 
 
 @functools.lru_cache(maxsize=131072)
@@ -181,7 +188,7 @@ def read_line(line: str) -> LineFacts:
 
 def _line_role(line: str) -> LineFacts:
     """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
-    if "[" in line:
+    if "[" in line or "=" in line:
         io = _io_shapes(line)
         if io is not None:
             return io
@@ -201,6 +208,8 @@ def _line_role(line: str) -> LineFacts:
         return LineFacts("placement", placement=placement, ranks=tuple(placement.ranks.items()), keyed=True)
     if key in _GROUP_KEYS:
         return LineFacts("group", ranks=tuple(parse_ranks(value).items()), keyed=True)
+    if _LEADING_ARROW.match(line) and "[" in line:
+        return LineFacts("shapes", outputs=tuple(parse_shapes(_LEADING_ARROW.sub("", line, count=1))), continues=True)
     if line.lstrip().startswith("[") or (_ARROW.search(line) and "[" in line):
         return _arrow_shapes(line) or LineFacts("bare", bare=tuple(parse_shapes(line)))
     ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(_PARENTHESISED.sub(" ", line)).items())
@@ -225,6 +234,8 @@ def _io_shapes(line: str) -> LineFacts | None:
     outputs: list[Shape] = []
     for key, following in zip(keys, [*keys[1:], None]):
         segment = line[key.end(): following.start() if following else len(line)]
+        if "[" not in segment and _NAMED_DIMS.match(segment):
+            segment = f"[{segment.strip().rstrip(',')}]"  # `Input: batch=64, seq=1024, hidden=1024`
         (inputs if key.group(1) else outputs).extend(parse_shapes(segment))
     if not inputs and not outputs:
         return None
@@ -235,6 +246,9 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
     for index, fact in enumerate(facts):
         role = fact.role
         if role == "shapes":
+            if fact.continues and not node.inputs:
+                node.inputs.extend(node.bare_shapes)  # `[..]` then `→ [..]`: the bare shapes were the input
+                node.bare_shapes.clear()
             node.inputs.extend(fact.inputs)
             node.outputs.extend(fact.outputs)
         elif role == "placement":

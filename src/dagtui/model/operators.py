@@ -109,8 +109,8 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
     (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"
               r"|token[-_ ]?distributor"),
-    (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to"),
-    (Op.COMBINE, r"combine|aggregat|\bagg\d*\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
+    (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
+    (Op.COMBINE, r"combine|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit\b|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
@@ -130,7 +130,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.EXPERT, r"expert|\bexp\d*\b"),
     (Op.MOE, r"\bmoe\d*\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
-    (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b"),
+    (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b|\bmla\b"),
     (Op.INPUT, r"^(?:model\s+|total\s+|global\s+)?input\b|^requests?\b|^(?:input\s+)?tokens?(?:\s+ids?)?$"),
     (Op.OUTPUT, r"^(?:model\s+|final\s+)?output\b|^result\b"),
 ]

@@ -220,7 +220,6 @@ def heads(ctx: Context):
     yield from _head_size_within_layers(ctx)
     if full is None:
         return
-    usual = max(groups, key=lambda pair: len(groups[pair])) if len(groups) > 1 else None
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
         shards = max(copies[(ctx.nodes[n].op, ctx.nodes[n].layer)] for n in nodes)
@@ -234,18 +233,12 @@ def heads(ctx: Context):
             problems.append(f"a TP{tp} rank holds {total_heads}/{tp} = {total_heads // tp} heads, not {head_count}")
         elif tp > 1 and ctx.declared("tp") and not total_heads and product == full.value and shards > 1:
             problems.append(f"each of the {shards} TP{tp} shards drawn shows the full {head_count} heads; a rank holds 1/{tp} of them")
-        by_majority = not problems
-        if by_majority and usual is not None and (head_count, head_dim) != usual and len(groups[usual]) > len(nodes):
-            problems.append(
-                f"the other {len(groups[usual])} attention nodes have heads={usual[0]}, d_k={usual[1]}"
-                " (without --model, the most common split is taken as the model's)"
-            )
         if problems:
             yield heads.finding(
                 f"{node_list(nodes)} output heads={head_count}, d_k={head_dim}: " + "; and ".join(problems)
                 + f" (hidden size {full.value}, {full.source}).",
                 nodes=nodes, key=f"ATT003:{head_count}x{head_dim}",
-                severity=Severity.WARNING if by_majority or full.guessed else ctx.severity_for(("tp",), nodes, Severity.ERROR),
+                severity=Severity.WARNING if full.guessed else ctx.severity_for(("tp",), nodes, Severity.ERROR),
                 fix=f"Give each TP rank heads/TP heads of d_k = H/heads, so that heads x d_k = {full.value // tp if tp > 1 else full.value} per rank.",
             )
 
@@ -255,11 +248,11 @@ _HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)
 
 def _head_size_within_layers(ctx: Context):
     """The head size d_k is one number per model: TP splits heads, never a head. Within a layer,
-    projections, the attention core and the weighted sum that show one agree on it."""
+    projections, a QKV split, the attention core and the weighted sum that show one agree on it."""
     by_layer: dict[int | None, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.ATTN_CORE):
+    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.ATTN_CORE, Op.SPLIT):
         node = ctx.nodes[node_id]
-        for shape in [*node.outputs[:1], *node.inputs[:1]]:
+        for shape in [*node.outputs[:1], *node.inputs[:1]]:  # a QKV split shows heads on its output
             pair = shape.heads_and_head_dim()
             if pair:
                 by_layer[node.layer][pair[1]].append(node_id)

@@ -33,8 +33,13 @@ def cross_gpu(ctx: Context):
     Fix: Insert the communication node (send/recv, all-gather, all-to-all) that moves the tensor between the GPUs.
     """
     edges = []
+    # Where the file labels its nodes, a node without a label (only named in an edge, or declared
+    # bare) is placed by its id alone: too weak to call an edge a transfer.
+    labelled = any(node.label for node in ctx.nodes.values())
     for source, target, a, b in ctx.edges:
         if a.is_communication or b.is_communication or a.kind in _NOT_MOVED or b.kind in _NOT_MOVED:
+            continue
+        if labelled and (not a.label or not b.label):
             continue
         if a.op in _ROUTING_DECISION or b.op in _ROUTING_DECISION or a.op in NOT_OPERATORS or b.op in NOT_OPERATORS:
             continue  # a gate's routing decision (its edges carry no tokens), a marker
@@ -129,9 +134,9 @@ def all_reduce_shard(ctx: Context):
     ]
     if nodes and ctx.hidden:
         shard = next(s.hidden() for n in nodes for s in [*ctx.nodes[n].inputs, *ctx.nodes[n].outputs] if ctx.is_tp_shard(s.hidden()))
-        tp = ctx.degree("tp")
+        tp = ctx.shard_tp.value if ctx.shard_tp else None
         yield all_reduce_shard.finding(
-            f"{node_list(nodes)} all-reduce(s) a tensor of hidden size {shard} = {ctx.hidden.value}/TP{tp}, a shard under {ctx.degree_text('tp')}; "
+            f"{node_list(nodes)} all-reduce(s) a tensor of hidden size {shard} = {ctx.hidden.value}/TP{tp}, a shard under {ctx.shard_tp_text()}; "
             f"a row-parallel all-reduce carries the full {ctx.hidden.value} ({ctx.hidden.source}).",
             nodes=nodes, key="COM003", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
             fix=f"All-reduce the full-size partial sums [.., {ctx.hidden.value}] (or all-gather if the tensor really is a shard).",

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,6 +26,10 @@ _GUESSED = "inferred: the largest"
 # Operators on the residual stream, and operators whose input is it: their width is the hidden size
 # (the embedding's output only where the layers show none: it may be a shard, or odd).
 _STREAM_OPS = frozenset({Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD})
+# What shows a TP split when no strategy states one (see `Context.shard_tp`).
+_SHARD_MOVERS = frozenset({Op.SPLIT, Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER})
+_COLUMN_PARALLEL = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.MLP})
+_DIGITS = re.compile(r"\d+")  # copies of one operator have ids that differ only in their numbers
 _STREAM_INPUT_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.OUTPUT, Op.LM_HEAD})
 
 
@@ -215,8 +221,47 @@ class Context:
         return hidden is not None and hidden == self._tp_shard
 
     @cached_property
-    def _tp_shard(self) -> int | None:
-        full, tp = self.hidden, self.degree("tp")
-        if not full or not tp or tp <= 1 or full.value % tp:
+    def shard_tp(self) -> Known | None:
+        """The TP degree shards are judged by: the strategy's, or, where no strategy gives one, the
+        one the drawing itself shows: k equal copies of a column-parallel projection each fed
+        hidden/k, or a split or collective on k GPUs with hidden/k on one side and the hidden size
+        on the other. Two different such k show nothing."""
+        tp = self.degree("tp")
+        if tp:
+            return Known(tp, "declared" if self.declared("tp") else "inferred from the ranks drawn")
+        full = self.hidden
+        if full is None:
             return None
-        return full.value // tp
+        shown: dict[int, str] = {}
+        for node in self.nodes.values():
+            k = len(node.gpus)
+            if node.op in _SHARD_MOVERS and k > 1 and full.value % k == 0:
+                widths = {shape.hidden() for shape in [*node.inputs, *node.outputs]}
+                if {full.value, full.value // k} <= widths:
+                    shown.setdefault(k, f"`{node.id}` on {k} GPUs moves {full.value}/{k}-wide shards")
+        copies: dict[tuple[int | None, Op, str, str], list[NodeInfo]] = defaultdict(list)
+        for node in self.nodes.values():
+            if node.op in _COLUMN_PARALLEL and node.inputs:
+                copies[(node.layer, node.op, node.title, _DIGITS.sub("#", node.id))].append(node)
+        for group in copies.values():
+            k = len(group)
+            if k > 1 and full.value % k == 0 and all(s.hidden() == full.value // k for n in group for s in n.inputs):
+                shown.setdefault(k, f"{k} copies of `{group[0].id}` each take {full.value}/{k}")
+        if len(shown) != 1:
+            return None
+        ((k, evidence),) = shown.items()
+        return Known(k, f"inferred: {evidence}")
+
+    def shard_tp_text(self) -> str:
+        """`TP8`, or `TP4 (inferred: ...)`: how messages name the degree shards are judged by."""
+        tp = self.shard_tp
+        if tp is None:
+            return "TP"
+        return f"TP{tp.value}" if tp.source == "declared" else f"TP{tp.value} ({tp.source})"
+
+    @cached_property
+    def _tp_shard(self) -> int | None:
+        full, tp = self.hidden, self.shard_tp
+        if not full or not tp or tp.value <= 1 or full.value % tp.value:
+            return None
+        return full.value // tp.value

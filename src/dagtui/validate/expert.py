@@ -171,28 +171,48 @@ def even_split(ctx: Context):
             key="EXP002:divisible", fix="Choose an EP degree that divides the expert count.",
         )
         return
+    # Layers with the same spread are one finding: a file drawing one expert per rank in every
+    # layer has one fault, not one per layer.
+    uneven: dict[str, tuple[list[int | None], list[str]]] = {}
     for layer, nodes in _experts_by_layer(ctx).items():
-        per_rank: dict[tuple[int, int], int] = defaultdict(int)  # (DP replica, EP rank) -> experts
-        seen: set[tuple[int, int, object]] = set()
-        for node in nodes:
-            ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
-            # An expert drawn as several nodes (up, act, down) counts once.
-            key = (min(replica, default=0), min(ranks, default=-1), ctx.nodes[node].expert if ctx.nodes[node].expert is not None else node)
-            if len(ranks) == 1 and key not in seen:
-                seen.add(key)
-                per_rank[(min(replica, default=0), next(iter(ranks)))] += 1
-        if not per_rank:
-            per_rank = _per_gpu_group(ctx, nodes)  # no EP ranks drawn: each GPU group stands for one
+        per_rank = _experts_per_rank(ctx, nodes)
         if len({rank for _, rank in per_rank}) < 2:
             continue
         counts = set(per_rank.values())
         expected = experts.value // ep if experts else None
-        if len(counts) > 1 or (expected is not None and counts != {expected} and {r for _, r in per_rank} >= set(range(ep))):
+        if len(counts) > 1:
             spread = ", ".join(f"EP{rank}: {count}" for (_, rank), count in sorted(per_rank.items())[:8])
-            yield even_split.finding(
-                f"Layer {layer}: experts per EP rank differ ({spread})" + (f"; expected {expected} each." if expected else "."),
-                nodes=nodes, key=f"EXP002:{layer}", fix="Place the same number of experts (E/EP) on every EP rank.",
-            )
+            problem = f"experts per EP rank differ ({spread})" + (f"; expected {expected} each" if expected else "")
+        elif experts and expected is not None and counts != {expected} and {r for _, r in per_rank} >= set(range(ep)):
+            problem = (f"every EP rank draws {counts.pop()} expert(s), but {experts.value} experts "
+                       f"({experts.source}) over {ctx.degree_text('ep')} need {expected} on each")
+        else:
+            continue
+        layers, members = uneven.setdefault(problem, ([], []))
+        layers.append(layer)
+        members.extend(nodes)
+    for problem, (layers, nodes) in uneven.items():
+        numbered = [layer for layer in layers if layer is not None]
+        where = f"Layer(s) {compact_ranges(numbered)}" if numbered else "The MoE block"
+        yield even_split.finding(
+            f"{where}: {problem}.", nodes=nodes, key=f"EXP002:{problem}",
+            severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
+            fix="Place the same number of experts (E/EP) on every EP rank.",
+        )
+
+
+def _experts_per_rank(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]:
+    """(DP replica, EP rank) -> experts drawn there; an expert drawn as several nodes (up, act,
+    down) counts once. Without EP ranks drawn, each GPU group stands for one."""
+    per_rank: dict[tuple[int, int], int] = defaultdict(int)
+    seen: set[tuple[int, int, object]] = set()
+    for node in nodes:
+        ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
+        key = (min(replica, default=0), min(ranks, default=-1), ctx.nodes[node].expert if ctx.nodes[node].expert is not None else node)
+        if len(ranks) == 1 and key not in seen:
+            seen.add(key)
+            per_rank[(min(replica, default=0), next(iter(ranks)))] += 1
+    return per_rank or _per_gpu_group(ctx, nodes)
 
 
 @rule("EXP003", "expert", Severity.ERROR, "Experts of different EP ranks share a GPU")
@@ -276,7 +296,11 @@ def all_to_all(ctx: Context):
     if not ep or ep == 1:
         return
     dispatched, combined = _near_all_to_all(ctx, upstream=True), _near_all_to_all(ctx, upstream=False)
-    experts = [node for node in ctx.deployment.nodes_of_op(Op.EXPERT) if _connected(ctx, node)]
+    # Experts on replicated tokens whose outputs an all-reduce (or reduce-scatter) sums need no
+    # all-to-all either way: that is the other way to combine experts carved from a TP group,
+    # where the file states no EP; under a stated EP the experts hold other ranks' tokens.
+    reduced = set() if ctx.declared("ep") else ctx.shared("reduced_experts", _reduced_experts)
+    experts = [node for node in ctx.deployment.nodes_of_op(Op.EXPERT) if _connected(ctx, node) and node not in reduced]
     missing_in = [node for node in experts if node not in dispatched]
     missing_out = [node for node in experts if node not in combined]
     for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
@@ -287,6 +311,31 @@ def all_to_all(ctx: Context):
                 nodes=nodes, key=f"EXP005:{which}", severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
                 fix=f"Insert the all-to-all {which} between the {'gate/tokens and the experts' if which == 'dispatch' else 'experts and the combine'}.",
             )
+
+
+def _reduced_experts(ctx: Context) -> set[str]:
+    """Experts combined by an all-reduce (or reduce-scatter) instead of an all-to-all: the
+    collective sums the outputs of several experts on different GPUs, reached through expert
+    internals and aggregation. A TP all-reduce inside one expert combines nothing.
+
+    One search from all the collectives at once, each node claimed by the first that reaches it."""
+    graph = ctx.deployment.graph
+    frontier = [(reducer, reducer) for reducer in ctx.deployment.nodes_of_op(Op.ALL_REDUCE, Op.REDUCE_SCATTER)]
+    claimed = {node: reducer for node, reducer in frontier}
+    while frontier:
+        current, reducer = frontier.pop()
+        for producer in graph.predecessors(current):
+            if producer not in claimed and ctx.nodes[producer].op in _SUMMED_BY_A_REDUCTION:
+                claimed[producer] = reducer
+                frontier.append((producer, reducer))
+    experts_of: dict[str, list[str]] = defaultdict(list)
+    for node, reducer in claimed.items():
+        if ctx.nodes[node].op is Op.EXPERT:
+            experts_of[reducer].append(node)
+    return {
+        expert for experts in experts_of.values()
+        if len({ctx.nodes[expert].gpus for expert in experts}) > 1 for expert in experts
+    }
 
 
 def _all_to_alls(ctx: Context) -> list[str]:
@@ -310,7 +359,21 @@ _ALL_TO_ALL_WORDS = re.compile(r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall",
 @functools.lru_cache(maxsize=65536)
 def _names_all_to_all(line: str) -> bool:
     return _ALL_TO_ALL_WORDS.search(line) is not None
-_PASSABLE_OPS = frozenset({Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE})
+# What lies between the all-to-alls and the experts, or inside an expert.
+_PASSABLE_OPS = frozenset({Op.DISPATCH, Op.COMBINE, Op.EXPERT, Op.MLP, Op.UNKNOWN, Op.GATE, Op.ELEMENTWISE,
+                           Op.RESHAPE, Op.SPLIT, Op.CONCAT})
+_INSIDE_AN_EXPERT = frozenset({Op.EXPERT, Op.MLP, Op.ELEMENTWISE, Op.RESHAPE, Op.UNKNOWN})
+_SUMMED_BY_A_REDUCTION = _INSIDE_AN_EXPERT | {Op.COMBINE}
+
+
+def _passable(node: NodeInfo) -> bool:
+    """Passed on the way between the all-to-alls and the experts: routing, expert internals (an
+    expert's own norm and output projection too), communication; not the layer's norm, attention
+    or residual add."""
+    if node.op in _PASSABLE_OPS or node.is_communication:
+        return True
+    # An operator of one expert (`Expert 0 LayerNorm`, `Expert 0 Output Proj`) is inside it.
+    return node.op in (Op.NORM, Op.O_PROJ) and (node.expert is not None or "exp" in (node.id + node.title).lower())
 
 
 def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:
@@ -324,11 +387,14 @@ def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:
     reached = set(frontier)
     while frontier:
         current = frontier.pop()
+        layer = ctx.nodes[current].layer
         for neighbour in towards(current):
             if neighbour in reached:
                 continue
-            reached.add(neighbour)
             node = ctx.nodes[neighbour]
-            if node.op in _PASSABLE_OPS or node.is_communication:
+            if layer is not None and node.layer is not None and node.layer != layer:
+                continue  # one layer's all-to-all does not dispatch another layer's tokens
+            reached.add(neighbour)
+            if _passable(node):
                 frontier.append(neighbour)
     return reached

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 
 from dagtui.model.deployment import Stage
@@ -63,13 +64,18 @@ def stage_ranges(ctx: Context):
         )
 
 
+_SUBLAYER = re.compile(r"\b(?:mha|attention|attn|mlp|ffn|moe|experts?)\b", re.IGNORECASE)
+
+
 def _range_problems(ctx: Context, stages: list[Stage]) -> list[str]:
     """Overlaps, gaps and uncovered layers among the stages of one replica."""
     problems = []
     seen: dict[int, int] = {}
     for stage in stages:
+        # "Layer 0 MHA" / "Layer 0 MLP": the stages split a layer, they do not both hold it
+        splits_layers = bool(_SUBLAYER.search(stage.label))
         overlap = [layer for layer in stage.claimed_layers or [] if layer in seen]
-        if overlap:
+        if overlap and not splits_layers:
             problems.append(f"PP Stage {stage.index} claims layer(s) {compact_ranges(overlap)} already claimed by PP Stage {seen[overlap[0]]}")
         for layer in stage.claimed_layers or []:
             seen.setdefault(layer, stage.index)

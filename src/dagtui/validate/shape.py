@@ -21,6 +21,7 @@ FULL_SIZE_OPS = {
 
 _ATTENDING = frozenset({Op.ATTN_CORE, Op.ATTN_SCORE, Op.ATTN_WEIGHTED_SUM, Op.ATTENTION})
 _KEYS_AND_VALUES = frozenset({Op.K_PROJ, Op.V_PROJ, Op.KV_CACHE})
+_SCORES = frozenset({Op.ATTN_SCORE, Op.SOFTMAX})
 
 
 def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
@@ -95,6 +96,8 @@ def edge_mismatch(ctx: Context):
             continue
         if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _ATTENDING):
             continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
+        if consumer.op is Op.ATTN_WEIGHTED_SUM and producer.op in _SCORES and len(consumer.inputs) == 1:
+            continue  # scores and V differ by design: a weighted sum listing one input lists V
         if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
             continue  # K/V may have fewer heads (GQA/MQA) and another length (a KV cache) than Q
         groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
@@ -134,7 +137,7 @@ def shard_outside_tp(ctx: Context):
     Fix: Gather (or reduce) the TP shards back to the full hidden size before any full-size operator.
     """
     full = ctx.hidden
-    if full is None or not ctx.degree("tp") or ctx.degree("tp") == 1:
+    if full is None or ctx.shard_tp is None or ctx.shard_tp.value == 1:
         return
     # A full-size operator that consumes a shard (an embedding sharded by hidden size may emit one,
     # for an all-gather to join: only what it feeds is judged).
@@ -158,10 +161,10 @@ def shard_outside_tp(ctx: Context):
     shard = next(
         (s.hidden() for node in involved for s in ctx.nodes[node].outputs if ctx.is_tp_shard(s.hidden())), None,
     )
-    tp = ctx.degree("tp")
+    tp = ctx.shard_tp.value
     parts = []
     if origin:
-        parts.append(f"`{origin}` outputs hidden size {shard} ({shard} = {full.value}/TP{tp}), a shard under {ctx.degree_text('tp')}, outside a tensor-parallel region")
+        parts.append(f"`{origin}` outputs hidden size {shard} ({shard} = {full.value}/TP{tp}), a shard under {ctx.shard_tp_text()}, outside a tensor-parallel region")
     others = [node for node in carriers if node != origin]
     if others:
         parts.append(f"it flows through {len(others)} full-size operator(s) ({node_list(others, 4)})")

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import networkx as nx
 
-from dagtui.model.operators import Kind, Op
+from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -294,9 +294,10 @@ def residual(ctx: Context):
     Fix: Add each sublayer's residual add, fed by the sublayer and by the stream from before it.
     """
     adds = ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD)
-    single = [n for n in adds if ctx.in_degree[n] == 1]
-    # A fused "Add & Norm" or "Add+Residual+Norm" is a residual add too.
-    fused = [n for n, node in ctx.nodes.items() if node.op is not Op.RESIDUAL_ADD and _ADDS.search(node.title)]
+    # A fused "Add & Norm" or "Residual+LayerNorm" is a residual add too.
+    fused = [n for n, node in ctx.nodes.items() if node.op is not Op.RESIDUAL_ADD and _ADDS.search(node.title)
+             and node.op not in NOT_OPERATORS]
+    single = [n for n in [*adds, *fused] if ctx.in_degree[n] == 1]
     if single:
         yield residual.finding(
             f"{len(single)} residual add(s) have a single input, so the skip connection never reaches them: "

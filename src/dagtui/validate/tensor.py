@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
+from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -62,7 +63,7 @@ def row_parallel_reduced(ctx: Context):
     Fix: Insert an all-reduce (or reduce-scatter) over the TP group after each row-parallel projection.
     """
     tp = ctx.degree("tp")
-    if not tp or tp == 1:
+    if tp == 1:
         return
     graph = ctx.deployment.graph
     unreduced = []
@@ -71,13 +72,16 @@ def row_parallel_reduced(ctx: Context):
             node.op in (Op.MLP, Op.EXPERT) and "row" in " ".join(node.label).lower())
         if not row_parallel or graph.out_degree(node_id) == 0:
             continue
+        if not tp and not _shows_tensor_parallel(ctx, node_id):
+            continue
         if not any(ctx.nodes[s].op in _REDUCERS for s in graph.successors(node_id)):
             unreduced.append(node_id)
     if unreduced:
+        under = ctx.degree_text("tp") if tp else "tensor parallelism its label states"
         yield row_parallel_reduced.finding(
             f"{len(unreduced)} row-parallel output(s) ({node_list(unreduced)}) feed the next operator without an "
-            f"all-reduce under {ctx.degree_text('tp')}{ctx.in_layers(unreduced)}.",
-            nodes=unreduced, severity=ctx.severity_for(("tp",), unreduced, Severity.ERROR),
+            f"all-reduce under {under}{ctx.in_layers(unreduced)}.",
+            nodes=unreduced, severity=ctx.severity_for(("tp",), unreduced, Severity.ERROR) if tp else Severity.WARNING,
             fix="Insert an all-reduce (or reduce-scatter) over the TP group after each row-parallel projection.",
         )
 
@@ -96,30 +100,52 @@ def column_parallel_input(ctx: Context):
     Example: `Split to TP8` cuts [.., 4096] into 8 x [.., 512] in front of the Q/K/V projections.
     Fix: Feed column-parallel projections the full hidden state; split their output columns across the TP ranks.
     """
-    tp = ctx.degree("tp")
-    if not tp or tp == 1 or ctx.hidden is None:
+    tp = ctx.shard_tp
+    if tp is None or tp.value == 1 or ctx.hidden is None:
         return
-    graph = ctx.deployment.graph
-    # Fed by a split (or a scatter) of the hidden state: where a shard that came from further up
-    # reaches them, SHP002 names the cause once.
     fed = [
         node_id for node_id, node in ctx.nodes.items()
         if (node.op in _COLUMN_PARALLEL or (node.op is Op.MLP and _UP.search(node.title)))
         and node.inputs and all(ctx.is_tp_shard(shape.hidden()) for shape in node.inputs)
-        and any(ctx.nodes[p].op in (Op.SPLIT, Op.RESHAPE) or ctx.nodes[p].is_communication for p in graph.predecessors(node_id))
     ]
     if fed:
-        shard = ctx.hidden.value // tp
         yield column_parallel_input.finding(
-            f"{len(fed)} column-parallel projection(s) take a {shard}-wide input, {ctx.hidden.value}/TP{tp}: "
-            f"{node_list(fed)}{ctx.in_layers(fed)}. Under {ctx.degree_text('tp')} they need the full hidden state "
-            f"({ctx.hidden.value}, {ctx.hidden.source}) and split their output instead.",
+            f"{len(fed)} column-parallel projection(s) take a {ctx.hidden.value // tp.value}-wide input, "
+            f"{ctx.hidden.value}/TP{tp.value}: {node_list(fed)}{ctx.in_layers(fed)}. Under {ctx.shard_tp_text()} "
+            f"they need the full hidden state ({ctx.hidden.value}, {ctx.hidden.source}) and split their output instead.",
             nodes=fed, severity=ctx.severity_for(("tp",), fed, Severity.ERROR),
             fix="Feed the column-parallel projections the full (replicated) hidden state; split their weight's "
                 "output columns across the TP ranks.",
         )
 
 
+def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
+    """With TP unknown, whether a row-parallel projection shows its own split: its label calls it
+    tensor-parallel, it is placed on several GPUs, or k copies of it on other GPUs, each fed
+    hidden/k, feed the same consumer (partial sums that meet without a reduction; copies fed the
+    full width are sequence or data parallel, and need none)."""
+    node = ctx.nodes[node_id]
+    if any(map(_SAYS_TENSOR_PARALLEL.search, node.label)) or len(node.gpus) > 1:
+        return True
+    graph = ctx.deployment.graph
+    width = _feature_width(node)
+    for consumer in graph.successors(node_id):
+        copies = [other for other in graph.predecessors(consumer)
+                  if ctx.nodes[other].op is node.op and ctx.nodes[other].gpus != node.gpus]
+        if copies and ctx.hidden and width and width * (len(copies) + 1) == ctx.hidden.value:
+            return True
+    return False
+
+
+def _feature_width(node: NodeInfo) -> int | None:
+    """How many features per token a node takes: heads x head size, or the hidden size it shows."""
+    if not node.inputs:
+        return None
+    heads = node.inputs[0].heads_and_head_dim()
+    return heads[0] * heads[1] if heads else node.inputs[0].hidden()
+
+
+_SAYS_TENSOR_PARALLEL = re.compile(r"tensor[-_ ]?parallel|row[-_ ]?parallel|\bTP\b", re.IGNORECASE)
 _DOWN = re.compile(r"\bdown\b|\bfc2\b|linear2|\bw2\b|row[-_ ]?parallel", re.IGNORECASE)
 _UP = re.compile(r"\bup\b|gate[-_ ]?proj|\bfc1\b|column|\bw1\b|\bw3\b", re.IGNORECASE)
 

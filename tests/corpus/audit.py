@@ -1,0 +1,134 @@
+"""The verified audit of real corpus files, as data (`verdicts/*.yaml`), and how dagtui's findings
+are matched against it. Run it to print the totals docs/corpus-audit.md quotes:
+
+    python tests/corpus/audit.py
+
+Each verdict file holds, for one DOT file of ../shared/corpus: the errors and warnings dagtui gave
+(in round 1, and new ones in round 2), each judged TRUE or FALSE with a reason; and the real
+defects a reviewer found that dagtui missed, each rechecked in round 2 (`status: found`, by which
+rule, or `missed`). Files a round-2 reviewer saw first (folders no rule was tuned on) say so in
+their header line.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dagtui.review import review_file
+from dagtui.validate import RULES, Finding, Severity
+
+HERE = Path(__file__).parent
+VERDICTS = sorted((HERE / "verdicts").glob("*.yaml"))
+CORPUS = HERE.parent.parent.parent / "shared" / "corpus"
+EDGE_RULES = {"SHP001", "COM001"}  # rules whose findings name the two ends of each edge, in order
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def is_holdout(path: Path) -> bool:
+    return "holdout" in path.read_text(encoding="utf-8").splitlines()[0]
+
+
+def same(verdict: dict, finding: Finding) -> bool:
+    """Whether `finding` is the one `verdict` judged: same rule (`now`: a later change reports the
+    defect under another rule), the same distinguishing word where one is given (EXP005: dispatch
+    or combine), and nodes in common (or no nodes at all): one for a TRUE verdict, two for a FALSE
+    one (a finding on another edge of the same node is another finding). `now_severity: info`:
+    the severity policy now reports it as information. (`given_up: why` on a TRUE verdict: a
+    defect the rules deliberately no longer report; it counts as missed.)"""
+    if finding.rule != verdict.get("now", verdict["rule"]):
+        return False
+    if finding.severity is Severity.INFO and verdict.get("now_severity") != "info":
+        return False
+    if verdict.get("match") and verdict["match"] not in finding.message:
+        return False
+    nodes = list(verdict.get("nodes") or [])
+    if not nodes or not finding.nodes:
+        return True
+    if finding.rule in EDGE_RULES:
+        return bool(set(zip(nodes[::2], nodes[1::2])) & set(zip(finding.nodes[::2], finding.nodes[1::2])))
+    needed = 1 if verdict["verdict"] == "TRUE" else min(2, len(nodes))
+    return len(set(nodes) & set(finding.nodes)) >= needed
+
+
+def still_found(missed: dict, findings: list[Finding]) -> bool:
+    """Whether a missed defect a reviewer later found named (by `found_by`) is still named: a
+    finding of that rule in the file, an error or warning unless the rule only ever informs (the
+    reviewer matched it by meaning; its nodes may be other nodes of the same fault)."""
+    return any(f.rule == missed["found_by"] and (f.severity is not Severity.INFO or RULES[f.rule].severity is Severity.INFO)
+               for f in findings)
+
+
+@dataclass
+class Tally:
+    """Judged findings dagtui still gives (TRUE, FALSE), findings nobody judged, and real defects
+    found or missed."""
+
+    true: int = 0
+    false: int = 0
+    unjudged: int = 0
+    defects_found: int = 0
+    defects_missed: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def precision(self) -> float:
+        return self.true / max(1, self.true + self.false)
+
+    @property
+    def recall(self) -> float:
+        real = self.true + self.defects_found + self.defects_missed
+        return (self.true + self.defects_found) / max(1, real)
+
+
+def tally(path: Path, errors_only: bool = False) -> Tally:
+    """dagtui's findings on one audited file now, against its verdicts."""
+    audit = load(path)
+    findings = [f for f in review_file(CORPUS / audit["file"]).findings if f.severity is not Severity.INFO]
+    if errors_only:
+        findings = [f for f in findings if f.severity is Severity.ERROR]
+    result = Tally()
+    matched: set[int] = set()
+    for verdict in audit["findings"]:
+        hits = [i for i, finding in enumerate(findings) if i not in matched and same(verdict, finding)]
+        if hits:
+            matched.add(hits[0])
+            if verdict["verdict"] == "TRUE":
+                result.true += 1
+            else:
+                result.false += 1
+        elif verdict["verdict"] == "TRUE":
+            result.defects_missed += 1  # a real defect once reported, no longer (`given_up` says why)
+    result.unjudged = len(findings) - len(matched)
+    for missed in audit.get("missed") or []:
+        if missed.get("status") == "found" and missed.get("found_by") and still_found(missed, findings):
+            result.defects_found += 1
+        else:
+            result.defects_missed += 1
+    return result
+
+
+def main() -> None:
+    for title, paths in (("all audited files", VERDICTS), ("holdout files (round 2 only)", [p for p in VERDICTS if is_holdout(p)]),
+                         ("files reviewed in round 1", [p for p in VERDICTS if not is_holdout(p)])):
+        total, errors = Tally(), Tally()
+        for path in paths:
+            total.add(tally(path))
+            errors.add(tally(path, errors_only=True))
+        print(f"{title} ({len(paths)}): judged findings still given: {total.true} TRUE, {total.false} FALSE "
+              f"(precision {total.precision:.3f}; errors alone {errors.precision:.3f}); unjudged {total.unjudged}; "
+              f"real defects: {total.true + total.defects_found} found, {total.defects_missed} missed "
+              f"(recall {total.recall:.3f})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
