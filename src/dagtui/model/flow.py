@@ -22,7 +22,6 @@ import networkx as nx
 
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import COLLECTIVES, PASS_THROUGH, Kind, Op
-from dagtui.model.shapes import VOCAB_NAMES, Shape
 
 _HOPS = 6
 _MOE_SIDE = frozenset({Op.EXPERT, Op.GATE, Op.DISPATCH, Op.COMBINE, Op.ALL_TO_ALL})
@@ -197,15 +196,8 @@ def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         if node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) or not node.outputs:
             continue
         out = node.outputs[0]
-        if _names_vocab(out) or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
+        if out.names_vocab() or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
             _rename(node, Op.LM_HEAD)
-
-
-def _names_vocab(shape: Shape) -> bool:
-    """`[.., vocab=32000]` or a bare `[.., vocab_size]`."""
-    return shape.named(*VOCAB_NAMES) is not None or any(
-        dim.name is None and isinstance(dim.value, str) and dim.value.lower() in VOCAB_NAMES for dim in shape.dims
-    )
 
 
 def _far_wider_on_the_way_out(node: NodeInfo, nodes: dict[str, NodeInfo], graph: nx.DiGraph, node_id: str) -> bool:

@@ -72,6 +72,12 @@ class Shape:
                 return dim
         return None
 
+    def names_vocab(self) -> bool:
+        """`[.., vocab=32000]`, or a bare `[.., vocab_size]`: the shape is the vocabulary's."""
+        return self.named(*VOCAB_NAMES) is not None or any(
+            dim.name is None and isinstance(dim.value, str) and dim.value.lower() in VOCAB_NAMES for dim in self.dims
+        )
+
     def hidden(self) -> int | None:
         """The hidden (model) dimension when the shape shows one: named, else a 3-d shape's last int."""
         return self._hidden

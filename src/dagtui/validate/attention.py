@@ -224,6 +224,8 @@ def heads(ctx: Context):
         product = head_count * head_dim
         shards = max(copies[(ctx.nodes[n].op, ctx.nodes[n].layer)] for n in nodes)
         per_rank = {full.value} | {full.value // d for d in (tp, shards) if d > 1 and full.value % d == 0}
+        if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
+            per_rank |= {3 * width for width in per_rank}  # a fused QKV emits Q, K and V side by side
         problems = []
         if product not in per_rank:
             splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)

@@ -98,8 +98,9 @@ def shape_convention(ctx: Context):
     """
     wrong: dict[str, list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
-        if node.op_source != "label" and not (node.op_source == "id" and not node.label):
-            continue  # where the first label line (or, unlabelled, the id drawn) names the operator
+        named_by_id = node.op_source == "id" and (not node.label or node.op in COLLECTIVES)
+        if node.op_source != "label" and not named_by_id:
+            continue  # where the first label line names the operator, or the id does (unlabelled, or a collective's id)
         if node.op in COLLECTIVES and node.kind is Kind.COMPUTE:
             wrong["collective drawn as a box"].append(node_id)
         elif node.op in COLLECTIVES and node.kind is Kind.ROUTING:

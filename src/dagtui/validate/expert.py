@@ -21,6 +21,19 @@ def _experts_by_layer(ctx: Context) -> dict[int | None, list[str]]:
     return dict(layers)
 
 
+def _alike_layers(items: list[tuple[str, int | None, list[str]]]) -> list[tuple[str, str, list[str]]]:
+    """Layers with the same fault are one finding: for each fault (in first-seen order), where it
+    is (`Layer(s) 0-15`, or `The MoE block` for unnumbered experts) and the nodes of all of them."""
+    grouped: dict[str, tuple[list[int], list[str]]] = {}
+    for fault, layer, nodes in items:
+        layers, members = grouped.setdefault(fault, ([], []))
+        if layer is not None:
+            layers.append(layer)
+        members.extend(nodes)
+    return [(fault, f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block", members)
+            for fault, (layers, members) in grouped.items()]
+
+
 @rule("EXP001", "expert", Severity.ERROR, "Experts placed on a subset of the EP ranks")
 def ep_coverage(ctx: Context):
     """Each MoE layer shown places experts on every EP rank (0..EP-1), and draws as many experts as
@@ -77,6 +90,43 @@ def ep_coverage(ctx: Context):
             severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
             fix="Show the expert distribution across all EP ranks (E/EP experts on each), not only the first ranks.",
         )
+
+
+@rule("EXP007", "expert", Severity.WARNING, "Fewer experts drawn than declared")
+def expert_count_drawn(ctx: Context):
+    """Where no EP degree divides them among ranks (EP unknown or 1), each MoE layer draws as many
+    experts as the gate, the labels or the model declare (under EP > 1, EXP001 and EXP002 judge
+    the experts per rank instead).
+
+    Why: a gate over 128 experts with four expert nodes after it describes another model, or hides
+    where the other 124 experts run.
+    Example: `Gate (num_experts=128)` followed by `Expert 0` .. `Expert 3`.
+    Fix: Draw every expert (or one node per GPU group saying which experts it holds, `Experts 0-31`).
+    """
+    ep = ctx.degree("ep")
+    declared = ctx.expert_count
+    if (ep and ep > 1) or declared is None:
+        return
+    if ctx.deployment.nodes_of_op(Op.PLACEHOLDER):
+        return  # an elided part ("... 56 more experts") is ANN003's
+    short: list[tuple[str, int | None, list[str]]] = []
+    for layer, nodes in _experts_by_layer(ctx).items():
+        if any(_STANDS_FOR_SEVERAL.search(" ".join(ctx.nodes[n].label)) for n in nodes):
+            continue  # `Experts 0-7`, `4 Experts`: nodes that each hold several experts
+        indices = {ctx.nodes[n].expert for n in nodes if ctx.nodes[n].expert is not None}
+        if 2 <= len(indices) < declared.value:
+            fault = (f"draw(s) {len(indices)} experts, but the model has {declared.value} ({declared.source}): "
+                     f"{declared.value - len(indices)} are not drawn")
+            short.append((fault, layer, nodes))
+    for fault, where, nodes in _alike_layers(short):
+        yield expert_count_drawn.finding(
+            f"{where} {fault}.",
+            nodes=nodes, key=f"EXP007:{fault}",
+            fix="Draw every expert, or one node per GPU group saying which experts it holds.",
+        )
+
+
+_STANDS_FOR_SEVERAL = re.compile(r"experts?\s*\d+\s*(?:-|–|to|\.\.)\s*\d+|\d+\s*experts|experts?\s*\[", re.IGNORECASE)
 
 
 @rule("EXP006", "expert", Severity.WARNING, "MoE drawn as one box")
@@ -173,7 +223,7 @@ def even_split(ctx: Context):
         return
     # Layers with the same spread are one finding: a file drawing one expert per rank in every
     # layer has one fault, not one per layer.
-    uneven: dict[str, tuple[list[int | None], list[str]]] = {}
+    uneven: list[tuple[str, int | None, list[str]]] = []
     for layer, nodes in _experts_by_layer(ctx).items():
         per_rank = _experts_per_rank(ctx, nodes)
         if len({rank for _, rank in per_rank}) < 2:
@@ -188,12 +238,8 @@ def even_split(ctx: Context):
                        f"({experts.source}) over {ctx.degree_text('ep')} need {expected} on each")
         else:
             continue
-        layers, members = uneven.setdefault(problem, ([], []))
-        layers.append(layer)
-        members.extend(nodes)
-    for problem, (layers, nodes) in uneven.items():
-        numbered = [layer for layer in layers if layer is not None]
-        where = f"Layer(s) {compact_ranges(numbered)}" if numbered else "The MoE block"
+        uneven.append((problem, layer, nodes))
+    for problem, where, nodes in _alike_layers(uneven):
         yield even_split.finding(
             f"{where}: {problem}.", nodes=nodes, key=f"EXP002:{problem}",
             severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import SHAPE_CHANGING, Kind, Op
-from dagtui.model.shapes import VOCAB_NAMES, Shape
+from dagtui.model.shapes import Shape
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
@@ -202,9 +202,11 @@ def no_lm_head(ctx: Context):
         return
     folded = []
     for source, target, producer, consumer in ctx.edges:
-        if consumer.kind is not Kind.OUTPUT or not producer.outputs or producer.outputs[0].hidden() != full.value:
+        # A marker node may state its tensor as one bare shape (`Layer 15 Output\n[b, s, hidden=1024]`).
+        produced = producer.outputs[0] if producer.outputs else (producer.bare_shapes[0] if len(producer.bare_shapes) == 1 else None)
+        if consumer.kind is not Kind.OUTPUT or produced is None or produced.hidden() != full.value:
             continue
-        if any(_vocab_sized(shape, full.value) for shape in [*consumer.inputs, *consumer.outputs]):
+        if any(_vocab_sized(shape, full.value) for shape in [*consumer.inputs, *consumer.outputs, *consumer.bare_shapes]):
             folded.append((source, target))
     if folded:
         nodes = [n for edge in folded for n in edge]
@@ -216,7 +218,7 @@ def no_lm_head(ctx: Context):
 
 
 def _vocab_sized(shape: Shape, hidden: int) -> bool:
-    if shape.named(*VOCAB_NAMES) is not None:
+    if shape.names_vocab():
         return True
     last = shape.last
     return last is not None and last.is_int and last.value >= 16000 and last.value >= 2 * hidden  # type: ignore[operator]
