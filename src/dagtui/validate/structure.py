@@ -321,7 +321,7 @@ def residual(ctx: Context):
         )
 
 
-_ADDS = re.compile(r"residual|\badd\b|skip[-_ ]?connection", re.IGNORECASE)
+_ADDS = re.compile(r"residual|(?<![a-z])add(?![a-z])|skip[-_ ]?connection", re.IGNORECASE)
 _ATTENTION_BLOCK = (Op.ATTENTION, Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM, Op.O_PROJ, Op.QKV_PROJ, Op.Q_PROJ)
 _SUBLAYER_OPS = (*_ATTENTION_BLOCK, Op.MLP, Op.EXPERT, Op.MOE)
 

@@ -70,7 +70,7 @@ def row_parallel_reduced(ctx: Context):
     for node_id, node in ctx.nodes.items():
         row_parallel = node.op is Op.O_PROJ or (node.op is Op.MLP and _DOWN.search(node.title)) or (
             node.op in (Op.MLP, Op.EXPERT) and "row" in " ".join(node.label).lower())
-        if not row_parallel or graph.out_degree(node_id) == 0:
+        if not row_parallel or graph.out_degree(node_id) == 0 or _runs_whole(ctx, node):
             continue
         if not tp and not _shows_tensor_parallel(ctx, node_id):
             continue
@@ -117,6 +117,13 @@ def column_parallel_input(ctx: Context):
             fix="Feed the column-parallel projections the full (replicated) hidden state; split their weight's "
                 "output columns across the TP ranks.",
         )
+
+
+def _runs_whole(ctx: Context, node: NodeInfo) -> bool:
+    """An output projection on one GPU taking the full width (all heads): not split at all, so
+    there is nothing to reduce (whether attention should have been split is another question)."""
+    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None
+            and _feature_width(node) == ctx.hidden.value)
 
 
 def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
