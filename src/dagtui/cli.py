@@ -10,6 +10,7 @@ from rich.console import Console
 
 from dagtui import __version__
 from dagtui.errors import DagtuiError
+from dagtui.safe_text import visible
 from dagtui.validate import RULES, RuleSelection, Severity
 
 SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
@@ -21,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"dagtui: error: {message}", file=sys.stderr)
+        print(f"dagtui: error: {visible(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -91,10 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             return run_generate(args)
         return run_open(args)
     except DagtuiError as error:
-        print(f"dagtui: {error}", file=sys.stderr)
+        _complain(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _complain(message: str) -> None:
+    """One line on stderr; messages quote file names and file text, made visible."""
+    print(f"dagtui: {visible(message)}", file=sys.stderr)
 
 
 def _expand(patterns: list[str]) -> list[str]:
@@ -138,10 +144,10 @@ def run_check(args: argparse.Namespace) -> int:
     comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
     for review in reviews:
         if review.error:
-            print(f"dagtui: {review.error}", file=sys.stderr)
+            _complain(review.error)
     if args.output:
         target = write_atomic(args.output, render(args.format, reviews, comparison), inputs=files)
-        print(f"dagtui: wrote {args.format} report to {target}", file=sys.stderr)
+        _complain(f"wrote {args.format} report to {target}")
     elif args.format == "text":
         print_text_to_console(reviews, comparison)
     else:
@@ -171,9 +177,9 @@ def run_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for file in _expand(args.files):
         try:
-            console.print(summary(load_deployment(file, strategy)))
+            console.print(summary(load_deployment(file, strategy)), soft_wrap=True)
         except DagtuiError as error:
-            print(f"dagtui: {error}", file=sys.stderr)
+            _complain(str(error))
             status = EXIT_USAGE
         console.print()
     return status
@@ -213,7 +219,7 @@ def run_generate(args: argparse.Namespace) -> int:
     text = to_dot(graph)
     if args.output:
         target = write_atomic(args.output, text, inputs=[args.model])
-        print(f"dagtui: wrote {len(graph.nodes)} nodes, {len(graph.edges)} edges to {target}", file=sys.stderr)
+        _complain(f"wrote {len(graph.nodes)} nodes, {len(graph.edges)} edges to {target}")
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -1,0 +1,299 @@
+"""Hostile and broken input (issue 12): a catalogue of files and faults in `tests/hostile/`, each run
+through `dagtui check`, `dagtui info` and the explorer's loader with the exit code and the message
+expected. Whatever the input, no run may hang, raise a traceback, grow memory without bound, let a
+control character from the file reach the terminal, or start an output line with file content."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import resource
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLES, loaded
+
+from dagtui.cli import main
+from dagtui.tui.app import DagtuiApp
+from dagtui.tui.issues import IssuePanel
+from dagtui.tui.messages import IssueChosen
+
+HOSTILE = Path(__file__).parent / "hostile"
+ROOT = Path(__file__).resolve().parent.parent
+# What must never reach a terminal from a file: C0 controls but tab and newline, DEL, C1.
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+RUN_SECONDS = 60  # a run that takes longer has hung
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one case hands dagtui: DOT files and options (paths inside the case's folder)."""
+
+    files: list[str]
+    model: str | None = None
+    strategy: str | None = None
+    output: str | None = None
+    config: bytes | None = None  # dagtui.yaml in the folder `check` runs in
+
+    def options(self, command: str) -> list[str]:
+        options = [*(["--model", self.model] if self.model else []), *(["--strategy", self.strategy] if self.strategy else [])]
+        if command == "check" and self.output:
+            options += ["--output", self.output]
+        return options
+
+
+def stored(name: str, **options: str) -> Callable[[Path], Inputs]:
+    """A case whose DOT file is kept in tests/hostile/."""
+    return lambda folder: Inputs([str(HOSTILE / name)], **options)
+
+
+def sample(**options) -> Callable[[Path], Inputs]:
+    return lambda folder: Inputs([str(SAMPLES / "current.dot")], **options)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile input: how to make it, and per runner the exit code and a fragment of what is
+    shown (None: the runner does not take this input). `loader` is the fragment the explorer shows."""
+
+    name: str
+    make: Callable[[Path], Inputs]
+    check: tuple[int, str] | None
+    info: tuple[int, str] | None = None
+    loader: str | None = None
+    isolated: bool = False  # run in a child process with a memory limit: today's code may take gigabytes
+    absent: tuple[str, ...] = field(default_factory=tuple)  # must not be shown by any runner
+
+
+CASES = [
+    # -- terminal and markdown injection --------------------------------------------------------
+    Case("control characters in ids and labels", stored("control_characters.dot"),
+         check=(1, "undeclared␛[8m␇"), info=(0, "undeclared␛[8m␇"), loader="undeclared␛[8m␇"),
+    Case("newline in an id", stored("newline_in_id.dot"),
+         check=(1, "a⏎::error file=x,line=1::injected"), info=(0, "a⏎::error"), loader="a⏎::error"),
+    Case("markdown in ids", stored("markdown_injection.dot"),
+         check=(1, "<img src=x onerror=alert(1)>"), info=(0, "``<b>bold</b>|pipe``"), loader="<script>"),
+]
+
+
+# -- runners ---------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def shown(self) -> str:
+        return self.out + self.err
+
+
+def _in_thread(function: Callable[[], int]) -> int:
+    """Run `function` on a thread; a run still going after RUN_SECONDS has hung (fail, not block)."""
+    result: list[int] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(function())
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(RUN_SECONDS)
+    if thread.is_alive():
+        raise AssertionError(f"hung for {RUN_SECONDS} s")
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def run_cli(capsys, folder: Path, args: list[str]) -> Run:
+    """`dagtui ARGS` in this process, in `folder` (where dagtui.yaml is read)."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        code = _in_thread(lambda: main(args))
+    finally:
+        os.chdir(previous)
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def _limit_memory() -> None:
+    limit = 2 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_isolated(folder: Path, args: list[str]) -> Run:
+    """`python -m dagtui ARGS` in a child process with 2 GB of address space."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "dagtui", *args], cwd=folder, capture_output=True, text=True,
+            timeout=RUN_SECONDS, preexec_fn=_limit_memory, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"hung for {RUN_SECONDS} s") from None
+    return Run(result.returncode, result.stdout, result.stderr)
+
+
+def _prepare(case: Case, tmp_path: Path) -> Inputs:
+    inputs = case.make(tmp_path)
+    if inputs.config is not None:
+        (tmp_path / "dagtui.yaml").write_bytes(inputs.config)
+    return inputs
+
+
+def _assert_safe(run: Run, case: Case, github: bool = False) -> None:
+    assert "Traceback" not in run.shown, run.shown[-3000:]
+    assert not RAW_CONTROL.search(run.shown), RAW_CONTROL.findall(run.shown)
+    for line in run.out.splitlines():
+        if not github:
+            assert not line.lstrip().startswith("::"), line  # a workflow command only github output writes
+    for fragment in case.absent:
+        assert fragment not in run.shown, fragment
+
+
+def _release_fifos(folder: Path) -> None:
+    """Open every FIFO of a case for writing, so that a reader blocked on it (today's code) ends."""
+    for path in folder.rglob("*"):
+        if path.is_fifo():
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def case_folder(tmp_path):
+    yield tmp_path
+    _release_fifos(tmp_path)
+
+
+def _cases(runner: str) -> list:
+    return [pytest.param(case, id=case.name) for case in CASES if getattr(case, runner) is not None]
+
+
+@pytest.mark.parametrize("case", _cases("check"))
+def test_check(case: Case, case_folder: Path, capsys):
+    inputs = _prepare(case, case_folder)
+    args = ["check", *inputs.files, *inputs.options("check")]
+    run = run_isolated(case_folder, args) if case.isolated else run_cli(capsys, case_folder, args)
+    code, fragment = case.check
+    assert fragment in run.shown, run.shown[-3000:]
+    assert run.code == code, run.shown[-3000:]
+    _assert_safe(run, case)
+
+
+@pytest.mark.parametrize("case", _cases("info"))
+def test_info(case: Case, case_folder: Path, capsys):
+    inputs = _prepare(case, case_folder)
+    args = ["info", *inputs.files, *inputs.options("info")]
+    run = run_isolated(case_folder, args) if case.isolated else run_cli(capsys, case_folder, args)
+    code, fragment = case.info
+    assert fragment in run.shown, run.shown[-3000:]
+    assert run.code == code, run.shown[-3000:]
+    _assert_safe(run, case)
+
+
+def screen_text(app) -> str:
+    """Every character the explorer's screen shows, as the terminal would get it (styles aside)."""
+    update = app.screen._compositor.render_update(full=True)
+    return "\n".join("".join(segment.text for segment in strip) for strip in update.strips)
+
+
+async def _walk_every_view(app, pilot) -> list[str]:
+    """What the explorer shows of the files: each pane, each node selected in turn (tree row,
+    detail panel, neighbour list), each finding's toast, and the `e` export."""
+    shown = [screen_text(app)]
+    for pane, outline in enumerate(app.outlines):
+        if outline.deployment is None:
+            continue
+        for node_id in list(outline.deployment.nodes)[:20]:
+            app.jump_to(pane, node_id)
+            await pilot.pause()
+            shown.append(screen_text(app))
+    panel = app.query_one(IssuePanel)
+    for row in panel.visible_rows[:20]:
+        app.post_message(IssueChosen(row))
+        await pilot.pause()
+        shown.append(screen_text(app))
+    shown.extend(str(notification.message) for notification in app._notifications)
+    return shown
+
+
+@pytest.mark.parametrize("case", _cases("loader"))
+async def test_explorer_loader(case: Case, case_folder: Path, monkeypatch):
+    if case.isolated:
+        pytest.skip("runs in a child process: see test_explorer_loader_isolated")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(case_folder / "config"))
+    inputs = _prepare(case, case_folder)
+    app = DagtuiApp(inputs.files, model=inputs.model, strategy=inputs.strategy)
+    async with app.run_test(size=(160, 50)) as pilot:
+        try:
+            await loaded(app, pilot)
+        finally:
+            _release_fifos(case_folder)
+        shown = await _walk_every_view(app, pilot)
+        export = case_folder / "export.md"
+        app._export(str(export))
+        await pilot.pause()
+        if export.exists():
+            shown.append(export.read_text(encoding="utf-8"))
+    text = "\n".join(shown)
+    assert case.loader in text, text[-3000:]
+    assert not RAW_CONTROL.search(text), RAW_CONTROL.findall(text)
+    for fragment in case.absent:
+        assert fragment not in text, fragment
+
+
+# -- what reports made of hostile files render to ----------------------------------------------
+
+INJECTION_FILES = ["control_characters.dot", "newline_in_id.dot", "markdown_injection.dot"]
+
+
+def _tokens(tokens):
+    for token in tokens:
+        yield token
+        yield from _tokens(token.children or [])
+
+
+def test_markdown_report_renders_no_html_element_or_link_from_a_file():
+    from markdown_it import MarkdownIt
+
+    from dagtui.compare import compare
+    from dagtui.report import render
+    from dagtui.review import review_file
+
+    reviews = [review_file(HOSTILE / name) for name in INJECTION_FILES]
+    reports = [render("markdown", reviews), render("markdown", reviews[1:], compare(*reviews[1:]))]
+    for renderer in (MarkdownIt("commonmark").enable("table"), MarkdownIt("gfm-like", {"linkify": True})):
+        for report in reports:
+            tokens = list(_tokens(renderer.parse(report)))
+            kinds = {token.type for token in tokens}
+            assert not kinds & {"html_inline", "html_block", "link_open", "image"}, report
+            assert not re.search(r"<(img|script|b)\b", renderer.render(report)), report
+            code = " ".join(token.content for token in tokens if token.type == "code_inline")
+            assert "x` ‹img src=x onerror=alert(1)› [click](http://evil.example) `y" in code  # the id, whole and inert
+    assert "``<b>bold</b>|pipe``" not in reports[0]
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "github", "sarif", "json"])
+def test_no_report_line_starts_with_file_content(fmt, capsys):
+    files = [str(HOSTILE / name) for name in INJECTION_FILES]
+    assert main(["check", *files, "--format", fmt]) == 1
+    out = capsys.readouterr().out
+    assert not RAW_CONTROL.search(out)
+    for line in out.splitlines():
+        if fmt == "github":
+            assert re.match(r"::(error|warning|notice) file=[^:]*::", line), line  # one annotation per line
+        else:
+            assert not line.lstrip().startswith("::"), line
