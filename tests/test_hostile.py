@@ -5,7 +5,6 @@ control character from the file reach the terminal, or start an output line with
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import resource
@@ -28,7 +27,7 @@ HOSTILE = Path(__file__).parent / "hostile"
 ROOT = Path(__file__).resolve().parent.parent
 # What must never reach a terminal from a file: C0 controls but tab and newline, DEL, C1.
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-RUN_SECONDS = 60  # a run that takes longer has hung
+RUN_SECONDS = float(os.environ.get("DAGTUI_TEST_HANG_SECONDS", "60"))  # a run that takes longer has hung
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,7 @@ class Inputs:
     strategy: str | None = None
     output: str | None = None
     config: bytes | None = None  # dagtui.yaml in the folder `check` runs in
+    env: dict[str, str] = field(default_factory=dict)
 
     def options(self, command: str) -> list[str]:
         options = [*(["--model", self.model] if self.model else []), *(["--strategy", self.strategy] if self.strategy else [])]
@@ -55,6 +55,28 @@ def stored(name: str, **options: str) -> Callable[[Path], Inputs]:
 
 def sample(**options) -> Callable[[Path], Inputs]:
     return lambda folder: Inputs([str(SAMPLES / "current.dot")], **options)
+
+
+def fifo(folder: Path, name: str) -> str:
+    path = folder / name
+    os.mkfifo(path)
+    return str(path)
+
+
+def device_link(folder: Path, name: str, device: str = "/dev/zero") -> str:
+    """A symlink with an innocent name to a device (`dagtui check f.dot` where f.dot -> /dev/zero)."""
+    path = folder / name
+    path.symlink_to(device)
+    return str(path)
+
+
+def written(folder: Path, name: str, data: bytes) -> str:
+    path = folder / name
+    path.write_bytes(data)
+    return str(path)
+
+
+SAMPLE = str(SAMPLES / "current.dot")
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,30 @@ CASES = [
          check=(1, "a⏎::error file=x,line=1::injected"), info=(0, "a⏎::error"), loader="a⏎::error"),
     Case("markdown in ids", stored("markdown_injection.dot"),
          check=(1, "<img src=x onerror=alert(1)>"), info=(0, "``<b>bold</b>|pipe``"), loader="<script>"),
+    # -- files that are no files, or never end -------------------------------------------------
+    Case("FIFO as the DOT file", lambda folder: Inputs([fifo(folder, "f.dot")]),
+         check=(2, "is a named pipe (FIFO), not a regular file"), info=(2, "named pipe"), loader="named pipe"),
+    Case("/dev/zero as the DOT file", lambda folder: Inputs([device_link(folder, "z.dot")]),
+         check=(2, "is a character device, not a regular file"), info=(2, "character device"), loader="character device",
+         isolated=True),
+    Case("a file whose size stat does not tell", lambda folder: Inputs(["/proc/self/status"], env={"DAGTUI_MAX_BYTES": "200"}),
+         check=(2, "larger than the 200-byte limit"), info=(2, "larger than the"), loader="larger than the"),
+    Case("FIFO as --model", lambda folder: Inputs([SAMPLE], model=fifo(folder, "m.yaml")),
+         check=(2, "m.yaml: is a named pipe (FIFO)"), info=(2, "named pipe"), loader="named pipe"),
+    Case("/dev/zero as --model", lambda folder: Inputs([SAMPLE], model=device_link(folder, "m.yaml")),
+         check=(2, "m.yaml: is a character device"), isolated=True),
+    Case("binary --model", lambda folder: Inputs([SAMPLE], model=written(folder, "m.yaml", b"\xff\xfe\x00layers: 3")),
+         check=(2, "not UTF-8 text (byte 0xff at offset 0)"), info=(2, "not UTF-8"), loader="not UTF-8"),
+    Case("--model nested a million deep", lambda folder: Inputs([SAMPLE], model=written(folder, "m.yaml", b"layers: " + b"[" * 300_000)),
+         check=(2, "nested too deeply"), info=(2, "nested too deeply")),
+    Case("--model with a byte-order mark", lambda folder: Inputs([SAMPLE], model=written(folder, "m.yaml", "\ufefflayers: 16\n".encode())),
+         check=(1, "ATT002")),
+    Case("binary dagtui.yaml", lambda folder: Inputs([SAMPLE], config=b"\x89PNG\r\n\x1a\n\x00\x00"),
+         check=(2, "dagtui.yaml: not UTF-8 text")),
+    Case("FIFO as dagtui.yaml", lambda folder: fifo(folder, "dagtui.yaml") and Inputs([SAMPLE]),
+         check=(2, "dagtui.yaml: is a named pipe (FIFO)")),
+    Case("UTF-8 byte-order mark", stored("utf8_bom.dot"), check=(1, "STR005"), info=(0, "Nodes: 2"), loader="RMSNorm",
+         absent=("SYN001", "\ufeff")),
 ]
 
 
@@ -137,7 +183,7 @@ def run_isolated(folder: Path, args: list[str]) -> Run:
     """`python -m dagtui ARGS` in a child process with 2 GB of address space."""
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "dagtui", *args], cwd=folder, capture_output=True, text=True,
+            [sys.executable, "-m", "dagtui", *args], cwd=folder, capture_output=True, text=True, check=False,
             timeout=RUN_SECONDS, preexec_fn=_limit_memory, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
     except subprocess.TimeoutExpired:
@@ -145,10 +191,12 @@ def run_isolated(folder: Path, args: list[str]) -> Run:
     return Run(result.returncode, result.stdout, result.stderr)
 
 
-def _prepare(case: Case, tmp_path: Path) -> Inputs:
+def _prepare(case: Case, tmp_path: Path, monkeypatch) -> Inputs:
     inputs = case.make(tmp_path)
     if inputs.config is not None:
         (tmp_path / "dagtui.yaml").write_bytes(inputs.config)
+    for name, value in inputs.env.items():
+        monkeypatch.setenv(name, value)
     return inputs
 
 
@@ -179,12 +227,13 @@ def case_folder(tmp_path):
 
 
 def _cases(runner: str) -> list:
-    return [pytest.param(case, id=case.name) for case in CASES if getattr(case, runner) is not None]
+    in_process = [case for case in CASES if runner != "loader" or not case.isolated]
+    return [pytest.param(case, id=case.name) for case in in_process if getattr(case, runner) is not None]
 
 
 @pytest.mark.parametrize("case", _cases("check"))
-def test_check(case: Case, case_folder: Path, capsys):
-    inputs = _prepare(case, case_folder)
+def test_check(case: Case, case_folder: Path, capsys, monkeypatch):
+    inputs = _prepare(case, case_folder, monkeypatch)
     args = ["check", *inputs.files, *inputs.options("check")]
     run = run_isolated(case_folder, args) if case.isolated else run_cli(capsys, case_folder, args)
     code, fragment = case.check
@@ -194,8 +243,8 @@ def test_check(case: Case, case_folder: Path, capsys):
 
 
 @pytest.mark.parametrize("case", _cases("info"))
-def test_info(case: Case, case_folder: Path, capsys):
-    inputs = _prepare(case, case_folder)
+def test_info(case: Case, case_folder: Path, capsys, monkeypatch):
+    inputs = _prepare(case, case_folder, monkeypatch)
     args = ["info", *inputs.files, *inputs.options("info")]
     run = run_isolated(case_folder, args) if case.isolated else run_cli(capsys, case_folder, args)
     code, fragment = case.info
@@ -232,10 +281,8 @@ async def _walk_every_view(app, pilot) -> list[str]:
 
 @pytest.mark.parametrize("case", _cases("loader"))
 async def test_explorer_loader(case: Case, case_folder: Path, monkeypatch):
-    if case.isolated:
-        pytest.skip("runs in a child process: see test_explorer_loader_isolated")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(case_folder / "config"))
-    inputs = _prepare(case, case_folder)
+    inputs = _prepare(case, case_folder, monkeypatch)
     app = DagtuiApp(inputs.files, model=inputs.model, strategy=inputs.strategy)
     async with app.run_test(size=(160, 50)) as pilot:
         try:
@@ -254,6 +301,47 @@ async def test_explorer_loader(case: Case, case_folder: Path, monkeypatch):
     for fragment in case.absent:
         assert fragment not in text, fragment
 
+
+
+# The explorer on one case, in a child process: what its panes and toasts show once loaded.
+EXPLORER_PROBE = """
+import asyncio, json, sys
+from dagtui.tui.app import DagtuiApp
+
+async def probe(files, model):
+    app = DagtuiApp(files, model=model)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(1500):
+            if app.loaded:
+                break
+            await asyncio.sleep(0.02)
+        await pilot.pause()
+        panes = [str(pane.render()) for pane in app.query(".pane-error")]
+        toasts = [str(notification.message) for notification in app._notifications]
+        print(json.dumps({"loaded": app.loaded, "shown": "\\n".join(panes + toasts)}))
+
+files = json.loads(sys.argv[1])
+asyncio.run(probe(files["files"], files["model"]))
+"""
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES if case.isolated and case.loader])
+def test_explorer_loader_in_a_child_process(case: Case, case_folder: Path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(case_folder / "config"))
+    inputs = _prepare(case, case_folder, monkeypatch)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", EXPLORER_PROBE, json.dumps({"files": inputs.files, "model": inputs.model})],
+            cwd=case_folder, capture_output=True, text=True, check=False, timeout=RUN_SECONDS, preexec_fn=_limit_memory,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"hung for {RUN_SECONDS} s") from None
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = json.loads(result.stdout.strip().splitlines()[-1])
+    assert shown["loaded"] and case.loader in shown["shown"], shown
 
 # -- what reports made of hostile files render to ----------------------------------------------
 

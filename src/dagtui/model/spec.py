@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
 from dagtui.errors import ConfigError
+from dagtui.input_files import load_yaml
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,7 @@ _ALIASES = {
 
 def load_model_spec(path: str | Path) -> ModelSpec:
     """Read a model spec from YAML; unknown keys and non-integer values are clear errors."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read model spec: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    data = load_yaml(path, "model spec")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a model spec is a mapping of keys to values")
     data = data.get("model", data) if isinstance(data.get("model"), dict) else data
