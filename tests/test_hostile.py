@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import stat
 import subprocess
 import sys
 import threading
@@ -76,6 +77,17 @@ def written(folder: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
+def device(folder: Path, name: str) -> str:
+    """A character device node like /dev/full, made here (root may), so that today's code, which
+    replaces it, does no harm; the system's own node where mknod is not allowed."""
+    path = folder / name
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except OSError:
+        return "/dev/full"
+    return str(path)
+
+
 SAMPLE = str(SAMPLES / "current.dot")
 
 
@@ -123,6 +135,13 @@ CASES = [
          check=(2, "dagtui.yaml: not UTF-8 text")),
     Case("FIFO as dagtui.yaml", lambda folder: fifo(folder, "dagtui.yaml") and Inputs([SAMPLE]),
          check=(2, "dagtui.yaml: is a named pipe (FIFO)")),
+    # -- where the report goes --------------------------------------------------------------------
+    Case("-o at a FIFO", lambda folder: Inputs([SAMPLE], output=fifo(folder, "report.md")),
+         check=(2, "report.md: is a named pipe (FIFO); dagtui replaces only regular files")),
+    Case("-o at a device", lambda folder: Inputs([SAMPLE], output=device(folder, "full")),
+         check=(2, "is a character device; dagtui replaces only regular files")),
+    Case("-o at a missing folder/", lambda folder: Inputs([SAMPLE], output=str(folder / "missing") + "/"),
+         check=(2, "missing/: names a folder; give a file name")),
     Case("UTF-8 byte-order mark", stored("utf8_bom.dot"), check=(1, "STR005"), info=(0, "Nodes: 2"), loader="RMSNorm",
          absent=("SYN001", "\ufeff")),
 ]
@@ -385,3 +404,47 @@ def test_no_report_line_starts_with_file_content(fmt, capsys):
             assert re.match(r"::(error|warning|notice) file=[^:]*::", line), line  # one annotation per line
         else:
             assert not line.lstrip().startswith("::"), line
+
+
+# -- files dagtui writes ---------------------------------------------------------------------------
+
+def test_output_never_replaces_what_is_not_a_regular_file(tmp_path, capsys):
+    pipe, node = fifo(tmp_path, "pipe.md"), device(tmp_path, "full")
+    for target in (pipe, node, str(tmp_path / "missing") + "/"):
+        assert main(["check", SAMPLE, "-o", target]) == 2
+    assert Path(pipe).is_fifo() and Path(node).is_char_device()
+    assert not (tmp_path / "missing").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["full", "pipe.md"]  # no temporary file either
+
+
+KILLED_WRITE = """
+import os, sys
+from dagtui.report import atomic
+os.fsync = lambda descriptor: os.kill(os.getpid(), 9)  # killed after writing, before the rename
+atomic.write_atomic(sys.argv[1], "partial " * 1000)
+"""
+
+
+def test_a_write_killed_half_way_is_cleaned_up_by_the_next_write_of_the_same_target(tmp_path):
+    from dagtui.report import write_atomic
+
+    target = tmp_path / "report.json"
+    for _ in range(2):
+        killed = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(target)], capture_output=True, check=False,
+                                env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=RUN_SECONDS)
+        assert killed.returncode == -9
+    # Never a partial file under the target's name; the second write removed what the first left.
+    assert not target.exists() and len(list(tmp_path.iterdir())) == 1
+    other = tmp_path / "other.json"
+    (tmp_path / f".{other.name}.dagtui-{os.getpid()}-live.tmp").write_text("a live write of another target")
+    write_atomic(target, "{}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f".{other.name}.dagtui-{os.getpid()}-live.tmp", "report.json"]
+
+
+@pytest.mark.parametrize("args", [["check", SAMPLE], ["check", SAMPLE, "--format", "github"], ["info", SAMPLE], ["rules"]])
+def test_a_full_standard_output_is_one_message_and_exit_2(args):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "dagtui", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                                check=False, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=RUN_SECONDS)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "dagtui: cannot write to standard output: No space left on device\n"
