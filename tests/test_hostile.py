@@ -135,6 +135,25 @@ CASES = [
          check=(2, "dagtui.yaml: not UTF-8 text")),
     Case("FIFO as dagtui.yaml", lambda folder: fifo(folder, "dagtui.yaml") and Inputs([SAMPLE]),
          check=(2, "dagtui.yaml: is a named pipe (FIFO)")),
+    # -- broken files: reported where the fault is ------------------------------------------------
+    Case("two graphs, a comment between", stored("two_graphs.dot"),
+         check=(1, "SYN002 More than one graph in the file line 6"), info=(0, "Only the first graph is read: more follows it from line 6"),
+         loader="More than one graph"),
+    Case("unterminated string", stored("unterminated_string.dot"),
+         check=(1, "line 3, column 12: the string opened here is never closed"), info=(2, "dot:3:12: syntax error: the string opened here"),
+         loader="line 3"),
+    Case("unterminated comment", stored("unterminated_comment.dot"),
+         check=(1, "line 3, column 3: the comment opened here is never closed"), info=(2, "dot:3:3"), loader="line 3"),
+    Case("unterminated brace", stored("unterminated_brace.dot"),
+         check=(1, "line 1, column 11: the `{` opened here is never closed"), info=(2, "dot:1:11"), loader="line 1"),
+    Case("unterminated HTML label", stored("unterminated_html.dot"),
+         check=(1, "line 3, column 12: the HTML label opened here has no closing `>` before the `->` at line 4"),
+         info=(2, "dot:3:12"), loader="line 3"),
+    Case("HTML label open to the end", lambda folder: Inputs([written(folder, "h.dot", b'digraph G {\n  a -> b\n  b [label=<<b>x</b>\n  c [label="y"]\n}\n')]),
+         check=(1, "line 3, column 12: the HTML label opened here is never closed"), info=(2, "h.dot:3:12"), loader="line 3"),
+    Case("1200 nested subgraphs", stored("deep_nesting.dot"),
+         check=(2, "deep_nesting.dot:2: subgraphs nested more than 256 deep"), info=(2, "nested more than 256 deep"),
+         loader="nested more than 256 deep"),
     # -- where the report goes --------------------------------------------------------------------
     Case("-o at a FIFO", lambda folder: Inputs([SAMPLE], output=fifo(folder, "report.md")),
          check=(2, "report.md: is a named pipe (FIFO); dagtui replaces only regular files")),
@@ -448,3 +467,26 @@ def test_a_full_standard_output_is_one_message_and_exit_2(args):
                                 check=False, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=RUN_SECONDS)
     assert result.returncode == 2, result.stderr
     assert result.stderr == "dagtui: cannot write to standard output: No space left on device\n"
+
+
+@pytest.mark.parametrize("backend", ["plain", "cgraph", "pydot"])
+def test_deep_nesting_is_read_or_refused_clearly_by_every_backend(tmp_path, backend, monkeypatch):
+    from dagtui.dot import read_dot
+    from dagtui.dot.structure import MAX_NESTING
+    from dagtui.errors import InputError
+    from dagtui.review import review_file
+
+    def nested(depth: int) -> Path:
+        path = tmp_path / f"nested{depth}.dot"
+        body = "subgraph cluster_x { " * depth + 'deep [label="MLP L0\\nGPU: 0"]' + " }" * depth
+        path.write_text(f"digraph G {{\n  input -> deep\n  {body}\n}}\n")
+        return path
+
+    with pytest.raises(InputError, match=f"nested more than {MAX_NESTING} deep"):
+        read_dot(nested(1200), backend)
+    monkeypatch.setenv("DAGTUI_DOT_BACKEND", backend)
+    review = review_file(nested(MAX_NESTING))  # the deepest dagtui reads: every layer copes
+    if backend == "pydot" and review.error:
+        assert "nested too deeply for the pydot parser" in review.error  # pyparsing recurses per level
+    else:
+        assert review.deployment is not None and "deep" in review.deployment.nodes

@@ -37,7 +37,6 @@ def cli(capsys, path) -> tuple[int, str]:
     ("empty.dot", b"", "empty file"),
     ("binary.dot", bytes(range(256)) * 4, "binary file"),
     ("undirected.dot", b"graph G { a -- b }", "undirected"),
-    ("several.dot", b"digraph a { x -> y }\ndigraph b { y -> z }\n", "more than one graph"),
     ("nodes.dot", b"digraph G { label=\"nothing\" }", "no nodes"),
 ])
 def test_unreviewable_files_exit_2_with_a_message(capsys, tmp_path, name, content, message):

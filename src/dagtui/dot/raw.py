@@ -65,6 +65,7 @@ class RawGraph:
     subgraphs: list[RawCluster]
     backend: str = ""
     comments: list[Comment] = field(default_factory=list)  # the parsers drop them; the strategy may be there
+    after_first_graph: int | None = None  # the line where text after the graph begins (a second graph)
 
     def clusters(self) -> list[RawCluster]:
         """Every subgraph of the file, depth first."""
@@ -75,12 +76,13 @@ class RawGraph:
         # matters when the helper process sends a 19k-node graph (see helper_process).
         nodes = [(node.id, node.attrs, node.line) for node in self.nodes.values()]
         edges = [(edge.source, edge.target, edge.attrs) for edge in self.edges]
-        fields = (self.file, self.name, self.directed, self.attrs, self.subgraphs, self.backend, self.comments)
+        fields = (self.file, self.name, self.directed, self.attrs, self.subgraphs, self.backend, self.comments,
+                  self.after_first_graph)
         return _unpickle_graph, (fields, nodes, edges)
 
 
 def _unpickle_graph(fields: tuple, nodes: list[tuple], edges: list[tuple]) -> RawGraph:
-    file, name, directed, attrs, subgraphs, backend, comments = fields
+    file, name, directed, attrs, subgraphs, backend, comments, after_first_graph = fields
     return RawGraph(
         file=file,
         name=name,
@@ -91,4 +93,5 @@ def _unpickle_graph(fields: tuple, nodes: list[tuple], edges: list[tuple]) -> Ra
         subgraphs=subgraphs,
         backend=backend,
         comments=comments,
+        after_first_graph=after_first_graph,
     )

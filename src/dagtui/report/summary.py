@@ -30,6 +30,9 @@ def summary(deployment: Deployment) -> Group:
         gpu_text += f" (Megatron TP×PP×DP: {megatron})"
     parts.append(Text(f"Strategy: {strategy.label()}  declared: {declared}{where}  GPUs: {gpu_text}"))
     parts.append(Text(f"Nodes: {len(deployment.nodes)}  Edges: {len(deployment.edges)}  Backend: {deployment.raw.backend}"))
+    if deployment.raw.after_first_graph is not None:
+        parts.append(Text(f"Only the first graph is read: more follows it from line {deployment.raw.after_first_graph} "
+                          "(SYN002)", style="bold red"))
 
     kinds = Counter(node.kind.value for node in deployment.nodes.values())
     table = Table(title="Nodes by kind and operator", show_header=True)

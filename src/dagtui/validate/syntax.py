@@ -1,4 +1,5 @@
-"""Syntax rule: the file parses as DOT. A parse error is a finding with line and column."""
+"""Syntax rules: the file parses as DOT (a parse error is a finding with line and column), and holds
+one graph."""
 
 from __future__ import annotations
 
@@ -26,3 +27,24 @@ def finding_from_syntax_error(error: DotSyntaxError) -> Finding:
     )
     finding.line, finding.column = error.line, error.column
     return finding
+
+
+@rule("SYN002", "syntax", Severity.ERROR, "More than one graph in the file")
+def several_graphs(ctx):
+    """The file holds one graph: nothing but comments follows its closing brace.
+
+    Why: Graphviz reads the first graph of a file and drops the rest without a word, so a second
+    deployment, or the second half of one, would never be checked.
+    Example: `digraph baseline { ... }` then `digraph proposed { ... }` in one file.
+    Fix: Put each deployment in a file of its own (and compare them with `dagtui check a.dot b.dot`).
+    """
+    line = ctx.deployment.raw.after_first_graph
+    if line is None:
+        return
+    finding = several_graphs.finding(
+        f"The first graph ends before line {line}, where more follows (another graph): only the first graph was "
+        "reviewed.",
+        fix="Put each deployment in a file of its own, or remove what follows the first graph.",
+    )
+    finding.line = line
+    yield finding
