@@ -88,6 +88,11 @@ def device(folder: Path, name: str) -> str:
     return str(path)
 
 
+def hub_text(edges: int) -> str:
+    """One node feeding `edges` others, each edge on a line of its own."""
+    return 'digraph G {\n  hub [label="All-Reduce\\nGPU: 0"]\n' + "".join(f"  hub -> n{i}\n" for i in range(edges)) + "}\n"
+
+
 SAMPLE = str(SAMPLES / "current.dot")
 
 
@@ -154,6 +159,10 @@ CASES = [
     Case("1200 nested subgraphs", stored("deep_nesting.dot"),
          check=(2, "deep_nesting.dot:2: subgraphs nested more than 256 deep"), info=(2, "nested more than 256 deep"),
          loader="nested more than 256 deep"),
+    Case("a node declared twice with conflicting labels", stored("conflicting_declarations.dot"),
+         check=(1, "EXP004 Experts without a gate before them line 6"), info=(0, "Nodes: 3"), loader="declared at line 6"),
+    Case("a node with 100k edges", lambda folder: Inputs([written(folder, "hub.dot", hub_text(100_000).encode())]),
+         check=(0, "100000 node(s) appear only in edges")),
     # -- where the report goes --------------------------------------------------------------------
     Case("-o at a FIFO", lambda folder: Inputs([SAMPLE], output=fifo(folder, "report.md")),
          check=(2, "report.md: is a named pipe (FIFO); dagtui replaces only regular files")),
@@ -490,3 +499,37 @@ def test_deep_nesting_is_read_or_refused_clearly_by_every_backend(tmp_path, back
         assert "nested too deeply for the pydot parser" in review.error  # pyparsing recurses per level
     else:
         assert review.deployment is not None and "deep" in review.deployment.nodes
+
+
+
+def _best_time(function: Callable[[], object], repeat: int = 5) -> float:
+    import time
+
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_the_declaration_line_scan_is_linear_in_the_edges_of_a_hub():
+    from dagtui.dot.source_lines import declaration_lines
+
+    def scan(edges: int) -> Callable[[], object]:
+        text, ids = hub_text(edges), {"hub", *(f"n{i}" for i in range(edges))}
+        return lambda: declaration_lines(text, ids)
+
+    small, large = _best_time(scan(2_000)), _best_time(scan(8_000))
+    assert large / small < 8, (small, large)  # 4x the edges; a quadratic scan takes 16x
+
+
+def test_a_node_declared_twice_is_cited_at_the_line_its_label_comes_from(capsys):
+    import json
+
+    assert main(["check", str(HOSTILE / "conflicting_declarations.dot"), "--format", "json"]) == 1
+    issues = json.loads(capsys.readouterr().out)["deployments"][0]["issues"]
+    on_expert = [issue for issue in issues if "expert" in issue["nodes"]]
+    assert on_expert and all(issue["line"] == 6 for issue in on_expert)  # "Expert 1" is read, from line 6
+    assert all("`expert` is declared at lines 3 and 6; its label is read from line 6." in issue["details"]
+               for issue in on_expert)

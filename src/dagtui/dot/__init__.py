@@ -50,9 +50,10 @@ def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
     if not graph.nodes:
         raise InputError(f"{source.path}: the graph holds no nodes; nothing to review")
     graph.comments = comments(source.text)
-    lines = declaration_lines(source.text, set(graph.nodes))
+    declarations = declaration_lines(source.text, set(graph.nodes))
     for node_id, node in graph.nodes.items():
-        node.line = lines.get(node_id)
+        node.line = declarations.line.get(node_id)
+        node.declared_at = tuple(declarations.repeated.get(node_id, ()))
     return graph
 
 
