@@ -163,6 +163,22 @@ CASES = [
          check=(1, "EXP004 Experts without a gate before them line 6"), info=(0, "Nodes: 3"), loader="declared at line 6"),
     Case("a node with 100k edges", lambda folder: Inputs([written(folder, "hub.dot", hub_text(100_000).encode())]),
          check=(0, "100000 node(s) appear only in edges")),
+    # -- absurd numbers: never made into lists ----------------------------------------------------
+    Case("layers 0-999999999999 in a stage label", stored("huge_layer_range.dot"),
+         check=(1, "SYN003 Beyond dagtui's limits"), info=(0, "Pipeline stages"), loader="Beyond dagtui's limits", isolated=True),
+    Case("GPU ranges of 10^12 ids", stored("huge_gpu_range.dot"),
+         check=(1, "`n0` names `0-999999999990`"), info=(0, "Nodes: 40"), loader="Beyond dagtui's limits", isolated=True),
+    Case("degrees of 10^11 in the graph label", lambda folder: Inputs([written(folder, "d.dot", b'digraph G {\n  label="EP99999999999-TP99999999999-PP2-DP2"\n  g [label="Gate\\nGPU: 0"]\n  e [label="Expert 0\\nGPU: 0"]\n  q [label="Q Projection\\nGPU: TP0"]\n  q -> g -> e\n}\n')]),
+         check=(1, "== d (TP1-PP2-DP2)"), info=(0, "EP?-TP~1-PP2-DP2"), loader="EP?-TP~1-PP2-DP2", isolated=True),
+    Case("numbers of 5000 digits", lambda folder: Inputs([written(folder, "n.dot", ('digraph G {\n  label="EP' + "9" * 5000 + '"\n  "layer' + "9" * 5000 + '_tp' + "9" * 5000 + '" [label="Layer ' + "9" * 5000 + '\\nGPU: ' + "9" * 5000 + '-' + "9" * 5000 + '\\nInput: [batch=' + "9" * 5000 + ']"]\n  a -> b\n}\n').encode())]),
+         check=(0, "999999999999999999…"), info=(0, "Nodes: 3")),
+    Case("layers: 10^23 in --model", lambda folder: Inputs([SAMPLE], model=written(folder, "m.yaml", b"layers: 99999999999999999999999\n")),
+         check=(2, "layers is 99999999999999999999999, more than the 1,000,000 dagtui accepts"), info=(2, "more than the 1,000,000"),
+         loader="more than the 1,000,000", isolated=True),
+    Case("--strategy EP99999999999-TP8-PP2-DP2", sample(strategy="EP99999999999-TP8-PP2-DP2"),
+         check=(2, "EP99999999999 is outside 1-1,000,000"), info=(2, "outside 1-1,000,000"), loader="outside 1-1,000,000"),
+    Case("--strategy EP-1-TP8", sample(strategy="EP-1-TP8"),
+         check=(2, "cannot read a parallel strategy from 'EP-1-TP8'"), info=(2, "cannot read a parallel strategy")),
     # -- where the report goes --------------------------------------------------------------------
     Case("-o at a FIFO", lambda folder: Inputs([SAMPLE], output=fifo(folder, "report.md")),
          check=(2, "report.md: is a named pipe (FIFO); dagtui replaces only regular files")),
@@ -363,9 +379,10 @@ async def probe(files, model):
                 break
             await asyncio.sleep(0.02)
         await pilot.pause()
-        panes = [str(pane.render()) for pane in app.query(".pane-error")]
+        panes = [str(pane.render()) for pane in app.query(".pane-error, .pane-header")]
         toasts = [str(notification.message) for notification in app._notifications]
-        print(json.dumps({"loaded": app.loaded, "shown": "\\n".join(panes + toasts)}))
+        rows = [row.finding.title for row in app.rows]
+        print(json.dumps({"loaded": app.loaded, "shown": "\\n".join(panes + toasts + rows)}))
 
 files = json.loads(sys.argv[1])
 asyncio.run(probe(files["files"], files["model"]))
@@ -533,3 +550,106 @@ def test_a_node_declared_twice_is_cited_at_the_line_its_label_comes_from(capsys)
     assert on_expert and all(issue["line"] == 6 for issue in on_expert)  # "Expert 1" is read, from line 6
     assert all("`expert` is declared at lines 3 and 6; its label is read from line 6." in issue["details"]
                for issue in on_expert)
+
+
+# Label text on which a pass of the model was quadratic: `(` without `)`, composite ranks without
+# end, a space run, a line of many degree statements.
+HOSTILE_UNITS = ["(", "EP1_", "dp1_pp0_", "TP=8 ", "TP=8 TP1 ", "top-2 ", " ", "x", "16 EP x "]
+
+
+@pytest.mark.parametrize("where", ["node label", "cluster label", "graph label"])
+def test_modelling_and_validating_is_linear_in_a_label(where):
+    from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
+    from dagtui.model import build_deployment
+    from dagtui.validate import validate
+
+    def load(text: str) -> Callable[[], object]:
+        nodes = {"a": RawNode("a", {"label": text if where == "node label" else "RMSNorm"}), "b": RawNode("b", {})}
+        clusters = [RawCluster("cluster_0", {"label": text}, ["a"])] if where == "cluster label" else []
+        graph = RawGraph("x.dot", "G", True, {"label": text} if where == "graph label" else {}, nodes,
+                         [RawEdge("a", "b", {})], clusters)
+        return lambda: validate(build_deployment(graph))
+
+    for unit in HOSTILE_UNITS:
+        small, large = (_best_time(load(unit * (size // len(unit))), repeat=3) for size in (3_000, 12_000))
+        assert large / max(small, 1e-4) < 8, (unit, small, large)  # 4x the text; quadratic would take 16x
+
+
+def test_a_10_mb_label_or_comment_costs_little_more_than_reading_10_mb(tmp_path):
+    from dagtui.review import review_file
+
+    def loaded_file(name: str, padding: str) -> Callable[[], object]:
+        path = tmp_path / name
+        path.write_text("digraph G {\n  a -> b\n" + padding + "\n}\n")
+        return lambda: review_file(path)
+
+    words = "Expert 1 GPU 0 (TP=8) " * (10_000_000 // 22)
+    blank = _best_time(loaded_file("blank.dot", " " * 10_000_000), repeat=2)
+    label = _best_time(loaded_file("label.dot", f'  a [label="{words}"]'), repeat=1)
+    comment = _best_time(loaded_file("comment.dot", f"  /* {words} */"), repeat=1)
+    # Read up to MAX_LABEL_CHARS and MAX_COMMENT_CHARS: today's code spent 30 s modelling the label.
+    assert label / blank < 20 and comment / blank < 20, (blank, label, comment)
+
+
+
+# -- Ctrl-C and quitting ---------------------------------------------------------------------------
+
+INTERRUPTED_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+from importlib.metadata import entry_points
+
+real_import = builtins.__import__
+
+def interrupting_import(name, *args, **kwargs):
+    if name == "rich.console":  # the command line's first heavy import: Ctrl-C comes now
+        builtins.__import__ = real_import
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = interrupting_import
+sys.argv = ["dagtui", "rules"]
+command = next(point for point in entry_points(group="console_scripts") if point.name == "dagtui")
+sys.exit(command.load()())
+"""
+
+
+def test_ctrl_c_while_the_command_imports_exits_130_quietly():
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_WHILE_IMPORTING], capture_output=True, text=True,
+                            check=False, timeout=RUN_SECONDS)
+    assert (result.returncode, result.stderr) == (130, ""), result.stderr[-2000:]
+
+
+QUIT_DURING_A_LONG_PHASE = """
+import asyncio, sys, time
+from dagtui.tui import app as app_module
+from dagtui.tui.app import DagtuiApp
+
+def slow_read(*args, **kwargs):  # a phase with nowhere to stop, as modelling 20 MB of DOT
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        pass
+
+app_module.read_file = slow_read
+
+async def main():
+    app = DagtuiApp([sys.argv[1]])
+    async with app.run_test() as pilot:
+        await asyncio.sleep(0.5)
+        print(time.monotonic(), flush=True)
+        await pilot.press("q")
+
+asyncio.run(main())
+"""
+
+
+def test_q_during_a_long_load_phase_exits_at_once(tmp_path):
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", QUIT_DURING_A_LONG_PHASE, SAMPLE], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    try:
+        pressed = float(process.stdout.readline())
+        process.wait(timeout=RUN_SECONDS)
+    finally:
+        process.kill()
+    assert time.monotonic() - pressed < 5  # today: the 30 s phase ends first

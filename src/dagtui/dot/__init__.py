@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from dagtui.dot.comments import comments
-from dagtui.dot.labels import label_lines
+from dagtui.dot.labels import has_long_numbers, label_lines, shorten_numbers
 from dagtui.dot.plain_reader import read_plain
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource, read_source
@@ -49,12 +49,30 @@ def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
         raise InputError(f"{source.path}: an undirected `graph`; deployment DAGs are `digraph`s")
     if not graph.nodes:
         raise InputError(f"{source.path}: the graph holds no nodes; nothing to review")
+    if has_long_numbers(source.text):
+        _shorten_attribute_numbers(graph)
     graph.comments = comments(source.text)
     declarations = declaration_lines(source.text, set(graph.nodes))
     for node_id, node in graph.nodes.items():
         node.line = declarations.line.get(node_id)
         node.declared_at = tuple(declarations.repeated.get(node_id, ()))
     return graph
+
+
+def _shorten_attribute_numbers(graph: RawGraph) -> None:
+    """Cut numbers of thousands of digits in every attribute (see `shorten_numbers`): the model
+    reads labels, names and graph attributes for counts, and Python refuses to convert them."""
+    def shortened(attrs: dict[str, str]) -> dict[str, str]:
+        return {key: shorten_numbers(value) for key, value in attrs.items()}
+
+    graph.name = shorten_numbers(graph.name)
+    graph.attrs = shortened(graph.attrs)
+    for node in graph.nodes.values():
+        node.attrs = shortened(node.attrs)
+    for edge in graph.edges:
+        edge.attrs = shortened(edge.attrs)
+    for cluster in graph.clusters():
+        cluster.name, cluster.attrs = shorten_numbers(cluster.name), shortened(cluster.attrs)
 
 
 def _read_with_graphviz_grammar(source: DotSource, backend: str) -> RawGraph:

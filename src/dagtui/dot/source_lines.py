@@ -19,11 +19,11 @@ _NODE_STATEMENT = re.compile(r"^[ \t]*" + _ID + r"[ \t]*(?=\[|;|$)", re.MULTILIN
 _LINE_START_ID = re.compile(r"^[ \t]*" + _ID + r"[ \t]*(?=\[|;|->|--|$|\s)", re.MULTILINE)
 # Every token that may name a node, and what must be skipped whole (strings, comments).
 _MENTION = re.compile(
-    r'"((?:[^"\\]|\\[\s\S])*)(?:"|\Z)|//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)'
+    r'"([^"\\]*(?:\\[\s\S][^"\\]*)*)(?:"|\Z)|//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)'
     r"|([A-Za-z_\x80-\uffff][\w\x80-\uffff.]*|-?\d+(?:\.\d*)?)"
 )
 # Inside an attribute list: its items' keys, strings (skipped whole) and the closing bracket.
-_ATTRIBUTE = re.compile(r'"(?:[^"\\]|\\[\s\S])*(?:"|\Z)|<|(\])|([A-Za-z_][\w]*)\s*=')
+_ATTRIBUTE = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\Z)|<|(\])|([A-Za-z_][\w]*)\s*=')
 _KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
 
 

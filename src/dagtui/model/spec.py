@@ -27,6 +27,11 @@ class ModelSpec:
     dense_layers: int | None = None  # leading layers with a dense MLP instead of MoE
 
 
+# Far past any model: a layer or expert count past this would only make checks enumerate it.
+MAX_LAYERS = 1_000_000
+_BOUNDS = {"layers": MAX_LAYERS, "dense_layers": MAX_LAYERS, "experts": MAX_LAYERS, "top_k": MAX_LAYERS}
+MAX_SIZE = 1 << 40  # any other size (hidden, batch, sequence, vocabulary)
+
 _ALIASES = {
     "num_layers": "layers", "n_layers": "layers", "hidden": "hidden_size", "d_model": "hidden_size",
     "num_heads": "heads", "n_heads": "heads", "head_dim": "d_k", "num_experts": "experts",
@@ -49,6 +54,9 @@ def load_model_spec(path: str | Path) -> ModelSpec:
             raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
         if name != "name" and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise ConfigError(f"{path}: {key} must be a positive integer, got {value!r}")
+        bound = _BOUNDS.get(name, MAX_SIZE)
+        if name != "name" and value > bound:
+            raise ConfigError(f"{path}: {key} is {value}, more than the {bound:,} dagtui accepts")
         values[name] = value
     spec = ModelSpec(**values)  # type: ignore[arg-type]
     if spec.heads and spec.d_k and spec.hidden_size and spec.heads * spec.d_k != spec.hidden_size:
