@@ -3,8 +3,10 @@ from a finding to its node. It renders what `review` and `compare` give it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import threading
 from pathlib import Path
 
 from textual import work
@@ -37,6 +39,28 @@ from dagtui.tui.themes import (
     remember_theme,
     remembered_theme,
 )
+
+
+class _LoaderThread(threading.Thread):
+    """The explorer's loading thread: a daemon (the process never waits for it to exit) with an
+    event that tells it to stop at its next check."""
+
+    def __init__(self, load, finished) -> None:
+        super().__init__(name="dagtui-load", daemon=True)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None  # raised again in the app, as a worker's would be
+        self._load, self._finished = load, finished
+
+    def run(self) -> None:
+        try:
+            self._load()
+        except BaseException as error:  # noqa: BLE001 - handed to the app
+            self.error = error
+        finally:
+            try:
+                self._finished()
+            except RuntimeError:
+                pass  # the app's loop has closed: nobody is waiting
 
 
 class DagtuiApp(App[int]):
@@ -129,9 +153,27 @@ class DagtuiApp(App[int]):
             pane.show_loading()
         self._load()
 
-    @work(thread=True, exclusive=True, group="load")
-    def _load(self) -> None:
-        """Read, model and validate in a thread so the screen is up at once."""
+    @work(exclusive=True, group="load")
+    async def _load(self) -> None:
+        """Read, model and validate in a thread so the screen is up at once.
+
+        The thread is a daemon of our own, not a Textual thread worker: those run in asyncio's
+        default executor, which the app waits for when it exits, so `q` during a phase of a large
+        load (modelling 20 MB takes seconds, without a point to stop at) would wait for the phase.
+        This worker waits for the thread instead; cancelled (quit, reload), it tells the thread to
+        stop at its next check and nobody waits for it."""
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        thread = _LoaderThread(self._load_in_thread, lambda: loop.call_soon_threadsafe(done.set))
+        thread.start()
+        try:
+            await done.wait()
+        finally:
+            thread.stop.set()
+        if thread.error is not None:
+            raise thread.error
+
+    def _load_in_thread(self) -> None:
         # The loading thread is CPU-bound Python and shares the GIL with the screen. Longer GIL
         # slices while it runs cut the handovers between the two (two 19k-node files load ~10%
         # faster, benchmarks/bench_tui.py); keys still get the GIL within 50 ms.
@@ -206,9 +248,11 @@ class DagtuiApp(App[int]):
         return True
 
     def _stopped(self) -> bool:
-        """From the loading thread: whether loading should stop (the worker was cancelled, or the
+        """From the loading thread: whether loading should stop (the load was cancelled, or the
         app stopped while this thread was busy)."""
-        return get_current_worker().is_cancelled or not self.is_running
+        thread = threading.current_thread()
+        cancelled = thread.stop.is_set() if isinstance(thread, _LoaderThread) else get_current_worker().is_cancelled
+        return cancelled or not self.is_running
 
     def _post(self, callback, *args, **kwargs) -> bool:
         """Run `callback` in the app's thread; False when loading should stop instead."""
