@@ -11,7 +11,7 @@ MAX_LABEL_CHARS = 16_384
 # A number is read from its first digits: Python refuses to convert 4,300 digits or more, and no
 # count in a deployment needs 19.
 MAX_DIGITS = 18
-_LONG_NUMBER = re.compile(r"\d{%d,}" % (MAX_DIGITS + 1))
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
 
 
 def has_long_numbers(text: str) -> bool:
