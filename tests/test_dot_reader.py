@@ -169,7 +169,6 @@ def test_html_labels_and_quoted_ids(write_dot, backend):
     (b"   \n", "empty file"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "binary file"),
     (b"graph { a -- b }", "undirected"),
-    (b"digraph a { x } digraph b { y }", "more than one graph"),
 ])
 def test_bad_input_gives_clear_errors(tmp_path, content, message):
     path = tmp_path / "bad.dot"
@@ -177,6 +176,14 @@ def test_bad_input_gives_clear_errors(tmp_path, content, message):
     for backend in BACKENDS:
         with pytest.raises(InputError, match=message):
             read_dot(path, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_text_after_the_first_graph_is_noted_with_its_line(tmp_path, backend):
+    path = tmp_path / "two.dot"
+    path.write_bytes(b"digraph a { x }\n// the other one\ndigraph b { y }\n")
+    graph = read_dot(path, backend)
+    assert list(graph.nodes) == ["x"] and graph.after_first_graph == 3  # SYN002 reports it
 
 
 def test_missing_and_directory(tmp_path):

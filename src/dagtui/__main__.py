@@ -1,5 +1,5 @@
 """Entry point for ``python -m dagtui``."""
 
-from dagtui.cli import main
+from dagtui.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

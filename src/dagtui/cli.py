@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import os
 import sys
+from collections.abc import Iterator
 
 from rich.console import Console
 
 from dagtui import __version__
 from dagtui.errors import DagtuiError
+from dagtui.safe_text import visible
 from dagtui.validate import RULES, RuleSelection, Severity
 
 SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
@@ -21,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"dagtui: error: {message}", file=sys.stderr)
+        print(f"dagtui: error: {visible(message)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -86,15 +90,44 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "info":
             return run_info(args)
         if args.command == "rules":
-            return run_rules(args)
+            with _stdout_errors():
+                return run_rules(args)
         if args.command == "generate":
             return run_generate(args)
         return run_open(args)
     except DagtuiError as error:
-        print(f"dagtui: {error}", file=sys.stderr)
+        _complain(str(error))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+@contextlib.contextmanager
+def _stdout_errors() -> Iterator[None]:
+    """A report that cannot be written to standard output (a full disk, a closed pipe) is one
+    message and exit 2, not a traceback, and not exit 1, which means findings."""
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as error:
+        _discard_stdout()
+        raise DagtuiError(f"cannot write to standard output: {error.strerror or error}") from None
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null: what the failed write left buffered would otherwise fail
+    again when the interpreter flushes it at exit, with a message of its own."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no file descriptor (a test's captured stream): nothing will be flushed at exit
+
+
+def _complain(message: str) -> None:
+    """One line on stderr; messages quote file names and file text, made visible."""
+    print(f"dagtui: {visible(message)}", file=sys.stderr)
 
 
 def _expand(patterns: list[str]) -> list[str]:
@@ -138,14 +171,16 @@ def run_check(args: argparse.Namespace) -> int:
     comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
     for review in reviews:
         if review.error:
-            print(f"dagtui: {review.error}", file=sys.stderr)
+            _complain(review.error)
     if args.output:
         target = write_atomic(args.output, render(args.format, reviews, comparison), inputs=files)
-        print(f"dagtui: wrote {args.format} report to {target}", file=sys.stderr)
+        _complain(f"wrote {args.format} report to {target}")
     elif args.format == "text":
-        print_text_to_console(reviews, comparison)
+        with _stdout_errors():
+            print_text_to_console(reviews, comparison)
     else:
-        sys.stdout.write(render(args.format, reviews, comparison))
+        with _stdout_errors():
+            sys.stdout.write(render(args.format, reviews, comparison))
     if any(review.error for review in reviews):
         return EXIT_USAGE
     fail_on = args.fail_on or config.fail_on or "error"
@@ -171,11 +206,14 @@ def run_info(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for file in _expand(args.files):
         try:
-            console.print(summary(load_deployment(file, strategy)))
+            shown = summary(load_deployment(file, strategy))
         except DagtuiError as error:
-            print(f"dagtui: {error}", file=sys.stderr)
+            _complain(str(error))
             status = EXIT_USAGE
-        console.print()
+            continue
+        with _stdout_errors():
+            console.print(shown, soft_wrap=True)
+            console.print()
     return status
 
 
@@ -213,9 +251,10 @@ def run_generate(args: argparse.Namespace) -> int:
     text = to_dot(graph)
     if args.output:
         target = write_atomic(args.output, text, inputs=[args.model])
-        print(f"dagtui: wrote {len(graph.nodes)} nodes, {len(graph.edges)} edges to {target}", file=sys.stderr)
+        _complain(f"wrote {len(graph.nodes)} nodes, {len(graph.edges)} edges to {target}")
     else:
-        sys.stdout.write(text)
+        with _stdout_errors():
+            sys.stdout.write(text)
     return EXIT_OK
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from dagtui.errors import ConfigError
+from dagtui.input_files import load_yaml
 from dagtui.validate import RULES, Severity
 
 CONFIG_NAME = "dagtui.yaml"
@@ -36,14 +36,9 @@ def _codes(value: object, key: str, path: Path) -> list[str]:
 def load_config(folder: Path | None = None) -> Config:
     """Read `dagtui.yaml` from `folder` (default: the current folder); no file means defaults."""
     path = (folder or Path.cwd()) / CONFIG_NAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         return Config()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    data = load_yaml(path, "config file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
     unknown = set(data) - _KEYS

@@ -65,9 +65,21 @@ def validate_review(review: Review, spec: ModelSpec | None = None, selection: Ru
     finding, subject to the same rule selection and severities."""
     if review.deployment is not None:
         review.findings = validate(review.deployment, spec, selection)
+        _cite_repeated_declarations(review.findings, review.deployment)
     elif selection is not None:
         review.findings = selection.apply(review.findings)
     return review
+
+
+def _cite_repeated_declarations(findings: list[Finding], deployment: Deployment) -> None:
+    """A finding on a node declared more than once cites the line its label comes from (its line)
+    and says where the others are: the file may set conflicting attributes at each."""
+    for finding in findings:
+        for node_id in finding.nodes[:3]:
+            raw = deployment.raw.nodes.get(node_id)
+            if raw is not None and len(raw.declared_at) > 1:
+                lines = ", ".join(map(str, raw.declared_at[:-1])) + f" and {raw.declared_at[-1]}"
+                finding.details.append(f"`{node_id}` is declared at lines {lines}; its label is read from line {raw.line}.")
 
 
 def review_file(

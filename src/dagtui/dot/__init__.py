@@ -4,15 +4,15 @@ pygraphviz) for everything else and for errors; pydot where pygraphviz is missin
 from __future__ import annotations
 
 import os
-import re
 
 from dagtui.dot.comments import comments
-from dagtui.dot.labels import label_lines
+from dagtui.dot.labels import has_long_numbers, label_lines, shorten_numbers
 from dagtui.dot.plain_reader import read_plain
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource, read_source
 from dagtui.dot.source_lines import declaration_lines
-from dagtui.errors import InputError
+from dagtui.dot.structure import MAX_NESTING, scan
+from dagtui.errors import DotSyntaxError, InputError
 
 __all__ = [
     "BACKENDS", "RawCluster", "RawEdge", "RawGraph", "RawNode", "backend_name", "graphviz_backend", "label_lines",
@@ -39,16 +39,9 @@ def graphviz_backend() -> str:
     return "cgraph"
 
 
-# A second top-level graph: a closing brace followed by `digraph`/`graph` (not `subgraph`).
-_SECOND_GRAPH = re.compile(r"\}\s*(?:strict\s+)?(?:di)?graph\b[^{;=\]]*\{", re.IGNORECASE)
-
-
 def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
     """Parse already-read DOT text with the chosen backend and attach declaration lines."""
     backend = backend or backend_name()
-    if _SECOND_GRAPH.search(source.text):
-        # cgraph silently reads only the first graph; a file with several is not one deployment.
-        raise InputError(f"{source.path}: holds more than one graph; dagtui reads one deployment per file")
     graph = read_plain(source) if backend == "plain" else None
     if graph is None:
         graph = _read_with_graphviz_grammar(source, graphviz_backend() if backend == "plain" else backend)
@@ -56,14 +49,49 @@ def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
         raise InputError(f"{source.path}: an undirected `graph`; deployment DAGs are `digraph`s")
     if not graph.nodes:
         raise InputError(f"{source.path}: the graph holds no nodes; nothing to review")
+    if has_long_numbers(source.text):
+        _shorten_attribute_numbers(graph)
     graph.comments = comments(source.text)
-    lines = declaration_lines(source.text, set(graph.nodes))
+    declarations = declaration_lines(source.text, set(graph.nodes))
     for node_id, node in graph.nodes.items():
-        node.line = lines.get(node_id)
+        node.line = declarations.line.get(node_id)
+        node.declared_at = tuple(declarations.repeated.get(node_id, ()))
     return graph
 
 
+def _shorten_attribute_numbers(graph: RawGraph) -> None:
+    """Cut numbers of thousands of digits in every attribute (see `shorten_numbers`): the model
+    reads labels, names and graph attributes for counts, and Python refuses to convert them."""
+    def shortened(attrs: dict[str, str]) -> dict[str, str]:
+        return {key: shorten_numbers(value) for key, value in attrs.items()}
+
+    graph.name = shorten_numbers(graph.name)
+    graph.attrs = shortened(graph.attrs)
+    for node in graph.nodes.values():
+        node.attrs = shortened(node.attrs)
+    for edge in graph.edges:
+        edge.attrs = shortened(edge.attrs)
+    for cluster in graph.clusters():
+        cluster.name, cluster.attrs = shorten_numbers(cluster.name), shortened(cluster.attrs)
+
+
 def _read_with_graphviz_grammar(source: DotSource, backend: str) -> RawGraph:
+    """Parse with cgraph or pydot, after a scan for what they report badly or not at all: deep
+    nesting (their walks recurse), unterminated constructs (they report the end of the file), and
+    text after the first graph (they drop it)."""
+    structure = scan(source.text)
+    if structure.too_deep is not None:
+        raise InputError(f"{source.path}:{structure.too_deep.line}: subgraphs nested more than {MAX_NESTING} deep; "
+                         f"dagtui reads {MAX_NESTING} levels at most")
+    try:
+        graph = _parse_with(source, backend)
+    except DotSyntaxError as error:
+        raise structure.explain(error) from None
+    graph.after_first_graph = structure.after_first_graph
+    return graph
+
+
+def _parse_with(source: DotSource, backend: str) -> RawGraph:
     if backend == "cgraph":
         from dagtui.dot.cgraph_reader import read_cgraph
 

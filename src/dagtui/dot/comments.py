@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dagtui.dot.labels import shorten_numbers
+
 # Quoted strings are matched (and skipped) so that `"http://..."` in a label is no comment.
 _PIECE = re.compile(r'"(?:[^"\\]|\\[\s\S])*"|//[^\n]*|/\*[\s\S]*?(?:\*/|$)|(?:^|(?<=\n))[ \t]*#[^\n]*')
 MAX_COMMENTS = 10_000  # a file that is mostly comments still yields a bounded list
+MAX_COMMENT_CHARS = 16_384  # what is read of one comment (the strategy is stated in a line or two)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ def comments(text: str) -> list[Comment]:
             continue
         line += text.count("\n", last, match.start())
         last = match.start()
-        body = piece.strip()
+        body = shorten_numbers(piece.strip()[:MAX_COMMENT_CHARS])
         body = body[2:-2] if body.startswith("/*") and body.endswith("*/") else body.lstrip("/#*")
         body = " ".join(body.split())
         if body:

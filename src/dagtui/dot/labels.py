@@ -1,9 +1,26 @@
-"""Turn a DOT label value into the text lines Graphviz would draw."""
+"""Turn a DOT label value into the text lines Graphviz would draw; dagtui reads the first
+`MAX_LABEL_CHARS` of a label (real labels hold a few hundred), so that a 10 MB label costs no more
+than a long one (finding SYN003 names the labels cut)."""
 
 from __future__ import annotations
 
 import html
 import re
+
+MAX_LABEL_CHARS = 16_384
+# A number is read from its first digits: Python refuses to convert 4,300 digits or more, and no
+# count in a deployment needs 19.
+MAX_DIGITS = 18
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
+
+
+def has_long_numbers(text: str) -> bool:
+    return _LONG_NUMBER.search(text) is not None
+
+
+def shorten_numbers(text: str) -> str:
+    """`text` with every run of more than MAX_DIGITS digits cut to that many and marked `…`."""
+    return _LONG_NUMBER.sub(lambda match: match.group()[:MAX_DIGITS] + "…", text)
 
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 _HTML_BLOCK_END = re.compile(r"</\s*(tr|p|div|table)\s*>", re.IGNORECASE)
@@ -18,6 +35,7 @@ def is_html_label(value: str) -> bool:
 
 def label_lines(value: str, node_id: str = "") -> list[str]:
     """Split a label into its lines: DOT escapes (\\n, \\l, \\r, \\", \\N) or HTML <br/> breaks."""
+    value = shorten_numbers(value[:MAX_LABEL_CHARS])
     if "<" in value and is_html_label(value):
         text = _HTML_BREAK.sub("\n", value)
         text = _HTML_BLOCK_END.sub("\n", text)

@@ -9,11 +9,13 @@ from dagtui.dot.comments import Comment
 
 @dataclass(slots=True)
 class RawNode:
-    """A node with its effective attributes (defaults applied as Graphviz applies them)."""
+    """A node with its effective attributes (defaults applied as Graphviz applies them), the line
+    of its declaration (where its label is), and every line when it is declared more than once."""
 
     id: str
     attrs: dict[str, str]
     line: int | None = None
+    declared_at: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -65,6 +67,7 @@ class RawGraph:
     subgraphs: list[RawCluster]
     backend: str = ""
     comments: list[Comment] = field(default_factory=list)  # the parsers drop them; the strategy may be there
+    after_first_graph: int | None = None  # the line where text after the graph begins (a second graph)
 
     def clusters(self) -> list[RawCluster]:
         """Every subgraph of the file, depth first."""
@@ -73,22 +76,24 @@ class RawGraph:
     def __reduce__(self) -> tuple:
         # Pickled as plain tuples: 3x faster both ways than one object per node and edge, which
         # matters when the helper process sends a 19k-node graph (see helper_process).
-        nodes = [(node.id, node.attrs, node.line) for node in self.nodes.values()]
+        nodes = [(node.id, node.attrs, node.line, node.declared_at) for node in self.nodes.values()]
         edges = [(edge.source, edge.target, edge.attrs) for edge in self.edges]
-        fields = (self.file, self.name, self.directed, self.attrs, self.subgraphs, self.backend, self.comments)
+        fields = (self.file, self.name, self.directed, self.attrs, self.subgraphs, self.backend, self.comments,
+                  self.after_first_graph)
         return _unpickle_graph, (fields, nodes, edges)
 
 
 def _unpickle_graph(fields: tuple, nodes: list[tuple], edges: list[tuple]) -> RawGraph:
-    file, name, directed, attrs, subgraphs, backend, comments = fields
+    file, name, directed, attrs, subgraphs, backend, comments, after_first_graph = fields
     return RawGraph(
         file=file,
         name=name,
         directed=directed,
         attrs=attrs,
-        nodes={node_id: RawNode(node_id, node_attrs, line) for node_id, node_attrs, line in nodes},
+        nodes={node_id: RawNode(node_id, node_attrs, line, declared) for node_id, node_attrs, line, declared in nodes},
         edges=[RawEdge(source, target, edge_attrs) for source, target, edge_attrs in edges],
         subgraphs=subgraphs,
         backend=backend,
         comments=comments,
+        after_first_graph=after_first_graph,
     )

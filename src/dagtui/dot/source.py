@@ -1,15 +1,17 @@
-"""Read a DOT file's bytes safely: clear errors for missing, unreadable, binary, empty or huge files."""
+"""Read a DOT file's bytes safely: clear errors for missing, unreadable, binary, empty or huge files,
+and for anything but a regular file (see `input_files`)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from dagtui.errors import InputError
+from dagtui.input_files import read_regular_file
 
 # Real deployment DAGs are a few MB; past this, loading would take minutes and gigabytes.
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 def max_bytes() -> int:
@@ -30,26 +32,11 @@ class DotSource:
 
 
 def read_source(path: str | os.PathLike[str]) -> DotSource:
-    """Read and sanity-check a file before any parser sees it."""
-    file = Path(path)
+    """Read and sanity-check a file before any parser sees it; a UTF-8 byte-order mark is dropped
+    (Graphviz accepts one)."""
     name = str(path)
-    if not file.exists():
-        raise InputError(f"{name}: no such file")
-    if file.is_dir():
-        raise InputError(f"{name}: is a directory, not a DOT file")
-    size = file.stat().st_size
-    limit = max_bytes()
-    if size > limit:
-        raise InputError(
-            f"{name}: {size / 2**20:.1f} MiB is larger than the {limit / 2**20:.0f} MiB limit "
-            "(set DAGTUI_MAX_BYTES to raise it)"
-        )
-    try:
-        data = file.read_bytes()
-    except PermissionError:
-        raise InputError(f"{name}: permission denied") from None
-    except OSError as error:
-        raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
+    data = read_regular_file(name, max_bytes(), InputError, what="DOT file")
+    data = data.removeprefix(_BOM)
     if not data.strip():
         raise InputError(f"{name}: empty file")
     if b"\x00" in data[:65536]:

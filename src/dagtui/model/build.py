@@ -93,7 +93,7 @@ def _mark_notes(members: list[str], nodes: dict[str, NodeInfo]) -> None:
             node.op, node.op_source, node.kind = Op.LEGEND, "cluster", Kind.NOTE
 
 
-_FIRST_NUMBER = re.compile(r"(?<![A-Za-z])(\d+)")
+_FIRST_NUMBER = re.compile(r"(?<![A-Za-z])(\d{1,6})(?!\d)")  # a layer index: below MAX_INDEX
 
 
 def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:

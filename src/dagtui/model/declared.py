@@ -35,7 +35,8 @@ def line_degrees(line: str) -> tuple[tuple[str, int], ...]:
     if _PLACEMENT_LINE.match(line):
         return ()
     explicit = explicit_matches(line)
-    chained = [m for m in degree_matches(line, single_tokens=False, count_first=False) if m not in explicit]
+    seen = set(explicit)
+    chained = [m for m in degree_matches(line, single_tokens=False, count_first=False) if m not in seen]
     matches = explicit + (chained if len({m.axis for m in chained}) >= 3 else [])
     degrees: dict[str, int] = {}
     for match in sorted(matches, key=lambda m: m.start):

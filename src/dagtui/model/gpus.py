@@ -18,12 +18,18 @@ _PLACEHOLDER = re.compile(
 _RANK_RANGE = re.compile(
     r"(?<![A-Za-z0-9])(EP|TP|PP|DP|SP|CP)[_ ]?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ ]?)?(\d+))?(?![A-Za-z0-9])", re.IGNORECASE,
 )
-_COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_)+[A-Z]{2}\d+)", re.IGNORECASE)
+# At most eight axes a side: unbounded, a long run of `EP1_EP1_...` is re-read from each of its
+# positions (quadratic); no rank names more axes than there are.
+_COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_){1,8}[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_){1,8}[A-Z]{2}\d+)", re.IGNORECASE)
 _NUMBER_RANGE = re.compile(r"(?<![A-Za-z\d.])(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)(?![\d.])")
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])(\d+)(?![\d.])")
 _GPU_WORD = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[:#_-]?\s*(\d+)(?:\s*(?:-|–|to)\s*(\d+))?", re.IGNORECASE)
 _BRACKETED_GPUS = re.compile(r"\[\s*gpus?\s*:?\s*([^\]]*)\]", re.IGNORECASE)
-MAX_GPU_RANGE = 1_000_000
+# No id at or past MAX_GPU_ID and no range of more than MAX_GPU_RANGE ids is made into a set: a
+# label writes `GPU: 0-999999999999` in a few bytes (finding SYN003 reports such ranges).
+MAX_GPU_ID = 10_000_000
+MAX_GPU_RANGE = 65_536
+_RANGE_TEXT = re.compile(r"(\d+)\s*(?:-|–|to|\.\.)\s*(?:[A-Za-z]{2}[_ ]?)?(\d+)")
 
 
 @dataclass(frozen=True)
@@ -43,18 +49,74 @@ class Placement:
         return hash((self.gpus, tuple(sorted(self.ranks.items())), self.everywhere, self.placeholder))
 
 
+def blank_out(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each span (overlapping ones merged) replaced by one space, in one pass."""
+    if not spans:
+        return text
+    pieces, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:  # overlaps the span before: extend that one
+            last = max(last, end)
+            continue
+        pieces.append(text[last:start])
+        pieces.append(" ")
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def without_parenthesised(text: str) -> str:
+    """`text` with each `(...)` (up to the first `)` on the same line) replaced by a space, as a
+    lazy regex substitution would, in one pass: the regex re-reads the rest of the line from
+    every `(` that has no `)` after it."""
+    if "(" not in text:
+        return text
+    pieces, position = [], 0
+    while True:
+        start = text.find("(", position)
+        if start < 0:
+            break
+        end = text.find(")", start)
+        newline = text.find("\n", start)
+        if end < 0 or 0 <= newline < end:
+            if newline < 0:
+                break
+            pieces.append(text[position:newline + 1])  # no `)` on this line: none of its `(` close
+            position = newline + 1
+            continue
+        pieces.append(text[position:start])
+        pieces.append(" ")
+        position = end + 1
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
 def _span(low: int, high: int) -> range:
+    """The ids of `low-high`; none when it is beyond bounds (see MAX_GPU_ID)."""
     if high < low:
         low, high = high, low
-    return range(low, min(high, low + MAX_GPU_RANGE) + 1)
+    if high >= MAX_GPU_ID or high - low >= MAX_GPU_RANGE:
+        return range(0)
+    return range(low, high + 1)
+
+
+def ranges_beyond_bounds(text: str) -> list[str]:
+    """The id or rank ranges of a label line that `_span` leaves out (`0-999999999999`)."""
+    if not re.search(r"\d{5}", text):
+        return []  # every bounded range fits in fewer digits: the usual line is done here
+    found = []
+    for match in _RANGE_TEXT.finditer(text):
+        low, high = sorted((int(match.group(1)[:12]), int(match.group(2)[:12])))
+        if high >= MAX_GPU_ID or high - low >= MAX_GPU_RANGE:
+            found.append(match.group(0))
+    return found
 
 
 @functools.lru_cache(maxsize=65536)
 def parse_ranks(text: str) -> dict[str, frozenset[int]]:
     """Rank sets named in `text`: `TP0-TP7` -> {tp: 0..7}, `EP3` -> {ep: {3}}, `DP0_PP0_TP0-DP0_PP0_TP7`.
     Degree statements (`TP=8`, `8-way TP`) are skipped: they count GPUs, they do not name one."""
-    for start, end in reversed(degree_spans(text)):
-        text = text[:start] + " " + text[end:]
+    text = blank_out(text, degree_spans(text))
     ranks: dict[str, set[int]] = {}
     for match in _COMPOSITE_RANGE.finditer(text):
         start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
@@ -78,7 +140,7 @@ def _axis(name: str) -> str:
 def parse_gpu_ids(text: str) -> frozenset[int]:
     """Plain GPU ids: `0`, `0-7`, `0,1,2`, `0-3, 8-11`; rank tokens are ignored."""
     text = _RANK_RANGE.sub(" ", _COMPOSITE_RANGE.sub(" ", text))
-    text = re.sub(r"\(.*?\)", " ", text)
+    text = without_parenthesised(text)
     ids: set[int] = set()
     for match in _NUMBER_RANGE.finditer(text):
         ids.update(_span(int(match.group(1)), int(match.group(2))))
@@ -125,8 +187,7 @@ def parse_placement(text: str) -> Placement:
     if _FORMULA.search(text):
         return Placement(placeholder=text.strip())
     original = text
-    for start, end in reversed(degree_spans(text)):  # `8-way TP on 0-7`: 8 counts GPUs, it is not one
-        text = text[:start] + " " + text[end:]
+    text = blank_out(text, degree_spans(text))  # `8-way TP on 0-7`: 8 counts GPUs, it is not one
     bracketed = _BRACKETED_GPUS.search(text)
     ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
     stage = _STAGE.search(text)

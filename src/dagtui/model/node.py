@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
-from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks
+from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
 from dagtui.model.operators import TEXT_SHAPES, Kind, Op, kind_for, operator_from_text, readable_id
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
@@ -22,8 +22,9 @@ _PLACEMENT_KEYS = {
     "device_ids", "rank", "ranks", "location", "on", "placed on", "runs on",
 }
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
-_ID_GPU = re.compile(r"(?:^|_)gpu_?(\d+)(?=_|$)", re.IGNORECASE)
-_ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d+)(?=_|$)", re.IGNORECASE)
+# At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
+_ID_GPU = re.compile(r"(?:^|_)gpu_?(\d{1,7})(?=_|$)", re.IGNORECASE)
+_ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -166,7 +167,6 @@ class LineFacts:
 
 
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
-_PARENTHESISED = re.compile(r"\(.*?\)")
 # `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, wherever they stand
 # in a line: `[Input: [..], Output: [..]]` gives both on one line.
 _IO_KEY = re.compile(
@@ -174,7 +174,7 @@ _IO_KEY = re.compile(
     re.IGNORECASE,
 )
 _NAMED_DIMS = re.compile(r"^\s*\w+\s*=\s*\w+(?:\s*,\s*\w+\s*=\s*\w+)+\s*,?\s*$")
-_ARROW = re.compile(r"\s*(?:→|->|=>|⟶)\s*")
+_ARROW = re.compile(r"(?<!\s)\s*(?:→|->|=>|⟶)\s*")  # from the start of a space run: linear
 _LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
 
 
@@ -212,7 +212,7 @@ def _line_role(line: str) -> LineFacts:
         return LineFacts("shapes", outputs=tuple(parse_shapes(_LEADING_ARROW.sub("", line, count=1))), continues=True)
     if line.lstrip().startswith("[") or (_ARROW.search(line) and "[" in line):
         return _arrow_shapes(line) or LineFacts("bare", bare=tuple(parse_shapes(line)))
-    ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(_PARENTHESISED.sub(" ", line)).items())
+    ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(without_parenthesised(line)).items())
     return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
 
 

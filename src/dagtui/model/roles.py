@@ -1,9 +1,13 @@
-"""Where a node sits in the model: layer index, expert index, stage claims, from ids and labels."""
+"""Where a node sits in the model: layer index, expert index, stage claims, from ids and labels.
+Numbers past MAX_INDEX are not read (no model has that many layers or experts): a claim such as
+`Layers 0-999999999999` is never made into a list (finding SYN003 reports it)."""
 
 from __future__ import annotations
 
 import functools
 import re
+
+MAX_INDEX = 1_000_000
 
 _LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:expert|exp|e)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
@@ -19,7 +23,7 @@ _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 def layer_in(text: str) -> int | None:
     """Layer index in an id or label: `layer0_`, `l0_`, `L0`, `Layer 0`, `mha_layer_0`."""
     match = _LAYER.search(text)
-    return int(match.group(1)) if match else None
+    return _bounded(match.group(1)) if match else None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -27,7 +31,7 @@ def expert_in(text: str, allow_short: bool = False) -> int | None:
     """Expert index: `expert_3`, `exp3`, `Expert 3`; `E3` only where `allow_short` (ids)."""
     pattern = _EXPERT if allow_short else _EXPERT_WORD
     match = pattern.search(text)
-    return int(match.group(1)) if match else None
+    return _bounded(match.group(1)) if match else None
 
 
 def stage_in(text: str) -> int | None:
@@ -38,18 +42,38 @@ def stage_in(text: str) -> int | None:
     return int(match.group(1) if match.group(1) is not None else match.group(2))
 
 
+def _bounded(digits: str) -> int | None:
+    value = int(digits) if len(digits) <= 7 else MAX_INDEX + 1  # no int() of a thousand digits
+    return value if value <= MAX_INDEX else None
+
+
 def claimed_layers(text: str) -> list[int] | None:
-    """Layers a stage claims: `Layers 0-7`, `Layers: 0,1`, `(Layer 0)`; None when it claims none."""
+    """Layers a stage claims: `Layers 0-7`, `Layers: 0,1`, `(Layer 0)`; None when it claims none
+    or names a layer past MAX_INDEX (see `layer_claim_beyond_bounds`)."""
     match = _LAYER_RANGE.search(text)
     if match:
-        low, high = int(match.group(1)), int(match.group(2))
+        low, high = _bounded(match.group(1)), _bounded(match.group(2))
+        if low is None or high is None:
+            return None
         return list(range(min(low, high), max(low, high) + 1))
     match = _LAYER_LIST.search(text)
     if match:
-        return sorted({int(part) for part in match.group(1).split(",")})
+        layers = {_bounded(part.strip()) for part in match.group(1).split(",")}
+        return None if None in layers else sorted(layers)  # type: ignore[type-var]
     match = _LAYER_SINGLE.search(text)
     if match and not _TOTAL_LAYERS.search(text):
-        return [int(match.group(1))]
+        layer = _bounded(match.group(1))
+        return None if layer is None else [layer]
+    return None
+
+
+def layer_claim_beyond_bounds(text: str) -> str | None:
+    """The layer claim of a stage label that names a layer past MAX_INDEX (`Layers 0-999999999999`)."""
+    for pattern in (_LAYER_RANGE, _LAYER_LIST, _LAYER_SINGLE):
+        match = pattern.search(text)
+        if match:
+            numbers = re.findall(r"\d+", match.group(0))
+            return match.group(0) if any(_bounded(number) is None for number in numbers) else None
     return None
 
 
@@ -71,17 +95,22 @@ _EXPERT_COUNT = re.compile(
 def top_k_in(text: str) -> int | None:
     """Top-k a text states: `Top-2`, `top_k=2`, `k=2`, `Select 2 experts per token`."""
     match = _TOP_K.search(text)
-    return int(next(group for group in match.groups() if group)) if match else None
+    return _bounded(next(group for group in match.groups() if group)) if match else None
+
+
+_TOP_K_OF = re.compile(r"top[-_ ]?\d+\s+(?:of|from|among)\s+\d", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=65536)
 def expert_count_in(text: str) -> int | None:
     """The number of experts a text states (`num_experts=64`, `64 experts`, `Top-2 of 64`), never
     a top-k (`Select 2 experts per token`) or a count per GPU (`8 experts per GPU`)."""
-    masked = text
+    pieces, last = [], 0
     for match in _TOP_K.finditer(text):
-        if re.match(r"top[-_ ]?\d+\s+(?:of|from|among)\s+\d", text[match.start():], re.IGNORECASE):
+        if _TOP_K_OF.match(text, match.start()):
             continue  # `Top-2 of 64`: the count follows
-        masked = masked[: match.start()] + " " * (match.end() - match.start()) + masked[match.end():]
+        pieces += [text[last:match.start()], " " * (match.end() - match.start())]
+        last = match.end()
+    masked = "".join([*pieces, text[last:]])
     match = _EXPERT_COUNT.search(masked)
-    return int(next(group for group in match.groups() if group)) if match else None
+    return _bounded(next(group for group in match.groups() if group)) if match else None

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
 from dagtui.errors import ConfigError
+from dagtui.input_files import load_yaml
 
 
 @dataclass(frozen=True)
@@ -28,6 +27,11 @@ class ModelSpec:
     dense_layers: int | None = None  # leading layers with a dense MLP instead of MoE
 
 
+# Far past any model: a layer or expert count past this would only make checks enumerate it.
+MAX_LAYERS = 1_000_000
+_BOUNDS = {"layers": MAX_LAYERS, "dense_layers": MAX_LAYERS, "experts": MAX_LAYERS, "top_k": MAX_LAYERS}
+MAX_SIZE = 1 << 40  # any other size (hidden, batch, sequence, vocabulary)
+
 _ALIASES = {
     "num_layers": "layers", "n_layers": "layers", "hidden": "hidden_size", "d_model": "hidden_size",
     "num_heads": "heads", "n_heads": "heads", "head_dim": "d_k", "num_experts": "experts",
@@ -38,12 +42,7 @@ _ALIASES = {
 
 def load_model_spec(path: str | Path) -> ModelSpec:
     """Read a model spec from YAML; unknown keys and non-integer values are clear errors."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read model spec: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    data = load_yaml(path, "model spec")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a model spec is a mapping of keys to values")
     data = data.get("model", data) if isinstance(data.get("model"), dict) else data
@@ -55,6 +54,9 @@ def load_model_spec(path: str | Path) -> ModelSpec:
             raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
         if name != "name" and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise ConfigError(f"{path}: {key} must be a positive integer, got {value!r}")
+        bound = _BOUNDS.get(name, MAX_SIZE)
+        if name != "name" and value > bound:
+            raise ConfigError(f"{path}: {key} is {value}, more than the {bound:,} dagtui accepts")
         values[name] = value
     spec = ModelSpec(**values)  # type: ignore[arg-type]
     if spec.heads and spec.d_k and spec.hidden_size and spec.heads * spec.d_k != spec.hidden_size:

@@ -87,16 +87,25 @@ def _explicit(text: str) -> list[DegreeMatch]:
     return found
 
 
-def _chains(text: str, taken: list[tuple[int, int]]) -> list[list[DegreeMatch]]:
+def _marks(length: int, spans) -> bytearray:
+    """Which offsets of a text fall in one of `spans`: a lookup per token instead of a walk over
+    every span (which made a line of many statements quadratic)."""
+    marks = bytearray(length + 1)
+    for start, end in spans:
+        marks[start:end] = b"\x01" * (end - start)
+    return marks
+
+
+def _chains(text: str, taken: bytearray) -> list[list[DegreeMatch]]:
     """Runs of `AXISn` tokens joined by `-`, `_`, `x`, `,` or spaces (`EP64-TP8-PP2-DP2`), each
     run a list; rank ranges (`TP0-TP7`, `EP0-63`) are ranks and break runs."""
     chains: list[list[DegreeMatch]] = []
     current: list[DegreeMatch] = []
-    ranges = [(match.start(), match.end()) for match in _RANK_RANGE.finditer(text)]
+    ranges = _marks(len(text), ((match.start(), match.end()) for match in _RANK_RANGE.finditer(text)))
     for match in _TOKEN.finditer(text):
-        if any(start <= match.start() < end for start, end in taken):
+        if taken[match.start()]:
             continue
-        if any(start <= match.start() < end for start, end in ranges):
+        if ranges[match.start()]:
             if current:
                 chains.append(current)
             current = []
@@ -122,19 +131,20 @@ def degree_matches(text: str, single_tokens: bool = True, count_first: bool = Tr
     `Baseline TP8`, not a node label's `QKV TP3`). `count_first` reads `16 EP x 4 TP`.
     """
     found = _explicit(text)
-    taken = [(m.start, m.end) for m in found]
+    taken = _marks(len(text), ((m.start, m.end) for m in found))
     if count_first:
         for match in _COUNT_FIRST.finditer(text):
-            if not any(start <= match.start() < end for start, end in taken):
+            if not taken[match.start()]:
                 found.append(DegreeMatch(_axis(match.group(2)), int(match.group(1)), match.start(), match.end()))
-                taken.append((match.start(), match.end()))
+                taken[match.start():match.end()] = b"\x01" * (match.end() - match.start())
     for chain in _chains(text, taken):
         axes = {token.axis for token in chain}
         if any(token.value == 0 for token in chain):
             continue  # ranks: `DP0_PP1`, `dp1_pp0_tp7`
         if len(axes) >= 2 or single_tokens:
             found.extend(chain)
-    return sorted(found, key=lambda m: m.start)
+    # A degree past MAX_DEGREE states nothing dagtui can use: checks would enumerate its ranks.
+    return sorted((m for m in found if m.value <= MAX_DEGREE), key=lambda m: m.start)
 
 
 def parse_degrees(text: str, single_tokens: bool = True, count_first: bool = True, keep_zero: bool = False) -> dict[str, int]:
@@ -244,7 +254,8 @@ def parse_declared_total(text: str) -> int | None:
     match = _TOTAL.search(text)
     if not match:
         return None
-    return int(match.group(1) or match.group(2))
+    total = int(match.group(1) or match.group(2))
+    return total if total <= MAX_GPUS else None
 
 
 _USER_STRATEGY = re.compile(

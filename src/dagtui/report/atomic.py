@@ -1,13 +1,21 @@
-"""Write exports atomically (temporary file + rename in the same folder), never over an input DOT."""
+"""Write exports atomically (temporary file + rename in the same folder), never over an input DOT,
+and only where a regular file is or may be: a FIFO or a device (`-o /dev/full`) is refused rather
+than replaced, and so is a path that names a folder (`-o out/missing/`).
+
+The temporary file is named after its target and the writing process (`.report.md.dagtui-PID-XXXX.tmp`):
+a write killed half-way (kill -9) leaves it behind, and the next write of the same target removes
+it once that process has gone."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from dagtui.errors import DagtuiError
+from dagtui.input_files import file_kind
 
 
 class OutputError(DagtuiError):
@@ -30,18 +38,62 @@ def _mode_for(target: Path) -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
-    """Write `text` to `path` via a temporary file in the same folder; refuse to replace an input."""
-    target = Path(path)
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.dagtui-"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
+
+
+def remove_stale_temporaries(target: Path, folder: Path) -> None:
+    """Delete the temporary files earlier writes of `target` left behind (their process is gone)."""
+    prefix = _temp_prefix(target)
+    try:
+        names = [name for name in os.listdir(folder) if name.startswith(prefix) and name.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and _process_gone(int(pid_text)):
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+
+
+def _refuse_unless_writable(path: str | os.PathLike[str], target: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    if os.fspath(path).endswith(("/", os.sep)):
+        raise OutputError(f"{os.fspath(path)}: names a folder; give a file name")
     for input_path in inputs:
         if _same_file(target, Path(input_path)) or target.resolve() == Path(input_path).resolve():
             raise OutputError(f"{target}: refusing to overwrite an input file")
-    if target.is_dir():
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        return  # nothing there yet
+    if stat.S_ISDIR(mode):
         raise OutputError(f"{target}: is a directory")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OutputError(f"{target}: is {file_kind(mode)}; dagtui replaces only regular files")
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Write `text` to `path` via a temporary file in the same folder; refuse to replace an input
+    or anything but a regular file (or a symlink, which is replaced by the file)."""
+    target = Path(path)
+    _refuse_unless_writable(path, target, inputs)
     folder = target.parent if str(target.parent) else Path(".")
+    remove_stale_temporaries(target, folder)
     try:
         handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=folder, prefix=f".{target.name}.", suffix=".tmp", delete=False
+            "w", encoding="utf-8", dir=folder, prefix=f"{_temp_prefix(target)}{os.getpid()}-", suffix=".tmp", delete=False
         )
     except OSError as error:
         raise OutputError(f"{target}: cannot write in {folder}: {error.strerror or error}") from None
@@ -55,4 +107,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str |
     except OSError as error:
         Path(handle.name).unlink(missing_ok=True)
         raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
+    except BaseException:  # Ctrl-C mid-write: nothing partial stays either
+        Path(handle.name).unlink(missing_ok=True)
+        raise
     return target

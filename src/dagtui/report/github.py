@@ -1,15 +1,17 @@
-"""GitHub Actions workflow-command annotations: `::error file=...,line=...::message`."""
+"""GitHub Actions workflow-command annotations: `::error file=...,line=...::message`; file text is
+made visible, then escaped as the runner requires, so each annotation is one line."""
 
 from __future__ import annotations
 
 from dagtui.review import Review
+from dagtui.safe_text import visible
 from dagtui.validate import Severity
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:

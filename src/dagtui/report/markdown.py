@@ -1,24 +1,27 @@
 """The markdown report, in the shape of a reviewer's: issues per deployment, "Same ..." for
-paired findings, corrective actions, and the comparison table."""
+paired findings, corrective actions, and the comparison table. Everything a file wrote goes
+through `markdown_text` (code spans for ids, escaped prose): a report pasted into a pull request
+renders no markup, HTML or link from the file."""
 
 from __future__ import annotations
 
 from dagtui.compare import Comparison
+from dagtui.report.markdown_text import code, plain, prose
 from dagtui.review import Review
 from dagtui.validate import Finding, Severity
 
 
 def _heading(review: Review) -> str:
     strategy = review.strategy_text
-    return f"## {review.name} ({strategy})" if strategy else f"## {review.name}"
+    return f"## {plain(review.name)} ({plain(strategy)})" if strategy else f"## {plain(review.name)}"
 
 
 def _finding_block(number: int, finding: Finding, paired_with: str | None) -> list[str]:
-    title = f"Same {finding.title} as the {paired_with}" if paired_with else finding.title
-    lines = [f"{number}. **{title}** (`{finding.rule}`, {finding.severity.value}):", f"   - {finding.message}"]
-    lines.extend(f"   - {detail}" for detail in finding.details)
+    title = f"Same {prose(finding.title)} as the {plain(paired_with)}" if paired_with else prose(finding.title)
+    lines = [f"{number}. **{title}** (`{finding.rule}`, {finding.severity.value}):", f"   - {prose(finding.message)}"]
+    lines.extend(f"   - {prose(detail)}" for detail in finding.details)
     if finding.nodes:
-        shown = ", ".join(f"`{node}`" for node in finding.nodes[:12])
+        shown = ", ".join(code(node) for node in finding.nodes[:12])
         more = f" and {len(finding.nodes) - 12} more" if len(finding.nodes) > 12 else ""
         lines.append(f"   - Nodes: {shown}{more}")
     if finding.line:
@@ -31,13 +34,13 @@ def render_markdown(reviews: list[Review], comparison: Comparison | None = None)
     out = ["# DAG Analysis Report", ""]
     first_name = reviews[0].name.lower() if reviews else ""
     for index, review in enumerate(reviews):
-        out += [_heading(review), "", f"File: `{review.file}`", ""]
+        out += [_heading(review), "", f"File: {code(review.file)}", ""]
         if review.deployment is not None:
             strategy = review.deployment.strategy
             if not strategy.declared and strategy.compact():
                 out += [f"Strategy inferred from what is drawn: {strategy.label()} (`~` = inferred, `?` = unknown).", ""]
         if review.error:
-            out += [f"**Could not be read:** {review.error}", ""]
+            out += [f"**Could not be read:** {prose(review.error)}", ""]
             continue
         issues = [f for f in review.findings if f.severity is not Severity.INFO]
         notes = [f for f in review.findings if f.severity is Severity.INFO]
@@ -72,16 +75,16 @@ def _corrective_actions(reviews: list[Review]) -> list[str]:
         return []
     lines = ["## Corrective Actions Needed:", ""]
     for number, (fix, (rules, names)) in enumerate(actions.items(), 1):
-        where = " and ".join(names) if len(reviews) > 1 else ""
+        where = " and ".join(plain(name) for name in names) if len(reviews) > 1 else ""
         suffix = f" ({', '.join(rules)}{'; ' + where if where else ''})"
-        lines.append(f"{number}. {fix}{suffix}")
+        lines.append(f"{number}. {prose(fix)}{suffix}")
     return lines + [""]
 
 
 def _comparison(comparison: Comparison) -> list[str]:
     first, second = comparison.names
-    lines = ["## Comparison", "", f"| | {first} | {second} |", "|---|---|---|"]
+    lines = ["## Comparison", "", f"| | {plain(first)} | {plain(second)} |", "|---|---|---|"]
     for metric, a, b in comparison.table:
-        lines.append(f"| {metric} | {a.replace('|', '/')} | {b.replace('|', '/')} |")
+        lines.append(f"| {plain(metric)} | {plain(a)} | {plain(b)} |")
     lines += ["", f"{len(comparison.pairs)} finding(s) are the same fault in both deployments."]
     return lines + [""]

@@ -1,4 +1,5 @@
-"""SARIF 2.1.0: one result per finding, located at the DOT file and its first node's line."""
+"""SARIF 2.1.0: one result per finding, located at the DOT file and its first node's line. The
+message, which viewers show, has file text made visible; node ids stay as the file has them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 
 from dagtui import __version__
 from dagtui.review import Review
+from dagtui.safe_text import visible
 from dagtui.validate import RULES, Severity
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -38,7 +40,7 @@ def sarif_data(reviews: list[Review]) -> dict:
                 "ruleId": finding.rule,
                 "ruleIndex": rule_ids.index(finding.rule),
                 "level": _LEVEL[finding.severity],
-                "message": {"text": f"{finding.title}: {finding.message} Fix: {finding.fix}".strip()},
+                "message": {"text": visible(f"{finding.title}: {finding.message} Fix: {finding.fix}".strip())},
                 "locations": [location],
                 "properties": {"nodes": finding.nodes, "category": finding.category},
             })

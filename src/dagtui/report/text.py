@@ -1,16 +1,22 @@
-"""Terminal output with rich: findings grouped by deployment and severity."""
+"""Terminal output with rich: findings grouped by deployment and severity.
+
+Every line starts with dagtui's own words or indentation followed by them (a heading marker, a
+rule code, `fix:`, `- `), never with text from a file, and long lines are not wrapped into new
+lines (soft wrap): a CI log that runs GitHub Actions commands (`::error ...`) must not find one
+that a file wrote.
+"""
 
 from __future__ import annotations
 
 import io
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from dagtui.compare import Comparison
 from dagtui.review import Review
+from dagtui.safe_text import visible
 from dagtui.validate import Severity
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -20,11 +26,11 @@ def text_renderables(reviews: list[Review], comparison: Comparison | None = None
     """Rich renderables for the report, to print on a console or render to plain text."""
     parts: list = []
     for review in reviews:
-        heading = f"{review.name}" + (f" ({review.strategy_text})" if review.strategy_text else "")
-        parts.append(Text(heading, style="bold underline"))
-        parts.append(Text(f"  {review.file}", style="dim"))
+        heading = visible(review.name) + (f" ({visible(review.strategy_text)})" if review.strategy_text else "")
+        parts.append(Text.assemble("== ", (heading, "bold underline")))
+        parts.append(Text(f"  file: {visible(review.file)}", style="dim"))
         if review.error:
-            parts.append(Text(f"  cannot read: {review.error}", style="bold red"))
+            parts.append(Text(f"  cannot read: {visible(review.error)}", style="bold red"))
             continue
         for severity in Severity:
             findings = [f for f in review.findings if f.severity is severity]
@@ -32,15 +38,15 @@ def text_renderables(reviews: list[Review], comparison: Comparison | None = None
                 continue
             parts.append(Text(f"  {severity.value}s ({len(findings)})", style=SEVERITY_STYLE[severity]))
             for finding in findings:
-                pair = f" [dim](same as {escape(finding.pair)})[/]" if finding.pair else ""
-                line = f":{finding.line}" if finding.line else ""
-                parts.append(Text.from_markup(
-                    f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair} [dim]line {finding.line}[/]"
-                    if line else f"    [{SEVERITY_STYLE[severity]}]{finding.rule}[/] {escape(finding.title)}{pair}"
-                ))
-                parts.append(Text(f"      {finding.message}"))
+                title = Text.assemble("    ", (finding.rule, SEVERITY_STYLE[severity]), f" {visible(finding.title)}")
+                if finding.pair:
+                    title.append(f" (same as {visible(finding.pair)})", style="dim")
+                if finding.line:
+                    title.append(f" line {finding.line}", style="dim")
+                parts.append(title)
+                parts.append(Text(f"      - {visible(finding.message)}"))
                 if finding.fix:
-                    parts.append(Text(f"      fix: {finding.fix}", style="green"))
+                    parts.append(Text(f"      fix: {visible(finding.fix)}", style="green"))
         if not review.findings:
             parts.append(Text("  no findings", style="green"))
         counts = ", ".join(f"{review.count(s)} {s.value}(s)" for s in Severity)
@@ -49,16 +55,16 @@ def text_renderables(reviews: list[Review], comparison: Comparison | None = None
     if comparison is not None:
         table = Table(title="Comparison", show_lines=False)
         table.add_column("")
-        table.add_column(comparison.names[0])
-        table.add_column(comparison.names[1])
+        table.add_column(visible(comparison.names[0]))
+        table.add_column(visible(comparison.names[1]))
         for row in comparison.table:
-            table.add_row(*row)
+            table.add_row(*(visible(cell) for cell in row))
         parts.append(table)
     return parts
 
 
 def print_text(reviews: list[Review], comparison: Comparison | None, console: Console) -> None:
-    console.print(Group(*text_renderables(reviews, comparison)))
+    console.print(Group(*text_renderables(reviews, comparison)), soft_wrap=True)
 
 
 def render_text(reviews: list[Review], comparison: Comparison | None = None, width: int = 100) -> str:

@@ -3,8 +3,10 @@ from a finding to its node. It renders what `review` and `compare` give it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import threading
 from pathlib import Path
 
 from textual import work
@@ -23,6 +25,8 @@ from dagtui.report import render, write_atomic
 from dagtui.review import Review, read_file, review_raw_graph, validate_review
 from dagtui.tui.commands import DagtuiCommands
 from dagtui.tui.detail import DetailPanel
+from dagtui.safe_text import visible
+from dagtui.tui.file_text import markup
 from dagtui.tui.issues import IssuePanel
 from dagtui.tui.messages import IssueChosen, JumpRequested, NodeFocused
 from dagtui.tui.outline import History, IssueRow, Outline, issue_rows
@@ -35,6 +39,28 @@ from dagtui.tui.themes import (
     remember_theme,
     remembered_theme,
 )
+
+
+class _LoaderThread(threading.Thread):
+    """The explorer's loading thread: a daemon (the process never waits for it to exit) with an
+    event that tells it to stop at its next check."""
+
+    def __init__(self, load, finished) -> None:
+        super().__init__(name="dagtui-load", daemon=True)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None  # raised again in the app, as a worker's would be
+        self._load, self._finished = load, finished
+
+    def run(self) -> None:
+        try:
+            self._load()
+        except BaseException as error:  # noqa: BLE001 - handed to the app
+            self.error = error
+        finally:
+            try:
+                self._finished()
+            except RuntimeError:
+                pass  # the app's loop has closed: nobody is waiting
 
 
 class DagtuiApp(App[int]):
@@ -115,7 +141,7 @@ class DagtuiApp(App[int]):
             wanted = ansi[0]
         if wanted not in self.available_themes:
             if self.requested_theme:
-                self.notify(f"unknown theme {self.requested_theme!r}", severity="warning")
+                self.notify(f"unknown theme {markup(repr(self.requested_theme))}", severity="warning")
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
         self.theme = wanted
         self.load_reviews()
@@ -127,9 +153,27 @@ class DagtuiApp(App[int]):
             pane.show_loading()
         self._load()
 
-    @work(thread=True, exclusive=True, group="load")
-    def _load(self) -> None:
-        """Read, model and validate in a thread so the screen is up at once."""
+    @work(exclusive=True, group="load")
+    async def _load(self) -> None:
+        """Read, model and validate in a thread so the screen is up at once.
+
+        The thread is a daemon of our own, not a Textual thread worker: those run in asyncio's
+        default executor, which the app waits for when it exits, so `q` during a phase of a large
+        load (modelling 20 MB takes seconds, without a point to stop at) would wait for the phase.
+        This worker waits for the thread instead; cancelled (quit, reload), it tells the thread to
+        stop at its next check and nobody waits for it."""
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        thread = _LoaderThread(self._load_in_thread, lambda: loop.call_soon_threadsafe(done.set))
+        thread.start()
+        try:
+            await done.wait()
+        finally:
+            thread.stop.set()
+        if thread.error is not None:
+            raise thread.error
+
+    def _load_in_thread(self) -> None:
         # The loading thread is CPU-bound Python and shares the GIL with the screen. Longer GIL
         # slices while it runs cut the handovers between the two (two 19k-node files load ~10%
         # faster, benchmarks/bench_tui.py); keys still get the GIL within 50 ms.
@@ -145,7 +189,7 @@ class DagtuiApp(App[int]):
             spec = load_model_spec(self.model_path) if self.model_path else None
             strategy = parse_strategy(self.strategy_text) if self.strategy_text else None
         except DagtuiError as error:
-            self._post(self.notify, str(error), severity="error", timeout=10)
+            self._post(self.notify, markup(error), severity="error", timeout=10)
             spec, strategy = None, None
         helper, self._helper = self._helper, None  # the first load only: a reload is done here
         try:
@@ -204,9 +248,11 @@ class DagtuiApp(App[int]):
         return True
 
     def _stopped(self) -> bool:
-        """From the loading thread: whether loading should stop (the worker was cancelled, or the
+        """From the loading thread: whether loading should stop (the load was cancelled, or the
         app stopped while this thread was busy)."""
-        return get_current_worker().is_cancelled or not self.is_running
+        thread = threading.current_thread()
+        cancelled = thread.stop.is_set() if isinstance(thread, _LoaderThread) else get_current_worker().is_cancelled
+        return cancelled or not self.is_running
 
     def _post(self, callback, *args, **kwargs) -> bool:
         """Run `callback` in the app's thread; False when loading should stop instead."""
@@ -246,7 +292,7 @@ class DagtuiApp(App[int]):
         self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
         if reloaded:
             collect_frozen()  # the previous load is unreachable now; free its cycles (networkx graphs)
-        self.sub_title = " vs ".join(review.name for review in reviews)
+        self.sub_title = markup(" vs ".join(review.name for review in reviews))
         self.loaded = True
         if keep and self._node(*keep) is not None:
             self.jump_to(*keep, record=False)
@@ -291,7 +337,7 @@ class DagtuiApp(App[int]):
         """First `enter` jumps to the finding's first node; each further `enter` to the next one."""
         targets = message.row.targets()
         if not targets:
-            self.notify(f"{message.row.finding.rule}: {message.row.finding.message}", timeout=8)
+            self.notify(f"{message.row.finding.rule}: {markup(message.row.finding.message)}", timeout=8)
             return
         index = 0
         if self._cycle and self._cycle[0] == message.row.key:
@@ -300,7 +346,7 @@ class DagtuiApp(App[int]):
         self._row_position = self.rows.index(message.row)
         pane, node_id = targets[index]
         self.jump_to(pane, node_id, focus=False)
-        self.notify(f"{message.row.finding.rule} · node {index + 1} of {len(targets)}: {node_id}", timeout=3)
+        self.notify(f"{message.row.finding.rule} · node {index + 1} of {len(targets)}: {markup(node_id)}", timeout=3)
 
     # -- actions ---------------------------------------------------------------------------------
     def _step_finding(self, step: int) -> None:
@@ -317,7 +363,7 @@ class DagtuiApp(App[int]):
         panel.move_to(row)
         pane, node_id = row.targets()[0]
         self.jump_to(pane, node_id)
-        self.notify(f"{row.finding.rule} {row.finding.title}", timeout=3)
+        self.notify(f"{row.finding.rule} {markup(row.finding.title)}", timeout=3)
 
     def _step_match(self, step: int) -> None:
         if not self._search_matches:
@@ -360,7 +406,7 @@ class DagtuiApp(App[int]):
         matches = self.outlines[pane].search(event.value)
         self._search_matches = [(pane, node_id) for node_id in matches]
         self._search_position = -1
-        event.input.border_title = f"{len(matches)} match(es) in {self.outlines[pane].review.name}"
+        event.input.border_title = f"{len(matches)} match(es) in {markup(self.outlines[pane].review.name)}"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "search":
@@ -389,11 +435,11 @@ class DagtuiApp(App[int]):
         deployment = self.outlines[pane].deployment
         neighbours = deployment.predecessors(node_id) if predecessors else deployment.successors(node_id)
         if not neighbours:
-            self.notify(f"`{node_id}` has no {'predecessor' if predecessors else 'successor'}")
+            self.notify(f"`{markup(node_id)}` has no {'predecessor' if predecessors else 'successor'}")
         elif len(neighbours) == 1:
             self.jump_to(pane, neighbours[0])
         else:
-            title = f"{'Predecessors' if predecessors else 'Successors'} of {node_id}"
+            title = f"{'Predecessors' if predecessors else 'Successors'} of {node_id}"  # made safe by the chooser
             self.push_screen(ChooserScreen(title, neighbours), lambda chosen: chosen and self.jump_to(pane, chosen))
 
     def action_predecessor(self) -> None:
@@ -420,13 +466,15 @@ class DagtuiApp(App[int]):
         other = 1 - pane
         counterpart = self.outlines[other].counterpart(self._node(pane, node_id))
         if counterpart is None:
-            self.notify(f"no {self._node(pane, node_id).op.value} in {self.outlines[other].review.name}")
+            self.notify(f"no {self._node(pane, node_id).op.value} in {markup(self.outlines[other].review.name)}")
             return
         self.jump_to(other, counterpart)
 
     def default_export_path(self) -> str:
+        """Next to the first file; in the current folder when its path would not show as typed."""
         first = Path(self.files[0])
-        return str(first.with_name(f"{first.stem}-dagtui-report.md"))
+        path = str(first.with_name(f"{first.stem}-dagtui-report.md"))
+        return path if visible(path) == path else "dagtui-report.md"
 
     def action_export(self) -> None:
         if not self.loaded:
@@ -439,9 +487,9 @@ class DagtuiApp(App[int]):
         try:
             target = write_atomic(path, render("markdown", self.reviews, self.comparison), inputs=self.files)
         except DagtuiError as error:
-            self.notify(str(error), severity="error", timeout=10)
+            self.notify(markup(error), severity="error", timeout=10)
             return
-        self.notify(f"wrote {target}", timeout=6)
+        self.notify(f"wrote {markup(target)}", timeout=6)
 
     def action_reload(self) -> None:
         self.notify("reloading…", timeout=2)

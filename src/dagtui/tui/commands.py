@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
+
+from dagtui.safe_text import visible
 
 ACTIONS = [
     ("Next finding", "next_finding"), ("Previous finding", "previous_finding"), ("Search nodes", "search"),
@@ -31,7 +34,17 @@ class DagtuiCommands(Provider):
             if outline.deployment is None:
                 continue
             for node_id in outline.deployment.nodes:
-                text = f"node {node_id} ({outline.review.name})"
+                text = visible(f"node {node_id} ({outline.review.name})")
                 score = matcher.match(text)
                 if score > 0:
-                    yield Hit(score, matcher.highlight(text), partial(self.app.jump_to, pane, node_id))
+                    yield Hit(score, _highlighted(matcher, text), partial(self.app.jump_to, pane, node_id))
+
+
+def _highlighted(matcher: Matcher, text: str) -> Content:
+    """`matcher.highlight` for file text: the same highlight, with the text never read as markup."""
+    content = Content(text)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets if score else ():
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content

@@ -3,13 +3,13 @@ and the findings that point at it."""
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from dagtui.model.node import NodeInfo
+from dagtui.tui.file_text import content, markup
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import JumpRequested
 from dagtui.tui.outline import SEVERITY_MARK, Outline, placement_text
@@ -17,25 +17,25 @@ from dagtui.validate.ranges import compact_ranges
 
 
 def node_details(node: NodeInfo, outline: Outline) -> str:
-    """Rich markup describing a node."""
-    lines = [f"[b]{escape(node.id)}[/b]  ({escape(outline.review.name)})"]
-    lines += [f"  {escape(line)}" for line in node.label] or ["  (no label)"]
+    """Markup describing a node; everything from the file goes through `markup`."""
+    lines = [f"[b]{markup(node.id)}[/b]  ({markup(outline.review.name)})"]
+    lines += [f"  {markup(line)}" for line in node.label] or ["  (no label)"]
     role = [f"kind {node.kind.value}", f"operator {node.op.value}"]
     if node.op_source != "label":
-        role.append(f"(operator from {node.op_source})")
+        role.append(f"(operator from {markup(node.op_source)})")
     lines.append(" · ".join(role))
     where = [f"{name} {value}" for name, value in (("layer", node.layer), ("stage", node.stage), ("expert", node.expert)) if value is not None]
     ranks = [f"{axis.upper()} {compact_ranges(values)}" for axis, values in sorted(node.ranks.items())]
     lines.append(" · ".join(where + ranks) or "no layer, stage or rank found")
-    lines.append(f"placement: {escape(placement_text(node)) or 'none'}")
-    lines.append("inputs: " + (", ".join(escape(str(s)) for s in node.inputs) or "none"))
-    lines.append("output: " + (", ".join(escape(str(s)) for s in node.outputs) or "none"))
+    lines.append(f"placement: {markup(placement_text(node)) or 'none'}")
+    lines.append("inputs: " + (", ".join(markup(s) for s in node.inputs) or "none"))
+    lines.append("output: " + (", ".join(markup(s) for s in node.outputs) or "none"))
     lines.append(f"declared at line {node.line}" if node.line else "declaration line unknown")
     findings = outline.findings_by_node.get(node.id, [])
     if findings:
         lines.append("[b]findings[/b]")
         for finding in findings:
-            lines.append(f"  {SEVERITY_MARK[finding.severity]} {finding.rule} {escape(finding.title)}")
+            lines.append(f"  {SEVERITY_MARK[finding.severity]} {finding.rule} {markup(finding.title)}")
     return "\n".join(lines)
 
 
@@ -65,8 +65,8 @@ class DetailPanel(VerticalScroll):
         deployment = outline.deployment
         if deployment is None:
             return
-        options = [Option(f"← {pred}", id=f"<{pred}") for pred in deployment.predecessors(node.id)]
-        options += [Option(f"→ {succ}", id=f">{succ}") for succ in deployment.successors(node.id)]
+        options = [Option(content(f"← {pred}"), id=f"<{pred}") for pred in deployment.predecessors(node.id)]
+        options += [Option(content(f"→ {succ}"), id=f">{succ}") for succ in deployment.successors(node.id)]
         neighbours.add_options(options)
         neighbours.display = bool(options)
 

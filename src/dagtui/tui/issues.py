@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Select
 
+from dagtui.tui.file_text import content
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import IssueChosen
 from dagtui.tui.outline import SEVERITY_MARK, IssueRow
@@ -49,7 +50,7 @@ class IssuePanel(Vertical):
     def load(self, rows: list[IssueRow], names: list[str]) -> None:
         """Show new rows; the deployment filter offers each deployment by name, and "both"."""
         self.rows, self.names = rows, names
-        options = [("all deployments", ALL)] + [(name, str(index)) for index, name in enumerate(names)]
+        options = [("all deployments", ALL)] + [(content(name), str(index)) for index, name in enumerate(names)]
         if len(names) == 2:
             options.append(("in both", "both"))
         select = self.query_one("#filter-deployment", Select)
@@ -83,7 +84,7 @@ class IssuePanel(Vertical):
             where = "both" if len(sides) == 2 else (self.names[row.sides[0][0]] if self.names else "")
             mark = Text(f"{SEVERITY_MARK[row.severity]} {row.severity.value}", style=SEVERITY_STYLE[row.severity])
             title = f"Same: {row.finding.title}" if len(sides) == 2 else row.finding.title
-            table.add_row(mark, row.finding.rule, where, title, key=row.key)
+            table.add_row(mark, row.finding.rule, content(where), content(title), key=row.key)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from dagtui.review import Review
+from dagtui.tui.file_text import markup
 from dagtui.tui.outline import Outline
 from dagtui.tui.tree import DeploymentTree
 from dagtui.validate import Severity
@@ -26,7 +27,7 @@ def header_text(review: Review, validated: bool = True) -> str:
         f"[red]✖ {review.count(Severity.ERROR)}[/] [yellow]▲ {review.count(Severity.WARNING)}[/] "
         f"[cyan]ℹ {review.count(Severity.INFO)}[/]"
     ) if validated else "[dim]validating…[/]"
-    return f"[b]{review.name}[/b] · {strategy}{gpus} · {counts}\n[dim]{review.file}[/]"
+    return f"[b]{markup(review.name)}[/b] · {strategy}{gpus} · {counts}\n[dim]{markup(review.file)}[/]"
 
 
 class DeploymentPane(Vertical):
@@ -42,7 +43,7 @@ class DeploymentPane(Vertical):
         self.outline: Outline | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{self.file}[/b]", classes="pane-header")
+        yield Static(f"[b]{markup(self.file)}[/b]", classes="pane-header")
         # Progress as text, phase by phase: an animated indicator would repaint 16 times a second
         # and take the GIL from the loading thread, slowing large files down by a second or more.
         yield Static("waiting…", classes="pane-progress")
@@ -83,9 +84,9 @@ class DeploymentPane(Vertical):
     @staticmethod
     def _problem(review: Review) -> str | None:
         if review.error:
-            return f"[b red]Cannot read this file[/]\n{review.error}"
+            return f"[b red]Cannot read this file[/]\n{markup(review.error)}"
         if review.deployment is None:
             finding = review.findings[0] if review.findings else None
             where = f" (line {finding.line})" if finding and finding.line else ""
-            return f"[b red]Not valid DOT{where}[/]\n{finding.message if finding else ''}"
+            return f"[b red]Not valid DOT{where}[/]\n{markup(finding.message) if finding else ''}"
         return None

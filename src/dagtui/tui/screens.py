@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from dagtui.tui.file_text import content, markup
+
 
 class HelpScreen(ModalScreen[None]):
     """The key table, built from the app's own bindings so it cannot drift from them."""
@@ -69,8 +71,8 @@ class ChooserScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="chooser"):
-            yield Label(self.title_text)
-            yield OptionList(*[Option(node, id=node) for node in self.node_ids])
+            yield Label(markup(self.title_text))
+            yield OptionList(*[Option(content(node), id=node) for node in self.node_ids])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from dagtui.safe_text import visible
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import NodeFocused
 from dagtui.tui.outline import SEVERITY_MARK, Outline
@@ -15,13 +16,14 @@ SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severi
 
 
 def entry_label(text: str, severity: Severity | None) -> Text:
-    """A row: the severity marker of the worst finding at or beneath it, then the text."""
+    """A row: the severity marker of the worst finding at or beneath it, then the text (ids and
+    cluster labels from the file, made visible)."""
     label = Text()
     if severity is not None:
         label.append(f"{SEVERITY_MARK[severity]} ", style=SEVERITY_STYLE[severity])
     else:
         label.append("  ")
-    label.append(text)
+    label.append(visible(text))
     return label
 
 
