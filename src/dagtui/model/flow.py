@@ -3,6 +3,8 @@
 - The attention weighted sum is the node that the softmax and V both reach, through pass-through
   nodes only (scale, mask, dropout, reshape, split, KV cache, communication): "V MatMul",
   "attn_apply" and "Attention context (P x V)" are weighted sums when the flow says so.
+- A softmax after the MoE gate, or one whose label says top-k, normalises routing scores: it is
+  part of the gate, not attention's softmax.
 - A second "scores" node after the QK^T node ("Scale scores", "Masked scores") passes the scores on.
 - An attention box fed by the Q/K/V projections is a fused core of a decomposed block
   (FlashAttention); one fed by anything else is attention drawn as one box, whatever it is called.
@@ -64,6 +66,7 @@ def read_roles_from_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """Rename the operators the flow decides (see the module docstring), in place."""
     _ends(nodes, graph)
     _notes(nodes, graph)
+    _routing_softmax(nodes, graph)
     _scores_after_scores(nodes, graph)
     _fused_scores(nodes, graph)
     _weighted_sums(nodes, graph)
@@ -114,6 +117,17 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id, node in nodes.items():
         if node.op is Op.UNKNOWN and not graph.degree(node_id) and not node.inputs and not node.outputs:
             node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
+
+
+_TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
+
+
+def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    for node_id, node in nodes.items():
+        if node.op is Op.SOFTMAX and (_TOP_K.search(" ".join(node.label)) or any(
+            nodes[p].op is Op.GATE for p in graph.predecessors(node_id)
+        )):
+            _rename(node, Op.GATE)
 
 
 def _scores_after_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

@@ -126,8 +126,8 @@ def read_node(raw: RawNode) -> NodeInfo:
     node_id, attrs = raw.id, raw.attrs
     label_value = attrs.get("label")
     lines = label_lines(label_value, node_id) if label_value else []
-    if len(lines) > 1 and lines[0].strip('"\' ') == node_id:
-        lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper
+    if len(lines) > 1 and lines[0].strip('"\' ') == node_id and not _states_facts(lines[1]):
+        lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper (kept as the name before `GPU: 1`)
     if attrs.get("xlabel"):
         lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
@@ -269,8 +269,8 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
 
 def _read_id(node: NodeInfo) -> None:
     for axis, value in _ID_RANK.findall(node.id):
-        if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus) and min(node.gpus) == 0:
-            continue  # `mlp_tp8` on GPUs 0-7: the degree of the group it runs on, not rank 8
+        if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
+            continue  # `mlp_tp8` on GPUs 0-7 (or 8-15): the degree of the group it runs on, not rank 8
         _merge_ranks(node.ranks, {axis.lower(): frozenset({int(value)})})
     if node.placement is None:
         gpu = _ID_GPU.search(node.id)
@@ -290,11 +290,9 @@ def _first_layer(node_id: str, facts: list[LineFacts]) -> int | None:
 
 
 def _first_expert(node_id: str, facts: list[LineFacts]) -> int | None:
-    """The expert the id names, else the one the first or second label line names."""
-    expert = expert_in(node_id)
-    if expert is not None:
-        return expert
+    """The expert the first or second label line names, else the one the id names (`expert_2`
+    labelled "Expert 0" is expert 0: ids often count GPUs)."""
     for fact in facts[:2]:
         if fact.expert is not None:
             return fact.expert
-    return None
+    return expert_in(node_id)

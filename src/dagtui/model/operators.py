@@ -96,7 +96,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
-                   r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm)\w"),
+                   r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm|residual|add\b)\w"),
     (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
@@ -107,7 +107,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
-    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select"
+    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
     (Op.COMBINE, r"combine|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),

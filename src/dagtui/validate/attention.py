@@ -266,6 +266,8 @@ def _head_size_within_layers(ctx: Context):
             continue
         usual = max(sizes, key=lambda size: (any(ctx.nodes[n].op is Op.ATTN_CORE for n in sizes[size]), len(sizes[size])))
         for size, nodes in sizes.items():
+            if size == 3 * usual and all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
+                continue  # a fused QKV written `d_k=192`: Q, K and V of d_k=64 side by side
             if size != usual:
                 odd[(size, usual)].append(layer)
                 nodes_of[(size, usual)].extend(nodes)

@@ -160,7 +160,8 @@ def collective_shape(ctx: Context):
     for node_id, node in ctx.nodes.items():
         if node.op not in COLLECTIVES or not node.inputs:
             continue
-        if node.op is Op.ALL_REDUCE and node.outputs and not node.inputs[0].same_as(node.outputs[0]):
+        if (node.op is Op.ALL_REDUCE and node.outputs and not node.inputs[0].same_as(node.outputs[0])
+                and not node.inputs[0].same_elements(node.outputs[0])):  # heads merged on the way is the same tensor
             problems.append((node_id, f"`{node_id}` all-reduces {node.inputs[0]} into {node.outputs[0]}; an all-reduce keeps the shape"))
         for producer in graph.predecessors(node_id):
             if ctx.nodes[producer].op is Op.GATE or (producer, node_id) in ctx.deployment.dashed:
@@ -178,6 +179,17 @@ def collective_shape(ctx: Context):
         )
 
 
+def _copies(a: NodeInfo, b: NodeInfo) -> bool:
+    """Two ranks' copies of one operator: same operator and layer, and the same name or id but for
+    their numbers (`O Proj TP0` / `O Proj TP1`); a gate and the top-k routing after it are not."""
+    if (a.op, a.layer) != (b.op, b.layer):
+        return False
+    return _DIGITS.sub("#", a.title.lower()) == _DIGITS.sub("#", b.title.lower()) or _DIGITS.sub("#", a.id) == _DIGITS.sub("#", b.id)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
 @rule("COM005", "communication", Severity.ERROR, "Collective drawn as a chain through the ranks")
 def collective_chain(ctx: Context):
     """A collective joins all ranks of its group at once: each rank's operator feeds it, and it
@@ -191,9 +203,10 @@ def collective_chain(ctx: Context):
     """
     chains = []
     for node_id in ctx.deployment.nodes_of_op(Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER):
-        fed_by = {(ctx.nodes[p].op, ctx.nodes[p].layer) for p in ctx.deployment.graph.predecessors(node_id)
-                  if ctx.nodes[p].op not in NOT_OPERATORS and not ctx.nodes[p].is_communication}
-        looped = [s for s in ctx.deployment.graph.successors(node_id) if (ctx.nodes[s].op, ctx.nodes[s].layer) in fed_by]
+        feeders = [ctx.nodes[p] for p in ctx.deployment.graph.predecessors(node_id)
+                   if ctx.nodes[p].op not in NOT_OPERATORS and not ctx.nodes[p].is_communication]
+        looped = [s for s in ctx.deployment.graph.successors(node_id)
+                  if any(_copies(ctx.nodes[s], feeder) for feeder in feeders)]
         if looped:
             chains.append((node_id, looped))
     if chains:

@@ -94,9 +94,9 @@ def ep_coverage(ctx: Context):
 
 @rule("EXP007", "expert", Severity.WARNING, "Fewer experts drawn than declared")
 def expert_count_drawn(ctx: Context):
-    """Where no EP degree divides them among ranks (EP unknown or 1), each MoE layer draws as many
-    experts as the gate, the labels or the model declare (under EP > 1, EXP001 and EXP002 judge
-    the experts per rank instead).
+    """Where no stated EP degree divides them among ranks, each MoE layer draws as many experts as
+    the gate, the labels or the model declare (under a stated EP > 1, EXP001 and EXP002 judge the
+    experts per rank instead).
 
     Why: a gate over 128 experts with four expert nodes after it describes another model, or hides
     where the other 124 experts run.
@@ -105,15 +105,15 @@ def expert_count_drawn(ctx: Context):
     """
     ep = ctx.degree("ep")
     declared = ctx.expert_count
-    if (ep and ep > 1) or declared is None:
+    if (ep and ep > 1 and ctx.declared("ep")) or declared is None:
         return
     if ctx.deployment.nodes_of_op(Op.PLACEHOLDER):
         return  # an elided part ("... 56 more experts") is ANN003's
     short: list[tuple[str, int | None, list[str]]] = []
     for layer, nodes in _experts_by_layer(ctx).items():
-        if any(_STANDS_FOR_SEVERAL.search(" ".join(ctx.nodes[n].label)) for n in nodes):
-            continue  # `Experts 0-7`, `4 Experts`: nodes that each hold several experts
-        indices = {ctx.nodes[n].expert for n in nodes if ctx.nodes[n].expert is not None}
+        if any(_COUNTS_EXPERTS.search(" ".join(ctx.nodes[n].label)) for n in nodes):
+            continue  # `4 Experts`: a node holding several experts without saying which
+        indices = {expert for n in nodes for expert in _experts_held(ctx.nodes[n]) if isinstance(expert, int)}
         if 2 <= len(indices) < declared.value:
             fault = (f"draw(s) {len(indices)} experts, but the model has {declared.value} ({declared.source}): "
                      f"{declared.value - len(indices)} are not drawn")
@@ -126,7 +126,7 @@ def expert_count_drawn(ctx: Context):
         )
 
 
-_STANDS_FOR_SEVERAL = re.compile(r"experts?\s*\d+\s*(?:-|–|to|\.\.)\s*\d+|\d+\s*experts|experts?\s*\[", re.IGNORECASE)
+_COUNTS_EXPERTS = re.compile(r"\d+\s*experts|experts?\s*\[", re.IGNORECASE)
 
 
 @rule("EXP006", "expert", Severity.WARNING, "MoE drawn as one box")
@@ -161,11 +161,11 @@ _ROUTING_HOPS = 4  # gate -> (dashed) dispatch -> expert; or gate -> split -> se
 def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]:
     """Numbered experts per GPU group (numbered in order of the groups' first GPU), when the groups
     do not overlap; empty otherwise."""
-    experts: dict[frozenset[int], set[int]] = defaultdict(set)
+    experts: dict[frozenset[int], set[object]] = defaultdict(set)
     for node in nodes:
         info = ctx.nodes[node]
         if info.gpus and info.expert is not None:
-            experts[info.gpus].add(info.expert)
+            experts[info.gpus] |= _experts_held(info)
     counts = {group: len(numbers) for group, numbers in experts.items()}
     if len(counts) < 2 or _overlap(set(counts)):
         return {}
@@ -233,7 +233,7 @@ def even_split(ctx: Context):
         if len(counts) > 1:
             spread = ", ".join(f"EP{rank}: {count}" for (_, rank), count in sorted(per_rank.items())[:8])
             problem = f"experts per EP rank differ ({spread})" + (f"; expected {expected} each" if expected else "")
-        elif experts and expected is not None and counts != {expected} and {r for _, r in per_rank} >= set(range(ep)):
+        elif experts and expected is not None and counts != {expected} and {r for _, r in per_rank} == set(range(ep)):
             problem = (f"every EP rank draws {counts.pop()} expert(s), but {experts.value} experts "
                        f"({experts.source}) over {ctx.degree_text('ep')} need {expected} on each")
         else:
@@ -249,16 +249,26 @@ def even_split(ctx: Context):
 
 def _experts_per_rank(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]:
     """(DP replica, EP rank) -> experts drawn there; an expert drawn as several nodes (up, act,
-    down) counts once. Without EP ranks drawn, each GPU group stands for one."""
-    per_rank: dict[tuple[int, int], int] = defaultdict(int)
-    seen: set[tuple[int, int, object]] = set()
+    down) counts once, a node holding `Experts 0-3` counts four. Without EP ranks drawn, each GPU
+    group stands for one."""
+    held: dict[tuple[int, int], set[object]] = defaultdict(set)
     for node in nodes:
         ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
-        key = (min(replica, default=0), min(ranks, default=-1), ctx.nodes[node].expert if ctx.nodes[node].expert is not None else node)
-        if len(ranks) == 1 and key not in seen:
-            seen.add(key)
-            per_rank[(min(replica, default=0), next(iter(ranks)))] += 1
-    return per_rank or _per_gpu_group(ctx, nodes)
+        if len(ranks) == 1:
+            held[(min(replica, default=0), next(iter(ranks)))] |= _experts_held(ctx.nodes[node])
+    return {rank: len(experts) for rank, experts in held.items()} or _per_gpu_group(ctx, nodes)
+
+
+def _experts_held(node: NodeInfo) -> set[object]:
+    """The experts a node stands for: the range its label names (`Experts 0-3`), its expert
+    number, or (unnumbered) the node itself."""
+    span = _EXPERT_RANGE.search(" ".join(node.label))
+    if span and int(span.group(2)) - int(span.group(1)) < 4096:
+        return set(range(int(span.group(1)), int(span.group(2)) + 1))
+    return {node.expert if node.expert is not None else node.id}
+
+
+_EXPERT_RANGE = re.compile(r"experts?\s*(\d{1,6})\s*(?:-|–|to|\.\.)\s*(\d{1,6})", re.IGNORECASE)
 
 
 @rule("EXP003", "expert", Severity.ERROR, "Experts of different EP ranks share a GPU")
@@ -304,21 +314,21 @@ def gate_first(ctx: Context):
     # a stage marker or a split does not.
     routers = [n for n, node in ctx.nodes.items()
                if node.op in (Op.GATE, Op.DISPATCH) or (node.kind is Kind.ROUTING and node.op is Op.UNKNOWN)]
-    for gate in routers:
-        # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts;
-        # and it routes to the experts a few steps on, not to everything downstream.
-        layer = ctx.nodes[gate].layer
-        frontier = [gate]
-        for _ in range(_ROUTING_HOPS):
-            step = []
-            for node in frontier:
-                for successor in graph.successors(node):
-                    other_layer = ctx.nodes[successor].layer
-                    if successor in gated or (layer is not None and other_layer is not None and other_layer != layer):
-                        continue
-                    gated.add(successor)
-                    step.append(successor)
-            frontier = step
+    # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts;
+    # and it routes to the experts a few steps on, not to everything downstream. One search from
+    # all routers, a node expanded again only when reached with more hops to spare.
+    spare: dict[str, int] = {}
+    frontier = [(gate, _ROUTING_HOPS, ctx.nodes[gate].layer) for gate in routers]
+    while frontier:
+        node, hops, layer = frontier.pop()
+        for successor in graph.successors(node):
+            other_layer = ctx.nodes[successor].layer
+            if spare.get(successor, -1) >= hops - 1 or (layer is not None and other_layer is not None and other_layer != layer):
+                continue
+            spare[successor] = hops - 1
+            gated.add(successor)
+            if hops > 1:
+                frontier.append((successor, hops - 1, layer))
     ungated = [node for node in experts if node not in gated and _connected(ctx, node)]
     if ungated:
         yield gate_first.finding(
