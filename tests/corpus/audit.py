@@ -99,7 +99,9 @@ def tally(path: Path, errors_only: bool = False) -> Tally:
     result = Tally()
     matched: set[int] = set()
     for verdict in audit["findings"]:
-        hits = [i for i, finding in enumerate(findings) if i not in matched and same(verdict, finding)]
+        # A verdict whose defect is now reported under another rule (`now`) may share that finding
+        # with the verdicts of the rule (one finding for the root cause both named).
+        hits = [i for i, finding in enumerate(findings) if (i not in matched or verdict.get("now")) and same(verdict, finding)]
         if hits:
             matched.add(hits[0])
             if verdict["verdict"] == "TRUE":

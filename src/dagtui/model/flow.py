@@ -4,7 +4,8 @@
   nodes only (scale, mask, dropout, reshape, split, KV cache, communication): "V MatMul",
   "attn_apply" and "Attention context (P x V)" are weighted sums when the flow says so.
 - A softmax after the MoE gate, or one whose label says top-k, normalises routing scores: it is
-  part of the gate, not attention's softmax.
+  part of the gate, not attention's softmax. A "Gate Projection" that widens its input is the
+  MLP's (SwiGLU) gate, not a router.
 - A second "scores" node after the QK^T node ("Scale scores", "Masked scores") passes the scores on.
 - An attention box fed by the Q/K/V projections is a fused core of a decomposed block
   (FlashAttention); one fed by anything else is attention drawn as one box, whatever it is called.
@@ -122,12 +123,27 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 _TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
 
 
+_GATE_PROJECTION = re.compile(r"gate[-_ ]?proj", re.IGNORECASE)
+
+
 def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """A softmax after the gate is routing; and, the other way, a "Gate Projection" that widens
+    its input (SwiGLU's, hidden to the MLP's inner size) is part of the MLP, not a router (which
+    narrows the hidden state to one score per expert)."""
     for node_id, node in nodes.items():
+        if node.op is Op.GATE and _GATE_PROJECTION.search(node.title + " " + node_id) and _widens(node):
+            _rename(node, Op.MLP)
+            continue
         if node.op is Op.SOFTMAX and (_TOP_K.search(" ".join(node.label)) or any(
             nodes[p].op is Op.GATE for p in graph.predecessors(node_id)
         )):
             _rename(node, Op.GATE)
+
+
+def _widens(node: NodeInfo) -> bool:
+    before = node.inputs[0].last if node.inputs else None
+    after = node.outputs[0].last if node.outputs else None
+    return bool(before and after and before.is_int and after.is_int and after.value >= before.value)  # type: ignore[operator]
 
 
 def _scores_after_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -207,7 +223,9 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id, node in nodes.items():
-        if node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) or not node.outputs:
+        # An "Output Layer" box that feeds something on (a DP aggregation) computes: it is no sink.
+        computing_output = node.op is Op.OUTPUT and graph.out_degree(node_id) > 0 and node.inputs
+        if (node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) and not computing_output) or not node.outputs:
             continue
         out = node.outputs[0]
         if out.names_vocab() or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):

@@ -6,14 +6,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from dagtui.model.operators import NOT_OPERATORS, Kind, Op
+from dagtui.model.operators import Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
-
-
-def _computation(ctx: Context) -> list[str]:
-    return [n for n, i in ctx.nodes.items() if i.kind is Kind.COMPUTE and i.op not in NOT_OPERATORS]
 
 
 @rule("ANN001", "annotation", Severity.WARNING, "Computation node without Input/Output shapes")
@@ -24,7 +20,7 @@ def shapes_present(ctx: Context):
     Example: `layer0_mlp [label="MLP\\nGPU: 0-7"]`.
     Fix: Add `Input: [...]` and `Output: [...]` lines to every computation node's label.
     """
-    compute = _computation(ctx)
+    compute = ctx.computation
     if not compute:
         return
     lacking = [n for n in compute if (not ctx.nodes[n].inputs or not ctx.nodes[n].outputs)

@@ -14,7 +14,7 @@ import networkx as nx
 
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
-from dagtui.model.operators import Op
+from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.model.roles import expert_count_in
 from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES
 from dagtui.model.spec import ModelSpec
@@ -86,6 +86,13 @@ class Context:
         return Severity.WARNING if guessed or inferred else default
 
     # -- graph facts several rules need, computed once ----------------------------------------
+    @cached_property
+    def computation(self) -> list[str]:
+        """The computation nodes the annotation and GPU rules judge: not notes or markers, and not
+        a collective or transfer drawn as a box (`pipeline_commulation`, named so by its id)."""
+        return [n for n, node in self.nodes.items()
+                if node.kind is Kind.COMPUTE and not node.is_communication and node.op not in NOT_OPERATORS]
+
     @cached_property
     def topological_order(self) -> list[str] | None:
         """The nodes in data-flow order, or None when the graph has a cycle."""

@@ -396,19 +396,22 @@ def _reduced_experts(ctx: Context) -> set[str]:
 
 def _all_to_alls(ctx: Context) -> list[str]:
     """Nodes that move tokens between EP ranks: all-to-alls; dispatch, combine, scatter and gather
-    nodes drawn as communication; point-to-point sends and receives; and any node whose label names
+    nodes drawn as communication (and routers so drawn that say they send tokens: "Token Routing
+    (Cross-Node)"); point-to-point sends and receives; and any node whose label names
     an all-to-all on a later line ("Expert Dispatch\\nAll-to-All"). A combine drawn as a routing
     parallelogram is the aggregation of expert outputs, not the transfer."""
     found = []
     moves_tokens = (Op.DISPATCH, Op.COMBINE, Op.SPLIT, Op.CONCAT, Op.ALL_GATHER, Op.UNKNOWN)
     for node_id, node in ctx.nodes.items():
-        if node.op in (Op.ALL_TO_ALL, Op.SEND_RECV) or (node.is_communication and node.op in moves_tokens):
+        routes_across = node.op is Op.GATE and _SENDS_TOKENS.search(node.title) is not None
+        if node.op in (Op.ALL_TO_ALL, Op.SEND_RECV) or (node.is_communication and (node.op in moves_tokens or routes_across)):
             found.append(node_id)
         elif any(map(_names_all_to_all, node.label[1:])):
             found.append(node_id)
     return found
 
 
+_SENDS_TOKENS = re.compile(r"token[-_ ]?rout|cross[-_ ]?node|dispatch|scatter|\bsend", re.IGNORECASE)
 _ALL_TO_ALL_WORDS = re.compile(r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall", re.IGNORECASE)
 
 

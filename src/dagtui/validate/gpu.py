@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from dagtui.model.operators import NOT_OPERATORS, Kind
+from dagtui.model.operators import Kind
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
-
-_UNPLACED_OK = NOT_OPERATORS
-
-
-def _computation(ctx: Context) -> list[str]:
-    return [n for n, info in ctx.nodes.items() if info.kind is Kind.COMPUTE and info.op not in _UNPLACED_OK]
 
 
 @rule("GPU001", "gpu", Severity.ERROR, "Computation node without GPU placement")
@@ -25,7 +19,7 @@ def unplaced(ctx: Context):
     Example: `layer3_mlp [label="MLP\\nInput: ...\\nOutput: ..."]` with no GPU line.
     Fix: Add a `GPU: ...` line (GPU ids or ranks) to every computation node.
     """
-    compute = _computation(ctx)
+    compute = ctx.computation
     if not compute:
         return
     missing = [n for n in compute if ctx.nodes[n].placement is None and not ctx.nodes[n].ranks]
@@ -109,7 +103,7 @@ def balance(ctx: Context):
     Fix: Rebalance operators (or experts) so that every GPU carries a similar load.
     """
     load: Counter[int] = Counter()
-    for node in _computation(ctx):
+    for node in ctx.computation:
         info = ctx.nodes[node]
         if info.gpus and len(info.gpus) <= 64:
             for gpu in info.gpus:
@@ -120,6 +114,6 @@ def balance(ctx: Context):
     if most >= 2 * least and most - least >= 3:
         yield balance.finding(
             f"Computation nodes per GPU range from {least} (GPU {idlest}) to {most} (GPU {busiest}) over {len(load)} GPUs.",
-            nodes=[n for n in _computation(ctx) if busiest in ctx.nodes[n].gpus][:20],
+            nodes=[n for n in ctx.computation if busiest in ctx.nodes[n].gpus][:20],
             fix="Rebalance operators (or experts) so that every GPU carries a similar load.",
         )

@@ -353,8 +353,8 @@ def layer_order(ctx: Context):
             attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
     for layer in sorted(moe_of):
         moe, attention = moe_of[layer], attention_of.get(layer)
-        if not attention:
-            continue
+        if not attention or not any(ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE) for n in moe):
+            continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
         reached: set[str] = set()
         frontier = list(moe)
         while frontier:  # within the layer only: bounded by its nodes

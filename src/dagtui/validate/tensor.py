@@ -188,8 +188,8 @@ _BATCH = ("batch", "batch_size", "b", "bs")
 @rule("TEN005", "tensor", Severity.ERROR, "Tensor parallelism splits the batch")
 def splits_batch(ctx: Context):
     """Tensor parallelism splits weights (heads, the MLP's inner size, the vocabulary); every TP rank
-    sees the whole batch. A TP rank's operator with 1/TP of the batch is data parallelism drawn as
-    tensor parallelism.
+    sees the whole batch (its DP replica's, after a drawn DP split). A TP rank's operator with 1/TP
+    of the batch is data parallelism drawn as tensor parallelism.
 
     Why: with the batch split, each rank needs all the weights, and the all-reduce that follows sums
     different sequences together.
@@ -199,24 +199,45 @@ def splits_batch(ctx: Context):
     tp = ctx.degree("tp")
     if not tp or tp == 1:
         return
-    batches = [dim.value for node in ctx.nodes.values() if node.rank("tp") == frozenset() and node.op not in TP_OPS
-               for shape in [*node.inputs, *node.outputs] for dim in shape.dims if dim.name in _BATCH and dim.is_int]
-    if not batches:
+    # The whole batch is what the operators outside TP see, per DP replica where ranks are drawn
+    # (a DP split before the replicas is no TP split).
+    seen: dict[int | None, Counter[int]] = defaultdict(Counter)
+    for node in ctx.nodes.values():
+        if node.rank("tp") == frozenset() and node.op not in TP_OPS:
+            replica = min(node.rank("dp")) if node.rank("dp") else None
+            for dim in (d for shape in [*node.inputs, *node.outputs] for d in shape.dims if d.name in _BATCH and d.is_int):
+                seen[replica][dim.value] += 1  # type: ignore[index]
+                if replica is not None:
+                    seen[None][dim.value] += 1  # type: ignore[index]
+    if not seen[None]:
         return
-    full = Counter(batches).most_common(1)[0][0]
-    if full % tp:
-        return
-    split = [
-        n for n, node in ctx.nodes.items() if node.op in TP_OPS and (len(node.rank("tp")) == 1 or len(node.gpus) == 1)
-        and any(dim.name in _BATCH and dim.value == full // tp for shape in node.inputs for dim in shape.dims)
-    ]
+    whole_of = {replica: counts.most_common(1)[0][0] for replica, counts in seen.items() if counts}
+    # What a drawn DP split (`DP_SPLIT`, 1024 -> 512) hands each replica is that replica's whole batch.
+    replica_batches = {
+        dim.value for node in ctx.nodes.values() if node.op is Op.SPLIT and _NAMES_DP.search(f"{node.id} {node.title}")
+        for shape in node.outputs for dim in shape.dims if dim.name in _BATCH and dim.is_int
+    }
+    split: dict[str, tuple[int, int]] = {}
+    for node_id, node in ctx.nodes.items():
+        if node.op not in TP_OPS or not (len(node.rank("tp")) == 1 or len(node.gpus) == 1):
+            continue
+        replica = min(node.rank("dp")) if node.rank("dp") else None
+        whole = whole_of.get(replica, whole_of[None])
+        if whole % tp == 0 and whole // tp not in replica_batches and any(
+            dim.name in _BATCH and dim.value == whole // tp for shape in node.inputs for dim in shape.dims
+        ):
+            split[node_id] = (whole // tp, whole)
     if split:
+        batch, whole = next(iter(split.values()))
         yield splits_batch.finding(
-            f"{len(split)} tensor-parallel operator(s) take batch {full // tp} = {full}/TP{tp} on their rank: "
-            f"{node_list(split)}{ctx.in_layers(split)}. Under {ctx.degree_text('tp')} every rank sees the whole batch.",
-            nodes=split, severity=ctx.severity_for(("tp",), split, Severity.ERROR),
+            f"{len(split)} tensor-parallel operator(s) take batch {batch} = {whole}/TP{tp} on their rank: "
+            f"{node_list(list(split))}{ctx.in_layers(list(split))}. Under {ctx.degree_text('tp')} every rank sees the whole batch.",
+            nodes=list(split), severity=ctx.severity_for(("tp",), list(split), Severity.ERROR),
             fix="Give every TP rank the whole batch and split the weights (heads, MLP columns) instead.",
         )
+
+
+_NAMES_DP = re.compile(r"(?<![a-z])dp(?![a-z])|data[-_ ]?parallel", re.IGNORECASE)
 
 
 @rule("TEN006", "tensor", Severity.ERROR, "Tensor-parallel ranks share a GPU")
