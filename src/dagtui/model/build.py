@@ -98,7 +98,8 @@ _FIRST_NUMBER = re.compile(r"(?<![A-Za-z])(\d{1,6})(?!\d)")  # a layer index: be
 
 def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
     """Learn from the file whether the first number in an id is the layer (`gate_11` labelled
-    "Gate Layer 11"); when it is for nine labelled nodes in ten, read it from unlabelled ids too."""
+    "Gate Layer 11"); when it is for nine labelled nodes in ten, read it from unlabelled ids too,
+    for the layers the labels draw."""
     agree = disagree = 0
     for node in nodes.values():
         if node.layer is None or layer_in(node.id) is not None:
@@ -112,10 +113,12 @@ def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
             disagree += 1
     if agree < 5 or agree < 9 * disagree:
         return
+    # Only layers the labels draw: `mlp_linear1_4` among layers 0-1 numbers a shard, not layer 4.
+    labelled_layers = {node.layer for node in nodes.values() if node.layer is not None}
     for node in nodes.values():
         if node.layer is None and node.op not in (Op.STAGE_MARKER, Op.INPUT, Op.OUTPUT):
             number = _FIRST_NUMBER.search(node.id)
-            if number is not None:
+            if number is not None and int(number.group(1)) in labelled_layers:
                 node.layer = int(number.group(1))
 
 

@@ -15,7 +15,7 @@ import networkx as nx
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
-from dagtui.model.roles import expert_count_in
+from dagtui.model.roles import expert_count_in, top_k_in
 from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
@@ -188,14 +188,16 @@ class Context:
         routing = [node for node in self.nodes.values() if node.op in (Op.GATE, Op.MOE, Op.DISPATCH)]
         others = [node for node in self.nodes.values() if node.op not in (Op.GATE, Op.MOE, Op.DISPATCH, Op.EXPERT)]
         for node in [*routing, *others]:
+            top_k = next(filter(None, map(top_k_in, node.label)), None)
             for line in node.label:
                 count = expert_count_in(line)
-                if count:
+                if count and count != top_k:  # `MoE Gate (Top-2)` with `Output: [.., experts=2]`: the top-k again
                     return Known(count, f"declared at `{node.id}`")
         for node in routing:
+            top_k = next(filter(None, map(top_k_in, node.label)), None)
             for shape in node.outputs:
                 named = shape.named("experts", "num_experts", "n_experts", "e")
-                if named is not None and named.is_int:
+                if named is not None and named.is_int and named.value != top_k:
                     return Known(named.value, f"the output width of `{node.id}`")  # type: ignore[arg-type]
         return None
 

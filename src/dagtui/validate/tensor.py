@@ -15,6 +15,10 @@ TP_OPS = {Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE
 _REDUCERS = {Op.ALL_REDUCE, Op.REDUCE_SCATTER}
 
 
+# One rank's scores node read as a fused core (its softmax wired elsewhere) is still that rank's scores.
+_SAME_ROLE = {Op.ATTN_CORE: Op.ATTN_SCORE}
+
+
 @rule("TEN001", "tensor", Severity.ERROR, "Tensor-parallel operator missing TP ranks")
 def tp_ranks(ctx: Context):
     """Each tensor-parallel operator appears for every TP rank, or as one node whose GPU spec
@@ -32,8 +36,8 @@ def tp_ranks(ctx: Context):
     drawn: dict[tuple[int, int | None, Op], set[int]] = defaultdict(set)
     members: dict[tuple[int, int | None, Op], list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
-        if node.op in TP_OPS and node.rank("tp"):
-            key = (min(node.rank("dp"), default=0), node.layer, node.op)
+        if (node.op in TP_OPS or node.op in _SAME_ROLE) and node.rank("tp"):
+            key = (min(node.rank("dp"), default=0), node.layer, _SAME_ROLE.get(node.op, node.op))
             drawn[key] |= node.rank("tp")
             members[key].append(node_id)
     short: dict[frozenset[int], list[tuple[int, int | None, Op]]] = defaultdict(list)
