@@ -17,6 +17,12 @@ VOCAB_NAMES = ("vocab", "vocab_size", "vocabulary", "v", "vocab_shard", "vocab_p
 HIDDEN_NAMES = {"hidden_size", "hidden", "hidden_dim", "d_model", "dim", "embed_dim", "h", "model_dim", "token_dim", "d"}
 
 
+@functools.lru_cache(maxsize=256)
+def _lowered(names: tuple[str, ...]) -> frozenset[str]:
+    """The names asked for, lower-cased: callers ask with a handful of fixed tuples."""
+    return frozenset(name.lower() for name in names)
+
+
 @dataclass(frozen=True)
 class Dim:
     """One dimension: an optional name and an int, a symbol (`tokens_per_expert`) or a placeholder (`?`)."""
@@ -66,11 +72,15 @@ class Shape:
 
     def named(self, *names: str) -> Dim | None:
         """The first dimension whose name is one of `names` (case-insensitive)."""
-        wanted = {name.lower() for name in names}
-        for dim in self.dims:
-            if dim.name and dim.name.lower() in wanted:
+        wanted = _lowered(names)
+        for dim, name in zip(self.dims, self._lower_names):
+            if name in wanted:
                 return dim
         return None
+
+    @functools.cached_property
+    def _lower_names(self) -> tuple[str | None, ...]:
+        return tuple(dim.name.lower() if dim.name else None for dim in self.dims)
 
     def names_vocab(self) -> bool:
         """`[.., vocab=32000]`, or a bare `[.., vocab_size]`: the shape is the vocabulary's."""
