@@ -6,6 +6,7 @@
 - A softmax after the MoE gate, or one whose label says top-k, normalises routing scores: it is
   part of the gate, not attention's softmax. A "Gate Projection" that widens its input is the
   MLP's (SwiGLU) gate, not a router.
+- A Q/K/V node after a collective whose input equals its output holds the gathered tensor.
 - A second "scores" node after the QK^T node ("Scale scores", "Masked scores") passes the scores on.
 - An attention box fed by the Q/K/V projections is a fused core of a decomposed block
   (FlashAttention); one fed by anything else is attention drawn as one box, whatever it is called.
@@ -68,6 +69,7 @@ def read_roles_from_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     _ends(nodes, graph)
     _notes(nodes, graph)
     _routing_softmax(nodes, graph)
+    _gathered_holders(nodes, graph)
     _scores_after_scores(nodes, graph)
     _fused_scores(nodes, graph)
     _weighted_sums(nodes, graph)
@@ -144,6 +146,15 @@ def _widens(node: NodeInfo) -> bool:
     before = node.inputs[0].last if node.inputs else None
     after = node.outputs[0].last if node.outputs else None
     return bool(before and after and before.is_int and after.is_int and after.value >= before.value)  # type: ignore[operator]
+
+
+def _gathered_holders(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """A "QKV_full" node right after a collective, its input the same as its output, holds the
+    gathered tensor on one rank: it passes it on, it projects nothing."""
+    for node_id, node in nodes.items():
+        if (node.op in _PROJECTIONS and node.inputs and node.outputs and node.inputs[0] == node.outputs[0]
+                and any(nodes[p].op in COLLECTIVES for p in graph.predecessors(node_id))):
+            _rename(node, Op.RESHAPE)
 
 
 def _scores_after_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

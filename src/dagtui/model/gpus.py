@@ -176,6 +176,7 @@ def inline_placement(text: str) -> Placement | None:
     return parse_placement(match.group(0)) if match else None
 
 
+_ALL_COUNTED = re.compile(r"(?<=\ball)\s+\d+(?=\s+(?:gpus|devices|ranks)\b)", re.IGNORECASE)
 _STAGE = re.compile(r"(?<![A-Za-z])stage[_ ]?(\d+)(?!\d)", re.IGNORECASE)
 # A formula standing for many GPUs (`layer×16+N`): a placeholder, not ids.
 _FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
@@ -188,6 +189,7 @@ def parse_placement(text: str) -> Placement:
         return Placement(placeholder=text.strip())
     original = text
     text = blank_out(text, degree_spans(text))  # `8-way TP on 0-7`: 8 counts GPUs, it is not one
+    text = _ALL_COUNTED.sub(" ", text)  # `all 8 GPUs` counts them too
     bracketed = _BRACKETED_GPUS.search(text)
     ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
     stage = _STAGE.search(text)

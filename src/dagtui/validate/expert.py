@@ -54,7 +54,8 @@ def ep_coverage(ctx: Context):
         ranks = frozenset(rank for node in experts for rank in ctx.nodes[node].rank("ep"))
         if not ranks:
             groups = {ctx.nodes[n].gpus for n in experts if ctx.nodes[n].gpus and ctx.nodes[n].expert is not None}
-            if 0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not _overlap(groups):
+            if (0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not _overlap(groups)
+                    and not _numbered_twice(ctx, experts) and not _stages_holding_ep(ctx, groups, ep)):
                 by_gpus[len(groups)].append((layer, experts))  # no ranks drawn: count the GPU groups used
             continue
         if ranks >= set(range(ep)):
@@ -170,6 +171,34 @@ def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]
     if len(counts) < 2 or _overlap(set(counts)):
         return {}
     return {(0, index): counts[group] for index, group in enumerate(sorted(counts, key=min))}
+
+
+def _stages_holding_ep(ctx: Context, groups: set[frozenset[int]], ep: int) -> bool:
+    """Whether the expert groups are whole pipeline stages with room for all EP ranks each: the
+    experts of layers of different stages drawn unnumbered, not one EP rank per group (a stage
+    smaller than EP cannot hold it, and that is EXP001's finding)."""
+    stages = _stage_gpus(ctx)
+    return all(group in stages and len(group) >= ep for group in groups)
+
+
+def _stage_gpus(ctx: Context) -> set[frozenset[int]]:
+    """The GPUs of each pipeline stage drawn."""
+    def compute(c: Context) -> set[frozenset[int]]:
+        return {frozenset(gpu for member in stage.members if member in c.nodes for gpu in c.nodes[member].gpus)
+                for stage in c.deployment.stages}
+    return ctx.shared("stage_gpus", compute)
+
+
+def _numbered_twice(ctx: Context, experts: list[str]) -> bool:
+    """Whether one expert number sits on two GPU groups: unnumbered layers (or replicas) drawn
+    together, whose groups are stages, not EP ranks."""
+    group_of: dict[int, frozenset[int]] = {}
+    for node in experts:
+        info = ctx.nodes[node]
+        if info.expert is not None and info.gpus:
+            if group_of.setdefault(info.expert, info.gpus) != info.gpus:
+                return True
+    return False
 
 
 def _overlap(groups: set[frozenset[int]]) -> bool:

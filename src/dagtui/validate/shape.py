@@ -22,6 +22,8 @@ FULL_SIZE_OPS = {
 _ATTENDING = frozenset({Op.ATTN_CORE, Op.ATTN_SCORE, Op.ATTN_WEIGHTED_SUM, Op.ATTENTION})
 _KEYS_AND_VALUES = frozenset({Op.K_PROJ, Op.V_PROJ, Op.KV_CACHE})
 _SCORES = frozenset({Op.ATTN_SCORE, Op.SOFTMAX})
+# Operators that take different tensors by design (scores and V; expert outputs and routing weights).
+_GATHERING = _ATTENDING | {Op.COMBINE, Op.CONCAT, Op.RESIDUAL_ADD}
 
 
 def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
@@ -94,7 +96,7 @@ def edge_mismatch(ctx: Context):
         produced = producer.outputs[0]
         if not _mismatch(produced, consumer) or _shard_to_full(ctx, produced, consumer):
             continue
-        if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _ATTENDING):
+        if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _GATHERING):
             continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
         if consumer.op is Op.ATTN_WEIGHTED_SUM and producer.op in _SCORES and len(consumer.inputs) == 1:
             continue  # scores and V differ by design: a weighted sum listing one input lists V

@@ -124,10 +124,10 @@ def column_parallel_input(ctx: Context):
 
 
 def _runs_whole(ctx: Context, node: NodeInfo) -> bool:
-    """An output projection on one GPU taking the full width (all heads): not split at all, so
-    there is nothing to reduce (whether attention should have been split is another question)."""
-    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None
-            and _feature_width(node) == ctx.hidden.value)
+    """An output projection on one GPU taking and giving the full width (all heads in, the hidden
+    size out): not split at all, so there is nothing to reduce (whether attention should have been split is another question)."""
+    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None and bool(node.outputs)
+            and _feature_width(node) == ctx.hidden.value == node.outputs[0].hidden())
 
 
 def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
