@@ -33,18 +33,20 @@ from dataclasses import dataclass, field
 
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource
+from dagtui.dot.token_lines import KEYWORDS, read_lines
 
 # One token per match; whitespace is skipped by `findall` itself. Quoted strings take escaped
 # pairs whole, as cgraph's lexer does (`\\` then `"` ends a string).
 _TOKEN = re.compile(
-    r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"'  # quoted ID
+    r"\n"  # a line break: the parser skips these; lines are counted from them (token_lines)
+    r'|"[^"\\]*(?:\\[\s\S][^"\\]*)*"'  # quoted ID
     r"|->|--"  # edge operators
     r"|[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*"  # bare ID or keyword
     r"|-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?![A-Za-z_0-9.\x80-\U0010ffff])"  # numeral, delimited
     r"|//[^\n]*|/\*[\s\S]*?\*/"  # comments
     r"|\S"  # anything else: punctuation, or a character outside the subset
 )
-_KEYWORDS = frozenset({"node", "edge", "graph", "digraph", "subgraph", "strict"})
+_KEYWORDS = KEYWORDS
 _PUNCTUATION = frozenset("[]{};,=")
 _ESCAPED_PAIR = re.compile(r"\\([\s\S])")
 _END = ""  # after the last token; no token is empty
@@ -56,13 +58,24 @@ class _OutsideSubset(Exception):
 
 
 def read_plain(source: DotSource) -> RawGraph | None:
-    """Read plain DOT into a `RawGraph`, or None when the text is outside the subset (or wrong)."""
+    """Read plain DOT into a `RawGraph` with its nodes' lines and its comments, or None when the
+    text is outside the subset (or wrong)."""
     if _CONTROL.search(source.text):
         return None  # cgraph's lexer and Python's idea of whitespace differ on these
+    parser = _Parser(source)
     try:
-        return _Parser(source).parse()
+        graph = parser.parse()
     except (_OutsideSubset, RecursionError):  # subgraphs nested hundreds deep: cgraph's to judge
         return None
+    found = read_lines(parser.raw_tokens, source, graph.nodes)
+    if found is None:
+        from dagtui.dot.source_lines import lines_from_text
+
+        lines_from_text(graph, source.text)
+    else:
+        declarations, graph.comments = found
+        declarations.apply(graph.nodes)
+    return graph
 
 
 @dataclass(eq=False)
@@ -102,10 +115,13 @@ def _unquote(token: str) -> str:
 class _Parser:
     def __init__(self, source: DotSource) -> None:
         self.source = source
-        tokens = _TOKEN.findall(source.text)
+        self.raw_tokens = _TOKEN.findall(source.text)  # line breaks and comments included
         if "//" in source.text or "/*" in source.text:  # a `/` alone (`4096/TP8` in labels) is no comment
-            tokens = [token for token in tokens if not token.startswith(("//", "/*"))]
-        self.tokens = [*tokens, _END]  # the sentinel spares every look-ahead a bounds check
+            tokens = [token for token in self.raw_tokens if token != "\n" and not token.startswith(("//", "/*"))]
+        else:
+            tokens = list(filter("\n".__ne__, self.raw_tokens))
+        tokens.append(_END)  # the sentinel spares every look-ahead a bounds check
+        self.tokens = tokens
         self.position = 0
         self.nodes: dict[str, dict[str, str]] = {}
         self.out_edges: dict[str, list[RawEdge]] = {}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
 from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
-from dagtui.model.operators import TEXT_SHAPES, Kind, Op, kind_for, operator_from_text, readable_id
+from dagtui.model.operators import TEXT_SHAPES, Kind, Op, kind_for, operator_from_id, operator_from_text
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
 
@@ -89,7 +89,7 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
         if op is not Op.UNKNOWN:
             return op, "label"
-    op = operator_from_text(readable_id(node_id))
+    op = operator_from_id(node_id)
     if op is not Op.UNKNOWN:
         return op, "id"
     for line in lines[1:]:
