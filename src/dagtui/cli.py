@@ -9,12 +9,9 @@ import os
 import sys
 from collections.abc import Iterator
 
-from rich.console import Console
-
 from dagtui import __version__
 from dagtui.errors import DagtuiError
 from dagtui.safe_text import visible
-from dagtui.validate import RULES, RuleSelection, Severity
 
 SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -143,31 +140,22 @@ def _split(codes: str | None) -> list[str]:
     return [code.strip() for code in (codes or "").split(",") if code.strip()]
 
 
-def _spec_and_strategy(args: argparse.Namespace, config_model: str | None = None, config_strategy: str | None = None):
-    from dagtui.model import load_model_spec, parse_strategy
+def _settings(args: argparse.Namespace):
+    """dagtui.yaml with the command line's options over it (see `dagtui.settings`)."""
+    from dagtui.settings import load_settings
 
-    model = args.model or config_model
-    strategy = args.strategy or config_strategy
-    return (load_model_spec(model) if model else None, parse_strategy(strategy) if strategy else None)
+    return load_settings(model=args.model, strategy=args.strategy, select=_split(getattr(args, "select", None)),
+                         ignore=_split(getattr(args, "ignore", None)), fail_on=getattr(args, "fail_on", None))
 
 
 def run_check(args: argparse.Namespace) -> int:
     from dagtui.compare import compare
-    from dagtui.config import load_config
+    from dagtui.loader import reviews_of
     from dagtui.report import print_text_to_console, render, write_atomic
-    from dagtui.review import review_file
 
-    config = load_config()
-    spec, strategy = _spec_and_strategy(args, config.model, config.strategy)
-    selection = RuleSelection(
-        select=_split(args.select) or config.select, ignore=_split(args.ignore) or config.ignore,
-        severities=config.severity,
-    )
-    unknown = [code for code in selection.select + selection.ignore if not _known_code(code)]
-    if unknown:
-        raise DagtuiError(f"unknown rule or category: {', '.join(unknown)} (see `dagtui rules`)")
+    settings = _settings(args)
     files = _expand(args.files)
-    reviews = [review_file(file, spec, strategy, selection) for file in files]
+    reviews = reviews_of(files, settings)
     comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
     for review in reviews:
         if review.error:
@@ -183,43 +171,40 @@ def run_check(args: argparse.Namespace) -> int:
             sys.stdout.write(render(args.format, reviews, comparison))
     if any(review.error for review in reviews):
         return EXIT_USAGE
-    fail_on = args.fail_on or config.fail_on or "error"
-    if fail_on == "never":
+    if settings.fail_on == "never":
         return EXIT_OK
-    threshold = Severity(fail_on)
+    from dagtui.validate import Severity
+
+    threshold = Severity(settings.fail_on)
     failed = any(f.severity.at_least(threshold) for review in reviews for f in review.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
-def _known_code(code: str) -> bool:
-    from dagtui.validate import CATEGORIES
-
-    return code.lower() in CATEGORIES or any(rule.startswith(code.upper()) for rule in RULES)
-
-
 def run_info(args: argparse.Namespace) -> int:
-    from dagtui.model import load_deployment
+    from rich.console import Console
+
+    from dagtui.loader import reviews_of
     from dagtui.report.summary import summary
 
-    _, strategy = _spec_and_strategy(args)
     console = Console()
     status = EXIT_OK
-    for file in _expand(args.files):
-        try:
-            shown = summary(load_deployment(file, strategy))
-        except DagtuiError as error:
-            _complain(str(error))
+    for review in reviews_of(_expand(args.files), _settings(args), validate=False):
+        if review.deployment is None:
+            _complain(review.error or review.syntax_error or f"{review.file}: not read")
             status = EXIT_USAGE
             continue
         with _stdout_errors():
-            console.print(shown, soft_wrap=True)
+            console.print(summary(review.deployment), soft_wrap=True)
             console.print()
     return status
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from dagtui.validate import RULES
 
     console = Console()
     if args.code:
@@ -243,9 +228,11 @@ def run_rules(args: argparse.Namespace) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     from dagtui.generate import generate, to_dot
+    from dagtui.model.spec import load_model_spec
+    from dagtui.model.strategy import parse_strategy
     from dagtui.report import write_atomic
 
-    spec, strategy = _spec_and_strategy(args)
+    spec, strategy = load_model_spec(args.model), parse_strategy(args.strategy)
     graph = generate(spec, strategy, name=args.name, style=args.ids, dp_replicas=args.dp_replicas, layers=args.layers,
                      house=args.house)
     text = to_dot(graph)

@@ -10,7 +10,7 @@ from dagtui.dot.plain_reader import read_plain
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource, read_source
 from dagtui.dot.structure import MAX_NESTING, scan
-from dagtui.errors import DotSyntaxError, InputError
+from dagtui.errors import Checkpoint, DotSyntaxError, InputError, no_checkpoint
 
 __all__ = [
     "BACKENDS", "RawCluster", "RawEdge", "RawGraph", "RawNode", "backend_name", "graphviz_backend", "label_lines",
@@ -37,13 +37,15 @@ def graphviz_backend() -> str:
     return "cgraph"
 
 
-def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
+def parse_source(source: DotSource, backend: str | None = None, checkpoint: Checkpoint = no_checkpoint) -> RawGraph:
     """Parse already-read DOT text with the chosen backend, with declaration lines and comments
     (the plain reader finds them in its own pass; for the others the text is scanned)."""
     backend = backend or backend_name()
-    graph = read_plain(source) if backend == "plain" else None
+    graph = read_plain(source, checkpoint) if backend == "plain" else None
     if graph is None:
+        checkpoint()
         graph = _read_with_graphviz_grammar(source, graphviz_backend() if backend == "plain" else backend)
+        checkpoint()
         if graph.directed and graph.nodes:
             from dagtui.dot.source_lines import lines_from_text
 
@@ -99,6 +101,9 @@ def _parse_with(source: DotSource, backend: str) -> RawGraph:
     return read_pydot(source)
 
 
-def read_dot(path: str | os.PathLike[str], backend: str | None = None) -> RawGraph:
-    """Read a DOT file; raises `InputError` or `DotSyntaxError`, never a library's exception."""
-    return parse_source(read_source(path), backend)
+def read_dot(path: str | os.PathLike[str], backend: str | None = None, checkpoint: Checkpoint = no_checkpoint) -> RawGraph:
+    """Read a DOT file; raises `InputError` or `DotSyntaxError`, never a library's exception
+    (`Cancelled` from `checkpoint`, which is called between steps)."""
+    source = read_source(path)
+    checkpoint()
+    return parse_source(source, backend, checkpoint)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource
 from dagtui.dot.token_lines import KEYWORDS, read_lines
+from dagtui.errors import Checkpoint, no_checkpoint
 
 # One token per match; whitespace is skipped by `findall` itself. Quoted strings take escaped
 # pairs whole, as cgraph's lexer does (`\\` then `"` ends a string).
@@ -57,16 +58,18 @@ class _OutsideSubset(Exception):
     """The text uses DOT this reader leaves to cgraph."""
 
 
-def read_plain(source: DotSource) -> RawGraph | None:
+def read_plain(source: DotSource, checkpoint: Checkpoint = no_checkpoint) -> RawGraph | None:
     """Read plain DOT into a `RawGraph` with its nodes' lines and its comments, or None when the
-    text is outside the subset (or wrong)."""
+    text is outside the subset (or wrong). `checkpoint` is called between tokens, parse and lines."""
     if _CONTROL.search(source.text):
         return None  # cgraph's lexer and Python's idea of whitespace differ on these
     parser = _Parser(source)
+    checkpoint()
     try:
         graph = parser.parse()
     except (_OutsideSubset, RecursionError):  # subgraphs nested hundreds deep: cgraph's to judge
         return None
+    checkpoint()
     found = read_lines(parser.raw_tokens, source, graph.nodes)
     if found is None:
         from dagtui.dot.source_lines import lines_from_text

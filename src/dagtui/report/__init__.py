@@ -8,7 +8,6 @@ from dagtui.report.github import render_github
 from dagtui.report.json_report import render_json, report_data
 from dagtui.report.markdown import render_markdown
 from dagtui.report.sarif import render_sarif, sarif_data
-from dagtui.report.text import print_text, render_text
 from dagtui.review import Review
 
 FORMATS = ("text", "markdown", "json", "sarif", "github")
@@ -21,6 +20,8 @@ __all__ = [
 def print_text_to_console(reviews: list[Review], comparison: Comparison | None = None) -> None:
     """Rich text on stdout: colour only on a terminal, NO_COLOR respected (rich reads it)."""
     from rich.console import Console
+
+    from dagtui.report.text import print_text  # rich, for text reports only
 
     print_text(reviews, comparison, Console())
 
@@ -35,4 +36,6 @@ def render(fmt: str, reviews: list[Review], comparison: Comparison | None = None
         return render_sarif(reviews)
     if fmt == "github":
         return render_github(reviews)
+    from dagtui.report.text import render_text
+
     return render_text(reviews, comparison)

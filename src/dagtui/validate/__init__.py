@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dagtui.errors import Checkpoint, no_checkpoint
 from dagtui.model.deployment import Deployment
 from dagtui.model.spec import ModelSpec
 from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
@@ -42,12 +43,15 @@ class RuleSelection:
         return kept
 
 
-def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> list[Finding]:
-    """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2..."""
+def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
+             checkpoint: Checkpoint = no_checkpoint) -> list[Finding]:
+    """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2...
+    `checkpoint` is called before each rule (see `dagtui.errors.Checkpoint`)."""
     selection = selection or RuleSelection()
     ctx = Context(deployment, spec)
     findings: list[Finding] = []
     for rule in RULES.values():
+        checkpoint()
         if selection.enabled(rule):
             findings.extend(selection.apply(list(rule.check(ctx))))
     for finding in findings:

@@ -8,9 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypeVar
-
-import networkx as nx
+from typing import TYPE_CHECKING, TypeVar
 
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
@@ -20,6 +18,9 @@ from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 T = TypeVar("T")
 _GUESSED = "inferred: the largest"
@@ -96,6 +97,8 @@ class Context:
     @cached_property
     def topological_order(self) -> list[str] | None:
         """The nodes in data-flow order, or None when the graph has a cycle."""
+        import networkx as nx  # imported when needed: `dagtui rules` and `generate` do without it
+
         try:
             return list(nx.topological_sort(self.deployment.graph))
         except nx.NetworkXUnfeasible:
@@ -110,6 +113,8 @@ class Context:
 
     @cached_property
     def weak_components(self) -> list[set[str]]:
+        import networkx as nx
+
         return list(nx.weakly_connected_components(self.deployment.graph))
 
     @cached_property
