@@ -14,6 +14,7 @@ from dagtui.errors import DagtuiError
 from dagtui.safe_text import visible
 
 SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
+HEADLESS = ("check", "info", "rules", "generate")  # the commands that start no interface
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 

@@ -5,18 +5,36 @@ it comes; `cli.main` catches it once running."""
 from __future__ import annotations
 
 import gc
+import os
+import sys
 
 EXIT_INTERRUPTED = 130
 
 
 def run() -> int:
     try:
-        from dagtui.cli import main
+        from dagtui.cli import HEADLESS, main
 
         collect_garbage_rarely()
-        return main()
+        code = main()
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    if len(sys.argv) > 1 and sys.argv[1] in HEADLESS:
+        exit_without_teardown(code)
+    return code
+
+
+def exit_without_teardown(code: int) -> None:
+    """End a headless command at once, its output flushed: the interpreter's teardown would free
+    every object of the reviews one by one (a tenth of a second and more after a 19k-node
+    `check`, benchmarks/bench_check.py) and run exit handlers these commands do not register.
+    Returns, leaving the exit to the interpreter, when the output cannot be flushed."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 def collect_garbage_rarely() -> None:
