@@ -369,3 +369,60 @@ def layer_order(ctx: Context):
             "attention: its output reaches the layer's attention.",
             nodes=nodes, fix="Wire each layer as norm -> attention -> residual, then norm -> gate/experts -> residual.",
         )
+
+
+@rule("STR011", "structure", Severity.ERROR, "No data flow drawn")
+def no_edges(ctx: Context):
+    """A deployment DAG draws the forward pass as edges between its operators.
+
+    Why: a file of boxes without a single edge is a placement table, not a DAG: no order, no
+    communication and no shape along an edge can be checked, by dagtui or by a reviewer; the rules
+    that follow edges (most of them) found nothing because there was nothing to follow.
+    Example: 32 layer boxes each with a GPU and a shape, and no `->` in the file.
+    Fix: Draw the edges of the forward pass, from the input through every layer to the output.
+    """
+    if ctx.deployment.graph.number_of_edges():
+        return
+    # Without edges every box is isolated and so read as a note: a box that states a tensor or a
+    # placement is drawn as an operator all the same.
+    operators = [n for n, node in ctx.nodes.items()
+                 if node.op not in NOT_OPERATORS or node.inputs or node.outputs or node.bare_shapes or node.placement]
+    if len(operators) >= 2:
+        yield no_edges.finding(
+            f"The file declares {len(operators)} operator node(s) ({node_list(operators)}) and no edge at all: "
+            "no data flow is drawn, so nothing that follows an edge (order, shapes, communication) was checked.",
+            nodes=operators, fix="Draw the edges of the forward pass, from the input through every layer to the output.",
+        )
+
+
+@rule("STR012", "structure", Severity.WARNING, "Normalization missing")
+def normalization(ctx: Context):
+    """Every transformer layer normalizes the residual stream before attention and before the
+    MLP/MoE (LayerNorm or RMSNorm; pre-norm in today's LLMs, post-norm in the original), and the
+    final norm precedes the LM head.
+
+    Why: without its norms a layer computes another model; where attention and the MLP are drawn
+    operator by operator, a missing norm is a missing operator (with its own placement and cost),
+    not a simplification. Judged only where the file names no norm anywhere (a fused
+    "Add & Norm" or "LayerNorm + QKV" counts) and draws attention as its parts.
+    Example: `layer0_input -> q_proj, k_proj, v_proj -> attention -> o_proj -> residual -> mlp_up ...`.
+    Fix: Draw the norm before attention and before the MLP/MoE in each layer, and the final norm.
+    """
+    if any(_NORM.search(node.id) or any(_NORM.search(line) for line in node.label) for node in ctx.nodes.values()):
+        return
+    attention = set(ctx.layers_of(ctx.deployment.nodes_of_op(*_ATTENTION_OPERATORS)))
+    mixing = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.MLP, Op.EXPERT, Op.MOE)))
+    layers = sorted(attention & mixing)
+    if layers:
+        nodes = [n for n in ctx.deployment.nodes_of_op(*_ATTENTION_OPERATORS) if ctx.nodes[n].layer == layers[0]][:4]
+        yield normalization.finding(
+            f"No LayerNorm or RMSNorm is drawn anywhere, though layer(s) {compact_ranges(layers)} draw attention "
+            "operator by operator and an MLP/MoE: the norms before attention, before the MLP/MoE and before the LM head are missing.",
+            nodes=nodes, fix="Draw the norm before attention and before the MLP/MoE in each layer, and the final norm before the LM head.",
+        )
+
+
+_NORM = re.compile(r"norm|(?<![a-z])ln(?![a-z])", re.IGNORECASE)
+# Attention drawn as its parts (a one-box "Attention" is ATT001's, and may well hold its norm).
+_ATTENTION_OPERATORS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
+                        Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ)
