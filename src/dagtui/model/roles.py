@@ -22,8 +22,14 @@ _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 @functools.lru_cache(maxsize=65536)
 def layer_in(text: str) -> int | None:
     """Layer index in an id or label: `layer0_`, `l0_`, `L0`, `Layer 0`, `mha_layer_0`."""
-    match = _LAYER.search(text)
-    return _bounded(match.group(1)) if match else None
+    for match in _LAYER.finditer(text):
+        if not _MLP_SUBLAYER.search(text, 0, match.end()):
+            return _bounded(match.group(1))
+    return None
+
+
+# "MLP Layer1", "FFN Layer2": the MLP's first and second linear, not transformer layers.
+_MLP_SUBLAYER = re.compile(r"(?:mlp|ffn)\s+layer\d+$", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -86,7 +92,8 @@ _TOP_K = re.compile(
 _EXPERT_COUNT = re.compile(
     r"(?:num[-_ ]?experts|n[-_]experts|total[-_ ]experts|expert[-_ ]count|experts)\s*[=:]\s*(\d+)"
     r"|top[-_ ]?\d+\s+(?:of|from|among)\s+(\d+)"
-    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:per|each|/|on\s+each))",
+    # never a count per GPU or of copies: `8 experts per GPU`, `8 Expert Instances per GPU`
+    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:/|(?:per|each|on\s+each|instances?|replicas?|copies|shards?)\b))",
     re.IGNORECASE,
 )
 

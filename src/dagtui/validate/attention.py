@@ -131,9 +131,11 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
             continue
         targets = sorted(downstream)
         goes = f", it goes to {node_list(targets)}" if targets else ""
+        if not ctx.out_degree[node]:
+            continue  # a softmax with no edge out is unwired (STR003, STR004), not skipping anything
         if ctx.nodes[node].layer in layers_with_sum:
             add(node, "softmax-skips-sum", [node, *targets], f"`{node}` does not feed the weighted sum{goes}")
-        elif targets or ctx.out_degree[node]:
+        else:
             add(node, "no-weighted-sum", [node, *targets], f"`{node}` meets no V before the output{goes}")
     _core_and_projection_faults(ctx, add)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):

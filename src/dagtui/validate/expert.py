@@ -352,12 +352,14 @@ def gate_first(ctx: Context):
         node, hops, layer = frontier.pop()
         for successor in graph.successors(node):
             other_layer = ctx.nodes[successor].layer
-            if spare.get(successor, -1) >= hops - 1 or (layer is not None and other_layer is not None and other_layer != layer):
+            # An expert's own nodes ("Expert 0 QKV Proj" ... "Expert 0 MLP") lie inside it: no hop spent.
+            left = hops if ctx.nodes[successor].expert is not None else hops - 1
+            if spare.get(successor, -1) >= left or (layer is not None and other_layer is not None and other_layer != layer):
                 continue
-            spare[successor] = hops - 1
+            spare[successor] = left
             gated.add(successor)
-            if hops > 1:
-                frontier.append((successor, hops - 1, layer))
+            if left > 0:
+                frontier.append((successor, left, layer))
     ungated = [node for node in experts if node not in gated and _connected(ctx, node)]
     if ungated:
         yield gate_first.finding(
@@ -461,7 +463,7 @@ def _passable(node: NodeInfo) -> bool:
     if node.op in _PASSABLE_OPS or node.is_communication:
         return True
     # An operator of one expert (`Expert 0 LayerNorm`, `Expert 0 Output Proj`) is inside it.
-    return node.op in (Op.NORM, Op.O_PROJ) and (node.expert is not None or "exp" in (node.id + node.title).lower())
+    return node.expert is not None or (node.op in (Op.NORM, Op.O_PROJ) and "exp" in (node.id + node.title).lower())
 
 
 def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:

@@ -100,6 +100,7 @@ def _dangling(ctx: Context, incoming: bool):
         node for node in graph if missing_side[node] == 0 and other_side[node] > 0 and node not in islands
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
         and ctx.nodes[node].kind is not Kind.NOTE and node not in after_ends
+        and ctx.nodes[node].op is not Op.PLACEHOLDER  # stands for elided nodes: ANN003's
     ]
     ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
     if not dangling or (not ends and len(dangling) == 1):
@@ -256,7 +257,11 @@ _TRAINING = re.compile(r"\bgradients?\b|\bgrads?\b|backward|\bloss\b|optimi[sz]e
 @functools.lru_cache(maxsize=65536)
 def _trains(line: str) -> bool:
     """Whether a label line names a training-only step (cached: labels repeat their lines)."""
-    return _TRAINING.search(line) is not None
+    return _TRAINING.search(line) is not None and _ONLY_IN_TRAINING.search(line) is None
+
+
+# "Gradient sync in training" says what a step would do in training: a description, not a step drawn.
+_ONLY_IN_TRAINING = re.compile(r"\b(?:in|during|for|when)\s+training\b|\(training(?:\s+only)?\)", re.IGNORECASE)
 
 
 @rule("STR008", "structure", Severity.WARNING, "Training-only operator in an inference DAG")
@@ -273,7 +278,8 @@ def training_operator(ctx: Context):
     title = " ".join([raw.name, raw.attrs.get("label", ""), *(c.text for c in raw.comments if c.header)])
     if re.search(r"\btrain(?:ing)?\b", title, re.IGNORECASE):
         return
-    found = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE and any(map(_trains, node.label))]
+    found = [n for n, node in ctx.nodes.items()
+             if node.kind is not Kind.NOTE and node.op is not Op.PLACEHOLDER and any(map(_trains, node.label))]
     if found:
         yield training_operator.finding(
             f"{len(found)} node(s) compute training-only steps (gradients, backward, loss or optimizer) in a DAG of "
@@ -351,10 +357,14 @@ def layer_order(ctx: Context):
     for node in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS):
         if ctx.nodes[node].layer is not None:
             attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
+    # On a cycle (STR001's) everything reaches everything: its MoE reaching attention says nothing of order.
+    cyclic = _on_cycles(graph) if ctx.topological_order is None else set()
     for layer in sorted(moe_of):
         moe, attention = moe_of[layer], attention_of.get(layer)
         if not attention or not any(ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE) for n in moe):
             continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
+        if cyclic & set(moe):
+            continue
         reached: set[str] = set()
         frontier = list(moe)
         while frontier:  # within the layer only: bounded by its nodes
@@ -369,6 +379,10 @@ def layer_order(ctx: Context):
             "attention: its output reaches the layer's attention.",
             nodes=nodes, fix="Wire each layer as norm -> attention -> residual, then norm -> gate/experts -> residual.",
         )
+
+
+def _on_cycles(graph: nx.DiGraph) -> set[str]:
+    return {node for component in nx.strongly_connected_components(graph) if len(component) > 1 for node in component}
 
 
 @rule("STR011", "structure", Severity.ERROR, "No data flow drawn")
