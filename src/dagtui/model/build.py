@@ -177,8 +177,8 @@ def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]
     the last of them (markers are walked last first, and a node is claimed once: linear). When the
     first marker drawn is not stage 0, what comes before it is the first stage, drawn without one."""
     markers = {
-        node_id: stage_in(node.title) for node_id, node in nodes.items()
-        if node.op is Op.STAGE_MARKER and stage_in(node.title) is not None
+        node_id: index for node_id, node in nodes.items()
+        if node.op is Op.STAGE_MARKER and (index := stage_in(node.title)) is not None
     }
     if not markers:
         return []

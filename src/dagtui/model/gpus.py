@@ -122,7 +122,7 @@ def parse_ranks(text: str) -> dict[str, frozenset[int]]:
         start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
         end = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(2)))
         for axis, low in start.items():
-            high = end.get(axis, low)
+            high = end[axis] if axis in end else low
             ranks.setdefault(_axis(axis), set()).update(_span(int(low), int(high)))
     text = _COMPOSITE_RANGE.sub(" ", text)
     for match in _RANK_RANGE.finditer(text):

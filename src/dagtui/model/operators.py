@@ -82,7 +82,7 @@ SHAPE_CHANGING = COLLECTIVES | {
 # expert): the data flow is read across them.
 PASS_THROUGH = frozenset({Op.RESHAPE, Op.ELEMENTWISE, Op.SPLIT, Op.CONCAT, Op.KV_CACHE})
 
-_RULES: list[tuple[Op, re.Pattern[str]]] = [
+_RULES: list[tuple[Op, str]] = [
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),

@@ -64,8 +64,8 @@ def claimed_layers(text: str) -> list[int] | None:
         return list(range(min(low, high), max(low, high) + 1))
     match = _LAYER_LIST.search(text)
     if match:
-        layers = {_bounded(part.strip()) for part in match.group(1).split(",")}
-        return None if None in layers else sorted(layers)  # type: ignore[type-var]
+        listed = [_bounded(part.strip()) for part in match.group(1).split(",")]
+        return None if None in listed else sorted({layer for layer in listed if layer is not None})
     match = _LAYER_SINGLE.search(text)
     if match and not _TOTAL_LAYERS.search(text):
         layer = _bounded(match.group(1))
@@ -119,5 +119,5 @@ def expert_count_in(text: str) -> int | None:
         pieces += [text[last:match.start()], " " * (match.end() - match.start())]
         last = match.end()
     masked = "".join([*pieces, text[last:]])
-    match = _EXPERT_COUNT.search(masked)
-    return _bounded(next(group for group in match.groups() if group)) if match else None
+    count = _EXPERT_COUNT.search(masked)
+    return _bounded(next(group for group in count.groups() if group)) if count else None

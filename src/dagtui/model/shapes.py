@@ -213,7 +213,9 @@ def parse_shape(text: str) -> Shape:
 def _split_top_level(text: str) -> list[str]:
     if not any(char in text for char in "([{"):
         return text.split(",")
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char in "([{":
             depth += 1

@@ -182,10 +182,10 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
                         and not (ctx.nodes[n].op is Op.QKV_PROJ and ctx.nodes[node].op is not Op.QKV_PROJ))
         if fed_by:
             add(node, "projection-chain", [*fed_by, node], f"{node_list(fed_by)} -> `{node}`")
-        after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
-        attention = [n for n in after if ctx.nodes[n].op in ATTENTION_OPS or ctx.nodes[n].op is Op.KV_CACHE]
-        outside = sorted(n for n in after if ctx.nodes[n].op in _AFTER_ATTENTION)
-        if outside and not attention:
+        consumers_of = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
+        attending = [n for n in consumers_of if ctx.nodes[n].op in ATTENTION_OPS or ctx.nodes[n].op is Op.KV_CACHE]
+        outside = sorted(n for n in consumers_of if ctx.nodes[n].op in _AFTER_ATTENTION)
+        if outside and not attending:
             add(node, "qkv-outside-attention", [node, *outside], f"`{node}` goes to {node_list(outside)}")
 
 

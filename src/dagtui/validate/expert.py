@@ -75,7 +75,7 @@ def ep_coverage(ctx: Context):
     for (ranks, count), occurrences in grouped.items():
         layers = [layer for layer, _ in occurrences if layer is not None]
         nodes = [node for _, experts in occurrences for node in experts]
-        expert_ids = sorted({ctx.nodes[n].expert for n in nodes if ctx.nodes[n].expert is not None})
+        expert_ids = sorted({expert for n in nodes if (expert := ctx.nodes[n].expert) is not None})
         where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
         message = (
             f"{where} place(s) {count} expert(s) ({'experts ' + compact_ranges(expert_ids) if expert_ids else node_list(nodes)}) "

@@ -103,13 +103,13 @@ def edge_mismatch(ctx: Context):
         if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
             continue  # K/V may have fewer heads (GQA/MQA) and another length (a KV cache) than Q
         groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
-    for (produced, expected), edges in groups.items():
+    for (produced_text, expected), edges in groups.items():
         nodes = [node for edge in edges for node in edge]
         first_source, first_target = edges[0]
         explanation = _factor_note(ctx, ctx.nodes[first_source].outputs[0], ctx.nodes[first_target].inputs)
         edge_text = ", ".join(f"`{a}` -> `{b}`" for a, b in edges[:4]) + (f" and {len(edges) - 4} more" if len(edges) > 4 else "")
         yield edge_mismatch.finding(
-            f"{edge_text}: the producer outputs {produced} but the consumer expects {expected}.{explanation}",
+            f"{edge_text}: the producer outputs {produced_text} but the consumer expects {expected}.{explanation}",
             nodes=nodes, key=f"SHP001:{ctx.nodes[first_source].op.value}->{ctx.nodes[first_target].op.value}",
             severity=ctx.severity_for((), nodes, Severity.ERROR),
             fix="Make the shapes agree: fix the label, or insert the missing collective or reshape on the edge.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 import networkx as nx
 
@@ -135,10 +136,18 @@ def off_path(ctx: Context):
 def _after_outputs(ctx: Context) -> set[str]:
     """Nodes downstream of an output node (one search from all outputs at once)."""
     graph = ctx.deployment.graph
-    frontier = [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT]
-    seen = set(frontier)
-    while frontier:
-        frontier = [s for node in frontier for s in graph.successors(node) if s not in seen and not seen.add(s)]
+    return _reachable(graph, [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT])
+
+
+def _reachable(graph: nx.DiGraph, starts: list[str], keep: Callable[[str], bool] | None = None) -> set[str]:
+    """`starts` and the nodes reached from them along edges through nodes `keep` accepts: one search
+    from all starts at once (networkx's descendants searches from one source)."""
+    seen, stack = set(starts), list(starts)
+    while stack:
+        for successor in graph.successors(stack.pop()):
+            if successor not in seen and (keep is None or keep(successor)):
+                seen.add(successor)
+                stack.append(successor)
     return seen
 
 
@@ -236,10 +245,7 @@ def no_through_path(ctx: Context):
     outputs = {n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT}
     if not inputs or not outputs:
         return
-    reached = set(inputs)
-    frontier = list(inputs)
-    while frontier:
-        frontier = [s for node in frontier for s in graph.successors(node) if s not in reached and not reached.add(s)]
+    reached = _reachable(graph, list(inputs))
     if reached & outputs:
         return
     last = [n for n in reached if not any(s not in reached for s in graph.successors(n)) and ctx.out_degree[n] == 0]
@@ -365,11 +371,8 @@ def layer_order(ctx: Context):
             continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
         if cyclic & set(moe):
             continue
-        reached: set[str] = set()
-        frontier = list(moe)
-        while frontier:  # within the layer only: bounded by its nodes
-            frontier = [s for node in frontier for s in graph.successors(node)
-                        if s not in reached and ctx.nodes[s].layer == layer and not reached.add(s)]
+        # within the layer only: bounded by its nodes
+        reached = _reachable(graph, moe, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
         if reached & attention:
             early.append((layer, [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.MOE)] or moe[:1]))
     if early:
@@ -431,7 +434,7 @@ def normalization(ctx: Context):
         nodes = [n for n in ctx.deployment.nodes_of_op(*_ATTENTION_OPERATORS) if ctx.nodes[n].layer == layers[0]][:4]
         yield normalization.finding(
             f"No LayerNorm or RMSNorm is drawn anywhere, though layer(s) {compact_ranges(layers)} draw attention "
-            "operator by operator and an MLP/MoE: the norms before attention, before the MLP/MoE and before the LM head are missing.",
+            "operator by operator and an MLP/MoE: the norms before attention and before the MLP/MoE are missing.",
             nodes=nodes, fix="Draw the norm before attention and before the MLP/MoE in each layer, and the final norm before the LM head.",
         )
 
