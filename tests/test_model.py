@@ -113,6 +113,39 @@ def test_attention_drawn_inside_an_expert_is_attention(deploy):
     assert deployment.nodes["mlp"].layer is None
 
 
+def test_a_block_line_then_its_part_is_that_part(deploy):
+    deployment = deploy("""digraph {
+      ar [shape=ellipse, label="Layer0 Attention\\nAll-Reduce Sum\\nInput: [8,128,1024]\\nOutput: [8,128,1024]"];
+      agg [shape=parallelogram, label="Layer1 MoE\\nOutput Aggregation\\nGPU: 0,1"];
+      mha [shape=parallelogram, label="MHA Attention\\nAll heads combined\\nGPU: 0"];
+      ar -> agg -> mha;
+    }""")
+    assert [deployment.nodes[n].op for n in ("ar", "agg", "mha")] == [Op.ALL_REDUCE, Op.COMBINE, Op.ATTENTION]
+
+
+def test_a_box_of_performance_figures_is_a_note(deploy):
+    deployment = deploy("""digraph {
+      a_in [label="Input\\n128x10000x4096"];
+      baseline [label="Baseline\\nTP=8, PP=2\\n16 GPUs\\n12,800 TPS\\n0.078ms/token"];
+      a_out [label="Output\\n128x10000x4096"];
+      b_in [label="Input\\n128x10000x4096"];
+      optimized [label="Optimized\\nLayer-wise\\n4 GPUs\\n15,360 TPS\\n-17% Latency"];
+      b_out [label="Output\\n128x10000x4096"];
+      a_in -> baseline -> a_out; b_in -> optimized -> b_out; baseline -> optimized;
+    }""")
+    assert deployment.nodes["baseline"].kind is Kind.NOTE and deployment.nodes["optimized"].kind is Kind.NOTE
+
+
+def test_an_id_echoing_the_degree_its_label_states_names_no_rank(deploy):
+    deployment = deploy("""digraph {
+      baseline_tp8_pp2 [label="Baseline\\nTP=8, PP=2\\nGPU: 0-15"];
+      layer0_tp3 [label="Layer 0 MLP\\nGPU: 3"];
+      baseline_tp8_pp2 -> layer0_tp3;
+    }""")
+    assert deployment.nodes["baseline_tp8_pp2"].rank("tp") == frozenset()
+    assert deployment.nodes["layer0_tp3"].rank("tp") == frozenset({3})
+
+
 def test_node_records(current):
     q = current.nodes["layer0_attn_q"]
     assert (q.op, q.kind, q.layer, q.stage) == (Op.Q_PROJ, Kind.COMPUTE, 0, 0)

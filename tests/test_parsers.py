@@ -211,10 +211,17 @@ def test_readable_id_splits_words():
     assert operator_from_text(readable_id("layer0_attn_v")) is Op.V_PROJ
 
 
-@pytest.mark.parametrize("text, gpus", [("RTX3090_0", {0}), ("H100-7", {7}), ("A100 #3", {3}), ("A100-80GB", None)])
+@pytest.mark.parametrize("text, gpus", [("RTX3090_0", {0}), ("H100-7", {7}), ("A100 #3", {3}), ("P100_2", {2}),
+                                        ("A100-80GB", None)])
 def test_device_named_by_its_model(text, gpus):
     placement = inline_placement(text)
     assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
+
+
+@pytest.mark.parametrize("text", ["All GPUs", "(all 8 devices)", "on all GPUs"])
+def test_a_line_saying_all_gpus_places_everywhere(text):
+    placement = inline_placement(text)
+    assert placement is not None and placement.everywhere
 
 
 @pytest.mark.parametrize("text, count", [

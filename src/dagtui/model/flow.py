@@ -122,10 +122,15 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """A box with no edges that names no operator and states no tensor ("16 Layers (0-7)\\nEach
     layer: same structure") is a note to the reader."""
     for node_id, node in nodes.items():
-        if node.op is Op.UNKNOWN and not graph.degree(node_id) and not node.inputs and not node.outputs:
+        if node.op is not Op.UNKNOWN or node.inputs or node.outputs:
+            continue
+        # A box of throughput and latency figures ("12,800 TPS\n0.078ms/token") summarises a
+        # deployment, wherever it is drawn.
+        if not graph.degree(node_id) or any(_PERFORMANCE_FIGURE.search(line) for line in node.label):
             node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
 
 
+_PERFORMANCE_FIGURE = re.compile(r"\d\s*(?:tps|qps|tokens?/s(?:ec)?|ms/token|ms\b)|\bthroughput\b|\blatency\b", re.IGNORECASE)
 _TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
 
 

@@ -154,6 +154,17 @@ def monolithic_moe(ctx: Context):
             nodes=boxes, key=f"EXP006:{compact_ranges(ctx.layers_of(boxes))}",
             fix="Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.",
         )
+    # Layers that draw their router but no expert and no MoE box: the experts were left out.
+    layers_with_boxes = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.MOE)}
+    gates = [n for n in ctx.deployment.nodes_of_op(Op.GATE) if ctx.nodes[n].layer is not None
+             and ctx.nodes[n].layer not in layers_with_experts | layers_with_boxes]
+    if gates and layers_with_experts - {None}:
+        yield monolithic_moe.finding(
+            f"Layer(s) {compact_ranges(ctx.layers_of(gates))} draw their gate ({node_list(gates)}) but no expert, "
+            f"while layer(s) {compact_ranges(sorted(layers_with_experts - {None}))} draw theirs: the experts are left out.",
+            nodes=gates, key="EXP006:no-experts",
+            fix="Draw the experts of every MoE layer, on every EP rank, between the dispatch and the combine.",
+        )
 
 
 _ROUTING_HOPS = 4  # gate -> (dashed) dispatch -> expert; or gate -> split -> send -> expert

@@ -358,8 +358,11 @@ def layer_order(ctx: Context):
     moe_of: dict[int, list[str]] = defaultdict(list)
     attention_of: dict[int, set[str]] = defaultdict(set)
     for node in ctx.deployment.nodes_of_op(*_MOE_PARTS):
-        if ctx.nodes[node].layer is not None:
-            moe_of[ctx.nodes[node].layer].append(node)  # type: ignore[index]
+        layer = ctx.nodes[node].layer
+        # A router fed by another layer's gate ("Token Routing" drawn in the next layer's box) routes that layer's tokens.
+        routed_from = {ctx.nodes[p].layer for p in graph.predecessors(node) if ctx.nodes[p].op in _MOE_PARTS}
+        if layer is not None and not (routed_from and layer not in routed_from):
+            moe_of[layer].append(node)
     for node in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS):
         if ctx.nodes[node].layer is not None:
             attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
@@ -371,8 +374,10 @@ def layer_order(ctx: Context):
             continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
         if cyclic & set(moe):
             continue
-        # within the layer only: bounded by its nodes
-        reached = _reachable(graph, moe, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
+        # From the gate and experts (a "token split" before attention dispatches the input, not the MoE's
+        # tokens), within the layer only: bounded by its nodes.
+        routing = [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE)]
+        reached = _reachable(graph, routing, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
         if reached & attention:
             early.append((layer, [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.MOE)] or moe[:1]))
     if early:
