@@ -139,11 +139,13 @@ def _after_outputs(ctx: Context) -> set[str]:
     return _reachable(graph, [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT])
 
 
-def _reachable(graph: nx.DiGraph, starts: list[str], keep: Callable[[str], bool] | None = None) -> set[str]:
+def _reachable(graph: nx.DiGraph, starts: list[str], keep: Callable[[str], bool] | None = None,
+               limit: int | None = None) -> set[str]:
     """`starts` and the nodes reached from them along edges through nodes `keep` accepts: one search
-    from all starts at once (networkx's descendants searches from one source)."""
+    from all starts at once (networkx's descendants searches from one source); at most about `limit`
+    nodes when given (a search repeated per node must stay bounded to stay linear)."""
     seen, stack = set(starts), list(starts)
-    while stack:
+    while stack and (limit is None or len(seen) < limit):
         for successor in graph.successors(stack.pop()):
             if successor not in seen and (keep is None or keep(successor)):
                 seen.add(successor)
@@ -448,3 +450,47 @@ _NORM = re.compile(r"norm|(?<![a-z])ln(?![a-z])", re.IGNORECASE)
 # Attention drawn as its parts (a one-box "Attention" is ATT001's, and may well hold its norm).
 _ATTENTION_OPERATORS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
                         Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ)
+
+
+_SUBLAYER_REACH = 400  # nodes searched from a norm: a sublayer's operators on every TP rank, not a whole model
+
+
+@rule("STR013", "structure", Severity.WARNING, "Residual skip taken after the norm")
+def skip_after_norm(ctx: Context):
+    """The skip branch of a residual add carries the stream from before the sublayer's norm:
+    `x + f(norm(x))`, not `norm(x) + f(norm(x))`.
+
+    Why: a skip from the norm's output normalises the residual stream at every layer, which is
+    another model; reviewers find it in drawings where the dashed residual edge starts one node too
+    late. Judged only on a layer's first residual add whose norm belongs to the same layer with no
+    residual add of that layer before it: in a post-norm drawing the skip comes from the previous
+    layer's norm, which is right.
+    Example: `layer0_input -> layer0_ln1 -> qkv ... -> attn_out -> layer0_res1` and `layer0_ln1 -> layer0_res1`.
+    Fix: Start the skip edge at the norm's input (the layer input or the previous residual add).
+    """
+    graph = ctx.deployment.graph
+    late: list[tuple[str, str]] = []
+    for add in ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD):
+        layer = ctx.nodes[add].layer
+        if layer is None or ctx.in_degree[add] < 2:
+            continue
+        feeders = set(graph.predecessors(add))
+        for norm in sorted(feeders):
+            if ctx.nodes[norm].op is not Op.NORM or ctx.nodes[norm].layer != layer:
+                continue
+            # The norm also feeds the add's other input (the sublayer), within the layer ...
+            after = _reachable(graph, [norm], lambda n: n != add and ctx.nodes[n].layer in (layer, None),  # noqa: B023
+                               limit=_SUBLAYER_REACH)
+            # ... and no residual add of the layer comes before it (post-norm's second sublayer).
+            before = _reachable(graph.reverse(copy=False), [norm], lambda n: ctx.nodes[n].layer == layer,  # noqa: B023
+                                limit=_SUBLAYER_REACH)
+            if after & (feeders - {norm}) and not any(ctx.nodes[n].op is Op.RESIDUAL_ADD for n in before - {norm}):
+                late.append((norm, add))
+    if late:
+        nodes = [n for edge in late for n in edge]
+        yield skip_after_norm.finding(
+            f"{len(late)} residual add(s) take their skip branch from the norm before the sublayer, so the stream is "
+            f"normalised at every layer: {', '.join(f'`{a}` -> `{b}`' for a, b in late[:3])}"
+            f"{f' and {len(late) - 3} more' if len(late) > 3 else ''}{ctx.in_layers([b for _, b in late])}.",
+            nodes=nodes, fix="Start each skip edge at the norm's input (the layer input or the previous residual add).",
+        )
