@@ -87,6 +87,9 @@ def _rename(node: NodeInfo, op: Op) -> None:
 _MLP_WORDS = re.compile(r"mlp|ffn|feed|\bup\b|down|gate|expert|fc\d|gelu|silu|swiglu|relu|activation", re.IGNORECASE)
 _NAMES_INPUT = re.compile(r"\binputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)  # `MLP Input`, `Model Input (token ids)`
 _NAMES_OUTPUT = re.compile(r"\boutputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)
+# "Output Logits" as the last node is the graph's sink (an LM head folded into it is SHP003's), not a
+# projection; "Output Projection" and "Output Layer" name operators.
+_STARTS_OUTPUT = re.compile(r"^(?:model\s+|final\s+)?outputs?\b(?!.*(?:proj|layer|linear|norm|dense))", re.IGNORECASE)
 _INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
 _OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
 
@@ -104,7 +107,8 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             if graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _NAMES_INPUT.search(text):
                 _rename(node, Op.INPUT)
                 node.kind = Kind.INPUT
-            elif graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _NAMES_OUTPUT.search(text):
+            elif graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and (
+                    _NAMES_OUTPUT.search(text) or _STARTS_OUTPUT.search(text)):
                 _rename(node, Op.OUTPUT)
                 node.kind = Kind.OUTPUT
             continue
@@ -120,10 +124,15 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """A box with no edges that names no operator and states no tensor ("16 Layers (0-7)\\nEach
     layer: same structure") is a note to the reader."""
     for node_id, node in nodes.items():
-        if node.op is Op.UNKNOWN and not graph.degree(node_id) and not node.inputs and not node.outputs:
+        if node.op is not Op.UNKNOWN or node.inputs or node.outputs:
+            continue
+        # A box of throughput and latency figures ("12,800 TPS\n0.078ms/token") summarises a
+        # deployment, wherever it is drawn.
+        if not graph.degree(node_id) or any(_PERFORMANCE_FIGURE.search(line) for line in node.label):
             node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
 
 
+_PERFORMANCE_FIGURE = re.compile(r"\d\s*(?:tps|qps|tokens?/s(?:ec)?|ms/token|ms\b)|\bthroughput\b|\blatency\b", re.IGNORECASE)
 _TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
 
 
@@ -226,12 +235,20 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id in boxes:
         if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
             _rename(nodes[node_id], Op.O_PROJ)
+    # Copies of a core drawn without their edges (`expert1_attn` beside a wired `expert0_attn`) are cores too.
+    cores = {_DIGITS.sub("#", n) for n in boxes if nodes[n].op is Op.ATTN_CORE}
+    for node_id in boxes:
+        if nodes[node_id].op is Op.ATTENTION and not graph.degree(node_id) and _DIGITS.sub("#", node_id) in cores:
+            _rename(nodes[node_id], Op.ATTN_CORE)
     # A generic "Linear" right after the attention core is its output projection, not an MLP.
     for node_id in [n for n, node in nodes.items() if node.op in (Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM)]:
         for successor in nearest(nodes, node_id, graph.successors, lambda n: not passes_through(n)):
             node = nodes[successor]
             if node.op is Op.MLP and not _MLP_WORDS.search(" ".join([node.title, successor])):
                 _rename(node, Op.O_PROJ)
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -243,6 +260,9 @@ def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         out = node.outputs[0]
         if out.names_vocab() or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
             _rename(node, Op.LM_HEAD)
+        elif node.op is Op.O_PROJ and node.layer is None and any(
+                nodes[p].op is Op.FINAL_NORM for p in graph.predecessors(node_id)):
+            _rename(node, Op.LM_HEAD)  # the "Output Projection" after the final norm projects the model's output
 
 
 def _far_wider_on_the_way_out(node: NodeInfo, nodes: dict[str, NodeInfo], graph: nx.DiGraph, node_id: str) -> bool:

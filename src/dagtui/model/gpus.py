@@ -122,7 +122,7 @@ def parse_ranks(text: str) -> dict[str, frozenset[int]]:
         start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
         end = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(2)))
         for axis, low in start.items():
-            high = end.get(axis, low)
+            high = end[axis] if axis in end else low
             ranks.setdefault(_axis(axis), set()).update(_span(int(low), int(high)))
     text = _COMPOSITE_RANGE.sub(" ", text)
     for match in _RANK_RANGE.finditer(text):
@@ -169,11 +169,28 @@ _INLINE_GPU = re.compile(
 )
 
 
+# A device named by its model and index (`RTX3090_0`, `H100-7`, `A100 #3`): the index is the GPU.
+_DEVICE_MODEL = re.compile(
+    r"(?<![A-Za-z0-9])(?:(?:rtx|gtx)\s*\d{3,4}(?:\s*ti)?|gb?[12]00|[ah]100|a(?:10|30|40|800)|h(?:200|800|20)|l40s?|l4|[vp]100|p40|k80|t4"
+    r"|mi(?:250|300)x?)\s*[-_#:]\s*(\d+)(?![\w.])",
+    re.IGNORECASE,
+)
+
+
+_ALL_GPUS_LINE = re.compile(r"\s*\(?\s*(?:on\s+)?all\s+(?:\d+\s+)?(?:gpus|devices)\s*\)?\s*", re.IGNORECASE)
+
+
 def inline_placement(text: str) -> Placement | None:
     """A placement written inside other text: `Embedding (GPU-0)`, `Expert Group 0 (GPU 0)`,
-    `Attention Output (GPU-0,1)` (a list item followed by a word counts something else: `GPU 0, 4 heads`)."""
+    `Attention Output (GPU-0,1)` (a list item followed by a word counts something else: `GPU 0, 4 heads`),
+    `RTX3090_0` (a device model and its index)."""
     match = _INLINE_GPU.search(text)
-    return parse_placement(match.group(0)) if match else None
+    if match:
+        return parse_placement(match.group(0))
+    if _ALL_GPUS_LINE.fullmatch(text):
+        return Placement(everywhere=True)  # a line of its own: "All GPUs", "(all 8 devices)"
+    device = _DEVICE_MODEL.search(text)
+    return Placement(gpus=frozenset({int(device.group(1))})) if device and int(device.group(1)) < MAX_GPU_ID else None
 
 
 _ALL_COUNTED = re.compile(r"(?<=\ball)\s+\d+(?=\s+(?:gpus|devices|ranks)\b)", re.IGNORECASE)

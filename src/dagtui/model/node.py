@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
 from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
-from dagtui.model.operators import TEXT_SHAPES, Kind, Op, kind_for, operator_from_id, operator_from_text
+from dagtui.model.strategy import parse_degrees
+from dagtui.model.operators import COLLECTIVES, TEXT_SHAPES, Kind, Op, kind_for, operator_from_id, operator_from_text
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
 
@@ -87,6 +88,17 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         op = operator_from_text(lines[0])
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
+        if op in (Op.ATTENTION, Op.MOE):
+            # "Layer0 Attention\nAll-Reduce Sum", "Layer1 MoE\nOutput Aggregation": the first line names
+            # the block, the next the part of it this node is.
+            parts = _MOE_PARTS if op is Op.MOE else COLLECTIVES  # attention's "All heads combined" merges heads
+            part = next((later for line in lines[1:3] if not _states_facts(line)
+                         and (later := operator_from_text(line)) in parts), None)
+            if part is not None:
+                return part, "label"
+        if op is Op.EXPERT and _ATTENTION_WORDS.search(lines[0]):
+            # "Expert 0 Attention (TP)": attention drawn inside an expert is attention (wrongly placed), no expert FFN.
+            op = operator_from_text(_EXPERT_WORDS.sub(" ", lines[0]))
         if op is not Op.UNKNOWN:
             return op, "label"
     op = operator_from_id(node_id)
@@ -104,6 +116,9 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 _ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
 _LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
+_MOE_PARTS = COLLECTIVES | {Op.GATE, Op.DISPATCH, Op.COMBINE}
+_ATTENTION_WORDS = re.compile(r"attention|\battn\b|\bqkv\b|self[-_ ]?attn", re.IGNORECASE)
+_EXPERT_WORDS = re.compile(r"\bexperts?\s*\d*", re.IGNORECASE)
 
 
 def _states_facts(line: str) -> bool:
@@ -271,6 +286,8 @@ def _read_id(node: NodeInfo) -> None:
     for axis, value in _ID_RANK.findall(node.id):
         if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
             continue  # `mlp_tp8` on GPUs 0-7 (or 8-15): the degree of the group it runs on, not rank 8
+        if node.label and parse_degrees(" ".join(node.label), single_tokens=False).get(axis.lower()) == int(value):
+            continue  # `baseline_tp8_pp2` labelled "TP=8, PP=2": the id echoes the degree its label states
         _merge_ranks(node.ranks, {axis.lower(): frozenset({int(value)})})
     if node.placement is None:
         gpu = _ID_GPU.search(node.id)

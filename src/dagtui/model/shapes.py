@@ -113,21 +113,27 @@ class Shape:
 
     def same_elements(self, other: Shape) -> bool:
         """The same tensor laid out otherwise: equal leading dimensions, and the trailing ones
-        multiply to the same size (`[b, s, 32, 128]` and `[b, s, 4096]`: heads merged)."""
+        multiply to the same size (`[b, s, 32, 128]` and `[b, s, 4096]`: heads merged), or heads
+        split and moved before the sequence (`[b, s, 512]` and `[b, 8, s, 64]`)."""
         if not self.all_int or not other.all_int or len(self.dims) == len(other.dims):
             return False
         short, long = (self, other) if len(self.dims) < len(other.dims) else (other, self)
         keep = len(short.dims) - 1
         if short.values[:keep] != long.values[:keep]:
-            return False
-        product = 1
-        for value in long.values[keep:]:
-            product *= value  # type: ignore[operator]
-        return product == short.values[keep]
+            return (len(long.dims) == len(short.dims) + 1 == 4 and short.values[0] == long.values[0]
+                    and short.values[1] == long.values[2] and _product(long.values[1:]) == _product(short.values[1:]))
+        return _product(long.values[keep:]) == short.values[keep]
 
     def same_as(self, other: Shape) -> bool:
         """Equal dimension values (names are ignored: `hidden=4096` and `4096` agree)."""
         return self.values == other.values
+
+
+def _product(values) -> int:
+    product = 1
+    for value in values:
+        product *= value
+    return product
 
 
 def parse_dim(text: str) -> Dim:
@@ -207,7 +213,9 @@ def parse_shape(text: str) -> Shape:
 def _split_top_level(text: str) -> list[str]:
     if not any(char in text for char in "([{"):
         return text.split(",")
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char in "([{":
             depth += 1

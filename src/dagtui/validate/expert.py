@@ -75,7 +75,7 @@ def ep_coverage(ctx: Context):
     for (ranks, count), occurrences in grouped.items():
         layers = [layer for layer, _ in occurrences if layer is not None]
         nodes = [node for _, experts in occurrences for node in experts]
-        expert_ids = sorted({ctx.nodes[n].expert for n in nodes if ctx.nodes[n].expert is not None})
+        expert_ids = sorted({expert for n in nodes if (expert := ctx.nodes[n].expert) is not None})
         where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
         message = (
             f"{where} place(s) {count} expert(s) ({'experts ' + compact_ranges(expert_ids) if expert_ids else node_list(nodes)}) "
@@ -153,6 +153,17 @@ def monolithic_moe(ctx: Context):
             "cannot be checked.",
             nodes=boxes, key=f"EXP006:{compact_ranges(ctx.layers_of(boxes))}",
             fix="Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.",
+        )
+    # Layers that draw their router but no expert and no MoE box: the experts were left out.
+    layers_with_boxes = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.MOE)}
+    gates = [n for n in ctx.deployment.nodes_of_op(Op.GATE) if ctx.nodes[n].layer is not None
+             and ctx.nodes[n].layer not in layers_with_experts | layers_with_boxes]
+    if gates and layers_with_experts - {None}:
+        yield monolithic_moe.finding(
+            f"Layer(s) {compact_ranges(ctx.layers_of(gates))} draw their gate ({node_list(gates)}) but no expert, "
+            f"while layer(s) {compact_ranges(sorted(layers_with_experts - {None}))} draw theirs: the experts are left out.",
+            nodes=gates, key="EXP006:no-experts",
+            fix="Draw the experts of every MoE layer, on every EP rank, between the dispatch and the combine.",
         )
 
 
@@ -352,12 +363,14 @@ def gate_first(ctx: Context):
         node, hops, layer = frontier.pop()
         for successor in graph.successors(node):
             other_layer = ctx.nodes[successor].layer
-            if spare.get(successor, -1) >= hops - 1 or (layer is not None and other_layer is not None and other_layer != layer):
+            # An expert's own nodes ("Expert 0 QKV Proj" ... "Expert 0 MLP") lie inside it: no hop spent.
+            left = hops if ctx.nodes[successor].expert is not None else hops - 1
+            if spare.get(successor, -1) >= left or (layer is not None and other_layer is not None and other_layer != layer):
                 continue
-            spare[successor] = hops - 1
+            spare[successor] = left
             gated.add(successor)
-            if hops > 1:
-                frontier.append((successor, hops - 1, layer))
+            if left > 0:
+                frontier.append((successor, left, layer))
     ungated = [node for node in experts if node not in gated and _connected(ctx, node)]
     if ungated:
         yield gate_first.finding(
@@ -461,7 +474,7 @@ def _passable(node: NodeInfo) -> bool:
     if node.op in _PASSABLE_OPS or node.is_communication:
         return True
     # An operator of one expert (`Expert 0 LayerNorm`, `Expert 0 Output Proj`) is inside it.
-    return node.op in (Op.NORM, Op.O_PROJ) and (node.expert is not None or "exp" in (node.id + node.title).lower())
+    return node.expert is not None or (node.op in (Op.NORM, Op.O_PROJ) and "exp" in (node.id + node.title).lower())
 
 
 def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:

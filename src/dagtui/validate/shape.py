@@ -3,6 +3,7 @@ a tensor-parallel region without being gathered or reduced."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
@@ -30,6 +31,23 @@ def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
     """Tensors of the same rank and last (head or hidden) size: K/V may differ from Q in heads and length."""
     return any(len(produced.dims) == len(shape.dims) and produced.values[-1] == shape.values[-1]
                for shape in consumer.inputs)
+
+
+# "MHA-TP (Layer 0)", "Attention (TP)", "Per GPU": a block drawn per TP rank works on its shard.
+_TENSOR_PARALLEL_WORDS = re.compile(r"(?<![a-z])tp(?![a-z])|tensor[-_ ]?parallel|per[-_ ]?(?:gpu|rank)|\bshard", re.IGNORECASE)
+
+
+def _says_tensor_parallel(node: NodeInfo) -> bool:
+    return any(_TENSOR_PARALLEL_WORDS.search(line) for line in node.label)
+
+
+def _fused_qkv_of(produced: Shape, consumer: NodeInfo) -> bool:
+    """A fused QKV output whose last dimension is three times the consumer's (Q, K and V of one head
+    side by side), every other dimension equal."""
+    return produced.all_int and any(
+        shape.all_int and len(shape.dims) == len(produced.dims) and produced.values[:-1] == shape.values[:-1]
+        and produced.values[-1] == 3 * shape.values[-1]  # type: ignore[operator]
+        for shape in consumer.inputs)
 
 
 def _comparable(shape: Shape) -> bool:
@@ -98,18 +116,20 @@ def edge_mismatch(ctx: Context):
             continue
         if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _GATHERING):
             continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
+        if producer.op is Op.QKV_PROJ and consumer.op in _ATTENDING and _fused_qkv_of(produced, consumer):
+            continue  # Q, K and V side by side ([.., heads, 3*d_k]) into a core that takes each of them
         if consumer.op is Op.ATTN_WEIGHTED_SUM and producer.op in _SCORES and len(consumer.inputs) == 1:
             continue  # scores and V differ by design: a weighted sum listing one input lists V
         if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
             continue  # K/V may have fewer heads (GQA/MQA) and another length (a KV cache) than Q
         groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
-    for (produced, expected), edges in groups.items():
+    for (produced_text, expected), edges in groups.items():
         nodes = [node for edge in edges for node in edge]
         first_source, first_target = edges[0]
         explanation = _factor_note(ctx, ctx.nodes[first_source].outputs[0], ctx.nodes[first_target].inputs)
         edge_text = ", ".join(f"`{a}` -> `{b}`" for a, b in edges[:4]) + (f" and {len(edges) - 4} more" if len(edges) > 4 else "")
         yield edge_mismatch.finding(
-            f"{edge_text}: the producer outputs {produced} but the consumer expects {expected}.{explanation}",
+            f"{edge_text}: the producer outputs {produced_text} but the consumer expects {expected}.{explanation}",
             nodes=nodes, key=f"SHP001:{ctx.nodes[first_source].op.value}->{ctx.nodes[first_target].op.value}",
             severity=ctx.severity_for((), nodes, Severity.ERROR),
             fix="Make the shapes agree: fix the label, or insert the missing collective or reshape on the edge.",
@@ -146,6 +166,7 @@ def shard_outside_tp(ctx: Context):
     carriers = [
         node_id for node_id, node in ctx.nodes.items()
         if node.op in FULL_SIZE_OPS and node.op is not Op.EMBEDDING and any(ctx.is_tp_shard(s.hidden()) for s in node.inputs)
+        and not (node.op in (Op.ATTENTION, Op.MOE) and _says_tensor_parallel(node))
     ]
     sinks = [
         (source, target) for source, target, producer, consumer in ctx.edges
