@@ -1,6 +1,6 @@
-"""Operators are classified once per digit template: the table's patterns must treat the digits
-the template masks alike, and the template path must give what classifying each text directly
-gives, node for node, on the samples, generated DAGs and corpus files."""
+"""Operators and degree statements are found once per digit template: the patterns must treat the
+digits a template masks alike, and the template path must give what reading each text directly
+gives, node for node and statement for statement, on the samples, generated DAGs and corpus files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import pytest
 
 from dagtui.generate import generate, to_dot
 from dagtui.model import ModelSpec, build_deployment, parse_strategy
-from dagtui.model import operators
-from dagtui.model.operators import KEPT_DIGITS, RULES, Op, operator_from_id, operator_from_text, template
+from dagtui.model import operators, strategy, templates
+from dagtui.model.operators import RULES, Op, operator_from_id, operator_from_text
+from dagtui.model.strategy import degree_matches, degree_spans, explicit_matches
+from dagtui.model.templates import KEPT_DIGITS, template
 from dagtui.dot import read_dot
 from dagtui.validate import validate
 
@@ -25,12 +27,34 @@ except ImportError:  # Python 3.10
 MASKED = [digit for digit in "0123456789" if digit not in KEPT_DIGITS]
 
 
-def _digits_named(items) -> list[str]:
+def _matches_a_digit(items) -> bool:
+    """Whether a parsed (sub)pattern may match a digit: anything but literal letters and spaces."""
+    for op, argument in items:
+        name = str(op)
+        if "LITERAL" in name:
+            if chr(argument).isdigit():
+                return True
+        elif op is sre_constants.BRANCH:
+            if any(_matches_a_digit(branch) for branch in argument[1]):
+                return True
+        elif op is sre_constants.SUBPATTERN:
+            if _matches_a_digit(argument[-1]):
+                return True
+        else:
+            return True
+    return False
+
+
+def _digits_named(items, groups: dict[int, object] | None = None) -> list[str]:
     """The reasons a parsed pattern would tell masked digits apart: a digit written as a literal
-    (but the kept ones), or a range holding some ASCII digits and not all."""
+    (but the kept ones), a range holding some ASCII digits and not all, a back-reference to a
+    group that may hold digits."""
+    groups = {} if groups is None else groups
     problems = []
     for op, argument in items:
         name = str(op)
+        if op is sre_constants.SUBPATTERN and argument[0] is not None:
+            groups[argument[0]] = argument[-1]
         if "LITERAL" in name and chr(argument) in MASKED:
             problems.append(f"literal {chr(argument)!r}")
         elif "RANGE" in name:
@@ -39,30 +63,34 @@ def _digits_named(items) -> list[str]:
             if held and len(held) < 10:
                 problems.append(f"range {chr(low)}-{chr(high)}")
         elif op is sre_constants.IN:
-            problems += _digits_named(argument)
+            problems += _digits_named(argument, groups)
         elif op is sre_constants.BRANCH:
             for branch in argument[1]:
-                problems += _digits_named(branch)
+                problems += _digits_named(branch, groups)
         elif op in (sre_constants.SUBPATTERN,):
-            problems += _digits_named(argument[-1])
+            problems += _digits_named(argument[-1], groups)
         elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT) or "POSSESSIVE" in name:
-            problems += _digits_named(argument[2])
+            problems += _digits_named(argument[2], groups)
         elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            problems += _digits_named(argument[1])
-        elif "GROUPREF" in name:
-            problems.append("a back-reference (it compares the text itself)")
+            problems += _digits_named(argument[1], groups)
+        elif "GROUPREF" in name and (argument not in groups or _matches_a_digit(groups[argument])):
+            problems.append("a back-reference to a group that may hold digits")
     return problems
 
 
-def test_the_operator_table_treats_masked_digits_alike():
-    for op, pattern in RULES:
-        assert _digits_named(sre_parse.parse(pattern.pattern, pattern.flags)) == [], (op, pattern.pattern)
+DEGREE_PATTERNS = [*strategy._EXPLICIT, strategy._COUNT_FIRST, strategy._RANK_RANGE, strategy._TOKEN, strategy._CHAIN_GAP]
+
+
+@pytest.mark.parametrize("pattern", [pattern for _, pattern in RULES] + DEGREE_PATTERNS, ids=lambda p: p.pattern[:40])
+def test_templated_patterns_treat_masked_digits_alike(pattern):
+    assert _digits_named(sre_parse.parse(pattern.pattern, pattern.flags)) == [], pattern.pattern
 
 
 def test_the_check_catches_a_pattern_that_names_a_masked_digit():
     assert _digits_named(sre_parse.parse(r"fp8|\bw1\b")) == ["literal '8'", "literal '1'"]
     assert _digits_named(sre_parse.parse(r"stage[1-3]")) == ["range 1-3"]
-    assert _digits_named(sre_parse.parse(r"all2all|\d+|[0-9a-z]")) == []
+    assert _digits_named(sre_parse.parse(r"(\d)\1")) == ["a back-reference to a group that may hold digits"]
+    assert _digits_named(sre_parse.parse(r"all2all|\d+|[0-9a-z]|(TP|EP)\d+-\1")) == []
 
 
 @pytest.mark.parametrize(("text", "op"), [
@@ -74,23 +102,34 @@ def test_templates_keep_the_operator(text, op):
     assert template("l17_tp3_all2all_9") == "l00_tp0_all2all_0"
 
 
-def _models_both_ways(raw):
-    """The deployment and findings built through templates, then with templates off (each text
-    classified as it is), with the classifier's caches emptied around each."""
-    caches = (operators.operator_from_text, operators._operator_of_template, operators._operator_of_id_template)
+CACHES = (operators.operator_from_text, operators._operator_of_template, operators._operator_of_id_template,
+          strategy._explicit, strategy._statements)
+
+
+def _both_ways(work):
+    """`work()` through templates, then with templates off (each text read as it is), with the
+    caches of what is templated emptied around each."""
     results = []
-    for mask in (operators.template, lambda text: text):
-        for cache in caches:
+    for mask in (template, lambda text: text):
+        for cache in CACHES:
             cache.cache_clear()
-        operators.template = mask
+        templates.template = mask
         try:
-            deployment = build_deployment(raw)
-            results.append((deployment, validate(deployment)))
+            results.append(work())
         finally:
-            operators.template = template
-    for cache in caches:
+            templates.template = template
+    for cache in CACHES:
         cache.cache_clear()
     return results
+
+
+def _models_both_ways(raw):
+    """The deployment and its findings, through templates and directly."""
+    def work():
+        deployment = build_deployment(raw)
+        return deployment, validate(deployment)
+
+    return _both_ways(work)
 
 
 def _files() -> list:
@@ -125,3 +164,31 @@ def test_ids_that_differ_in_numbers_share_one_classification():
     templates = {template(node_id) for node_id in ids}
     assert operators._operator_of_id_template.cache_info().misses == len(templates) == 12  # of 320 ids
     assert template("layer31_attn_q_tp7") == "layer00_attn_q_tp0"
+
+
+def _texts(paths) -> list[str]:
+    """Every label line, whole label (lines joined) and graph or cluster label of the files."""
+    texts = []
+    for path in paths:
+        raw = read_dot(path)
+        texts += [raw.attrs.get("label", ""), *(cluster.label for cluster in raw.clusters())]
+        for node in raw.nodes.values():
+            label = node.attrs.get("label", "")
+            texts += [label, *label.split("\\n")]
+    return [text for text in dict.fromkeys(texts) if text]
+
+
+HOSTILE_DEGREES = ["TP=8 " * 50, "EP16-TP4-PP2-DP2", "dp1_pp0_tp7", "16 EP x 4 TP", "TP=2000000 EP2-TP3",
+                   "tp_size=08, 8-way TP, tensor parallel size 12", "TP0-TP7 EP0-63", "PP 0 to 3, DP=0", "EP٣-TP٤"]
+
+
+def test_degree_statements_agree_through_templates_and_directly():
+    texts = _texts(_files()) + HOSTILE_DEGREES
+
+    def read_all():
+        return [(degree_matches(text), degree_matches(text, single_tokens=False, count_first=False),
+                 explicit_matches(text), degree_spans(text)) for text in texts]
+
+    templated, direct = _both_ways(read_all)
+    assert len(texts) > 1000 and templated == direct
+    assert any(found[0] for found in direct)  # the texts do state degrees

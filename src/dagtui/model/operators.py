@@ -10,6 +10,8 @@ import functools
 import re
 from enum import Enum
 
+from dagtui.model import templates
+
 
 class Kind(str, Enum):
     """What a node does in the data flow, by convention of its DOT shape."""
@@ -148,30 +150,20 @@ SHAPE_KINDS = {
 }
 
 
-# Classified once per template: a text gives the operator its template gives, the text with its
-# digits masked. The table's patterns treat every digit alike (`\d`), but for the 2 they name
-# (`all2all`, `a2a`), which the mask keeps; tests/test_templates.py checks that no pattern names
-# another. Large DAGs repeat a handful of templates in thousands of ids and label lines that
-# differ only in their numbers (`l17_tp3_q_proj`).
-KEPT_DIGITS = "2"
-_MASK = str.maketrans({digit: "0" for digit in "0123456789" if digit not in KEPT_DIGITS})
-
-
-def template(text: str) -> str:
-    """`text` with its ASCII digits made `0` (but the KEPT_DIGITS): the same length, words and
-    word boundaries, the same operator."""
-    return text.translate(_MASK)
+# Classified once per template (see `templates`): ids and label lines that differ only in their
+# numbers give the operator their template gives. The table's patterns treat every digit alike
+# but the 2 of `all2all` and `a2a`, which templates keep.
 
 
 @functools.lru_cache(maxsize=65536)
 def operator_from_text(text: str) -> Op:
     """The first operator the table finds in `text` (a label line or an id made readable)."""
-    return _operator_of_template(template(text))
+    return _operator_of_template(templates.template(text))
 
 
 def operator_from_id(node_id: str) -> Op:
     """The operator a node's id names (`layer0_attn_q_tp2`: a Q projection)."""
-    return _operator_of_id_template(template(node_id))
+    return _operator_of_id_template(templates.template(node_id))
 
 
 @functools.lru_cache(maxsize=16384)
