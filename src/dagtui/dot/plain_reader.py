@@ -44,11 +44,12 @@ _TOKEN = re.compile(
     r"|->|--"  # edge operators
     r"|[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*"  # bare ID or keyword
     r"|-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?![A-Za-z_0-9.\x80-\U0010ffff])"  # numeral, delimited
+    r"|-?[.0-9][A-Za-z_0-9.\x80-\U0010ffff]*"  # a numeral run into letters (`12abc`): cgraph splits it
     r"|//[^\n]*|/\*[\s\S]*?\*/"  # comments
     r"|\S"  # anything else: punctuation, or a character outside the subset
 )
-_KEYWORDS = KEYWORDS
 _PUNCTUATION = frozenset("[]{};,=")
+_NUMERAL = re.compile(r"-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)")
 _ESCAPED_PAIR = re.compile(r"\\([\s\S])")
 _END = ""  # after the last token; no token is empty
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -99,11 +100,18 @@ class _Scope:
         return child
 
 
+def _spellings(word: str) -> list[str]:
+    """`word` in every mix of upper and lower case."""
+    return ["".join(letters) for letters in itertools.product(*((c.lower(), c.upper()) for c in word))]
+
+
+# Keywords ignore case: each spelling of each (512 in all), so that a token is looked up once.
+_KEYWORD_SPELLINGS = {spelling: keyword for keyword in KEYWORDS for spelling in _spellings(keyword)}
+
+
 def _keyword(token: str) -> str:
     """The keyword a token is, lower-cased (keywords ignore case), or "" for anything else."""
-    # The longest keyword has 8 letters: most IDs are ruled out without lower-casing them.
-    lowered = token.lower() if len(token) <= 8 else ""
-    return lowered if lowered in _KEYWORDS else ""
+    return _KEYWORD_SPELLINGS.get(token, "")
 
 
 def _unquote(token: str) -> str:
@@ -159,6 +167,8 @@ class _Parser:
                 raise _OutsideSubset("keyword where an ID belongs")
             return token
         if first.isdigit() or (first in ".-" and len(token) > 1 and token not in ("->", "--")):
+            if _NUMERAL.fullmatch(token) is None:
+                raise _OutsideSubset("a badly delimited number")  # cgraph warns and splits it
             return token
         raise _OutsideSubset(f"not an ID: {token!r}")
 
