@@ -16,9 +16,10 @@ inside them (between the reader's steps, every 2,048 nodes while modelling, befo
 once it answers True the generator ends without another event, within a few tens of
 milliseconds on a 19k-node file.
 
-The loader has no process-wide side effects: no thread, process, signal, GC or stream is touched;
-what it caches (label lines, operators per template) is the same whoever asks. So it can run in a
-worker thread of the explorer. How the explorer calls it (`settings` resolved on the app's
+The loader has no process-wide side effects: no thread, process, signal, GC setting or stream is
+touched (Graphviz's parser reports its errors through its own hook, see `dot/cgraph_reader.py`);
+what it caches (label lines, operators and degrees per template) is the same whoever asks. So it
+can run in a worker thread of the explorer. How the explorer calls it (`settings` resolved on the app's
 thread, so that a bad `dagtui.yaml`, spec or strategy is reported before loading):
 
     settings = load_settings(model=..., strategy=...)     # raises DagtuiError: notify and stop
