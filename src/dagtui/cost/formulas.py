@@ -125,8 +125,9 @@ def heads_per_rank(m: ModelDims, tp: int) -> tuple[int, int]:
 
 def stage_weight_params(m: ModelDims, deg: Degrees, stage: StageShape) -> dict[str, int]:
     """Parameters one GPU of a stage holds, by part: attention and dense MLP (and shared experts)
-    split over TP, E/EP whole experts, the vocabulary-parallel embedding and LM head split over TP,
-    norms and router replicated."""
+    split over TP; ⌈E/EP⌉ experts per EP rank, each split over the TP ranks of its EP rank (expert
+    tensor parallelism = TP, Megatron-Core's default); the vocabulary-parallel embedding and LM head
+    split over TP; norms and router replicated."""
     a_t, k_t = heads_per_rank(m, deg.tp)
     h, g = m.hidden, m.matrices
     vocab_shard = ceil_div(m.vocab, deg.tp) * h
@@ -134,7 +135,7 @@ def stage_weight_params(m: ModelDims, deg: Degrees, stage: StageShape) -> dict[s
     return {
         "attention": stage.layers * h * m.head_dim * (2 * a_t + 2 * k_t),
         "mlp": stage.dense * g * h * ceil_div(m.ffn, deg.tp) + stage.moe * m.shared_experts * g * h * ceil_div(m.moe_ffn, deg.tp),
-        "experts": stage.moe * ceil_div(m.experts, deg.ep) * expert_params(m),
+        "experts": stage.moe * ceil_div(m.experts, deg.ep) * g * h * ceil_div(m.moe_ffn, deg.tp),
         "embedding": (vocab_shard if stage.first else 0) + (vocab_shard if head_copy else 0),
         "other": stage.layers * 2 * h + (h if stage.last else 0) + stage.moe * router_params(m),
     }
@@ -147,10 +148,17 @@ def sequences_per_group(deg: Degrees, w: Workload) -> int:
     return ceil_div(w.batch, deg.ep * w.micro_batches)
 
 
-def routed_tokens(m: ModelDims, deg: Degrees, tokens: int) -> int:
-    """Routed token copies one GPU's experts receive when its group holds `tokens`: ⌈K·T/t⌉
-    (each TP rank of the group dispatches 1/t of the tokens; balanced routing)."""
+def dispatched_tokens(m: ModelDims, deg: Degrees, tokens: int) -> int:
+    """Routed token copies one GPU sends to the all-to-all when its group holds `tokens`: ⌈K·T/t⌉
+    (the group's tokens are replicated over its TP ranks; each dispatches 1/t of them)."""
     return ceil_div(m.top_k * tokens, deg.tp)
+
+
+def expert_tokens(m: ModelDims, tokens: int) -> int:
+    """Routed token copies the experts of one EP rank process when each group holds `tokens`: K·T
+    (balanced routing: the stage's EP·T tokens make K·EP·T copies, K·T per EP rank). Every TP rank
+    of the EP rank sees all of them (gathered over TP) through its 1/t slice of the weights."""
+    return m.top_k * tokens
 
 
 # -- KV cache (doc: "KV cache") ----------------------------------------------------------------
@@ -177,9 +185,9 @@ def layer_activations(m: ModelDims, deg: Degrees, tokens: int, moe: bool) -> int
     attention = tokens * (2 * h + 2 * a_t * m.head_dim + 2 * k_t * m.head_dim)
     if not moe:
         return attention + tokens * (2 * h + g * ceil_div(m.ffn, deg.tp))
-    routed = routed_tokens(m, deg, tokens)
+    routed = expert_tokens(m, tokens) * (2 * h + g * ceil_div(m.moe_ffn, deg.tp))
     shared = m.shared_experts * tokens * g * ceil_div(m.moe_ffn, deg.tp)
-    return attention + tokens * (2 * h + m.experts) + routed * (2 * h + g * m.moe_ffn) + shared
+    return attention + tokens * (2 * h + m.experts) + routed + shared
 
 
 def stage_activation_bytes(m: ModelDims, deg: Degrees, w: Workload, stage: StageShape) -> int:
@@ -201,7 +209,7 @@ def layer_flops(m: ModelDims, deg: Degrees, sequences: int, queries: int, contex
     if not moe:
         return flops + 2 * tokens * g * h * ceil_div(m.ffn, deg.tp)
     flops += 2 * tokens * router_params(m)
-    flops += 2 * routed_tokens(m, deg, tokens) * expert_params(m)
+    flops += 2 * expert_tokens(m, tokens) * g * h * ceil_div(m.moe_ffn, deg.tp)
     return flops + 2 * tokens * m.shared_experts * g * h * ceil_div(m.moe_ffn, deg.tp)
 
 
@@ -238,31 +246,45 @@ def all_to_all(sent: int, group: int) -> int:
 
 COLLECTIVE_AXIS = {
     "tp_all_reduce_attention": "tp", "tp_all_reduce_mlp": "tp", "tp_moe_output": "tp",
-    "ep_dispatch": "ep", "ep_combine": "ep", "pp_send": "pp", "tp_lm_head_all_gather": "tp",
+    "ep_dispatch": "ep", "tp_expert_all_gather": "tp", "tp_expert_reduce_scatter": "tp", "ep_combine": "ep",
+    "pp_send": "pp", "tp_lm_head_all_gather": "tp",
 }
 
 
-def stage_comm(m: ModelDims, deg: Degrees, w: Workload, stage: StageShape, decode: bool) -> dict[str, int]:
-    """Bytes one GPU of a stage sends per micro-batch, by collective: the TP all-reduce after
-    attention and after the dense MLP; after an MoE block an all-reduce over TP when shared experts
-    leave partial sums, else an all-gather of the routed tokens' outputs; the EP all-to-all
-    dispatch and combine of the routed token copies; the PP send of the stage's output (1/t of it
-    per TP rank, Narayanan et al. 2021's scatter/gather); the all-gather of the vocabulary-parallel
-    logits of the last positions."""
-    sequences = sequences_per_group(deg, w)
-    tokens = sequences * (1 if decode else w.seq_len)
+def layer_comm(m: ModelDims, deg: Degrees, w: Workload, moe: bool, decode: bool) -> dict[str, int]:
+    """Bytes one GPU sends for one layer and one micro-batch, by collective: the TP all-reduce
+    after attention and after a dense MLP. In an MoE block (Megatron-Core's all-to-all dispatcher
+    with expert tensor parallelism): each TP rank dispatches 1/t of the routed copies over EP; the
+    copies an EP rank receives are all-gathered over its TP ranks before the experts and
+    reduce-scattered after them; the all-to-all combine returns them; the block's output is
+    all-gathered over TP (all-reduced when shared experts leave partial sums over all tokens)."""
+    tokens = sequences_per_group(deg, w) * (1 if decode else w.seq_len)
     message = tokens * m.hidden * m.act_bytes
-    routed = routed_tokens(m, deg, tokens) * m.hidden * m.act_bytes
-    moe_output = ring_all_reduce(message, deg.tp) if m.shared_experts else ring_all_gather(message, deg.tp)
-    return {
-        "tp_all_reduce_attention": stage.layers * ring_all_reduce(message, deg.tp),
-        "tp_all_reduce_mlp": stage.dense * ring_all_reduce(message, deg.tp),
-        "tp_moe_output": stage.moe * moe_output,
-        "ep_dispatch": stage.moe * all_to_all(routed, deg.ep),
-        "ep_combine": stage.moe * all_to_all(routed, deg.ep),
-        "pp_send": 0 if stage.last else ceil_div(message, deg.tp),
-        "tp_lm_head_all_gather": ring_all_gather(sequences * m.vocab * m.act_bytes, deg.tp) if stage.last else 0,
-    }
+    comm = dict.fromkeys(COLLECTIVE_AXIS, 0)
+    comm["tp_all_reduce_attention"] = ring_all_reduce(message, deg.tp)
+    if not moe:
+        comm["tp_all_reduce_mlp"] = ring_all_reduce(message, deg.tp)
+        return comm
+    sent = dispatched_tokens(m, deg, tokens) * m.hidden * m.act_bytes
+    received = expert_tokens(m, tokens) * m.hidden * m.act_bytes
+    comm["ep_dispatch"] = comm["ep_combine"] = all_to_all(sent, deg.ep)
+    comm["tp_expert_all_gather"] = comm["tp_expert_reduce_scatter"] = ring_all_gather(received, deg.tp)
+    comm["tp_moe_output"] = ring_all_reduce(message, deg.tp) if m.shared_experts else ring_all_gather(message, deg.tp)
+    return comm
+
+
+def stage_comm(m: ModelDims, deg: Degrees, w: Workload, stage: StageShape, decode: bool) -> dict[str, int]:
+    """Bytes one GPU of a stage sends per micro-batch, by collective: its layers' (`layer_comm`),
+    the PP send of the stage's output (1/t of it per TP rank, Narayanan et al. 2021's
+    scatter/gather), and on the last stage the all-gather of the vocabulary-parallel logits of the
+    last positions."""
+    sequences = sequences_per_group(deg, w)
+    dense, moe = layer_comm(m, deg, w, False, decode), layer_comm(m, deg, w, True, decode)
+    comm = {name: stage.dense * dense[name] + stage.moe * moe[name] for name in COLLECTIVE_AXIS}
+    message = sequences * (1 if decode else w.seq_len) * m.hidden * m.act_bytes
+    comm["pp_send"] = 0 if stage.last else ceil_div(message, deg.tp)
+    comm["tp_lm_head_all_gather"] = ring_all_gather(sequences * m.vocab * m.act_bytes, deg.tp) if stage.last else 0
+    return comm
 
 
 # -- pipeline and time (doc: "Pipeline bubble", "Roofline") ------------------------------------

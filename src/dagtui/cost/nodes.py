@@ -11,11 +11,13 @@ from collections import Counter
 from dataclasses import dataclass
 from math import prod
 
+from dagtui.cost.formulas import all_to_all, ring_all_gather, ring_all_reduce
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
 from dagtui.model.shapes import Shape
 from dagtui.model.spec import DTYPE_BYTES, ModelSpec
+from dagtui.safe_text import visible
 
 _MATMULS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.LM_HEAD, Op.MLP, Op.EXPERT})
 _WHOLE_MLPS = frozenset({Op.MLP, Op.EXPERT})  # a box of equal input and output width is a whole MLP
@@ -26,8 +28,9 @@ _STREAM = frozenset({Op.NORM, Op.RESIDUAL_ADD, Op.FINAL_NORM})
 
 @dataclass(frozen=True)
 class NodeCost:
-    """FLOPs of one node and the bytes it reads and writes (weights included), with the formula
-    used, in words a detail panel can show."""
+    """FLOPs of one node and the bytes it reads and writes (weights included; for a collective,
+    the bytes one GPU sends), with the formula used, in words a detail panel can show (file text
+    in it is already made visible)."""
 
     flops: int
     bytes: int
@@ -50,8 +53,7 @@ def node_cost(node: NodeInfo, spec: ModelSpec | None = None) -> NodeCost | None:
     outputs = [shape for shape in node.outputs if shape.dims and shape.all_int]
     size = DTYPE_BYTES.get((spec.dtype if spec else None) or "bf16", 2)
     if node.op in _MOVES and (inputs or outputs):
-        message = _elements((inputs or outputs)[0]) * size
-        return NodeCost(0, message, f"moves a {message:,}-byte message ({(inputs or outputs)[0]} x {size} B)")
+        return _collective(node, (inputs or outputs)[0], size)
     if not inputs or not outputs or len(inputs) != len(node.inputs) or len(outputs) != len(node.outputs):
         return None
     first, out = inputs[0], outputs[0]
@@ -94,6 +96,26 @@ def _matmul(node: NodeInfo, first: Shape, out: Shape, moved: int, size: int, spe
                         f"2 x {tokens:,} tokens x {matrices} x {width_in} x {inner} (a whole MLP, inner size from --model)")
     weights = width_in * width_out * size
     return NodeCost(2 * tokens * width_in * width_out, moved + weights, f"2 x {tokens:,} tokens x {width_in} x {width_out}")
+
+
+def _collective(node: NodeInfo, tensor: Shape, size: int) -> NodeCost:
+    """A collective's message, and with its group drawn (`TP Group: TP0-TP7`) the bytes one GPU
+    sends (doc: "Communication"): ring all-reduce 2(t-1)/t, all-gather and reduce-scatter (t-1)/t,
+    all-to-all (n-1)/n of the message; a send/recv sends it whole."""
+    message = _elements(tensor) * size
+    described = f"a {message:,}-byte message ({visible(str(tensor))} x {size} B)"  # the shape is file text
+    if node.op is Op.SEND_RECV:
+        return NodeCost(0, message, f"sends {described}")
+    group = max((len(ranks) for ranks in node.group.values()), default=0)
+    if group < 2:
+        return NodeCost(0, message, f"moves {described}; its group size is not drawn")
+    if node.op is Op.ALL_REDUCE:
+        sent, rule = ring_all_reduce(message, group), f"2({group}-1)/{group}"
+    elif node.op is Op.ALL_TO_ALL:
+        sent, rule = all_to_all(message, group), f"({group}-1)/{group}"
+    else:
+        sent, rule = ring_all_gather(message, group), f"({group}-1)/{group}"
+    return NodeCost(0, sent, f"each of {group} GPUs sends {rule} of {described} = {sent:,} B")
 
 
 def node_costs(deployment: Deployment, spec: ModelSpec | None = None) -> dict[str, NodeCost]:
