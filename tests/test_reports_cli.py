@@ -16,7 +16,7 @@ from dagtui.report import OutputError, write_atomic
 from helpers import SAMPLES
 
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
-CATEGORIES = {"syntax", "structure", "attention", "shape", "pipeline", "expert", "tensor", "communication", "gpu", "strategy", "annotation"}
+CATEGORIES = {"syntax", "structure", "attention", "shape", "pipeline", "expert", "tensor", "communication", "gpu", "strategy", "annotation", "memory"}
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

@@ -1,8 +1,9 @@
 """Memory rules: what the cost model (`dagtui.cost`) says one GPU holds, weights + KV cache +
 activations, against the HBM of the hardware profile (`--hardware`).
 
-They need the model's sizes (`--model`): without them nothing is judged, and MEM003 says once,
-as information, what was not checked and why; the same where no hardware profile is given.
+They need the model's sizes (`--model`): without a spec nothing is judged and STG005 says so;
+with a spec that lacks a size, or without a hardware profile, MEM003 says once, as information,
+what was not checked and why.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def over_capacity(ctx: Context):
 
     Why: a deployment that does not fit cannot start, or must shrink its batch until it fits;
     the DAG then promises a throughput it cannot reach.
-    Example: Qwen3-235B-A22B in bf16 under EP8-TP1-PP1: 59 GiB of expert weights per GPU plus the
-    KV cache of 64 sequences of 9k tokens exceed an H100's 80 GiB.
+    Example: Qwen3-235B-A22B in bf16 under EP8-TP1-PP1 (samples/qwen3-235b-a22b.yaml): 52.9 GiB of
+    experts and 12.5 GiB of attention weights per GPU, with the KV cache of 8 sequences of 9k
+    tokens (13.2 GiB) and the activations of one 8-sequence prefill (16.6 GiB), make 97.6 GiB, more
+    than an H100's 80 GiB.
     Fix: Raise EP, TP or PP until each GPU's share fits, lower the batch or context, or quantise (fp8).
     """
     cost = _cost(ctx)
@@ -69,15 +72,16 @@ def over_capacity(ctx: Context):
     others = [s for s in over if s is not worst]
     also = f"; also {', '.join(where(s) for s in others)}" if others else ""
     guessed = sorted(cost.assumed & _WEIGHT_KEYS)
-    severity = ctx.severity_for(("ep", "tp", "pp"), [], Severity.ERROR)
+    axes = ("ep", "tp", "pp") if cost.dims.experts else ("tp", "pp")
+    severity = ctx.severity_for(axes, [], Severity.ERROR)
     if guessed:
         severity = Severity.WARNING
     yield over_capacity.finding(
-        f"Each GPU of {where(worst)} needs {breakdown(worst)}, more than the {binary_bytes(capacity)} of a "
+        f"Each GPU of {where(worst)} needs {breakdown(worst)}, more than the {binary_bytes(capacity)} of one "
         f"{cost.hardware.description} ({worst.memory_total / capacity:.0%}){also}; under "
         f"{ctx.deployment.strategy.label()}.",
         nodes=stage_nodes(ctx.deployment, worst.index, worst.layers), severity=severity,
-        details=[f"Assumed, not given in --model: {', '.join(guessed)}."] if guessed else [],
+        details=([f"Assumed, not given in --model: {', '.join(guessed)}."] if guessed else []) + _degree_notes(cost),
         fix="Split the model further (EP, TP or PP), serve fewer or shorter sequences per replica, or quantise the weights.",
     )
 
@@ -113,11 +117,16 @@ def mostly_unused(ctx: Context):
         return
     yield mostly_unused.finding(
         f"The most loaded GPU, on {where(busiest)}, uses {binary_bytes(busiest.memory_total)} of the "
-        f"{binary_bytes(capacity)} of a {cost.hardware.description} ({busiest.memory_total / capacity:.0%}); "
+        f"{binary_bytes(capacity)} of one {cost.hardware.description} ({busiest.memory_total / capacity:.0%}); "
         f"the same workload fits with {' or '.join(fits)}, on half the GPUs.",
         nodes=stage_nodes(ctx.deployment, busiest.index, busiest.layers),
         fix="Halve the degree named, or give each replica more sequences to use the memory.",
     )
+
+
+def _degree_notes(cost: CostEstimate) -> list[str]:
+    """What the estimate took as 1 for lack of a degree: `TP unknown: taken as 1.`"""
+    return [f"{note}." for note in cost.notes if "unknown: taken as 1" in note]
 
 
 def _halved(strategy: Strategy, cost: CostEstimate, axis: str) -> Strategy:
@@ -128,23 +137,20 @@ def _halved(strategy: Strategy, cost: CostEstimate, axis: str) -> Strategy:
 
 @rule("MEM003", "memory", Severity.INFO, "Memory per GPU not checked")
 def not_checked(ctx: Context):
-    """Said once, as information, when the memory rules cannot judge: without `--model` (no sizes
-    to count), with a spec that lacks layers, hidden size or heads, or without `--hardware` (no
-    capacity to compare with; the figures are given all the same).
+    """Said once, as information, when the memory rules cannot judge although `--model` is given:
+    the spec lacks layers, hidden size or heads, or no `--hardware` gives a capacity to compare
+    with (the figures are given all the same). Without `--model`, STG005 says what was not checked.
 
     Why: a reviewer should know that a deployment was not found too large because it was not
     measured, not because it fits.
-    Example: `dagtui check new.dot` without --model: the weights per GPU are unknown.
-    Fix: Pass --model with the model's sizes and workload, and --hardware (h100, h200, a100, b200 or a YAML profile).
+    Example: `dagtui check new.dot --model model.yaml` without --hardware: the most loaded GPU
+    holds 229 MiB, and nothing says whether that fits.
+    Fix: Pass --hardware (h100, h200, a100, b200 or a YAML profile), and layers, hidden_size and heads in --model.
     """
     cost = _cost(ctx)
     if cost is None:
-        yield not_checked.finding(
-            "No --model given: memory per GPU not checked (MEM001, MEM002); the weights, KV cache and "
-            "activations need the model's sizes.",
-            fix="Pass --model with the model's sizes and workload, and --hardware.",
-        )
-    elif isinstance(cost, Unavailable):
+        return
+    if isinstance(cost, Unavailable):
         yield not_checked.finding(f"Memory per GPU not checked (MEM001, MEM002): {cost.reason}.",
                                   fix="Give layers, hidden_size and heads in the model spec.")
     elif cost.hardware is None:
