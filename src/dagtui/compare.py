@@ -33,7 +33,17 @@ class Comparison:
     introduced: list[str] = field(default_factory=list)
     costs: tuple[CostEstimate | Unavailable | None, CostEstimate | Unavailable | None] = (None, None)
     cost_table: list[CostRow] = field(default_factory=list)
-    diff: StructuralDiff | None = None
+    deployments: tuple[Deployment | None, Deployment | None] = (None, None)
+    _diff: StructuralDiff | None = field(default=None, repr=False)
+
+    @property
+    def diff(self) -> StructuralDiff | None:
+        """The structural diff, computed when first asked for (a pass over both deployments that
+        the explorer does not need to load); None when a file did not load."""
+        first, second = self.deployments
+        if self._diff is None and first is not None and second is not None:
+            self._diff = structural_diff(first, second)
+        return self._diff
 
 
 def pair_reference(review: Review, finding_id: str) -> str:
@@ -61,8 +71,7 @@ def compare(first: Review, second: Review, spec: ModelSpec | None = None,
     if spec is not None:
         comparison.costs = (_estimate(first, spec, hardware), _estimate(second, spec, hardware))
         comparison.cost_table = cost_rows(*comparison.costs)
-    if first.deployment is not None and second.deployment is not None:
-        comparison.diff = structural_diff(first.deployment, second.deployment)
+    comparison.deployments = (first.deployment, second.deployment)
     return comparison
 
 

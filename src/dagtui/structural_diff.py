@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
@@ -22,9 +23,8 @@ from dagtui.validate.ranges import compact_ranges
 _AXES = ("dp", "pp", "ep", "tp", "sp")
 
 
-@dataclass(frozen=True, order=True)
-class NodeKey:
-    """What makes two nodes of two deployments the same operator."""
+class NodeKey(NamedTuple):
+    """What makes two nodes of two deployments the same operator (a tuple: sorted and hashed in C)."""
 
     op: str
     layer: int = -1  # -1: no layer (embedding, final norm, LM head)
