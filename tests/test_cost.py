@@ -271,3 +271,10 @@ def test_file_text_in_a_formula_is_made_visible(deploy):
     deployment = deploy('digraph { a [label="All-Reduce\\nSize: [batch\x1b=4, hidden=8]\\nTP Group: TP0-TP1" shape=ellipse] }')
     cost = node_cost(deployment.nodes["a"])
     assert cost is not None and cost.bytes == 4 * 8 * 2 and "\x1b" not in cost.formula and "␛" in cost.formula
+
+
+def test_a_head_count_the_spec_does_not_have_is_said(deploy, sample_spec):
+    deployment = deploy('digraph { label="EP1-TP8-PP1-DP1"; q [label="Q Projection L0\\nInput: [batch=1, seq=8, hidden=4096]'
+                        '\\nOutput: [batch=1, seq=8, heads=5, d_k=128]\\nGPU: 0-7"] }')
+    notes = estimate_deployment(deployment, sample_spec).notes
+    assert any(note.startswith("the drawing gives `q` 5 query heads; the spec has 32, 4 per TP8 rank") for note in notes)

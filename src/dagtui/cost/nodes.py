@@ -152,11 +152,12 @@ def drawn_disagreements(deployment: Deployment, spec: ModelSpec, tp: int) -> lis
         shard = f" (hidden/TP{tp})" if tp > 1 and width * tp == spec.hidden_size else ""
         notes.append(f"the drawing's residual stream is {width} wide{shard} (e.g. `{example[width]}`), the spec's hidden_size "
                      f"{spec.hidden_size}: the cost follows the spec")
-    expected = {spec.heads, -(-spec.heads // tp)} if spec.heads else set()
-    wrong = sorted(count for count in heads if count not in expected)
-    if expected and wrong:
-        notes.append(f"the drawing gives `{heads[wrong[0]]}` {wrong[0]} query heads; the spec has {spec.heads}"
-                     + (f", {-(-spec.heads // tp)} per TP{tp} rank" if tp > 1 else "") + ": the cost follows the spec")
+    total = spec.heads
+    per_rank = -(-total // tp) if total else None
+    wrong = sorted(count for count in heads if count not in (total, per_rank))
+    if total and wrong:
+        notes.append(f"the drawing gives `{heads[wrong[0]]}` {wrong[0]} query heads; the spec has {total}"
+                     + (f", {per_rank} per TP{tp} rank" if tp > 1 else "") + ": the cost follows the spec")
     return notes
 
 

@@ -150,8 +150,8 @@ def text_comparison(comparison: Comparison, reviews: list[Review]) -> list:
     table = Table(title="Comparison", show_lines=False)
     for column in ("", first, second):
         table.add_column(column)
-    for row in comparison.table:
-        table.add_row(*(visible(cell) for cell in row))
+    for cells in comparison.table:
+        table.add_row(*(visible(cell) for cell in cells))
     parts: list = [table]
     if comparison.cost_table:
         costs = Table(title=f"Cost per GPU (hardware: {visible(_hardware(comparison))})", show_lines=False)
