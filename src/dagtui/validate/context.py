@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import networkx as nx
 
+from dagtui.cost.hardware import HardwareProfile
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
@@ -54,9 +55,10 @@ class Known:
 class Context:
     """One deployment under review, with the facts rules share."""
 
-    def __init__(self, deployment: Deployment, spec: ModelSpec | None = None) -> None:
+    def __init__(self, deployment: Deployment, spec: ModelSpec | None = None, hardware: HardwareProfile | None = None) -> None:
         self.deployment = deployment
         self.spec = spec
+        self.hardware = hardware
         self.nodes: dict[str, NodeInfo] = deployment.nodes
         self._shared: dict[str, object] = {}
 
