@@ -213,6 +213,7 @@ def heads(ctx: Context):
     widths, kv_widths, kv_counts = _spec_widths(ctx, tp)
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
     copies: dict[tuple[Op, int | None], int] = defaultdict(int)  # how many shards of an operator a layer draws
+    drawn_width: dict[tuple[Op, int | None], int] = defaultdict(int)  # the heads x d_k its shards hold together
     for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.SPLIT):
         node = ctx.nodes[node_id]
         copies[(node.op, node.layer)] += 1
@@ -220,6 +221,7 @@ def heads(ctx: Context):
             pair = shape.heads_and_head_dim()
             if pair:
                 groups[pair].append(node_id)
+                drawn_width[(node.op, node.layer)] += pair[0] * pair[1]
     yield from _head_size_within_layers(ctx)
     if full is None:
         return
@@ -234,7 +236,11 @@ def heads(ctx: Context):
         if key_value:
             per_rank |= kv_widths
         problems = []
-        if product not in per_rank:
+        # Heads spread unevenly over the GPUs (8 with 3 heads and 4 with 2 of 32): with no TP degree, where
+        # the layer's copies together hold the hidden size, each rank's heads x d_k is its share.
+        uneven = (tp == 1 and shards > 1 and product < full.value
+                  and all(drawn_width[(ctx.nodes[n].op, ctx.nodes[n].layer)] == full.value for n in nodes))
+        if product not in per_rank and not uneven:
             splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)
             problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value}"
                             + (f" nor {splits}" if splits else ""))
