@@ -200,7 +200,8 @@ def test_stage_labels(text, stage, layers):
     ("LM Head", Op.LM_HEAD), ("MLP GELU 11", Op.MLP), ("PP Stage 0", Op.STAGE_MARKER), ("Input", Op.INPUT),
     ("Output", Op.OUTPUT), ("Something else", Op.UNKNOWN),
     ("Attention Start (Layer 0)", Op.ELEMENTWISE), ("Stage 1 Processing\\nSimilar TP+EP pattern", Op.PLACEHOLDER),
-    ("Identical computation graph", Op.PLACEHOLDER),
+    ("Identical computation graph", Op.PLACEHOLDER), ("Same attention decomposition", Op.PLACEHOLDER),
+    ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op

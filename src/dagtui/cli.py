@@ -1,4 +1,4 @@
-"""The `dagtui` command: open the explorer (default), or `check`, `info`, `rules` headless."""
+"""The `dagtui` command: open the explorer (default), or `check`, `compare`, `info`, `rules` headless."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from dagtui import __version__
 from dagtui.errors import DagtuiError
 from dagtui.safe_text import visible
 
-SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
-HEADLESS = ("check", "info", "rules", "generate")  # the commands that start no interface
+SUBCOMMANDS = ("check", "compare", "info", "rules", "generate", "open")
+HEADLESS = ("check", "compare", "info", "rules", "generate")  # the commands that start no interface
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
@@ -32,6 +32,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", metavar="S", help="parallel strategy, e.g. EP64-TP8-PP2-DP2 (overrides the file)")
 
 
+def _hardware_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hardware", metavar="GPU", help="GPU profile for memory and time: h100, h200, a100, b200 or a YAML file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dagtui", description="Review LLM deployment DAGs (Graphviz DOT).")
     parser.add_argument("--version", action="version", version=f"dagtui {__version__}")
@@ -45,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", metavar="CODES", help="only these rules or categories (comma-separated)")
     check.add_argument("--ignore", metavar="CODES", help="skip these rules or categories (comma-separated)")
     check.add_argument("--fail-on", choices=("error", "warning", "never"), default=None)
+    _hardware_option(check)
+
+    compare = sub.add_parser("compare", help="what changed between two deployments, and what each costs per GPU")
+    compare.add_argument("current", metavar="CURRENT")
+    compare.add_argument("new", metavar="NEW")
+    _common(compare)
+    _hardware_option(compare)
+    compare.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    compare.add_argument("--output", "-o", metavar="PATH", help="write the report to PATH (atomically)")
+    compare.add_argument("--force", action="store_true", help="replace PATH if it exists (never an input)")
 
     info = sub.add_parser("info", help="summarise what dagtui reads in each file")
     info.add_argument("files", nargs="+", metavar="FILE")
@@ -85,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "compare":
+            return run_compare(args)
         if args.command == "info":
             return run_info(args)
         if args.command == "rules":
@@ -145,8 +161,9 @@ def _settings(args: argparse.Namespace):
     """dagtui.yaml with the command line's options over it (see `dagtui.settings`)."""
     from dagtui.settings import load_settings
 
-    return load_settings(model=args.model, strategy=args.strategy, select=_split(getattr(args, "select", None)),
-                         ignore=_split(getattr(args, "ignore", None)), fail_on=getattr(args, "fail_on", None))
+    return load_settings(model=args.model, strategy=args.strategy, hardware=getattr(args, "hardware", None),
+                         select=_split(getattr(args, "select", None)), ignore=_split(getattr(args, "ignore", None)),
+                         fail_on=getattr(args, "fail_on", None))
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -157,7 +174,7 @@ def run_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     files = _expand(args.files)
     reviews = reviews_of(files, settings)
-    comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
+    comparison = compare(reviews[0], reviews[1], settings.spec, settings.hardware) if len(reviews) == 2 else None
     for review in reviews:
         if review.error:
             _complain(review.error)
@@ -179,6 +196,39 @@ def run_check(args: argparse.Namespace) -> int:
     threshold = Severity(settings.fail_on)
     failed = any(f.severity.at_least(threshold) for review in reviews for f in review.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Two deployments side by side: exit 0, or 2 when a file cannot be read or written."""
+    from rich.console import Console
+
+    from dagtui.compare import compare
+    from dagtui.loader import reviews_of
+    from dagtui.report import write_atomic
+    from dagtui.report.compare_report import print_compare, render_compare
+
+    settings = _settings(args)
+    files = [args.current, args.new]
+    if args.output and not args.force and os.path.lexists(args.output):
+        raise DagtuiError(f"{args.output} exists; pass --force to replace it")
+    reviews = reviews_of(files, settings)
+    comparison = compare(reviews[0], reviews[1], settings.spec, settings.hardware)
+    model = settings.spec.name if settings.spec else None
+    hardware = settings.hardware.name if settings.hardware else None
+    for review in reviews:
+        if review.error:
+            _complain(review.error)
+    if args.output:
+        inputs = files + [path for path in (settings.model_path, settings.hardware_source) if path]
+        target = write_atomic(args.output, render_compare(args.format, reviews, comparison, model, hardware), inputs=inputs)
+        _complain(f"wrote {args.format} comparison to {target}")
+    elif args.format == "text":
+        with _stdout_errors():
+            print_compare(reviews, comparison, model, Console())
+    else:
+        with _stdout_errors():
+            sys.stdout.write(render_compare(args.format, reviews, comparison, model, hardware))
+    return EXIT_USAGE if any(review.error for review in reviews) else EXIT_OK
 
 
 def run_info(args: argparse.Namespace) -> int:

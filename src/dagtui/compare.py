@@ -1,5 +1,7 @@
-"""Compare two reviewed deployments: pair the findings that are the same fault in both, and lay
-their strategies side by side."""
+"""Compare two reviewed deployments: pair the findings that are the same fault in both (shared),
+and name those fixed and introduced; lay their strategies, stages and placements side by side;
+with a model spec, their costs per GPU (`dagtui.cost`) with the ratio new / current; and the
+structural diff of what each draws (`structural_diff`)."""
 
 from __future__ import annotations
 
@@ -7,20 +9,41 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagtui.model.deployment import Deployment
-from dagtui.model.operators import COLLECTIVES
+from dagtui.cost import CostEstimate, HardwareProfile, Unavailable, estimate_deployment
+from dagtui.cost.summary import CostRow, cost_rows
+from dagtui.model.deployment import Deployment, Stage
+from dagtui.model.operators import COLLECTIVES, NOT_OPERATORS
+from dagtui.model.spec import ModelSpec
 from dagtui.review import Review
+from dagtui.structural_diff import StructuralDiff, structural_diff
 from dagtui.validate import Severity
 from dagtui.validate.ranges import compact_ranges
 
 
 @dataclass
 class Comparison:
-    """Paired findings (by id in each review) and the strategy table, one row per metric."""
+    """Paired findings (by id in each review: shared), those of one side only (fixed: in the
+    current only; introduced: in the new only), the strategy table (one row per metric), the cost
+    estimates and their table, and the structural diff."""
 
     pairs: list[tuple[str, str]] = field(default_factory=list)
     table: list[tuple[str, str, str]] = field(default_factory=list)
     names: tuple[str, str] = ("", "")
+    fixed: list[str] = field(default_factory=list)
+    introduced: list[str] = field(default_factory=list)
+    costs: tuple[CostEstimate | Unavailable | None, CostEstimate | Unavailable | None] = (None, None)
+    cost_table: list[CostRow] = field(default_factory=list)
+    deployments: tuple[Deployment | None, Deployment | None] = (None, None)
+    _diff: StructuralDiff | None = field(default=None, repr=False)
+
+    @property
+    def diff(self) -> StructuralDiff | None:
+        """The structural diff, computed when first asked for (a pass over both deployments that
+        the explorer does not need to load); None when a file did not load."""
+        first, second = self.deployments
+        if self._diff is None and first is not None and second is not None:
+            self._diff = structural_diff(first, second)
+        return self._diff
 
 
 def pair_reference(review: Review, finding_id: str) -> str:
@@ -28,8 +51,10 @@ def pair_reference(review: Review, finding_id: str) -> str:
     return f"{Path(review.file).name}#{finding_id}"
 
 
-def compare(first: Review, second: Review) -> Comparison:
-    """Pair same-fault findings (same rule, same role) and build the side-by-side table."""
+def compare(first: Review, second: Review, spec: ModelSpec | None = None,
+            hardware: HardwareProfile | None = None) -> Comparison:
+    """Pair same-fault findings (same rule, same role), build the side-by-side tables and the
+    structural diff; the cost table needs `spec` (and `hardware` for times and HBM use)."""
     comparison = Comparison(names=(first.name, second.name))
     by_key = {finding.key: finding for finding in second.findings}
     for finding in first.findings:
@@ -39,8 +64,21 @@ def compare(first: Review, second: Review) -> Comparison:
         finding.pair = pair_reference(second, other.id)
         other.pair = pair_reference(first, finding.id)
         comparison.pairs.append((finding.id, other.id))
+    paired = ({a for a, _ in comparison.pairs}, {b for _, b in comparison.pairs})
+    comparison.fixed = [f.id for f in first.findings if f.id not in paired[0]]
+    comparison.introduced = [f.id for f in second.findings if f.id not in paired[1]]
     comparison.table = strategy_table(first, second)
+    if spec is not None:
+        comparison.costs = (_estimate(first, spec, hardware), _estimate(second, spec, hardware))
+        comparison.cost_table = cost_rows(*comparison.costs)
+    comparison.deployments = (first.deployment, second.deployment)
     return comparison
+
+
+def _estimate(review: Review, spec: ModelSpec, hardware: HardwareProfile | None) -> CostEstimate | Unavailable:
+    if review.deployment is None:
+        return Unavailable(review.error or "the file does not parse")
+    return estimate_deployment(review.deployment, spec, hardware)
 
 
 def strategy_table(first: Review, second: Review) -> list[tuple[str, str, str]]:
@@ -51,7 +89,8 @@ def strategy_table(first: Review, second: Review) -> list[tuple[str, str, str]]:
     ]
     metrics = [
         ("GPUs (EP×TP×PP×DP)", _gpus), ("Nodes", lambda d: str(len(d.nodes))),
-        ("Edges", lambda d: str(len(d.edges))), ("Stages", _stages), ("Layers drawn", _layers),
+        ("Edges", lambda d: str(len(d.edges))), ("Stages", _stages), ("Placement per stage", _placements),
+        ("Layers drawn", _layers),
         ("Experts per EP rank", _experts_per_rank), ("Communication nodes", _collectives),
     ]
     for title, metric in metrics:
@@ -89,6 +128,32 @@ def _stages(deployment: Deployment) -> str:
     return ", ".join(
         f"{s.index}" + (f" (L{compact_ranges(s.claimed_layers)})" if s.claimed_layers else "") for s in deployment.stages
     )
+
+
+def _placements(deployment: Deployment) -> str:
+    """`0: TP0-7, EP0-63; 1: ...`: the GPUs (or ranks) the operators of each stage of the first
+    replica run on."""
+    replicas = deployment.replicas()
+    stages = replicas[min(replicas)] if replicas else []
+    return "; ".join(f"{stage.index}: {_stage_placement(deployment, stage)}" for stage in stages) or "no stages drawn"
+
+
+def _stage_placement(deployment: Deployment, stage: Stage) -> str:
+    gpus: set[int] = set()
+    ranks: dict[str, set[int]] = {}
+    for node_id in stage.members:
+        node = deployment.nodes[node_id]
+        if node.op in NOT_OPERATORS or node.is_communication:
+            continue
+        gpus |= node.gpus
+        sources = [node.ranks, node.placement.ranks if node.placement else {}]
+        for axis, values in (item for source in sources for item in source.items()):
+            if axis != "pp":
+                ranks.setdefault(axis, set()).update(values)
+    parts = [f"{axis.upper()}{compact_ranges(sorted(ranks[axis]))}" for axis in ("dp", "ep", "tp", "sp") if ranks.get(axis)]
+    if gpus:
+        parts.append(f"GPUs {compact_ranges(sorted(gpus))}")
+    return ", ".join(parts) or "not placed"
 
 
 def _layers(deployment: Deployment) -> str:

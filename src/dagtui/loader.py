@@ -109,7 +109,7 @@ def load_reviews(files: Sequence[str | os.PathLike[str]], settings: Settings,
             checkpoint()
             if review.deployment is not None:
                 yield Progress(index, review.file, "validating", f"{len(review.deployment.nodes):,} nodes")
-            validate_review(review, settings.spec, settings.selection, checkpoint)
+            validate_review(review, settings.spec, settings.selection, settings.hardware, checkpoint)
             yield Validated(index, review)
         checkpoint()
     except Cancelled:

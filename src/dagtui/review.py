@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagtui.cost.hardware import HardwareProfile
 from dagtui.dot import RawGraph, read_dot
 from dagtui.errors import Checkpoint, DotSyntaxError, InputError, no_checkpoint
 from dagtui.model import Deployment, ModelSpec, Strategy, build_deployment
@@ -67,11 +68,12 @@ def review_raw_graph(raw: RawGraph, strategy: Strategy | None = None, checkpoint
 
 
 def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
-                    checkpoint: Checkpoint = no_checkpoint) -> Review:
-    """Run the validator over a review's deployment; a file that did not parse keeps its syntax
-    finding, subject to the same rule selection and severities."""
+                    hardware: HardwareProfile | None = None, checkpoint: Checkpoint = no_checkpoint) -> Review:
+    """Run the validator over a review's deployment (`hardware`: the GPU the memory rules judge
+    capacity by); a file that did not parse keeps its syntax finding, subject to the same rule
+    selection and severities."""
     if review.deployment is not None:
-        review.findings = validate(review.deployment, spec, selection, checkpoint)
+        review.findings = validate(review.deployment, spec, selection, hardware, checkpoint)
         _cite_repeated_declarations(review.findings, review.deployment)
     elif selection is not None:
         review.findings = selection.apply(review.findings)
@@ -94,9 +96,10 @@ def review_file(
     spec: ModelSpec | None = None,
     strategy: Strategy | None = None,
     selection: RuleSelection | None = None,
+    hardware: HardwareProfile | None = None,
 ) -> Review:
     """Read and validate one DOT file (see `dagtui.loader` for several, with progress)."""
-    return validate_review(read_file(path, strategy), spec, selection)
+    return validate_review(read_file(path, strategy), spec, selection, hardware)
 
 
 def _numbered(finding: Finding) -> Finding:

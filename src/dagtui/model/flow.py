@@ -112,7 +112,10 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
                 _rename(node, Op.OUTPUT)
                 node.kind = Kind.OUTPUT
             continue
-        if not has_input and graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _INPUT_WORDS.search(text):
+        if not graph.degree(node_id) and _NAMES_INPUT.search(node.id.replace("_", " ")):
+            _rename(node, Op.INPUT)  # `slice_1_input` drawn apart: a description of an input, computing nothing
+            node.kind = Kind.INPUT
+        elif not has_input and graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _INPUT_WORDS.search(text):
             _rename(node, Op.INPUT)
             node.kind = Kind.INPUT
         elif not has_output and graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _OUTPUT_WORDS.search(text):

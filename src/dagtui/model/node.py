@@ -60,6 +60,11 @@ class NodeInfo:
         return self.outputs[0] if self.outputs else None
 
     @property
+    def labelled(self) -> bool:
+        """Whether the file gives the node a label of its own (Graphviz's default `\\N` repeats the id)."""
+        return bool(self.label) and self.label != [self.id]
+
+    @property
     def title(self) -> str:
         return self.label[0] if self.label else self.id
 
@@ -88,10 +93,11 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         op = operator_from_text(lines[0])
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
-        if op in (Op.ATTENTION, Op.MOE):
+        if op in (Op.ATTENTION, Op.MOE, Op.EXPERT):
             # "Layer0 Attention\nAll-Reduce Sum", "Layer1 MoE\nOutput Aggregation": the first line names
             # the block, the next the part of it this node is.
-            parts = _MOE_PARTS if op is Op.MOE else COLLECTIVES  # attention's "All heads combined" merges heads
+            # attention's "All heads combined" merges heads; "Expert\nAggregate_0" is the experts' combine
+            parts = {Op.MOE: _MOE_PARTS, Op.EXPERT: _ROUTING_PARTS}.get(op, COLLECTIVES)
             part = next((later for line in lines[1:3] if not _states_facts(line)
                          and (later := operator_from_text(line)) in parts), None)
             if part is not None:
@@ -116,7 +122,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 _ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
 _LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
-_MOE_PARTS = COLLECTIVES | {Op.GATE, Op.DISPATCH, Op.COMBINE}
+_ROUTING_PARTS = frozenset({Op.GATE, Op.DISPATCH, Op.COMBINE})
+_MOE_PARTS = COLLECTIVES | _ROUTING_PARTS
 _ATTENTION_WORDS = re.compile(r"attention|\battn\b|\bqkv\b|self[-_ ]?attn", re.IGNORECASE)
 _EXPERT_WORDS = re.compile(r"\bexperts?\s*\d*", re.IGNORECASE)
 

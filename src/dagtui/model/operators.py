@@ -89,13 +89,13 @@ _RULES: list[tuple[Op, str]] = [
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
-    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|pipe(?:line)?_?(?:send|recv|receive)|send_?recv|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
+    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|pipe(?:line)?_?(?:send|recv|receive)|send_?recv|stage\s*\d+\s*(?:→|->)\s*(?:stage\s*)?\d|\btransfer\b"),
     # A legend or summary box: its first line is the word alone, or the word and a colon ("Key Projection" is no key).
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\s*(?:[:(\-–]|$)"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
-    (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|pattern|computation graph|graph)\b"
+    (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|patterns?|computation graph|graph|decomposition)\b"
                      r"|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
@@ -112,7 +112,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
-    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
+    (Op.GATE, r"\bgate(?![a-z])|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
     (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),

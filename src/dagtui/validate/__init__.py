@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dagtui.cost.hardware import HardwareProfile
 from dagtui.errors import Checkpoint, no_checkpoint
 from dagtui.model.deployment import Deployment
 from dagtui.model.spec import ModelSpec
 from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
-    annotation, attention, communication, expert, gpu, pipeline, shape, strategy, structure, syntax, tensor,
+    annotation, attention, communication, expert, gpu, memory, pipeline, shape, strategy, structure, syntax, tensor,
 )
 from dagtui.validate.context import Context
 from dagtui.validate.finding import CATEGORIES, RULES, Finding, Rule, Severity
@@ -44,11 +45,12 @@ class RuleSelection:
 
 
 def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
-             checkpoint: Checkpoint = no_checkpoint) -> list[Finding]:
+             hardware: HardwareProfile | None = None, checkpoint: Checkpoint = no_checkpoint) -> list[Finding]:
     """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2...
-    `checkpoint` is called before each rule (see `dagtui.errors.Checkpoint`)."""
+    `hardware` is the GPU the memory rules judge capacity by; `checkpoint` is called before each
+    rule (see `dagtui.errors.Checkpoint`)."""
     selection = selection or RuleSelection()
-    ctx = Context(deployment, spec)
+    ctx = Context(deployment, spec, hardware)
     findings: list[Finding] = []
     for rule in RULES.values():
         checkpoint()

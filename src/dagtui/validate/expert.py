@@ -174,9 +174,10 @@ def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]
     """Numbered experts per GPU group (numbered in order of the groups' first GPU), when the groups
     do not overlap; empty otherwise."""
     experts: dict[frozenset[int], set[object]] = defaultdict(set)
+    labelled = any(ctx.nodes[n].labelled for n in nodes)
     for node in nodes:
         info = ctx.nodes[node]
-        if info.gpus and info.expert is not None:
+        if info.gpus and info.expert is not None and (info.labelled or not labelled):
             experts[info.gpus] |= _experts_held(info)
     counts = {group: len(numbers) for group, numbers in experts.items()}
     if len(counts) < 2 or _overlap(set(counts)):
@@ -292,11 +293,20 @@ def _experts_per_rank(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], i
     down) counts once, a node holding `Experts 0-3` counts four. Without EP ranks drawn, each GPU
     group stands for one."""
     held: dict[tuple[int, int], set[object]] = defaultdict(set)
+    labelled = any(ctx.nodes[n].labelled for n in nodes)
     for node in nodes:
+        if labelled and not ctx.nodes[node].labelled:
+            continue  # an id only an edge names (`l0_expert-5_gpu10`): STR005's, no expert drawn
         ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
         if len(ranks) == 1:
             held[(min(replica, default=0), next(iter(ranks)))] |= _experts_held(ctx.nodes[node])
-    return {rank: len(experts) for rank, experts in held.items()} or _per_gpu_group(ctx, nodes)
+    return {rank: _count(experts) for rank, experts in held.items()} or _per_gpu_group(ctx, nodes)
+
+
+def _count(held: set[object]) -> int:
+    """Experts on one rank: the numbered ones, where any is numbered (an unnumbered "Expert Down
+    Proj" beside them is part of those experts); else the nodes."""
+    return len({expert for expert in held if isinstance(expert, int)}) or len(held)
 
 
 def _experts_held(node: NodeInfo) -> set[object]:

@@ -504,3 +504,23 @@ def skip_after_norm(ctx: Context):
             f"{f' and {len(late) - 3} more' if len(late) > 3 else ''}{ctx.in_layers([b for _, b in late])}.",
             nodes=nodes, fix="Start each skip edge at the norm's input (the layer input or the previous residual add).",
         )
+
+
+@rule("STR014", "structure", Severity.WARNING, "No operator drawn")
+def no_operator(ctx: Context):
+    """A deployment DAG draws the operators of the forward pass (embedding, norms, attention, MLP or
+    experts, collectives), each placed on its GPUs.
+
+    Why: boxes that name only GPUs, stages or counts ("GPU 0 / Experts: 8 / Layers: 4") map
+    devices; they show no operator whose placement, shapes or communication could be checked, by
+    dagtui (every operator rule is blind) or by a reviewer.
+    Example: 64 boxes `gpu_0 [label="GPU 0\\nExperts: 8\\nLayers: 4"]` joined by edges.
+    Fix: Draw the operators of each layer on the GPUs that run them, with their shapes and the collectives between them.
+    """
+    compute = ctx.computation
+    if len(compute) >= 2 and all(ctx.nodes[n].op is Op.UNKNOWN for n in compute):
+        yield no_operator.finding(
+            f"None of the {len(compute)} boxes names an operator ({node_list(compute)}): the file maps devices or "
+            "stages, not a forward pass, so no operator rule could check anything.",
+            nodes=compute, fix="Draw the operators of each layer on the GPUs that run them, with their shapes and collectives.",
+        )

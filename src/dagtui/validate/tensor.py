@@ -124,9 +124,12 @@ def column_parallel_input(ctx: Context):
 
 
 def _runs_whole(ctx: Context, node: NodeInfo) -> bool:
-    """An output projection on one GPU taking and giving the full width (all heads in, the hidden
-    size out): not split at all, so there is nothing to reduce (whether attention should have been split is another question)."""
-    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None and bool(node.outputs)
+    """An output projection taking and giving the full width (all heads in, the hidden size out), on
+    one GPU or right after the heads were gathered (and no word of a split in its label): not split,
+    so there is nothing to reduce (whether attention should have been split is another question)."""
+    gathered = any(ctx.nodes[p].op in (Op.CONCAT, Op.ALL_GATHER) for p in ctx.deployment.graph.predecessors(node.id))
+    single = len(node.gpus) == 1 or (gathered and not any(_SAYS_TENSOR_PARALLEL.search(line) for line in node.label))
+    return (node.op is Op.O_PROJ and single and ctx.hidden is not None and bool(node.outputs)
             and _feature_width(node) == ctx.hidden.value == node.outputs[0].hidden())
 
 
