@@ -16,6 +16,7 @@ attribute list), `read_lines` returns None and the caller scans the text instead
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Mapping
 from itertools import compress
 
 from dagtui.dot.comments import MAX_COMMENTS, Comment, comment_at
@@ -32,7 +33,7 @@ class _Undecided(Exception):
     """The tokens cannot tell what the text scan would find."""
 
 
-def read_lines(tokens: list[str], source: DotSource, node_ids: dict[str, object]) -> tuple[Declarations, list[Comment]] | None:
+def read_lines(tokens: list[str], source: DotSource, node_ids: Mapping[str, object]) -> tuple[Declarations, list[Comment]] | None:
     """The declaration lines of `node_ids` and the comments, from the reader's `tokens` of
     `source`; None where only a scan of the text can tell (see the module doc)."""
     if "\r" in source.text or any(lead in source.data for lead in _ASTRAL_LEADS):
@@ -58,7 +59,7 @@ def _name(token: str) -> str | None:
     return None
 
 
-def _declarations(tokens: list[str], newlines: list[int], text: str, node_ids: dict[str, object]) -> Declarations:
+def _declarations(tokens: list[str], newlines: list[int], text: str, node_ids: Mapping[str, object]) -> Declarations:
     end = len(tokens)
     own: dict[str, list[tuple[int, int]]] = {}  # id -> (line, token index) of each own statement
     # For the ids without an own statement: the first line each starts, where that is certain.
