@@ -152,6 +152,8 @@ def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             nodes[p].op is Op.GATE for p in graph.predecessors(node_id)
         )):
             _rename(node, Op.GATE)
+        elif node.op is Op.SOFTMAX and any(shape.names_vocab() for shape in node.inputs):
+            _rename(node, Op.ELEMENTWISE)  # the softmax over the vocabulary turns logits into probabilities
 
 
 def _widens(node: NodeInfo) -> bool:
@@ -235,7 +237,10 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             _rename(nodes[node_id], wanted)
     for node_id in boxes:
         if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
-            _rename(nodes[node_id], Op.O_PROJ)
+            # "Attention Weight" between the softmax and an output projection applies the scores to V.
+            projected = nearest(nodes, node_id, graph.successors, lambda n: n.op is Op.O_PROJ)
+            fed_by_softmax = nearest(nodes, node_id, graph.predecessors, lambda n: n.op is Op.SOFTMAX)
+            _rename(nodes[node_id], Op.ATTN_WEIGHTED_SUM if projected and fed_by_softmax else Op.O_PROJ)
     # Copies of a core drawn without their edges (`expert1_attn` beside a wired `expert0_attn`) are cores too.
     cores = {_DIGITS.sub("#", n) for n in boxes if nodes[n].op is Op.ATTN_CORE}
     for node_id in boxes:
