@@ -179,6 +179,19 @@ def test_roles_read_from_the_neighbours(deploy):
     assert ops == {"weight": Op.ATTN_WEIGHTED_SUM, "moe_out": Op.MLP, "probs": Op.ELEMENTWISE}
 
 
+def test_placement_from_a_device_id_an_invisible_stand_in_and_an_output_layer(deploy):
+    deployment = deploy("""digraph {
+      device_3_q_proj [label="Q Projection\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      skipped [label="Layer 126 Input", style=invis];
+      norm [label="Final Norm\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      output [label="Output Layer\\nInput: [8,128,4096]\\nOutput: [8,128,vocab=128256]"];
+      device_3_q_proj -> skipped -> norm -> output;
+    }""")
+    assert deployment.nodes["device_3_q_proj"].gpus == frozenset({3})
+    assert deployment.nodes["skipped"].op is Op.PLACEHOLDER
+    assert deployment.nodes["output"].op is Op.LM_HEAD
+
+
 def test_node_records(current):
     q = current.nodes["layer0_attn_q"]
     assert (q.op, q.kind, q.layer, q.stage) == (Op.Q_PROJ, Kind.COMPUTE, 0, 0)

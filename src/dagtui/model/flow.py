@@ -255,12 +255,14 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 _DIGITS = re.compile(r"\d+")
+_NAMES_A_LAYER = re.compile(r"\b(?:layer|projection|proj|linear|head)\b", re.IGNORECASE)
 
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id, node in nodes.items():
-        # An "Output Layer" box that feeds something on (a DP aggregation) computes: it is no sink.
-        computing_output = node.op is Op.OUTPUT and graph.out_degree(node_id) > 0 and node.inputs
+        # An "Output Layer" box (or an output that feeds something on, a DP aggregation) computes: it is no sink.
+        computing_output = node.op is Op.OUTPUT and bool(node.inputs) and (
+            graph.out_degree(node_id) > 0 or _NAMES_A_LAYER.search(node.title) is not None)
         if (node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) and not computing_output) or not node.outputs:
             continue
         out = node.outputs[0]

@@ -12,7 +12,16 @@ from dagtui.dot.raw import RawNode
 from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
 from dagtui.model.declared import line_degrees
 from dagtui.model.strategy import parse_degrees
-from dagtui.model.operators import COLLECTIVES, TEXT_SHAPES, Kind, Op, kind_for, operator_from_text, readable_id
+from dagtui.model.operators import (
+    COLLECTIVES,
+    NOT_OPERATORS,
+    TEXT_SHAPES,
+    Kind,
+    Op,
+    kind_for,
+    operator_from_text,
+    readable_id,
+)
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
 
@@ -25,7 +34,7 @@ _PLACEMENT_KEYS = {
 }
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
-_ID_GPU = re.compile(r"(?:^|_)gpu_?(\d{1,7})(?=_|$)", re.IGNORECASE)
+_ID_GPU = re.compile(r"(?:^|_)(?:gpu|device|dev)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 _ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 
 
@@ -160,6 +169,8 @@ def read_node(raw: RawNode) -> NodeInfo:
         lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
     op, source = classify_operator(node_id, lines)
+    if "invis" in attrs.get("style", "") and op not in NOT_OPERATORS:
+        op, source = Op.PLACEHOLDER, "style"  # an invisible node stands in for what is not drawn ("... 124 layers skipped ...")
     shape = attrs.get("shape")
     node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
     if facts:
