@@ -148,6 +148,50 @@ def test_an_id_echoing_the_degree_its_label_states_names_no_rank(deploy):
     assert deployment.nodes["layer0_tp3"].rank("tp") == frozenset({3})
 
 
+def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
+    deployment = deploy("""digraph {
+      input [label="Input Layer"];
+      stage1 [label="Pipeline Stage 1\\nLayers 1-8\\nTP8-EP64"];
+      sync [shape=ellipse, label="Tensor Parallel Sync\\nAll-Reduce"];
+      stage2 [label="Pipeline Stage 2\\nLayers 9-16\\nTP8-EP64"];
+      output [label="Output Layer"];
+      input -> stage1 -> stage2 -> output; sync -> stage1 [constraint=false]; sync -> stage2;
+    }""")
+    strategy = deployment.strategy
+    assert (strategy.degrees["tp"], strategy.degrees["ep"], strategy.degrees["pp"]) == (8, 64, 2)
+    assert {"tp", "ep"} <= strategy.declared
+    assert [stage.index for stage in deployment.stages] == [1, 2]  # no stage 0 made of the side collective
+
+
+def test_roles_read_from_the_neighbours(deploy):
+    deployment = deploy("""digraph {
+      qkv [label="QKV Projection\\nInput: [8,128,1024]\\nOutput: [8,128,3072]"];
+      score [label="Attention Score\\nInput: [8,128,3072]\\nOutput: [8,16,128,128]"];
+      sm [label="Softmax\\nInput: [8,16,128,128]\\nOutput: [8,16,128,128]"];
+      weight [label="Attention Weight\\nInput: [8,16,128,128]\\nOutput: [8,128,1024]"];
+      proj [label="Attention Output Projection\\nInput: [8,128,1024]\\nOutput: [8,128,1024]"];
+      moe_out [label="MoE Output Projection\\nInput: [8,128,1024]\\nOutput: [8,128,1024]"];
+      head [label="LM Head\\nInput: [8,128,1024]\\nOutput: [8,128,vocab_size=32000]"];
+      probs [label="Softmax\\nInput: [8,128,vocab_size=32000]\\nOutput: [8,128,vocab_size=32000]"];
+      qkv -> score -> sm -> weight -> proj -> moe_out -> head -> probs;
+    }""")
+    ops = {n: deployment.nodes[n].op for n in ("weight", "moe_out", "probs")}
+    assert ops == {"weight": Op.ATTN_WEIGHTED_SUM, "moe_out": Op.MLP, "probs": Op.ELEMENTWISE}
+
+
+def test_placement_from_a_device_id_an_invisible_stand_in_and_an_output_layer(deploy):
+    deployment = deploy("""digraph {
+      device_3_q_proj [label="Q Projection\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      skipped [label="Layer 126 Input", style=invis];
+      norm [label="Final Norm\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      output [label="Output Layer\\nInput: [8,128,4096]\\nOutput: [8,128,vocab=128256]"];
+      device_3_q_proj -> skipped -> norm -> output;
+    }""")
+    assert deployment.nodes["device_3_q_proj"].gpus == frozenset({3})
+    assert deployment.nodes["skipped"].op is Op.PLACEHOLDER
+    assert deployment.nodes["output"].op is Op.LM_HEAD
+
+
 def test_node_records(current):
     q = current.nodes["layer0_attn_q"]
     assert (q.op, q.kind, q.layer, q.stage) == (Op.Q_PROJ, Kind.COMPUTE, 0, 0)

@@ -201,7 +201,7 @@ def test_stage_labels(text, stage, layers):
     ("Output", Op.OUTPUT), ("Something else", Op.UNKNOWN),
     ("Attention Start (Layer 0)", Op.ELEMENTWISE), ("Stage 1 Processing\\nSimilar TP+EP pattern", Op.PLACEHOLDER),
     ("Identical computation graph", Op.PLACEHOLDER), ("Same attention decomposition", Op.PLACEHOLDER),
-    ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV),
+    ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV), ("ResAdd", Op.RESIDUAL_ADD), ("O_linear", Op.O_PROJ),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
@@ -217,6 +217,12 @@ def test_readable_id_splits_words():
 def test_device_named_by_its_model(text, gpus):
     placement = inline_placement(text)
     assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
+
+
+@pytest.mark.parametrize("text, symbol", [("Device i", "i"), ("GPU n", "n"), ("device {rank}", "{rank}")])
+def test_a_symbolic_device_is_a_placeholder(text, symbol):
+    placement = inline_placement(text)
+    assert placement is not None and placement.placeholder == symbol and not placement.gpus
 
 
 @pytest.mark.parametrize("text", ["All GPUs", "(all 8 devices)", "on all GPUs"])

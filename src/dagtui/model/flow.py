@@ -154,6 +154,8 @@ def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             nodes[p].op is Op.GATE for p in graph.predecessors(node_id)
         )):
             _rename(node, Op.GATE)
+        elif node.op is Op.SOFTMAX and any(shape.names_vocab() for shape in node.inputs):
+            _rename(node, Op.ELEMENTWISE)  # the softmax over the vocabulary turns logits into probabilities
 
 
 def _widens(node: NodeInfo) -> bool:
@@ -237,7 +239,10 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             _rename(nodes[node_id], wanted)
     for node_id in boxes:
         if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
-            _rename(nodes[node_id], Op.O_PROJ)
+            # "Attention Weight" between the softmax and an output projection applies the scores to V.
+            projected = nearest(nodes, node_id, graph.successors, lambda n: n.op is Op.O_PROJ)
+            fed_by_softmax = nearest(nodes, node_id, graph.predecessors, lambda n: n.op is Op.SOFTMAX)
+            _rename(nodes[node_id], Op.ATTN_WEIGHTED_SUM if projected and fed_by_softmax else Op.O_PROJ)
     # Copies of a core drawn without their edges (`expert1_attn` beside a wired `expert0_attn`) are cores too.
     cores = {_DIGITS.sub("#", n) for n in boxes if nodes[n].op is Op.ATTN_CORE}
     for node_id in boxes:
@@ -252,12 +257,14 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 _DIGITS = re.compile(r"\d+")
+_NAMES_A_LAYER = re.compile(r"\b(?:layer|projection|proj|linear|head)\b", re.IGNORECASE)
 
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id, node in nodes.items():
-        # An "Output Layer" box that feeds something on (a DP aggregation) computes: it is no sink.
-        computing_output = node.op is Op.OUTPUT and graph.out_degree(node_id) > 0 and node.inputs
+        # An "Output Layer" box (or an output that feeds something on, a DP aggregation) computes: it is no sink.
+        computing_output = node.op is Op.OUTPUT and bool(node.inputs) and (
+            graph.out_degree(node_id) > 0 or _NAMES_A_LAYER.search(node.title) is not None)
         if (node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) and not computing_output) or not node.outputs:
             continue
         out = node.outputs[0]

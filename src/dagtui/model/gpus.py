@@ -180,6 +180,9 @@ _DEVICE_MODEL = re.compile(
 _ALL_GPUS_LINE = re.compile(r"\s*\(?\s*(?:on\s+)?all\s+(?:\d+\s+)?(?:gpus|devices)\s*\)?\s*", re.IGNORECASE)
 
 
+_SYMBOLIC_GPU = re.compile(r"\s*(?:gpu|device|rank)\s*[_#]?\s*([a-z]|\{\w+\})\s*", re.IGNORECASE)
+
+
 def inline_placement(text: str) -> Placement | None:
     """A placement written inside other text: `Embedding (GPU-0)`, `Expert Group 0 (GPU 0)`,
     `Attention Output (GPU-0,1)` (a list item followed by a word counts something else: `GPU 0, 4 heads`),
@@ -189,6 +192,9 @@ def inline_placement(text: str) -> Placement | None:
         return parse_placement(match.group(0))
     if _ALL_GPUS_LINE.fullmatch(text):
         return Placement(everywhere=True)  # a line of its own: "All GPUs", "(all 8 devices)"
+    symbolic = _SYMBOLIC_GPU.fullmatch(text)
+    if symbolic:
+        return Placement(placeholder=symbolic.group(1))  # "Device i": one device standing for each of them
     device = _DEVICE_MODEL.search(text)
     return Placement(gpus=frozenset({int(device.group(1))})) if device and int(device.group(1)) < MAX_GPU_ID else None
 

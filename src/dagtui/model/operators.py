@@ -126,10 +126,10 @@ _RULES: list[tuple[Op, str]] = [
     (Op.Q_PROJ, r"\bq[-_ ]?(?:proj|projection|linear)|\bquery\b|\bq\b|(?:attn|wq)[-_]q\b|\bw[-_]?q\b"),
     (Op.K_PROJ, r"\bk[-_ ]?(?:proj|projection|linear)|\bkey\b|\bk\b|(?:attn|wk)[-_]k\b|\bw[-_]?k\b"),
     (Op.V_PROJ, r"\bv[-_ ]?(?:proj|projection|linear)|\bvalue\b|\bv\b|(?:attn|wv)[-_]v\b|\bw[-_]?v\b"),
-    (Op.O_PROJ, r"\bo[-_ ]?proj|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
+    (Op.O_PROJ, r"\bo[-_ ]?proj|\bo[-_]linear\b|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
-    (Op.RESIDUAL_ADD, r"residual|\badd\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
+    (Op.RESIDUAL_ADD, r"residual|\badd\b|\bres[-_ ]?add|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
     (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
     (Op.EXPERT, r"expert|\bexp\d*\b"),

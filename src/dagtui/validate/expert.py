@@ -262,6 +262,9 @@ def even_split(ctx: Context):
             key="EXP002:divisible", fix="Choose an EP degree that divides the expert count.",
         )
         return
+    if not ctx.declared("ep") and any(node.op is Op.PLACEHOLDER and _NAMES_EXPERTS.search(" ".join(node.label))
+                                      for node in ctx.nodes.values()):
+        return  # "... 12 more experts (GPUs 4-15)": the EP read from the experts drawn is not the file's
     # Layers with the same spread are one finding: a file drawing one expert per rank in every
     # layer has one fault, not one per layer.
     uneven: list[tuple[str, int | None, list[str]]] = []
@@ -318,6 +321,7 @@ def _experts_held(node: NodeInfo) -> set[object]:
     return {node.expert if node.expert is not None else node.id}
 
 
+_NAMES_EXPERTS = re.compile(r"expert", re.IGNORECASE)
 _EXPERT_RANGE = re.compile(r"experts?\s*(\d{1,6})\s*(?:-|–|to|\.\.)\s*(\d{1,6})", re.IGNORECASE)
 
 
@@ -463,7 +467,7 @@ def _all_to_alls(ctx: Context) -> list[str]:
     return found
 
 
-_SENDS_TOKENS = re.compile(r"token[-_ ]?rout|cross[-_ ]?node|dispatch|scatter|\bsend", re.IGNORECASE)
+_SENDS_TOKENS = re.compile(r"token[-_ ]?rout|cross[-_ ]?node|dispatch|scatter|\bsend|route\s+to|\brouting\b", re.IGNORECASE)
 _ALL_TO_ALL_WORDS = re.compile(r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall", re.IGNORECASE)
 
 

@@ -177,10 +177,11 @@ def shard_outside_tp(ctx: Context):
         return
     involved = set(carriers) | {node for edge in sinks for node in edge} | _shard_sources(ctx, [*carriers, *(s for s, _ in sinks)])
     order = {node: index for index, node in enumerate(ctx.topological_order or ctx.nodes)}
-    origin = min(
-        (node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())),
-        key=lambda node: order.get(node, 0), default=None,
-    )
+    emits_shard = [node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())]
+    # The shard leaves the TP region where it enters a full-size operator: name the node that feeds
+    # it there (a head-sharded attention further up is inside the region, where shards belong).
+    entering = {p for carrier in [*carriers, *(t for _, t in sinks)] for p in ctx.deployment.graph.predecessors(carrier)}
+    origin = min([n for n in emits_shard if n in entering] or emits_shard, key=lambda node: order.get(node, 0), default=None)
     shard = next(
         (s.hidden() for node in involved for s in ctx.nodes[node].outputs if ctx.is_tp_shard(s.hidden())), None,
     )

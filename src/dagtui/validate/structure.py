@@ -334,7 +334,11 @@ def residual(ctx: Context):
     mixing = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.MLP, Op.EXPERT, Op.MOE)))
     complete = [layer for layer in layered if layer in attention and layer in mixing]
     if complete or (attention and mixing and not layered):
-        nodes = ctx.deployment.nodes_of_op(Op.O_PROJ, Op.ATTN_CORE, Op.ATTENTION)[:4]
+        anchors = ctx.deployment.nodes_of_op(Op.O_PROJ, Op.ATTN_CORE, Op.ATTENTION)
+        if complete and not any(ctx.nodes[n].layer in complete for n in anchors[:4]):
+            # name nodes of the layers the message speaks of, not collapsed boxes of other layers
+            anchors = [n for n in ctx.deployment.nodes_of_op(*_ATTENTION_BLOCK) if ctx.nodes[n].layer in complete]
+        nodes = anchors[:4]
         where = f"layer(s) {compact_ranges(complete)}" if complete else "the layers drawn"
         yield residual.finding(
             f"No residual add is drawn in {where}: attention and MLP/MoE outputs never return to the residual stream.",
