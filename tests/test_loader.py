@@ -8,15 +8,14 @@ import sys
 import threading
 
 import pytest
+from helpers import DATA, SAMPLES
 
 from dagtui.cli import main
 from dagtui.errors import ConfigError
-from dagtui.loader import Finished, Modelled, Progress, Validated, load_reviews, reviews_of
+from dagtui.loader import Finished, Modelled, Progress, load_reviews, reviews_of
 from dagtui.review import review_file
 from dagtui.settings import Settings, load_settings
 from dagtui.validate import RULES
-
-from helpers import DATA, SAMPLES
 
 CURRENT, NEW = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot")
 

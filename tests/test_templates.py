@@ -5,17 +5,15 @@ gives, node for node and statement for statement, on the samples, generated DAGs
 from __future__ import annotations
 
 import pytest
+from helpers import CORPUS, SAMPLES
 
+from dagtui.dot import read_dot
 from dagtui.generate import generate, to_dot
-from dagtui.model import ModelSpec, build_deployment, parse_strategy
-from dagtui.model import operators, strategy, templates
+from dagtui.model import ModelSpec, build_deployment, operators, parse_strategy, strategy, templates
 from dagtui.model.operators import RULES, Op, operator_from_id, operator_from_text
 from dagtui.model.strategy import degree_matches, degree_spans, explicit_matches
 from dagtui.model.templates import KEPT_DIGITS, template
-from dagtui.dot import read_dot
 from dagtui.validate import validate
-
-from helpers import CORPUS, SAMPLES
 
 try:  # Python 3.11+
     from re import _constants as sre_constants  # type: ignore[attr-defined]

@@ -119,8 +119,6 @@ def load_reviews(files: Sequence[str | os.PathLike[str]], settings: Settings,
 
 def reviews_of(files: Sequence[str | os.PathLike[str]], settings: Settings, validate: bool = True) -> list[Review]:
     """Every file's review, for a caller that needs no progress and never cancels."""
-    event: LoadEvent | None = None
-    for event in load_reviews(files, settings, validate=validate):
-        pass
-    assert isinstance(event, Finished)  # nothing cancels this load
-    return event.reviews
+    *_, finished = load_reviews(files, settings, validate=validate)
+    assert isinstance(finished, Finished)  # nothing cancels this load
+    return finished.reviews

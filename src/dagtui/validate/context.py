@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from dagtui.cost.hardware import HardwareProfile
 from dagtui.model.deployment import Deployment
@@ -19,9 +19,6 @@ from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 T = TypeVar("T")
 _GUESSED = "inferred: the largest"
