@@ -2,8 +2,9 @@
 
 1. in one process (`load_reviews`), against the forked helper process the explorer uses today
    (it reads both files and validates what the main process has not started, while the main
-   process models them: src/dagtui/helper_process.py), paired runs A B A B; the helper stays
-   only if it saves 25% or more (issue 14);
+   process imports the interface and models them: src/dagtui/helper_process.py), paired runs
+   A B A B, both importing the explorer's interface (Textual) as `dagtui A B` does; the helper
+   stays only if it saves 25% or more (issue 14);
 2. how soon a load stops once cancelled (the explorer's `q` during a load): a thread loads both
    files, the caller cancels at a random moment and waits for the generator to end.
 
@@ -31,6 +32,7 @@ START = time.perf_counter()
 import sys
 from dagtui.entry import collect_garbage_rarely
 collect_garbage_rarely()
+import dagtui.tui.app  # what the explorer imports before it loads
 from dagtui.loader import reviews_of
 from dagtui.settings import Settings
 reviews = reviews_of(sys.argv[1:], Settings())
@@ -48,6 +50,7 @@ collect_garbage_rarely()
 from dagtui.helper_process import HelperProcess
 files = sys.argv[1:]
 helper = HelperProcess.start(files)
+import dagtui.tui.app  # the explorer imports its interface while the helper reads
 from dagtui.review import read_file, review_raw_graph, validate_review
 reviews = []
 for index, file in enumerate(files):
