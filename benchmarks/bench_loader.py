@@ -1,10 +1,11 @@
 """The loader on two 19k-node DAGs (the explorer's large case), whole process from interpreter start:
 
-1. in one process (`load_reviews`), against the forked helper process the explorer uses today
-   (it reads both files and validates what the main process has not started, while the main
-   process imports the interface and models them: src/dagtui/helper_process.py), paired runs
-   A B A B, both importing the explorer's interface (Textual) as `dagtui A B` does; the helper
-   stays only if it saves 25% or more (issue 14);
+1. in one process (`load_reviews`), against the same with its forked helper process (it reads
+   both files and validates what the main process has not started, while the main process
+   imports the interface and models them: `load_reviews(..., helper=...)`, helper_process.py),
+   paired runs A B A B, both importing the explorer's interface (Textual) as `dagtui A B` does;
+   the helper stays only if it saves 25% or more (issue 14). It needs the second core: run this
+   where nothing else is busy, or the helper's work competes with the main process's;
 2. how soon a load stops once cancelled (the explorer's `q` during a load): a thread loads both
    files, the caller cancels at a random moment and waits for the generator to end.
 
@@ -38,9 +39,9 @@ from dagtui.settings import Settings
 reviews = reviews_of(sys.argv[1:], Settings())
 print(time.perf_counter() - START, sum(len(review.findings) for review in reviews))
 """
-# The explorer's protocol with its helper (tui/app.py: _read_and_show, _validate_and_show), without
-# the interface: the helper is forked first, the main process models what the helper read, then
-# validates each file the helper has not started on.
+# The loader's helper option: the helper is forked first (before the interface is imported, as
+# `dagtui A B` forks it), reads the files while this process imports the interface, and validates
+# what this process has not come to.
 _WITH_HELPER = """
 import time
 START = time.perf_counter()
@@ -48,27 +49,14 @@ import sys
 from dagtui.entry import collect_garbage_rarely
 collect_garbage_rarely()
 from dagtui.helper_process import HelperProcess
-files = sys.argv[1:]
-helper = HelperProcess.start(files)
+from dagtui.settings import Settings
+files, settings = sys.argv[1:], Settings()
+helper = HelperProcess.start(files, settings=settings)
 import dagtui.tui.app  # the explorer imports its interface while the helper reads
-from dagtui.review import read_file, review_raw_graph, validate_review
-reviews = []
-for index, file in enumerate(files):
-    raw = helper.raw_graph(index) if helper else None
-    reviews.append(review_raw_graph(raw) if raw is not None else read_file(file))
-started = [helper is not None and helper.started(index) for index in range(len(files))]
-for index, begun in enumerate(started):
-    if helper and not begun:
-        helper.skip(index)
-for index in sorted(range(len(files)), key=started.__getitem__):
-    findings = helper.findings(index, stop=lambda: True) if helper else None
-    if findings is None:
-        validate_review(reviews[index])
-    else:
-        reviews[index].findings = findings
-if helper:
-    helper.close()
-print(time.perf_counter() - START, sum(len(review.findings) for review in reviews))
+from dagtui.loader import Finished, load_reviews
+*_, finished = load_reviews(files, settings, helper=helper)
+helper.close()
+print(time.perf_counter() - START, sum(len(review.findings) for review in finished.reviews))
 """
 _CANCEL = """
 import json, random, sys, threading, time

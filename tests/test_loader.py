@@ -12,7 +12,7 @@ from helpers import DATA, SAMPLES
 
 from dagtui.cli import main
 from dagtui.errors import ConfigError
-from dagtui.loader import Finished, Modelled, Progress, load_reviews, reviews_of
+from dagtui.loader import Finished, Modelled, Progress, Validated, load_reviews, reviews_of
 from dagtui.review import review_file
 from dagtui.settings import Settings, load_settings
 from dagtui.validate import RULES
@@ -140,3 +140,25 @@ def test_check_and_the_loader_agree(tmp_path, capsys):
     reviews = reviews_of([CURRENT, NEW], settings)
     assert [[issue["rule"] for issue in deployment["issues"]] for deployment in shown] == \
         [[finding.rule for finding in review.findings] for review in reviews]
+
+
+def test_a_helper_process_gives_the_reviews_loading_alone_gives(tmp_path, monkeypatch):
+    from dagtui import loader
+    from dagtui.helper_process import HelperProcess
+
+    settings = load_settings(select=["STR", "EXP", "ATT"], folder=tmp_path)
+    alone = reviews_of([CURRENT, NEW], settings)
+    helper = HelperProcess.start([CURRENT, NEW], settings=settings, min_bytes=0)
+    assert helper is not None
+    try:
+        def no_reading_here(*args, **kwargs):
+            raise AssertionError("the helper reads every file")
+
+        monkeypatch.setattr(loader, "read_raw", no_reading_here)
+        events = list(load_reviews([CURRENT, NEW], settings, helper=helper))
+    finally:
+        helper.close()
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert _summary(finished.reviews) == _summary(alone)  # the helper's findings follow the settings too
+    assert sorted(event.index for event in events if isinstance(event, Validated)) == [0, 1]

@@ -11,7 +11,8 @@ file with one `Settings`, telling the caller what is happening and stopping when
 - `Finished(reviews)` at the end, every file in the order given.
 
 Every file is modelled before any is validated, so that a second file's tree comes before the
-first file's findings. `cancelled()` is asked between files and phases and, through a checkpoint,
+first file's findings (with a helper process, `Validated` events come in the order the files are
+validated: those the helper has not started on first). `cancelled()` is asked between files and phases and, through a checkpoint,
 inside them (between the reader's steps, every 2,048 nodes while modelling, before each rule):
 once it answers True the generator ends without another event, within a few tens of
 milliseconds on a 19k-node file.
@@ -37,10 +38,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dagtui.errors import Cancelled
+from dagtui.errors import Cancelled, Checkpoint
 from dagtui.review import Review, read_raw, review_raw_graph, validate_review
 from dagtui.settings import Settings
+
+if TYPE_CHECKING:
+    from dagtui.helper_process import HelperProcess
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,17 @@ LoadEvent = Progress | Modelled | Validated | Finished
 
 
 def load_reviews(files: Sequence[str | os.PathLike[str]], settings: Settings,
-                 cancelled: Callable[[], bool] = lambda: False, validate: bool = True) -> Iterator[LoadEvent]:
+                 cancelled: Callable[[], bool] = lambda: False, validate: bool = True,
+                 helper: HelperProcess | None = None) -> Iterator[LoadEvent]:
     """Read, model and (unless `validate` is False) validate `files` with `settings`, yielding
-    what happens (see the module doc); ends early, quietly, once `cancelled()` is true."""
+    what happens (see the module doc); ends early, quietly, once `cancelled()` is true.
+
+    `helper`: a helper process the caller forked for these files with these settings (opt-in;
+    see `helper_process`: it must be forked before any thread starts, so the command line forks
+    it before the explorer imports Textual). It reads the files while this process is busy and
+    validates those this process has not come to; whatever it cannot do is done here. The caller
+    closes it. On two free cores it saves about a third of loading two 19k-node files; on a core
+    shared with other work it costs more than it saves (benchmarks/bench_loader.py)."""
 
     def checkpoint() -> None:
         if cancelled():
@@ -94,7 +107,11 @@ def load_reviews(files: Sequence[str | os.PathLike[str]], settings: Settings,
         for index, file in enumerate(names):
             checkpoint()
             yield Progress(index, file, "reading")
-            raw = read_raw(file, checkpoint)
+            from_helper = helper.raw_graph(index, stop=cancelled) if helper else None
+            checkpoint()
+            # Without the helper's graph (none, or it could not read the file) it is read here,
+            # and an error met here.
+            raw = from_helper if from_helper is not None else read_raw(file, checkpoint)
             if isinstance(raw, Review):
                 review = raw
             else:
@@ -103,18 +120,34 @@ def load_reviews(files: Sequence[str | os.PathLike[str]], settings: Settings,
                 review = review_raw_graph(raw, settings.strategy, checkpoint)
             reviews.append(review)
             yield Modelled(index, review)
-        for index, review in enumerate(reviews):
-            if not validate:
-                break
-            checkpoint()
-            if review.deployment is not None:
-                yield Progress(index, review.file, "validating", f"{len(review.deployment.nodes):,} nodes")
-            validate_review(review, settings.spec, settings.selection, settings.hardware, checkpoint)
-            yield Validated(index, review)
+        if validate:
+            yield from _validated(reviews, settings, checkpoint, helper)
         checkpoint()
     except Cancelled:
         return
     yield Finished(reviews)
+
+
+def _validated(reviews: list[Review], settings: Settings, checkpoint: Checkpoint,
+               helper: HelperProcess | None) -> Iterator[LoadEvent]:
+    """Validate each review, or take the helper's findings: first the files the helper has not
+    started on (it is told to skip them), then those it has, unless their findings have come."""
+    started = [helper is not None and helper.started(index) for index in range(len(reviews))]
+    if helper is not None:
+        for index, begun in enumerate(started):
+            if not begun:
+                helper.skip(index)
+    for index in sorted(range(len(reviews)), key=started.__getitem__):
+        review = reviews[index]
+        checkpoint()
+        findings = helper.findings(index, stop=lambda: True) if helper and review.deployment else None
+        if findings is not None:
+            review.findings = findings  # validated by the helper with the same settings
+        else:
+            if review.deployment is not None:
+                yield Progress(index, review.file, "validating", f"{len(review.deployment.nodes):,} nodes")
+            validate_review(review, settings.spec, settings.selection, settings.hardware, checkpoint)
+        yield Validated(index, review)
 
 
 def reviews_of(files: Sequence[str | os.PathLike[str]], settings: Settings, validate: bool = True) -> list[Review]:
