@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dagtui.compare import compare
+from dagtui.compare import NodePairing, compare
 from dagtui.review import read_file, review_file, validate_review
-from dagtui.tui.outline import History, Outline, issue_rows
+from dagtui.tui.outline import History, Outline, issue_rows, query_problem
 from dagtui.validate import Severity
 
 from helpers import SAMPLES
@@ -37,8 +37,10 @@ def test_search_counterpart_and_history():
     first, second = Outline(current), Outline(new)
     assert first.search("expert=1") == ["layer0_expert1"]
     assert first.search("tp=7")[:2] == ["embedding", "layer0_attn_norm"]
-    assert second.counterpart(current.deployment.nodes["layer0_expert1"]) == "layer0_expert1"
-    assert second.counterpart(current.deployment.nodes["layer15_moe"]) == "layer15_moe"
+    pairing = NodePairing(current.deployment, new.deployment)
+    assert pairing.counterpart(0, current.deployment.nodes["layer0_expert1"]) == "layer0_expert1"
+    assert pairing.counterpart(0, current.deployment.nodes["layer15_moe"]) == "layer15_moe"
+    assert pairing.counterpart(1, new.deployment.nodes["layer0_expert3"]) is None  # only the new one draws expert 3
     history = History()
     for item in [(0, "a"), (0, "b"), (1, "c")]:
         history.record(item)
@@ -46,6 +48,25 @@ def test_search_counterpart_and_history():
     assert history.forward() == (0, "b")
     history.record((0, "d"))  # a new jump drops the forward history
     assert history.forward() is None and history.back() == (0, "b")
+
+
+def test_unmatched_nodes_are_the_roles_the_other_deployment_does_not_draw():
+    current, new = review_file(SAMPLES / "current.dot"), review_file(SAMPLES / "new.dot")
+    pairing = NodePairing(current.deployment, new.deployment)
+    assert pairing.unmatched(1) == {"layer0_expert2", "layer0_expert3", "pp0_to_pp1", "pp1_to_pp2", "pp2_to_pp3"}
+    assert pairing.unmatched(0) == {"pp0_to_pp1"}  # a send/recv after layer 7: the new one draws none there
+    for side, review in enumerate((current, new)):
+        other = (new, current)[side].deployment.nodes
+        for node_id, node in review.deployment.nodes.items():
+            counterpart = pairing.counterpart(side, node)
+            assert (counterpart is None) == (node_id in pairing.unmatched(side))
+            assert counterpart is None or (other[counterpart].op, other[counterpart].layer) == (node.op, node.layer)
+
+
+def test_a_bad_regex_is_named():
+    assert query_problem("[unclosed") == "not a valid regex (unterminated character set at position 0): searched as plain text"
+    assert query_problem("id=layer(") is not None
+    assert query_problem("Scores? x V") is None and query_problem("op=expert") is None
 
 
 def test_paired_findings_are_one_row_with_both_sides():

@@ -1,14 +1,15 @@
-"""Compare two reviewed deployments: pair the findings that are the same fault in both, and lay
-their strategies side by side."""
+"""Compare two reviewed deployments: pair the findings that are the same fault in both, pair each
+node with its counterpart in the other deployment, and lay their strategies side by side."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagtui.model.deployment import Deployment
-from dagtui.model.operators import COLLECTIVES
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import COLLECTIVES, Op
 from dagtui.review import Review
 from dagtui.validate import Severity
 from dagtui.validate.ranges import compact_ranges
@@ -41,6 +42,48 @@ def compare(first: Review, second: Review) -> Comparison:
         comparison.pairs.append((finding.id, other.id))
     comparison.table = strategy_table(first, second)
     return comparison
+
+
+Role = tuple[Op, int | None, int | None]
+
+
+def node_role(node: NodeInfo) -> Role:
+    """What a node computes and where in the model: its operator, layer and expert. Ranks are left
+    out: two deployments split the same work over different ranks."""
+    return (node.op, node.layer, node.expert)
+
+
+class NodePairing:
+    """Each node's counterpart in the other deployment: the node of the same role (`node_role`)
+    nearest in rank, the same id first among equals. A node whose role the other deployment does
+    not draw has none: added in the second deployment, removed from the first."""
+
+    def __init__(self, first: Deployment, second: Deployment) -> None:
+        self._by_role = (_by_role(first), _by_role(second))
+
+    def counterpart(self, side: int, node: NodeInfo) -> str | None:
+        """The id of `node`'s counterpart, `node` being of deployment `side` (0 or 1)."""
+        candidates = self._by_role[1 - side].get(node_role(node), [])
+        if not candidates:
+            return None
+        return min(candidates, key=lambda other: (_rank_gap(node, other), other.id != node.id)).id
+
+    def unmatched(self, side: int) -> set[str]:
+        """Ids of deployment `side` without a counterpart (removed for side 0, added for side 1)."""
+        others = self._by_role[1 - side]
+        return {node.id for role, nodes in self._by_role[side].items() if role not in others for node in nodes}
+
+
+def _by_role(deployment: Deployment) -> dict[Role, list[NodeInfo]]:
+    roles: dict[Role, list[NodeInfo]] = defaultdict(list)
+    for node in deployment.nodes.values():
+        roles[node_role(node)].append(node)
+    return roles
+
+
+def _rank_gap(a: NodeInfo, b: NodeInfo) -> int:
+    """How far apart two nodes run: the distance of their lowest TP, EP and PP ranks."""
+    return sum(abs(min(a.rank(axis) or {0}) - min(b.rank(axis) or {0})) for axis in ("tp", "ep", "pp"))
 
 
 def strategy_table(first: Review, second: Review) -> list[tuple[str, str, str]]:
