@@ -29,7 +29,7 @@ from dagtui.safe_text import visible
 from dagtui.tui.commands import DagtuiCommands, FilterCommands
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.file_text import markup
-from dagtui.tui.help import DIALOG_KEYS, SEARCH_KEYS, binding_rows, help_markdown
+from dagtui.tui.help import DIALOG_KEYS, SEARCH_KEYS, binding_rows, help_renderable
 from dagtui.tui.issues import IssuePanel, IssueTable
 from dagtui.tui.messages import IssueChosen, IssueHighlighted, JumpRequested, NodeChosen, NodeFocused
 from dagtui.tui.outline import History, IssueRow, Outline, issue_rows, query_problem
@@ -487,7 +487,7 @@ class DagtuiApp(App[int]):
         self._search_position = -1
         title = f"{len(self._search_matches)} match(es) in {markup(outline.review.name)}"
         problem = query_problem(event.value)
-        event.input.border_title = f"{title} · {problem}" if problem else title
+        event.input.border_title = f"{problem} · {title}" if problem else title
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "search":
@@ -664,4 +664,4 @@ class DagtuiApp(App[int]):
             ("In the search box", SEARCH_KEYS),
             ("In a dialog or chooser", DIALOG_KEYS),
         ]
-        self.push_screen(HelpScreen(help_markdown(sections)))
+        self.push_screen(HelpScreen(help_renderable(sections)))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Select
+from textual.widgets.data_table import ColumnKey
 
+from dagtui.safe_text import visible
 from dagtui.tui.file_text import content, markup
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import IssueChosen, IssueHighlighted
@@ -21,9 +25,33 @@ BOTH = "both"
 
 
 class IssueTable(DataTable):
-    """Findings as rows; `j`/`k` move like the arrows."""
+    """Findings as rows; `j`/`k` move like the arrows. The title column takes the width the other
+    columns leave (DataTable sizes columns to their content only), so a narrow terminal still
+    shows most of each title."""
 
-    BINDINGS = [*VIM_CURSOR_KEYS]
+    BINDINGS = [
+        *VIM_CURSOR_KEYS,
+        Binding("enter", "select_cursor", "Jump to the finding's first node (focus moves to its pane)", show=False),
+    ]
+    FILL_COLUMN = ColumnKey("title")
+    MIN_FILL = 8
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Give the title column the table's width minus the other columns'."""
+        column = self.columns.get(self.FILL_COLUMN)
+        if column is None:
+            return
+        others = sum(other.get_render_width(self) for key, other in self.columns.items() if key != self.FILL_COLUMN)
+        # The vertical scrollbar's room is kept whether it shows or not: rows added later must
+        # not push the title past the edge.
+        room = self.content_region.width - self.styles.scrollbar_size_vertical
+        width = max(self.MIN_FILL, room - others - 2 * self.cell_padding)
+        if column.auto_width or column.width != width:
+            column.auto_width, column.width = False, width
+            self.refresh_column(self.get_column_index(self.FILL_COLUMN))
 
 
 class Filters(Horizontal):
@@ -74,10 +102,11 @@ class IssuePanel(Vertical):
         self.rows, self.names = rows, names
         table = self.table
         table.clear(columns=True)
-        table.add_column("", key="severity")
-        table.add_column("code", key="code")
+        # Fixed widths (a marker, a rule code, a tag): the title takes the rest (`fit_columns`).
+        table.add_column("", key="severity", width=1)
+        table.add_column("code", key="code", width=max((len(row.finding.rule) for row in rows), default=4))
         if len(names) == 2:
-            table.add_column("in", key="in")
+            table.add_column("in", key="in", width=max(len(tag) for tag in (*TAGS, BOTH)))
         table.add_column("title", key="title")
         select = self.query_one(self.FILTERS["deployment"], Select)
         select.set_options(filter_choices("deployment", names))
@@ -121,7 +150,8 @@ class IssuePanel(Vertical):
             if len(self.names) == 2:
                 panes = {pane for pane, _ in row.sides}
                 cells.append(BOTH if len(panes) == 2 else TAGS[row.sides[0][0]])
-            table.add_row(*cells, content(row.finding.title), key=row.key)
+            table.add_row(*cells, Text(visible(row.finding.title), no_wrap=True, overflow="ellipsis"), key=row.key)
+        table.fit_columns()
         self.border_title = self._title(filters)
 
     def _title(self, filters: dict[str, str]) -> str:

@@ -3,11 +3,12 @@ several predecessors/successors. Each says which keys answer it."""
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from dagtui.tui.file_text import content, markup
@@ -19,16 +20,13 @@ class HelpScreen(ModalScreen[None]):
     AUTO_FOCUS = "#help"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: RenderableType) -> None:
         super().__init__()
         self.text = text
 
     def compose(self) -> ComposeResult:
-        # Imported here: the Markdown widget brings markdown-it, 45 ms of every start otherwise.
-        from textual.widgets import Markdown
-
         with VerticalScroll(id="help"):
-            yield Markdown(self.text)
+            yield Static(self.text, id="help-text")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
