@@ -148,3 +148,17 @@ def test_explorer_prints_the_report_when_standard_output_is_no_terminal(capsys):
     code, out, _ = run(capsys, CURRENT, NEW, "--model", MODEL)
     assert code == 1 and CONCISE_LINE.match(out.splitlines()[0]) and out.splitlines()[-1].startswith("Found ")
     assert "\x1b[" not in out
+
+
+# -- rules: for users, in order --------------------------------------------------------------------
+def test_rules_lists_the_codes_in_order_and_explains_each_for_users(capsys):
+    from dagtui.validate import RULES
+
+    _, out, _ = run(capsys, "rules")
+    codes = re.findall(r"^\W*([A-Z]{3}\d{3}) ", out, flags=re.MULTILINE)
+    assert codes == sorted(RULES)
+    for code in RULES:
+        _, out, _ = run(capsys, "rules", code.lower())
+        headings = [heading for heading in ("What it checks", "Why it matters", "Example", "How to fix") if heading in out]
+        assert headings == ["What it checks", "Why it matters", "Example", "How to fix"], code
+        assert "dagtui must" not in out and "TODO" not in out, code

@@ -400,3 +400,23 @@ async def test_export_asks_before_replacing_and_never_writes_over_a_file_it_read
         await press(pilot, "enter", "y")
         assert existing.read_text().startswith("# DAG Analysis Report")
         assert not list(tmp_path.glob(".*.tmp"))  # atomic: no temporary file left
+
+
+async def test_readme_key_table_and_screenshot_match_the_app():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The explorer")[1].split("## Commands")[0]
+    keys = " ".join(line for line in section.splitlines() if line.startswith("| `"))  # escape: in the `/` row
+    for binding in DagtuiApp.BINDINGS:
+        for key in binding.key.split(","):
+            shown = binding.key_display or {"slash": "/", "question_mark": "?", "left_square_bracket": "[",
+                                            "right_square_bracket": "]"}.get(key, key)
+            assert f"`{shown}`" in keys, binding
+    screenshot = section.split("```text\n")[1].split("\n```")[0].splitlines()
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await loaded(app, pilot)
+        await press(pilot, "n")
+        shown = [text_of(line).rstrip() for line in screen_lines(app)]
+    assert shown[-1] == screenshot[-1]  # the footer
+    assert shown[2:4] == screenshot[2:4]  # the pane headers: strategies, GPU and finding counts
+    assert [line[:71] for line in shown[23:34]] == [line[:71] for line in screenshot[23:34]]  # the issue table
