@@ -47,18 +47,27 @@ def wait_gone(session: str, text: str, timeout: float = 20) -> None:
         time.sleep(0.2)
 
 
-def test_dagtui_in_tmux(tmp_path):
-    for name in ("current.dot", "new.dot"):
-        (tmp_path / name).write_text((SAMPLES / name).read_text())
+def start_dagtui(tmp_path: Path, name: str, arguments: str, environment: str = "", after: str = "") -> str:
+    """A tmux session of 120x40 running `dagtui arguments` in tmp_path with a private config dir;
+    `DAGTUI-EXITED-<code>` is printed when it exits, then `after`."""
     dagtui = Path(sys.executable).with_name("dagtui")
-    session = f"dagtui-e2e-{int(time.time() * 1000)}"
+    session = f"dagtui-e2e-{name}-{int(time.time() * 1000)}"
     command = (
-        f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_CONFIG_HOME={tmp_path}/config {dagtui} current.dot new.dot "
-        f"--model {SAMPLES / 'model.yaml'}; echo DAGTUI-EXITED-$?; "
-        "echo TTY: $(stty -a | grep -oE '(^| )-?(icanon|echo)( |$)' | tr -d ' '); sleep 60"
+        f"cd {tmp_path} && env -u COLUMNS -u LINES {environment} XDG_CONFIG_HOME={tmp_path}/config {dagtui} {arguments}; "
+        f"echo DAGTUI-EXITED-$?; {after} sleep 60"
     )
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
+    return session
+
+
+def test_dagtui_in_tmux(tmp_path):
+    for name in ("current.dot", "new.dot"):
+        (tmp_path / name).write_text((SAMPLES / name).read_text())
+    session = start_dagtui(
+        tmp_path, "samples", f"current.dot new.dot --model {SAMPLES / 'model.yaml'}",
+        after="echo TTY: $(stty -a | grep -oE '(^| )-?(icanon|echo)( |$)' | tr -d ' ');",
+    )
     try:
         wait_for(session, "EP64-TP8-PP2-DP2")
         wait_for(session, "EP~32-TP~16-PP~4-DP~4")
@@ -136,15 +145,10 @@ def _apply_sgr(state: dict, codes: list[int]) -> None:
 def test_no_color_and_resize_in_tmux(tmp_path):
     """NO_COLOR at a login node: no colour at all, never text in its background's colour; the
     cursor row in reverse video; after the terminal shrinks the selected node is still in view."""
-    dagtui = Path(sys.executable).with_name("dagtui")
-    session = f"dagtui-e2e-nocolor-{int(time.time() * 1000)}"
-    command = (
-        f"cd {tmp_path} && env -u COLUMNS -u LINES NO_COLOR=1 TERM=xterm-256color XDG_CONFIG_HOME={tmp_path}/config "
-        f"{dagtui} {SAMPLES / 'current.dot'} {SAMPLES / 'new.dot'} --model {SAMPLES / 'model.yaml'}; "
-        "echo DAGTUI-EXITED-$?; sleep 60"
+    session = start_dagtui(
+        tmp_path, "nocolor", f"{SAMPLES / 'current.dot'} {SAMPLES / 'new.dot'} --model {SAMPLES / 'model.yaml'}",
+        environment="NO_COLOR=1 TERM=xterm-256color",
     )
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
-    tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
     try:
         wait_for(session, "ATT002")
         tmux("send-keys", "-t", session, "n")

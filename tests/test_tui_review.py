@@ -8,7 +8,7 @@ import io
 import re
 
 import pytest
-from helpers import ROOT, SAMPLES, loaded
+from helpers import ROOT, SAMPLES, loaded, press, private_config, tree_of  # noqa: F401 (a fixture)
 from rich.color import ColorType
 from rich.console import Console
 from rich.segment import Segment
@@ -17,26 +17,13 @@ from dagtui.compare import NodePairing
 from dagtui.tui.app import SEARCH_EXAMPLES, DagtuiApp
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.issues import IssuePanel, IssueTable
-from dagtui.tui.pane import DeploymentPane
 from dagtui.tui.screens import ChooserScreen, ConfirmScreen, ExportScreen, HelpScreen
 from dagtui.tui.themes import remembered_theme
 
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
 
 
-@pytest.fixture(autouse=True)
-def private_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("NO_COLOR", raising=False)
-
-
-async def press(pilot, *keys: str) -> None:
-    await pilot.press(*keys)
-    await pilot.pause()
-
-
-def tree_of(app, pane: int):
-    return app.query_one(f"#pane-{pane}", DeploymentPane).tree
+pytestmark = pytest.mark.usefixtures("private_config")
 
 
 def recorded_notifications(app) -> list[str]:
