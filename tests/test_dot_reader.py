@@ -229,3 +229,15 @@ def test_many_reads_in_a_row_free_each_graph(write_dot):
     path = write_dot("digraph G { a -> b; b -> c; }")
     for _ in range(200):
         assert list(read_dot(path, "cgraph").nodes) == ["a", "b", "c"]
+
+
+def test_without_pygraphviz_graphviz_grammar_falls_back_to_pydot(write_dot, monkeypatch):
+    # Where pygraphviz has no wheel it is not installed (pyproject's environment marker): what the
+    # plain reader hands on (here an HTML label) is read by pydot, with the same result.
+    from dagtui.dot import graphviz_backend
+
+    path = write_dot('digraph { a [label=<<b>Expert 3</b><br/>GPU: 3>]; a -> b }')
+    expected = normalised(read_dot(path, "cgraph"))
+    monkeypatch.setitem(sys.modules, "pygraphviz._graphviz", None)  # `import` now raises ImportError
+    assert graphviz_backend() == "pydot"
+    assert normalised(read_dot(path, "plain")) == expected

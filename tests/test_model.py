@@ -61,6 +61,58 @@ def test_stages_from_clusters():
     assert deployment.nodes["l1_expert2"].stage == 1
 
 
+def test_consecutive_clusters_of_one_stage_are_one_stage(deploy):
+    deployment = deploy("""digraph {
+      subgraph cluster_emb { label="Embedding (Pipeline Stage 0)"; emb [label="Embedding\\nGPU: 0"]; }
+      subgraph cluster_l0 { label="Layer 0 (Pipeline Stage 0)"; l0 [label="Layer 0 MLP\\nGPU: 0"]; }
+      subgraph cluster_pp { label="Pipeline Communication (Stage 0 -> Stage 1)"; send [label="Send\\nGPU: 0"]; }
+      subgraph cluster_l1 { label="Layer 1 (Pipeline Stage 1)"; l1 [label="Layer 1 MLP\\nGPU: 1"]; }
+      emb -> l0 -> send -> l1;
+    }""")
+    assert [(s.index, s.claimed_layers, sorted(s.members)) for s in deployment.stages] == [
+        (0, [0], ["emb", "l0"]), (1, [1], ["l1"])]
+
+
+def test_interleaved_clusters_of_one_stage_stay_apart(deploy):
+    deployment = deploy("""digraph {
+      subgraph cluster_a { label="Layer 0 (Pipeline Stage 0)"; a [label="Layer 0 MLP\\nGPU: 0"]; }
+      subgraph cluster_b { label="Layer 1 (Pipeline Stage 1)"; b [label="Layer 1 MLP\\nGPU: 1"]; }
+      subgraph cluster_c { label="Layer 2 (Pipeline Stage 0)"; c [label="Layer 2 MLP\\nGPU: 0"]; }
+      a -> b -> c;
+    }""")
+    assert [(s.index, s.claimed_layers) for s in deployment.stages] == [(0, [0]), (0, [2]), (1, [1])]
+
+
+def test_the_last_node_named_output_is_the_sink_even_with_logits(deploy):
+    deployment = deploy("""digraph {
+      norm [label="Final Norm\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      output [shape=ellipse, label="Output Logits\\nInput: [8,128,4096]\\nOutput: [8,128,vocab=32000]"];
+      norm -> output;
+    }""")
+    assert deployment.nodes["output"].op is Op.OUTPUT
+
+
+def test_a_projection_after_the_final_norm_is_the_lm_head(deploy):
+    deployment = deploy("""digraph {
+      norm [label="Final LayerNorm\\nInput: [8,128,256]\\nOutput: [8,128,256]"];
+      proj [label="Output Projection\\nInput: [8,128,256]\\nOutput: [8,128,1024]"];
+      out [label="Output"];
+      norm -> proj -> out;
+    }""")
+    assert deployment.nodes["proj"].op is Op.LM_HEAD
+
+
+def test_attention_drawn_inside_an_expert_is_attention(deploy):
+    deployment = deploy("""digraph {
+      qkv [label="Expert 0 QKV Proj\\nInput: [8,128,4096]\\nOutput: [8,128,32,128]"];
+      attn [label="Expert 0 Attention\\nInput: [8,128,32,128]\\nOutput: [8,128,32,128]"];
+      mlp [label="Expert 0 MLP Layer1\\nInput: [8,128,4096]\\nOutput: [8,128,16384]"];
+      qkv -> attn -> mlp;
+    }""")
+    assert [deployment.nodes[n].op for n in ("qkv", "attn", "mlp")] == [Op.QKV_PROJ, Op.ATTN_CORE, Op.EXPERT]
+    assert deployment.nodes["mlp"].layer is None
+
+
 def test_node_records(current):
     q = current.nodes["layer0_attn_q"]
     assert (q.op, q.kind, q.layer, q.stage) == (Op.Q_PROJ, Kind.COMPUTE, 0, 0)

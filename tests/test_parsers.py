@@ -6,9 +6,9 @@ import pytest
 
 from dagtui.dot.labels import label_lines
 from dagtui.errors import ConfigError
-from dagtui.model.gpus import parse_placement, parse_ranks
+from dagtui.model.gpus import inline_placement, parse_placement, parse_ranks
 from dagtui.model.operators import Op, operator_from_text, readable_id
-from dagtui.model.roles import claimed_layers, expert_in, layer_in, stage_in
+from dagtui.model.roles import claimed_layers, expert_count_in, expert_in, layer_in, stage_in
 from dagtui.model.shapes import parse_dim, parse_shapes
 from dagtui.model.strategy import parse_declared_total, parse_degrees, parse_strategy
 
@@ -163,6 +163,7 @@ def test_declared_total(text, total):
     ("layer0_attn_q_tp2", 0), ("L3_TP2_QPROJ", 3), ("l12_moe_tp0_gpu0", 12), ("mha_layer_0", 0),
     ("Layer 15: Attention", 15), ("K Projection L1-0", 1), ("gpu1_l3_moe", 3), ("expert_layer_2_expert_0_tp_0", 2),
     ("Layer Norm 1 L0", 0), ("n123", None), ("ln1", None), ("Layers 0-7", None),
+    ("Expert 0 MLP Layer1 (TP)", None), ("Layer 5 MLP Layer2", 5),  # an MLP's first/second linear is no layer
 ])
 def test_layer_in(text, layer):
     assert layer_in(text) == layer
@@ -198,6 +199,8 @@ def test_stage_labels(text, stage, layers):
     ("Residual Add", Op.RESIDUAL_ADD), ("Attn+Residual", Op.RESIDUAL_ADD), ("Embedding", Op.EMBEDDING),
     ("LM Head", Op.LM_HEAD), ("MLP GELU 11", Op.MLP), ("PP Stage 0", Op.STAGE_MARKER), ("Input", Op.INPUT),
     ("Output", Op.OUTPUT), ("Something else", Op.UNKNOWN),
+    ("Attention Start (Layer 0)", Op.ELEMENTWISE), ("Stage 1 Processing\\nSimilar TP+EP pattern", Op.PLACEHOLDER),
+    ("Identical computation graph", Op.PLACEHOLDER),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
@@ -206,3 +209,24 @@ def test_operator_from_text(text, op):
 def test_readable_id_splits_words():
     assert operator_from_text(readable_id("L3_TP2_QPROJ")) is Op.Q_PROJ
     assert operator_from_text(readable_id("layer0_attn_v")) is Op.V_PROJ
+
+
+@pytest.mark.parametrize("text, gpus", [("RTX3090_0", {0}), ("H100-7", {7}), ("A100 #3", {3}), ("A100-80GB", None)])
+def test_device_named_by_its_model(text, gpus):
+    placement = inline_placement(text)
+    assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
+
+
+@pytest.mark.parametrize("text, count", [
+    ("64 experts", 64), ("num_experts=64", 64), ("8 Expert Instances per GPU", None), ("8 experts per GPU", None),
+    ("16 experts / 4 GPUs", None), ("Top-2 of 64", 64), ("Select 2 experts per token", None),
+])
+def test_expert_count_never_a_count_per_gpu(text, count):
+    assert expert_count_in(text) == count
+
+
+def test_heads_split_before_the_sequence_is_the_same_tensor():
+    [flat], [split] = parse_shapes("[64, 1024, 512]"), parse_shapes("[64, 8, 1024, 64]")
+    assert flat.same_elements(split) and split.same_elements(flat)
+    [other] = parse_shapes("[64, 8, 1024, 32]")
+    assert not flat.same_elements(other)

@@ -6,8 +6,8 @@ are matched against it. Run it to print the totals docs/corpus-audit.md quotes:
 Each verdict file holds, for one DOT file of ../shared/corpus: the errors and warnings dagtui gave
 (in round 1, and new ones in round 2), each judged TRUE or FALSE with a reason; and the real
 defects a reviewer found that dagtui missed, each rechecked in round 2 (`status: found`, by which
-rule, or `missed`). Files a round-2 reviewer saw first (folders no rule was tuned on) say so in
-their header line.
+rule, or `missed`). Files a round-2 reviewer saw first (folders no rule was tuned on) and the
+round-3 and round-4 fresh files (runs never seen) say so in their header line.
 """
 
 from __future__ import annotations
@@ -31,8 +31,15 @@ def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+def first_round(path: Path) -> int:
+    """The round a file was first judged in: 2 for the round-2 holdout, 3 and 4 for the fresh files
+    of rounds 3 and 4."""
+    header = path.read_text(encoding="utf-8").splitlines()[0]
+    return 2 if "holdout" in header else 4 if "round 4" in header else 3 if "fresh" in header else 1
+
+
 def is_holdout(path: Path) -> bool:
-    return "holdout" in path.read_text(encoding="utf-8").splitlines()[0]
+    return first_round(path) == 2
 
 
 def same(verdict: dict, finding: Finding) -> bool:
@@ -119,14 +126,36 @@ def tally(path: Path, errors_only: bool = False) -> Tally:
     return result
 
 
+def as_judged(paths: list[Path], first: int) -> tuple[int, int, int, int]:
+    """(TRUE, FALSE, TRUE errors, FALSE errors) among the findings judged when the files were new
+    to the rules (their first round): precision on files nobody tuned a rule on."""
+    true = false = true_errors = false_errors = 0
+    for path in paths:
+        for verdict in load(path)["findings"]:
+            if verdict.get("round", 1) != first:
+                continue
+            is_true, is_error = verdict["verdict"] == "TRUE", verdict["severity"] == "error"
+            true, false = true + is_true, false + (not is_true)
+            true_errors, false_errors = true_errors + (is_true and is_error), false_errors + (not is_true and is_error)
+    return true, false, true_errors, false_errors
+
+
 def main() -> None:
-    for title, paths in (("all audited files", VERDICTS), ("holdout files (round 2 only)", [p for p in VERDICTS if is_holdout(p)]),
-                         ("files reviewed in round 1", [p for p in VERDICTS if not is_holdout(p)])):
+    groups = [(f"round {first} ({name})", [p for p in VERDICTS if first_round(p) == first], first)
+              for first, name in ((1, "first audit"), (2, "holdout: folders no rule was tuned on"),
+                                  (3, "fresh: runs never seen"), (4, "fresh: runs never seen"))]
+    print("As judged, on files the rules had not seen:")
+    for title, paths, first in groups:
+        true, false, true_errors, false_errors = as_judged(paths, first)
+        print(f"  {title}, {len(paths)} files: {true} TRUE, {false} FALSE: precision {true / max(1, true + false):.3f}; "
+              f"errors alone {true_errors}/{true_errors + false_errors} = {true_errors / max(1, true_errors + false_errors):.3f}")
+    print("Now (every FALSE verdict was studied and fixed: these files are training data):")
+    for title, paths in [("all audited files", VERDICTS), *[(title, paths) for title, paths, _ in groups]]:
         total, errors = Tally(), Tally()
         for path in paths:
             total.add(tally(path))
             errors.add(tally(path, errors_only=True))
-        print(f"{title} ({len(paths)}): judged findings still given: {total.true} TRUE, {total.false} FALSE "
+        print(f"  {title} ({len(paths)}): judged findings still given: {total.true} TRUE, {total.false} FALSE "
               f"(precision {total.precision:.3f}; errors alone {errors.precision:.3f}); unjudged {total.unjudged}; "
               f"real defects: {total.true + total.defects_found} found, {total.defects_missed} missed "
               f"(recall {total.recall:.3f})")

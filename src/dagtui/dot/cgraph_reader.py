@@ -52,7 +52,7 @@ class _CapturedStderr:
 
 
 def _attribute_symbols(root: Any, kind: int) -> list[tuple[str, Any]]:
-    symbols = []
+    symbols: list[tuple[str, Any]] = []
     symbol = None
     while True:
         try:

@@ -9,6 +9,8 @@ that rank's TP group.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 import dataclasses
 
@@ -142,21 +144,21 @@ class Builder:
     def layer_name(self, layer: int) -> int:
         return layer + self.s.first_layer
 
-    def node(self, title: str, shape: str = "box", **fields: object) -> str:
-        role = fields.pop("role")
+    def node(self, title: str, shape: str = "box", **fields: Any) -> str:
+        role: dict[str, Any] = fields.pop("role")
         self.count += 1
-        layer = role.get("layer")  # type: ignore[union-attr]
+        layer = role.get("layer")
         shown_layer = self.layer_name(layer) if isinstance(layer, int) else None
-        ident = node_id(self.s, self.count, str(role.get("op")), shown_layer, role.get("tp"),  # type: ignore[union-attr]
-                        str(role.get("extra", "")), int(role.get("dp", 0)), role.get("stage"))  # type: ignore[union-attr, arg-type]
-        where = self._where(role)  # type: ignore[arg-type]
-        node = GenNode(ident, title, where=where, shape=shape, role=role, **fields)  # type: ignore[arg-type]
+        ident = node_id(self.s, self.count, str(role.get("op")), shown_layer, role.get("tp"),
+                        str(role.get("extra", "")), int(role.get("dp", 0)), role.get("stage"))
+        where = self._where(role)
+        node = GenNode(ident, title, where=where, shape=shape, role=role, **fields)
         added = self.g.add(node)
-        self._into_cluster(added, role)  # type: ignore[arg-type]
+        self._into_cluster(added, role)
         return added
 
-    def compute(self, key: str, inputs: list[Dims], output: Dims, place: Place, title_values: dict | None = None,
-                **role: object) -> str:
+    def compute(self, key: str, inputs: list[Dims], output: Dims, place: Place, *,
+                title_values: Mapping[str, Any] | None = None, **role: Any) -> str:
         return self.node(self.word(key, **(title_values or {})), inputs=inputs, output=output, place=place, role=role)
 
     def comm(self, key: str, inputs: list[Dims], output: Dims, group: str, **role: object) -> str:
@@ -235,7 +237,7 @@ class Builder:
 
     def layer(self, dp: int, pp: int, layer: int, previous: str) -> str:
         p = self.p
-        role = {"layer": layer, "stage": pp, "dp": dp}
+        role: dict[str, Any] = {"layer": layer, "stage": pp, "dp": dp}
         norm1 = self.compute("norm_attn", [self.full], self.full, self.tp_group(dp, pp), op="norm", extra="attn", **role)
         self.g.connect(previous, norm1)
         reduce = self.comm("attn_reduce", [self.full], self.full, self.tp_group_line(), op="all_reduce", extra="attn",
@@ -260,7 +262,7 @@ class Builder:
         """A dense layer's MLP: up (column-parallel) and down (row-parallel) per TP rank, then the
         all-reduce of the partial sums."""
         p = self.p
-        role = {"layer": layer, "stage": pp, "dp": dp}
+        role: dict[str, Any] = {"layer": layer, "stage": pp, "dp": dp}
         norm2 = self.compute("norm_moe", [self.full], self.full, self.tp_group(dp, pp), op="norm", extra="mlp", **role)
         self.g.connect(previous, norm2)
         inner = _dims(batch=p.batch, seq=p.seq, ffn=p.ffn // p.tp)
@@ -268,7 +270,7 @@ class Builder:
                            **role) if p.tp > 1 else None
         last = None
         for tp in range(p.tp):
-            place, r = self.tp_rank(dp, pp, tp), {**role, "tp": tp}
+            place, r = self.tp_rank(dp, pp, tp), dict[str, Any](role, tp=tp)
             up = self.compute("mlp_up", [self.full], inner, place, op="mlp", extra="up", **r)
             act = self.compute("mlp_act", [inner], inner, place, op="mlp", extra="act", **r)
             down = self.compute("mlp_down", [inner], self.full, place, op="mlp", extra="down", **r)
@@ -334,7 +336,7 @@ class Builder:
 
     def moe(self, dp: int, pp: int, layer: int, previous: str) -> str:
         p = self.p
-        role = {"layer": layer, "stage": pp, "dp": dp}
+        role: dict[str, Any] = {"layer": layer, "stage": pp, "dp": dp}
         norm2 = self.compute("norm_moe", [self.full], self.full, self.tp_group(dp, pp), op="norm", extra="moe", **role)
         self.g.connect(previous, norm2)
         gate = self.node(self.word("gate"), shape="parallelogram", notes=[f"Top-{p.top_k} of {p.experts} experts"],
@@ -351,7 +353,7 @@ class Builder:
             rank = expert // per_rank
             ranks = (("ep", (rank, rank)), ("tp", (0, p.tp - 1)), ("pp", (pp, pp)), *self._dp_rank(dp))
             place = Place(self.gpu(dp, pp, rank, 0), self.gpu(dp, pp, rank, p.tp - 1), ranks)
-            node = self.compute("expert", [self.expert_shape], self.expert_shape, place, {"expert": expert},
+            node = self.compute("expert", [self.expert_shape], self.expert_shape, place, title_values={"expert": expert},
                                 op="expert", extra=f"e{expert}", expert=expert, ep=rank, **role)
             self.g.connect(dispatch, node)
             self.g.connect(node, combine)

@@ -138,13 +138,34 @@ def _stage_clusters(raw: RawGraph) -> list[Stage]:
             named = _REPLICA.search(text) or _REPLICA.search(cluster.name.replace("_", " "))
             own = int(named.group(1)) if named else replica
             index = stage_in(_REPLICA.sub(" ", text)) if _STAGE_WORDS.search(text) else None
-            if index is None:
+            if index is None or _BETWEEN_STAGES.search(text):  # "Pipeline Communication (Stage 1 -> Stage 2)"
                 visit(cluster.children, own)
                 continue
             stages.append(Stage(index, text, claimed_layers(text), cluster.all_nodes(), "cluster", replica=own))
 
     visit(raw.subgraphs, 0)
-    return sorted(stages, key=lambda stage: (stage.replica, stage.index))
+    return sorted(_merged(stages), key=lambda stage: (stage.replica, stage.index))
+
+
+_BETWEEN_STAGES = re.compile(r"stage\s*\d+\s*(?:->|→|to)\s*(?:stage\s*)?\d+", re.IGNORECASE)
+
+
+def _merged(stages: list[Stage]) -> list[Stage]:
+    """Consecutive clusters naming one stage ("Embedding (Pipeline Stage 0)", "Layer 0 (Pipeline
+    Stage 0)") are parts of that stage: one stage, claiming the layers its parts claim. Clusters of
+    one stage with another stage's between them (layers interleaved over the stages) stay apart
+    for PIP002 to judge."""
+    merged: list[Stage] = []
+    for stage in stages:
+        last = merged[-1] if merged else None
+        if last is None or (last.replica, last.index) != (stage.replica, stage.index):
+            merged.append(stage)
+            continue
+        claims = None if last.claimed_layers is None and stage.claimed_layers is None else \
+            sorted({*(last.claimed_layers or []), *(stage.claimed_layers or [])})
+        merged[-1] = Stage(last.index, f"{last.label} · {stage.label}", claims, [*last.members, *stage.members],
+                           "cluster", replica=last.replica)
+    return merged
 
 
 _REPLICA = re.compile(r"(?<![a-z])(?:dp|replica)[-_ ]*(\d+)", re.IGNORECASE)
@@ -156,8 +177,8 @@ def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]
     the last of them (markers are walked last first, and a node is claimed once: linear). When the
     first marker drawn is not stage 0, what comes before it is the first stage, drawn without one."""
     markers = {
-        node_id: stage_in(node.title) for node_id, node in nodes.items()
-        if node.op is Op.STAGE_MARKER and stage_in(node.title) is not None
+        node_id: index for node_id, node in nodes.items()
+        if node.op is Op.STAGE_MARKER and (index := stage_in(node.title)) is not None
     }
     if not markers:
         return []

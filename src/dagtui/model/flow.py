@@ -6,6 +6,7 @@
 - A softmax after the MoE gate, or one whose label says top-k, normalises routing scores: it is
   part of the gate, not attention's softmax. A "Gate Projection" that widens its input is the
   MLP's (SwiGLU) gate, not a router.
+- A Q/K/V node after a collective whose input equals its output holds the gathered tensor.
 - A second "scores" node after the QK^T node ("Scale scores", "Masked scores") passes the scores on.
 - An attention box fed by the Q/K/V projections is a fused core of a decomposed block
   (FlashAttention); one fed by anything else is attention drawn as one box, whatever it is called.
@@ -68,6 +69,7 @@ def read_roles_from_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     _ends(nodes, graph)
     _notes(nodes, graph)
     _routing_softmax(nodes, graph)
+    _gathered_holders(nodes, graph)
     _scores_after_scores(nodes, graph)
     _fused_scores(nodes, graph)
     _weighted_sums(nodes, graph)
@@ -83,6 +85,9 @@ def _rename(node: NodeInfo, op: Op) -> None:
 _MLP_WORDS = re.compile(r"mlp|ffn|feed|\bup\b|down|gate|expert|fc\d|gelu|silu|swiglu|relu|activation", re.IGNORECASE)
 _NAMES_INPUT = re.compile(r"\binputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)  # `MLP Input`, `Model Input (token ids)`
 _NAMES_OUTPUT = re.compile(r"\boutputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)
+# "Output Logits" as the last node is the graph's sink (an LM head folded into it is SHP003's), not a
+# projection; "Output Projection" and "Output Layer" name operators.
+_STARTS_OUTPUT = re.compile(r"^(?:model\s+|final\s+)?outputs?\b(?!.*(?:proj|layer|linear|norm|dense))", re.IGNORECASE)
 _INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
 _OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
 
@@ -100,7 +105,8 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             if graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _NAMES_INPUT.search(text):
                 _rename(node, Op.INPUT)
                 node.kind = Kind.INPUT
-            elif graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _NAMES_OUTPUT.search(text):
+            elif graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and (
+                    _NAMES_OUTPUT.search(text) or _STARTS_OUTPUT.search(text)):
                 _rename(node, Op.OUTPUT)
                 node.kind = Kind.OUTPUT
             continue
@@ -144,6 +150,15 @@ def _widens(node: NodeInfo) -> bool:
     before = node.inputs[0].last if node.inputs else None
     after = node.outputs[0].last if node.outputs else None
     return bool(before and after and before.is_int and after.is_int and after.value >= before.value)  # type: ignore[operator]
+
+
+def _gathered_holders(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """A "QKV_full" node right after a collective, its input the same as its output, holds the
+    gathered tensor on one rank: it passes it on, it projects nothing."""
+    for node_id, node in nodes.items():
+        if (node.op in _PROJECTIONS and node.inputs and node.outputs and node.inputs[0] == node.outputs[0]
+                and any(nodes[p].op in COLLECTIVES for p in graph.predecessors(node_id))):
+            _rename(node, Op.RESHAPE)
 
 
 def _scores_after_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -213,12 +228,20 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id in boxes:
         if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
             _rename(nodes[node_id], Op.O_PROJ)
+    # Copies of a core drawn without their edges (`expert1_attn` beside a wired `expert0_attn`) are cores too.
+    cores = {_DIGITS.sub("#", n) for n in boxes if nodes[n].op is Op.ATTN_CORE}
+    for node_id in boxes:
+        if nodes[node_id].op is Op.ATTENTION and not graph.degree(node_id) and _DIGITS.sub("#", node_id) in cores:
+            _rename(nodes[node_id], Op.ATTN_CORE)
     # A generic "Linear" right after the attention core is its output projection, not an MLP.
     for node_id in [n for n, node in nodes.items() if node.op in (Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM)]:
         for successor in nearest(nodes, node_id, graph.successors, lambda n: not passes_through(n)):
             node = nodes[successor]
             if node.op is Op.MLP and not _MLP_WORDS.search(" ".join([node.title, successor])):
                 _rename(node, Op.O_PROJ)
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -230,6 +253,9 @@ def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         out = node.outputs[0]
         if out.names_vocab() or (node.layer is None and _far_wider_on_the_way_out(node, nodes, graph, node_id)):
             _rename(node, Op.LM_HEAD)
+        elif node.op is Op.O_PROJ and node.layer is None and any(
+                nodes[p].op is Op.FINAL_NORM for p in graph.predecessors(node_id)):
+            _rename(node, Op.LM_HEAD)  # the "Output Projection" after the final norm projects the model's output
 
 
 def _far_wider_on_the_way_out(node: NodeInfo, nodes: dict[str, NodeInfo], graph: nx.DiGraph, node_id: str) -> bool:

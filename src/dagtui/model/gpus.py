@@ -122,7 +122,7 @@ def parse_ranks(text: str) -> dict[str, frozenset[int]]:
         start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
         end = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(2)))
         for axis, low in start.items():
-            high = end.get(axis, low)
+            high = end[axis] if axis in end else low
             ranks.setdefault(_axis(axis), set()).update(_span(int(low), int(high)))
     text = _COMPOSITE_RANGE.sub(" ", text)
     for match in _RANK_RANGE.finditer(text):
@@ -169,13 +169,26 @@ _INLINE_GPU = re.compile(
 )
 
 
+# A device named by its model and index (`RTX3090_0`, `H100-7`, `A100 #3`): the index is the GPU.
+_DEVICE_MODEL = re.compile(
+    r"(?<![A-Za-z0-9])(?:(?:rtx|gtx)\s*\d{3,4}(?:\s*ti)?|gb?[12]00|[ah]100|a(?:10|30|40|800)|h(?:200|800|20)|l40s?|l4|v100|t4"
+    r"|mi(?:250|300)x?)\s*[-_#:]\s*(\d+)(?![\w.])",
+    re.IGNORECASE,
+)
+
+
 def inline_placement(text: str) -> Placement | None:
     """A placement written inside other text: `Embedding (GPU-0)`, `Expert Group 0 (GPU 0)`,
-    `Attention Output (GPU-0,1)` (a list item followed by a word counts something else: `GPU 0, 4 heads`)."""
+    `Attention Output (GPU-0,1)` (a list item followed by a word counts something else: `GPU 0, 4 heads`),
+    `RTX3090_0` (a device model and its index)."""
     match = _INLINE_GPU.search(text)
-    return parse_placement(match.group(0)) if match else None
+    if match:
+        return parse_placement(match.group(0))
+    device = _DEVICE_MODEL.search(text)
+    return Placement(gpus=frozenset({int(device.group(1))})) if device and int(device.group(1)) < MAX_GPU_ID else None
 
 
+_ALL_COUNTED = re.compile(r"(?<=\ball)\s+\d+(?=\s+(?:gpus|devices|ranks)\b)", re.IGNORECASE)
 _STAGE = re.compile(r"(?<![A-Za-z])stage[_ ]?(\d+)(?!\d)", re.IGNORECASE)
 # A formula standing for many GPUs (`layer×16+N`): a placeholder, not ids.
 _FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
@@ -188,6 +201,7 @@ def parse_placement(text: str) -> Placement:
         return Placement(placeholder=text.strip())
     original = text
     text = blank_out(text, degree_spans(text))  # `8-way TP on 0-7`: 8 counts GPUs, it is not one
+    text = _ALL_COUNTED.sub(" ", text)  # `all 8 GPUs` counts them too
     bracketed = _BRACKETED_GPUS.search(text)
     ranks = parse_ranks(_BRACKETED_GPUS.sub(" ", text))
     stage = _STAGE.search(text)

@@ -87,6 +87,9 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         op = operator_from_text(lines[0])
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
+        if op is Op.EXPERT and _ATTENTION_WORDS.search(lines[0]):
+            # "Expert 0 Attention (TP)": attention drawn inside an expert is attention (wrongly placed), no expert FFN.
+            op = operator_from_text(_EXPERT_WORDS.sub(" ", lines[0]))
         if op is not Op.UNKNOWN:
             return op, "label"
     op = operator_from_text(readable_id(node_id))
@@ -104,6 +107,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 _ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
 _LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
+_ATTENTION_WORDS = re.compile(r"attention|\battn\b|\bqkv\b|self[-_ ]?attn", re.IGNORECASE)
+_EXPERT_WORDS = re.compile(r"\bexperts?\s*\d*", re.IGNORECASE)
 
 
 def _states_facts(line: str) -> bool:

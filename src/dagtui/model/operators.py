@@ -82,7 +82,7 @@ SHAPE_CHANGING = COLLECTIVES | {
 # expert): the data flow is read across them.
 PASS_THROUGH = frozenset({Op.RESHAPE, Op.ELEMENTWISE, Op.SPLIT, Op.CONCAT, Op.KV_CACHE})
 
-_RULES: list[tuple[Op, re.Pattern[str]]] = [
+_RULES: list[tuple[Op, str]] = [
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
@@ -93,7 +93,8 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\s*(?:[:(\-–]|$)"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
-    (Op.PLACEHOLDER, r"similar structure|same structure|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
+    (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|pattern|computation graph|graph)\b"
+                     r"|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
                    r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm|residual|add\b)\w"),
@@ -102,6 +103,8 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
                      r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
+    # "Attention Start (Layer 0)" before the QKV projection marks where a block begins: it passes the tensor on.
+    (Op.ELEMENTWISE, r"^(?:attention|attn|mha|moe|mlp|ffn)\s+(?:start|begin|entry)\b"),
     (Op.O_PROJ, r"concat\w*\s*(?:&|and|\+)\s*(?:linear|proj|dense)"),  # "MHA Concat & Linear"
     (Op.CONCAT, r"^(?:merge|concat\w*)\b"),  # "Merge Embeddings" merges; it embeds nothing
     (Op.EMBEDDING, r"embed"),
@@ -110,7 +113,7 @@ _RULES: list[tuple[Op, re.Pattern[str]]] = [
     (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
-    (Op.COMBINE, r"combine|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
+    (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit\b|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),

@@ -22,8 +22,14 @@ _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 @functools.lru_cache(maxsize=65536)
 def layer_in(text: str) -> int | None:
     """Layer index in an id or label: `layer0_`, `l0_`, `L0`, `Layer 0`, `mha_layer_0`."""
-    match = _LAYER.search(text)
-    return _bounded(match.group(1)) if match else None
+    for match in _LAYER.finditer(text):
+        if not _MLP_SUBLAYER.search(text, 0, match.end()):
+            return _bounded(match.group(1))
+    return None
+
+
+# "MLP Layer1", "FFN Layer2": the MLP's first and second linear, not transformer layers.
+_MLP_SUBLAYER = re.compile(r"(?:mlp|ffn)\s+layer\d+$", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -58,8 +64,8 @@ def claimed_layers(text: str) -> list[int] | None:
         return list(range(min(low, high), max(low, high) + 1))
     match = _LAYER_LIST.search(text)
     if match:
-        layers = {_bounded(part.strip()) for part in match.group(1).split(",")}
-        return None if None in layers else sorted(layers)  # type: ignore[type-var]
+        listed = [_bounded(part.strip()) for part in match.group(1).split(",")]
+        return None if None in listed else sorted({layer for layer in listed if layer is not None})
     match = _LAYER_SINGLE.search(text)
     if match and not _TOTAL_LAYERS.search(text):
         layer = _bounded(match.group(1))
@@ -86,7 +92,8 @@ _TOP_K = re.compile(
 _EXPERT_COUNT = re.compile(
     r"(?:num[-_ ]?experts|n[-_]experts|total[-_ ]experts|expert[-_ ]count|experts)\s*[=:]\s*(\d+)"
     r"|top[-_ ]?\d+\s+(?:of|from|among)\s+(\d+)"
-    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:per|each|/|on\s+each))",
+    # never a count per GPU or of copies: `8 experts per GPU`, `8 Expert Instances per GPU`
+    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:/|(?:per|each|on\s+each|instances?|replicas?|copies|shards?)\b))",
     re.IGNORECASE,
 )
 
@@ -112,5 +119,5 @@ def expert_count_in(text: str) -> int | None:
         pieces += [text[last:match.start()], " " * (match.end() - match.start())]
         last = match.end()
     masked = "".join([*pieces, text[last:]])
-    match = _EXPERT_COUNT.search(masked)
-    return _bounded(next(group for group in match.groups() if group)) if match else None
+    count = _EXPERT_COUNT.search(masked)
+    return _bounded(next(group for group in count.groups() if group)) if count else None

@@ -17,6 +17,12 @@ VOCAB_NAMES = ("vocab", "vocab_size", "vocabulary", "v", "vocab_shard", "vocab_p
 HIDDEN_NAMES = {"hidden_size", "hidden", "hidden_dim", "d_model", "dim", "embed_dim", "h", "model_dim", "token_dim", "d"}
 
 
+@functools.lru_cache(maxsize=256)
+def _lowered(names: tuple[str, ...]) -> frozenset[str]:
+    """The names asked for, lower-cased: callers ask with a handful of fixed tuples."""
+    return frozenset(name.lower() for name in names)
+
+
 @dataclass(frozen=True)
 class Dim:
     """One dimension: an optional name and an int, a symbol (`tokens_per_expert`) or a placeholder (`?`)."""
@@ -66,11 +72,15 @@ class Shape:
 
     def named(self, *names: str) -> Dim | None:
         """The first dimension whose name is one of `names` (case-insensitive)."""
-        wanted = {name.lower() for name in names}
-        for dim in self.dims:
-            if dim.name and dim.name.lower() in wanted:
+        wanted = _lowered(names)
+        for dim, name in zip(self.dims, self._lower_names):
+            if name in wanted:
                 return dim
         return None
+
+    @functools.cached_property
+    def _lower_names(self) -> tuple[str | None, ...]:
+        return tuple(dim.name.lower() if dim.name else None for dim in self.dims)
 
     def names_vocab(self) -> bool:
         """`[.., vocab=32000]`, or a bare `[.., vocab_size]`: the shape is the vocabulary's."""
@@ -103,21 +113,27 @@ class Shape:
 
     def same_elements(self, other: Shape) -> bool:
         """The same tensor laid out otherwise: equal leading dimensions, and the trailing ones
-        multiply to the same size (`[b, s, 32, 128]` and `[b, s, 4096]`: heads merged)."""
+        multiply to the same size (`[b, s, 32, 128]` and `[b, s, 4096]`: heads merged), or heads
+        split and moved before the sequence (`[b, s, 512]` and `[b, 8, s, 64]`)."""
         if not self.all_int or not other.all_int or len(self.dims) == len(other.dims):
             return False
         short, long = (self, other) if len(self.dims) < len(other.dims) else (other, self)
         keep = len(short.dims) - 1
         if short.values[:keep] != long.values[:keep]:
-            return False
-        product = 1
-        for value in long.values[keep:]:
-            product *= value  # type: ignore[operator]
-        return product == short.values[keep]
+            return (len(long.dims) == len(short.dims) + 1 == 4 and short.values[0] == long.values[0]
+                    and short.values[1] == long.values[2] and _product(long.values[1:]) == _product(short.values[1:]))
+        return _product(long.values[keep:]) == short.values[keep]
 
     def same_as(self, other: Shape) -> bool:
         """Equal dimension values (names are ignored: `hidden=4096` and `4096` agree)."""
         return self.values == other.values
+
+
+def _product(values) -> int:
+    product = 1
+    for value in values:
+        product *= value
+    return product
 
 
 def parse_dim(text: str) -> Dim:
@@ -197,7 +213,9 @@ def parse_shape(text: str) -> Shape:
 def _split_top_level(text: str) -> list[str]:
     if not any(char in text for char in "([{"):
         return text.split(",")
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char in "([{":
             depth += 1

@@ -223,10 +223,9 @@ class Strategy:
     @property
     def megatron_gpu_count(self) -> int | None:
         """TP*PP*DP: Megatron carves EP out of DP*TP instead of multiplying it in."""
-        values = [self.degrees[axis] for axis in ("tp", "pp", "dp")]
-        if any(value is None for value in values):
+        tp, pp, dp = (self.degrees[axis] for axis in ("tp", "pp", "dp"))
+        if tp is None or pp is None or dp is None:
             return None
-        tp, pp, dp = values  # type: ignore[misc]
         if self.ep and (tp * dp) % self.ep:  # EP cannot be carved out of DP*TP: not a Megatron layout
             return None
         return tp * pp * dp

@@ -131,9 +131,11 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
             continue
         targets = sorted(downstream)
         goes = f", it goes to {node_list(targets)}" if targets else ""
+        if not ctx.out_degree[node]:
+            continue  # a softmax with no edge out is unwired (STR003, STR004), not skipping anything
         if ctx.nodes[node].layer in layers_with_sum:
             add(node, "softmax-skips-sum", [node, *targets], f"`{node}` does not feed the weighted sum{goes}")
-        elif targets or ctx.out_degree[node]:
+        else:
             add(node, "no-weighted-sum", [node, *targets], f"`{node}` meets no V before the output{goes}")
     _core_and_projection_faults(ctx, add)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
@@ -180,10 +182,10 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
                         and not (ctx.nodes[n].op is Op.QKV_PROJ and ctx.nodes[node].op is not Op.QKV_PROJ))
         if fed_by:
             add(node, "projection-chain", [*fed_by, node], f"{node_list(fed_by)} -> `{node}`")
-        after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
-        attention = [n for n in after if ctx.nodes[n].op in ATTENTION_OPS or ctx.nodes[n].op is Op.KV_CACHE]
-        outside = sorted(n for n in after if ctx.nodes[n].op in _AFTER_ATTENTION)
-        if outside and not attention:
+        consumers_of = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
+        attending = [n for n in consumers_of if ctx.nodes[n].op in ATTENTION_OPS or ctx.nodes[n].op is Op.KV_CACHE]
+        outside = sorted(n for n in consumers_of if ctx.nodes[n].op in _AFTER_ATTENTION)
+        if outside and not attending:
             add(node, "qkv-outside-attention", [node, *outside], f"`{node}` goes to {node_list(outside)}")
 
 

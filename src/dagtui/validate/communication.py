@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
+from dagtui.model.shapes import Shape
 from dagtui.model.operators import COLLECTIVES, NOT_OPERATORS, ROUTING_OPS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -168,7 +169,7 @@ def collective_shape(ctx: Context):
                 continue  # routing decisions, not the tensor being moved
             produced = ctx.nodes[producer].outputs
             if produced and produced[0].dims and produced[0].all_int and node.inputs[0].all_int:
-                if not any(produced[0].same_as(shape) for shape in node.inputs):
+                if not any(produced[0].same_as(shape) or _regrouped(node, produced[0], shape) for shape in node.inputs):
                     problems.append((node_id, f"`{producer}` emits {produced[0]} but `{node_id}` carries {node.inputs[0]}"))
     if problems:
         nodes = [node for node, _ in problems]
@@ -177,6 +178,15 @@ def collective_shape(ctx: Context):
             nodes=nodes, details=[text for _, text in problems[:8]], severity=ctx.severity_for((), nodes, Severity.ERROR),
             fix="Label each collective with the tensor it really moves, as its producer emits it.",
         )
+
+
+def _regrouped(node: NodeInfo, produced: Shape, carried: Shape) -> bool:
+    """An all-to-all or all-gather moves tokens between ranks: what it carries may hold more (or
+    fewer) tokens than one producer emits, in one dimension before the feature width."""
+    if node.op not in (Op.ALL_TO_ALL, Op.ALL_GATHER) or len(produced.dims) != len(carried.dims):
+        return False
+    differing = [i for i, (a, b) in enumerate(zip(produced.values, carried.values)) if a != b]
+    return len(differing) == 1 and differing[0] < len(carried.dims) - 1
 
 
 def _copies(a: NodeInfo, b: NodeInfo) -> bool:

@@ -203,7 +203,7 @@ class Context:
 
     def layers_of(self, nodes) -> list[int]:
         """The layers the given nodes belong to, sorted, without repeats."""
-        return sorted({self.nodes[n].layer for n in nodes if self.nodes[n].layer is not None})
+        return sorted({layer for n in nodes if (layer := self.nodes[n].layer) is not None})
 
     def where(self, nodes: list[str]) -> str:
         """`layer(s) 0-3` for nodes with layers, else `N node(s)`: how messages say where a fault is."""

@@ -54,7 +54,8 @@ def ep_coverage(ctx: Context):
         ranks = frozenset(rank for node in experts for rank in ctx.nodes[node].rank("ep"))
         if not ranks:
             groups = {ctx.nodes[n].gpus for n in experts if ctx.nodes[n].gpus and ctx.nodes[n].expert is not None}
-            if 0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not _overlap(groups):
+            if (0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not _overlap(groups)
+                    and not _numbered_twice(ctx, experts) and not _stages_holding_ep(ctx, groups, ep)):
                 by_gpus[len(groups)].append((layer, experts))  # no ranks drawn: count the GPU groups used
             continue
         if ranks >= set(range(ep)):
@@ -74,7 +75,7 @@ def ep_coverage(ctx: Context):
     for (ranks, count), occurrences in grouped.items():
         layers = [layer for layer, _ in occurrences if layer is not None]
         nodes = [node for _, experts in occurrences for node in experts]
-        expert_ids = sorted({ctx.nodes[n].expert for n in nodes if ctx.nodes[n].expert is not None})
+        expert_ids = sorted({expert for n in nodes if (expert := ctx.nodes[n].expert) is not None})
         where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
         message = (
             f"{where} place(s) {count} expert(s) ({'experts ' + compact_ranges(expert_ids) if expert_ids else node_list(nodes)}) "
@@ -170,6 +171,34 @@ def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]
     if len(counts) < 2 or _overlap(set(counts)):
         return {}
     return {(0, index): counts[group] for index, group in enumerate(sorted(counts, key=min))}
+
+
+def _stages_holding_ep(ctx: Context, groups: set[frozenset[int]], ep: int) -> bool:
+    """Whether the expert groups are whole pipeline stages with room for all EP ranks each: the
+    experts of layers of different stages drawn unnumbered, not one EP rank per group (a stage
+    smaller than EP cannot hold it, and that is EXP001's finding)."""
+    stages = _stage_gpus(ctx)
+    return all(group in stages and len(group) >= ep for group in groups)
+
+
+def _stage_gpus(ctx: Context) -> set[frozenset[int]]:
+    """The GPUs of each pipeline stage drawn."""
+    def compute(c: Context) -> set[frozenset[int]]:
+        return {frozenset(gpu for member in stage.members if member in c.nodes for gpu in c.nodes[member].gpus)
+                for stage in c.deployment.stages}
+    return ctx.shared("stage_gpus", compute)
+
+
+def _numbered_twice(ctx: Context, experts: list[str]) -> bool:
+    """Whether one expert number sits on two GPU groups: unnumbered layers (or replicas) drawn
+    together, whose groups are stages, not EP ranks."""
+    group_of: dict[int, frozenset[int]] = {}
+    for node in experts:
+        info = ctx.nodes[node]
+        if info.expert is not None and info.gpus:
+            if group_of.setdefault(info.expert, info.gpus) != info.gpus:
+                return True
+    return False
 
 
 def _overlap(groups: set[frozenset[int]]) -> bool:
@@ -323,12 +352,14 @@ def gate_first(ctx: Context):
         node, hops, layer = frontier.pop()
         for successor in graph.successors(node):
             other_layer = ctx.nodes[successor].layer
-            if spare.get(successor, -1) >= hops - 1 or (layer is not None and other_layer is not None and other_layer != layer):
+            # An expert's own nodes ("Expert 0 QKV Proj" ... "Expert 0 MLP") lie inside it: no hop spent.
+            left = hops if ctx.nodes[successor].expert is not None else hops - 1
+            if spare.get(successor, -1) >= left or (layer is not None and other_layer is not None and other_layer != layer):
                 continue
-            spare[successor] = hops - 1
+            spare[successor] = left
             gated.add(successor)
-            if hops > 1:
-                frontier.append((successor, hops - 1, layer))
+            if left > 0:
+                frontier.append((successor, left, layer))
     ungated = [node for node in experts if node not in gated and _connected(ctx, node)]
     if ungated:
         yield gate_first.finding(
@@ -432,7 +463,7 @@ def _passable(node: NodeInfo) -> bool:
     if node.op in _PASSABLE_OPS or node.is_communication:
         return True
     # An operator of one expert (`Expert 0 LayerNorm`, `Expert 0 Output Proj`) is inside it.
-    return node.op in (Op.NORM, Op.O_PROJ) and (node.expert is not None or "exp" in (node.id + node.title).lower())
+    return node.expert is not None or (node.op in (Op.NORM, Op.O_PROJ) and "exp" in (node.id + node.title).lower())
 
 
 def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:

@@ -71,7 +71,7 @@ def stage_overlap(ctx: Context):
     """
     stage_gpus = {}
     for stage in ctx.deployment.stages:
-        gpus = set()
+        gpus: set[int] = set()
         for member in stage.members:
             info = ctx.nodes[member]
             if info.kind is Kind.COMPUTE and not (info.placement and info.placement.everywhere):

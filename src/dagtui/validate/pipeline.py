@@ -107,10 +107,10 @@ def missing_layers(ctx: Context):
             continue
         coverage = ctx.deployment.stage_coverage(stage)
         if not coverage.drawn and not coverage.transfer_only and _draws_operators(ctx, stage):
-            drawn = _layers_drawn_unnumbered(ctx, stage)
-            if drawn and drawn < len(stage.claimed_layers):
-                short.append((stage, drawn))
-            elif not drawn:
+            drawn_count = _layers_drawn_unnumbered(ctx, stage)
+            if drawn_count and drawn_count < len(stage.claimed_layers):
+                short.append((stage, drawn_count))
+            elif not drawn_count:
                 unnumbered.append(stage)  # operators without layer numbers: how many layers is unknown
             continue
         drawn, transfers, missing = coverage.drawn, coverage.transfer_only, coverage.missing

@@ -22,6 +22,8 @@ FULL_SIZE_OPS = {
 _ATTENDING = frozenset({Op.ATTN_CORE, Op.ATTN_SCORE, Op.ATTN_WEIGHTED_SUM, Op.ATTENTION})
 _KEYS_AND_VALUES = frozenset({Op.K_PROJ, Op.V_PROJ, Op.KV_CACHE})
 _SCORES = frozenset({Op.ATTN_SCORE, Op.SOFTMAX})
+# Operators that take different tensors by design (scores and V; expert outputs and routing weights).
+_GATHERING = _ATTENDING | {Op.COMBINE, Op.CONCAT, Op.RESIDUAL_ADD}
 
 
 def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
@@ -94,20 +96,20 @@ def edge_mismatch(ctx: Context):
         produced = producer.outputs[0]
         if not _mismatch(produced, consumer) or _shard_to_full(ctx, produced, consumer):
             continue
-        if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _ATTENDING):
+        if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _GATHERING):
             continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
         if consumer.op is Op.ATTN_WEIGHTED_SUM and producer.op in _SCORES and len(consumer.inputs) == 1:
             continue  # scores and V differ by design: a weighted sum listing one input lists V
         if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
             continue  # K/V may have fewer heads (GQA/MQA) and another length (a KV cache) than Q
         groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
-    for (produced, expected), edges in groups.items():
+    for (produced_text, expected), edges in groups.items():
         nodes = [node for edge in edges for node in edge]
         first_source, first_target = edges[0]
         explanation = _factor_note(ctx, ctx.nodes[first_source].outputs[0], ctx.nodes[first_target].inputs)
         edge_text = ", ".join(f"`{a}` -> `{b}`" for a, b in edges[:4]) + (f" and {len(edges) - 4} more" if len(edges) > 4 else "")
         yield edge_mismatch.finding(
-            f"{edge_text}: the producer outputs {produced} but the consumer expects {expected}.{explanation}",
+            f"{edge_text}: the producer outputs {produced_text} but the consumer expects {expected}.{explanation}",
             nodes=nodes, key=f"SHP001:{ctx.nodes[first_source].op.value}->{ctx.nodes[first_target].op.value}",
             severity=ctx.severity_for((), nodes, Severity.ERROR),
             fix="Make the shapes agree: fix the label, or insert the missing collective or reshape on the edge.",

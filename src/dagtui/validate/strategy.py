@@ -95,7 +95,7 @@ def degrees_vs_drawn(ctx: Context):
     for axis in axes:
         declared = ctx.degree(axis)
         highest = highest_ranks.get(axis)
-        if highest and highest[0] >= declared:
+        if highest and declared is not None and highest[0] >= declared:
             yield degrees_vs_drawn.finding(
                 f"{axis.upper()} rank {highest[0]} is drawn (at `{highest[1]}`) but the strategy declares "
                 f"{axis.upper()}{declared} (ranks 0-{declared - 1}).",

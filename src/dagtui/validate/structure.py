@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
+from collections.abc import Callable
 
 import networkx as nx
 
@@ -100,6 +101,7 @@ def _dangling(ctx: Context, incoming: bool):
         node for node in graph if missing_side[node] == 0 and other_side[node] > 0 and node not in islands
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
         and ctx.nodes[node].kind is not Kind.NOTE and node not in after_ends
+        and ctx.nodes[node].op is not Op.PLACEHOLDER  # stands for elided nodes: ANN003's
     ]
     ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
     if not dangling or (not ends and len(dangling) == 1):
@@ -134,10 +136,18 @@ def off_path(ctx: Context):
 def _after_outputs(ctx: Context) -> set[str]:
     """Nodes downstream of an output node (one search from all outputs at once)."""
     graph = ctx.deployment.graph
-    frontier = [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT]
-    seen = set(frontier)
-    while frontier:
-        frontier = [s for node in frontier for s in graph.successors(node) if s not in seen and not seen.add(s)]
+    return _reachable(graph, [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT])
+
+
+def _reachable(graph: nx.DiGraph, starts: list[str], keep: Callable[[str], bool] | None = None) -> set[str]:
+    """`starts` and the nodes reached from them along edges through nodes `keep` accepts: one search
+    from all starts at once (networkx's descendants searches from one source)."""
+    seen, stack = set(starts), list(starts)
+    while stack:
+        for successor in graph.successors(stack.pop()):
+            if successor not in seen and (keep is None or keep(successor)):
+                seen.add(successor)
+                stack.append(successor)
     return seen
 
 
@@ -235,10 +245,7 @@ def no_through_path(ctx: Context):
     outputs = {n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT}
     if not inputs or not outputs:
         return
-    reached = set(inputs)
-    frontier = list(inputs)
-    while frontier:
-        frontier = [s for node in frontier for s in graph.successors(node) if s not in reached and not reached.add(s)]
+    reached = _reachable(graph, list(inputs))
     if reached & outputs:
         return
     last = [n for n in reached if not any(s not in reached for s in graph.successors(n)) and ctx.out_degree[n] == 0]
@@ -256,7 +263,11 @@ _TRAINING = re.compile(r"\bgradients?\b|\bgrads?\b|backward|\bloss\b|optimi[sz]e
 @functools.lru_cache(maxsize=65536)
 def _trains(line: str) -> bool:
     """Whether a label line names a training-only step (cached: labels repeat their lines)."""
-    return _TRAINING.search(line) is not None
+    return _TRAINING.search(line) is not None and _ONLY_IN_TRAINING.search(line) is None
+
+
+# "Gradient sync in training" says what a step would do in training: a description, not a step drawn.
+_ONLY_IN_TRAINING = re.compile(r"\b(?:in|during|for|when)\s+training\b|\(training(?:\s+only)?\)", re.IGNORECASE)
 
 
 @rule("STR008", "structure", Severity.WARNING, "Training-only operator in an inference DAG")
@@ -273,7 +284,8 @@ def training_operator(ctx: Context):
     title = " ".join([raw.name, raw.attrs.get("label", ""), *(c.text for c in raw.comments if c.header)])
     if re.search(r"\btrain(?:ing)?\b", title, re.IGNORECASE):
         return
-    found = [n for n, node in ctx.nodes.items() if node.kind is not Kind.NOTE and any(map(_trains, node.label))]
+    found = [n for n, node in ctx.nodes.items()
+             if node.kind is not Kind.NOTE and node.op is not Op.PLACEHOLDER and any(map(_trains, node.label))]
     if found:
         yield training_operator.finding(
             f"{len(found)} node(s) compute training-only steps (gradients, backward, loss or optimizer) in a DAG of "
@@ -351,15 +363,16 @@ def layer_order(ctx: Context):
     for node in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS):
         if ctx.nodes[node].layer is not None:
             attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
+    # On a cycle (STR001's) everything reaches everything: its MoE reaching attention says nothing of order.
+    cyclic = _on_cycles(graph) if ctx.topological_order is None else set()
     for layer in sorted(moe_of):
         moe, attention = moe_of[layer], attention_of.get(layer)
         if not attention or not any(ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE) for n in moe):
             continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
-        reached: set[str] = set()
-        frontier = list(moe)
-        while frontier:  # within the layer only: bounded by its nodes
-            frontier = [s for node in frontier for s in graph.successors(node)
-                        if s not in reached and ctx.nodes[s].layer == layer and not reached.add(s)]
+        if cyclic & set(moe):
+            continue
+        # within the layer only: bounded by its nodes
+        reached = _reachable(graph, moe, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
         if reached & attention:
             early.append((layer, [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.MOE)] or moe[:1]))
     if early:
@@ -369,3 +382,64 @@ def layer_order(ctx: Context):
             "attention: its output reaches the layer's attention.",
             nodes=nodes, fix="Wire each layer as norm -> attention -> residual, then norm -> gate/experts -> residual.",
         )
+
+
+def _on_cycles(graph: nx.DiGraph) -> set[str]:
+    return {node for component in nx.strongly_connected_components(graph) if len(component) > 1 for node in component}
+
+
+@rule("STR011", "structure", Severity.ERROR, "No data flow drawn")
+def no_edges(ctx: Context):
+    """A deployment DAG draws the forward pass as edges between its operators.
+
+    Why: a file of boxes without a single edge is a placement table, not a DAG: no order, no
+    communication and no shape along an edge can be checked, by dagtui or by a reviewer; the rules
+    that follow edges (most of them) found nothing because there was nothing to follow.
+    Example: 32 layer boxes each with a GPU and a shape, and no `->` in the file.
+    Fix: Draw the edges of the forward pass, from the input through every layer to the output.
+    """
+    if ctx.deployment.graph.number_of_edges():
+        return
+    # Without edges every box is isolated and so read as a note: a box that states a tensor or a
+    # placement is drawn as an operator all the same.
+    operators = [n for n, node in ctx.nodes.items()
+                 if node.op not in NOT_OPERATORS or node.inputs or node.outputs or node.bare_shapes or node.placement]
+    if len(operators) >= 2:
+        yield no_edges.finding(
+            f"The file declares {len(operators)} operator node(s) ({node_list(operators)}) and no edge at all: "
+            "no data flow is drawn, so nothing that follows an edge (order, shapes, communication) was checked.",
+            nodes=operators, fix="Draw the edges of the forward pass, from the input through every layer to the output.",
+        )
+
+
+@rule("STR012", "structure", Severity.WARNING, "Normalization missing")
+def normalization(ctx: Context):
+    """Every transformer layer normalizes the residual stream before attention and before the
+    MLP/MoE (LayerNorm or RMSNorm; pre-norm in today's LLMs, post-norm in the original), and the
+    final norm precedes the LM head.
+
+    Why: without its norms a layer computes another model; where attention and the MLP are drawn
+    operator by operator, a missing norm is a missing operator (with its own placement and cost),
+    not a simplification. Judged only where the file names no norm anywhere (a fused
+    "Add & Norm" or "LayerNorm + QKV" counts) and draws attention as its parts.
+    Example: `layer0_input -> q_proj, k_proj, v_proj -> attention -> o_proj -> residual -> mlp_up ...`.
+    Fix: Draw the norm before attention and before the MLP/MoE in each layer, and the final norm.
+    """
+    if any(_NORM.search(node.id) or any(_NORM.search(line) for line in node.label) for node in ctx.nodes.values()):
+        return
+    attention = set(ctx.layers_of(ctx.deployment.nodes_of_op(*_ATTENTION_OPERATORS)))
+    mixing = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.MLP, Op.EXPERT, Op.MOE)))
+    layers = sorted(attention & mixing)
+    if layers:
+        nodes = [n for n in ctx.deployment.nodes_of_op(*_ATTENTION_OPERATORS) if ctx.nodes[n].layer == layers[0]][:4]
+        yield normalization.finding(
+            f"No LayerNorm or RMSNorm is drawn anywhere, though layer(s) {compact_ranges(layers)} draw attention "
+            "operator by operator and an MLP/MoE: the norms before attention and before the MLP/MoE are missing.",
+            nodes=nodes, fix="Draw the norm before attention and before the MLP/MoE in each layer, and the final norm before the LM head.",
+        )
+
+
+_NORM = re.compile(r"norm|(?<![a-z])ln(?![a-z])", re.IGNORECASE)
+# Attention drawn as its parts (a one-box "Attention" is ATT001's, and may well hold its norm).
+_ATTENTION_OPERATORS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
+                        Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ)

@@ -44,14 +44,14 @@ def tp_ranks(ctx: Context):
     for key, ranks in drawn.items():
         if not ranks >= set(range(tp)):
             short[frozenset(ranks)].append(key)
-    for ranks, keys in short.items():
+    for group, keys in short.items():
         nodes = [n for key in keys for n in members[key]]
         layers = sorted({layer for _, layer, _ in keys if layer is not None})
         ops = sorted({op.value for _, _, op in keys})
         yield tp_ranks.finding(
-            f"{', '.join(ops)} of layer(s) {compact_ranges(layers) or '?'} appear for TP rank(s) {compact_ranges(ranks)} "
+            f"{', '.join(ops)} of layer(s) {compact_ranges(layers) or '?'} appear for TP rank(s) {compact_ranges(group)} "
             f"only, of {ctx.degree_text('tp')}: rank(s) {compact_ranges(set(range(tp)) - ranks)} are missing.",
-            nodes=nodes, key=f"TEN001:{compact_ranges(ranks)}", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+            nodes=nodes, key=f"TEN001:{compact_ranges(group)}", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
             fix=f"Draw the operator for all {tp} TP ranks, or as one node placed on the whole TP group with per-shard shapes.",
         )
 
@@ -124,10 +124,10 @@ def column_parallel_input(ctx: Context):
 
 
 def _runs_whole(ctx: Context, node: NodeInfo) -> bool:
-    """An output projection on one GPU taking the full width (all heads): not split at all, so
-    there is nothing to reduce (whether attention should have been split is another question)."""
-    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None
-            and _feature_width(node) == ctx.hidden.value)
+    """An output projection on one GPU taking and giving the full width (all heads in, the hidden
+    size out): not split at all, so there is nothing to reduce (whether attention should have been split is another question)."""
+    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None and bool(node.outputs)
+            and _feature_width(node) == ctx.hidden.value == node.outputs[0].hidden())
 
 
 def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
