@@ -231,8 +231,8 @@ class DagtuiApp(App[int]):
             if loaded and self._validate_and_show(*loaded, spec, helper):
                 reviews, outlines = loaded
                 comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
-                deployments = [review.deployment for review in reviews]
-                pairing = NodePairing(*deployments) if len(deployments) == 2 and all(deployments) else None
+                deployments = [review.deployment for review in reviews if review.deployment is not None]
+                pairing = NodePairing(deployments[0], deployments[1]) if len(deployments) == 2 else None
                 self._post(self._show, reviews, outlines, comparison, pairing)
         finally:
             if helper:
@@ -405,11 +405,14 @@ class DagtuiApp(App[int]):
 
     def on_node_chosen(self, message: NodeChosen) -> None:
         """`enter` on the node a finding led to: the finding's next node (in either deployment)."""
-        row = self.rows[self._row_position] if self._cycle and 0 <= self._row_position < len(self.rows) else None
-        if row is None or row.key != self._cycle[0]:
+        cycle = self._cycle
+        if cycle is None or not 0 <= self._row_position < len(self.rows):
+            return
+        row = self.rows[self._row_position]
+        if row.key != cycle[0]:
             return
         targets = row.targets()
-        index = self._cycle[1]
+        index = cycle[1]
         if index < len(targets) and targets[index] == (message.pane, message.node_id):
             self._visit(row, (index + 1) % len(targets))
 

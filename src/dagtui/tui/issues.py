@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Select
 from textual.widgets.data_table import ColumnKey
 
 from dagtui.safe_text import visible
-from dagtui.tui.file_text import content, markup
+from dagtui.tui.file_text import markup
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import IssueChosen, IssueHighlighted
 from dagtui.tui.outline import SEVERITY_MARK, IssueRow
@@ -62,16 +62,19 @@ class Filters(Horizontal):
         return self.has_focus_within
 
 
-def filter_choices(name: str, names: list[str]) -> list[tuple[object, str]]:
+def filter_choices(name: str, names: list[str]) -> list[tuple[str | Text, str]]:
     """(prompt, value) of a filter's dropdown: `all`, then each severity, category, or deployment
     (by name, value `0`, `1`, and `both`)."""
+    choices: list[tuple[str | Text, str]]
     if name == "severity":
-        return [("all severities", ALL)] + [(severity.value, severity.value) for severity in Severity]
-    if name == "category":
-        return [("all categories", ALL)] + [(category, category) for category in CATEGORIES]
-    choices: list[tuple[object, str]] = [("all deployments", ALL)]
-    choices += [(content(deployment), str(index)) for index, deployment in enumerate(names)]
-    return choices + ([("in both", BOTH)] if len(names) == 2 else [])
+        choices = [("all severities", ALL), *((severity.value, severity.value) for severity in Severity)]
+    elif name == "category":
+        choices = [("all categories", ALL), *((category, category) for category in CATEGORIES)]
+    else:
+        choices = [("all deployments", ALL)]
+        choices += [(Text(visible(deployment)), str(index)) for index, deployment in enumerate(names)]  # never markup
+        choices += [("in both", BOTH)] if len(names) == 2 else []
+    return choices
 
 
 class IssuePanel(Vertical):
