@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,9 @@ from dagtui.model import ModelSpec, parse_strategy
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
-SOCKET = "dagtui-e2e"  # a private tmux server: the user's sessions and their sizes do not interfere
+# A private tmux server per test run: the user's sessions and their sizes do not interfere, nor
+# does another run of these tests on the same machine (its kill-server would end ours).
+SOCKET = f"dagtui-e2e-{os.getpid()}"
 
 
 def tmux(*args: str) -> str:
