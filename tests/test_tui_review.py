@@ -144,6 +144,11 @@ async def test_toasts_do_not_stack_over_the_panes():
             await press(pilot, "n")
         await press(pilot, "s", "s", "s")  # each says something when there is no counterpart, or jumps
         assert len(list(app._notifications)) <= 1
+        app.notify("cannot write", severity="error")
+        app.notify("first")
+        app.notify("second")
+        await pilot.pause()
+        assert sorted(str(shown.message) for shown in app._notifications) == ["cannot write", "second"]
 
 
 # -- 4. small terminals ----------------------------------------------------------------------------
@@ -407,3 +412,15 @@ async def test_readme_key_table_and_screenshot_match_the_app():
     assert shown[-1] == screenshot[-1]  # the footer
     assert shown[2:4] == screenshot[2:4]  # the pane headers: strategies, GPU and finding counts
     assert [line[:71] for line in shown[23:34]] == [line[:71] for line in screenshot[23:34]]  # the issue table
+
+
+@pytest.mark.parametrize("text", ["undeclared\x1b[8m\x07", "[8m", "[b]", "[/b]", "[@click=app.quit]x", "a\\[b", "[[x]]", "end\\"])
+def test_file_text_in_markup_is_shown_as_written_and_never_breaks_the_markup_around_it(text):
+    from textual.markup import to_content
+
+    from dagtui.safe_text import visible
+    from dagtui.tui.file_text import markup
+
+    shown = to_content(f"[b]{markup(text)}[/b] and [b]more[/b]")
+    assert shown.plain.startswith(visible(text)) and shown.plain.endswith(" and more")
+    assert shown.plain.replace(visible(text), "", 1).strip() == "and more"

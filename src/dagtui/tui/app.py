@@ -16,6 +16,7 @@ from textual.command import CommandPalette
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
+from textual.notifications import Notify
 from textual.worker import get_current_worker
 
 from dagtui.compare import Comparison, NodePairing, compare
@@ -169,11 +170,15 @@ class DagtuiApp(App[int]):
         self.theme = wanted
         self.load_reviews()
 
-    def notify(self, *args, **kwargs) -> None:
-        """One toast at a time: a new one replaces the last, so that `n` pressed ten times does not
-        stack ten over the panes (the detail panel says what they said, and stays)."""
-        self.clear_notifications()
-        super().notify(*args, **kwargs)
+    def on_notify(self, event: Notify) -> None:
+        """One toast at a time: a new one replaces those before it (Textual has added it already),
+        so that a key pressed ten times does not stack ten over the panes; the detail panel says
+        what matters, and stays. An error (a bad --model, a failed export) stays its time. Textual
+        has no public call to remove one notification, hence its private collection."""
+        for shown in list(self._notifications):
+            if shown is not event.notification and shown.severity != "error":
+                self._unnotify(shown, refresh=False)
+        self._refresh_notifications()
 
     @property
     def files_read(self) -> list[str]:

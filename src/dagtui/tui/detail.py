@@ -32,7 +32,8 @@ def finding_lines(finding: Finding) -> list[str]:
 def node_details(node: NodeInfo, outline: Outline, note: str = "") -> str:
     """Markup for a node: its findings first (why it is wrong), then what it is and where it runs.
     `note`: markup the app adds (which finding's node this is, its counterpart in sync mode)."""
-    lines = [f"[b]{markup(node.id)}[/b]  ({markup(outline.review.name)})"]
+    declared = f"declared at line {node.line}" if node.line else "declaration line unknown"
+    lines = [f"[b]{markup(node.id)}[/b]  ({markup(outline.review.name)}, {declared})"]
     if note:
         lines.append(note)
     for finding in outline.findings_by_node.get(node.id, []):
@@ -48,7 +49,6 @@ def node_details(node: NodeInfo, outline: Outline, note: str = "") -> str:
     lines.append(f"placement: {markup(placement_text(node)) or 'none'}")
     lines.append("inputs: " + (", ".join(markup(s) for s in node.inputs) or "none"))
     lines.append("output: " + (", ".join(markup(s) for s in node.outputs) or "none"))
-    lines.append(f"declared at line {node.line}" if node.line else "declaration line unknown")
     return "\n".join(lines)
 
 
