@@ -55,6 +55,8 @@ def test_unmatched_nodes_are_the_roles_the_other_deployment_does_not_draw():
     pairing = NodePairing(current.deployment, new.deployment)
     assert pairing.unmatched(1) == {"layer0_expert2", "layer0_expert3", "pp0_to_pp1", "pp1_to_pp2", "pp2_to_pp3"}
     assert pairing.unmatched(0) == {"pp0_to_pp1"}  # a send/recv after layer 7: the new one draws none there
+    assert pairing.changes(0) == {"pp0_to_pp1": "removed"}
+    assert set(pairing.changes(1).values()) == {"added"} and set(pairing.changes(1)) == pairing.unmatched(1)
     for side, review in enumerate((current, new)):
         other = (new, current)[side].deployment.nodes
         for node_id, node in review.deployment.nodes.items():

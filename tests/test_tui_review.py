@@ -389,6 +389,12 @@ async def test_export_asks_before_replacing_and_never_writes_over_a_file_it_read
         assert existing.read_text() == "my notes\n" and not isinstance(app.screen, ConfirmScreen)
         await press(pilot, "e")
         app.screen.query_one("#export-path").value = str(existing)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "enter")  # a second enter is no answer to replace a file
+        assert existing.read_text() == "my notes\n" and not isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "e")
+        app.screen.query_one("#export-path").value = str(existing)
         await press(pilot, "enter", "y")
         assert existing.read_text().startswith("# DAG Analysis Report")
         assert not list(tmp_path.glob(".*.tmp"))  # atomic: no temporary file left

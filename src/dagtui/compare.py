@@ -45,6 +45,14 @@ def compare(first: Review, second: Review) -> Comparison:
 
 
 Role = tuple[Op, int | None, int | None]
+# What a node without counterpart is, seen from the pair: only the second deployment (the new one)
+# draws it, or only the first (the current one) does.
+ADDED, REMOVED = "added", "removed"
+
+
+def change_of(side: int) -> str:
+    """What a node of deployment `side` (0 or 1) without counterpart is: `removed` or `added`."""
+    return REMOVED if side == 0 else ADDED
 
 
 def node_role(node: NodeInfo) -> Role:
@@ -72,6 +80,11 @@ class NodePairing:
         """Ids of deployment `side` without a counterpart (removed for side 0, added for side 1)."""
         others = self._by_role[1 - side]
         return {node.id for role, nodes in self._by_role[side].items() if role not in others for node in nodes}
+
+    def changes(self, side: int) -> dict[str, str]:
+        """Node id -> `added` or `removed` for the nodes of deployment `side` without a counterpart:
+        what a view of the pair marks (the explorer's sync mode, a comparison view)."""
+        return dict.fromkeys(self.unmatched(side), change_of(side))
 
 
 def _by_role(deployment: Deployment) -> dict[Role, list[NodeInfo]]:

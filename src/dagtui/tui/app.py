@@ -19,7 +19,7 @@ from textual.widgets import Footer, Header, Input
 from textual.notifications import Notify
 from textual.worker import get_current_worker
 
-from dagtui.compare import Comparison, NodePairing, compare
+from dagtui.compare import Comparison, NodePairing, change_of, compare
 from dagtui.errors import DagtuiError
 from dagtui.gc_pause import collect_frozen
 from dagtui.helper_process import HelperProcess
@@ -380,8 +380,7 @@ class DagtuiApp(App[int]):
         name = markup(self.outlines[other].review.name)
         counterpart = self.pairing.counterpart(pane, node)
         if counterpart is None:
-            change = "added" if pane == 1 else "removed"
-            return f"[b]sync:[/b] no counterpart in {name} ({change})"
+            return f"[b]sync:[/b] no counterpart in {name} ({change_of(pane)})"
         self._tree(other).reveal(counterpart)
         return f"[b]sync:[/b] counterpart {markup(counterpart)} in {name}"
 
@@ -605,9 +604,8 @@ class DagtuiApp(App[int]):
         self.sub_title = markup(names) + (" · sync" if self.sync else "")
         if self.pairing is None:
             return
-        for pane, change in ((0, "removed"), (1, "added")):
-            changes = dict.fromkeys(self.pairing.unmatched(pane), change) if self.sync else {}
-            self._tree(pane).mark_changes(changes)
+        for pane in (0, 1):
+            self._tree(pane).mark_changes(self.pairing.changes(pane) if self.sync else {})
 
     # -- export, reload, zoom, theme, help -------------------------------------------------------
     def default_export_path(self) -> str:

@@ -54,9 +54,10 @@ class ExportScreen(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question: `y` or `enter` yes; `n` or `escape` no."""
+    """A yes/no question about something that cannot be undone: only `y` says yes; `n`, `escape`
+    and `enter` (a second `enter` after the export dialog's) say no, as `[y/N]` prompts do."""
 
-    BINDINGS = [Binding("y,enter", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape,enter", "answer(False)", "No")]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -65,7 +66,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
             yield Label(self.question)
-            yield Label("[b]y[/b] / [b]enter[/b]: yes   [b]n[/b] / [b]escape[/b]: no")
+            yield Label("[b]y[/b]: yes   [b]n[/b] / [b]escape[/b] / [b]enter[/b]: no")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from dagtui.compare import ADDED, REMOVED
 from dagtui.safe_text import visible
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import NodeChosen, NodeFocused
@@ -16,7 +17,7 @@ from dagtui.validate import Severity
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 # Sync mode marks the rows of nodes the other deployment has no counterpart for.
-CHANGE_MARK = {"added": ("+ ", "bold green"), "removed": ("− ", "bold red")}
+CHANGE_MARK = {ADDED: ("+ ", "bold green"), REMOVED: ("− ", "bold red")}
 
 
 def entry_label(text: str, severity: Severity | None, change: str | None = None) -> Text:
@@ -49,7 +50,7 @@ class DeploymentTree(Tree[str]):
         self.pane = pane
         self.outline: Outline | None = None
         self._tree_nodes: dict[str, TreeNode[str]] = {}
-        self._changes: dict[str, str] = {}  # node id -> "added" / "removed", in sync mode
+        self._changes: dict[str, str] = {}  # node id -> ADDED / REMOVED (compare.py), in sync mode
         self.show_root = True
         self.auto_expand = True
 
