@@ -430,3 +430,20 @@ def test_file_text_in_markup_is_shown_as_written_and_never_breaks_the_markup_aro
     shown = to_content(f"[b]{markup(text)}[/b] and [b]more[/b]")
     assert shown.plain.startswith(visible(text)) and shown.plain.endswith(" and more")
     assert shown.plain.replace(visible(text), "", 1).strip() == "and more"
+
+
+async def test_a_jump_at_80x24_scrolls_the_node_into_its_pane():
+    """At 80x24 the focused pane grows as the jump focuses it: the node is in view all the same."""
+    app = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        panel = app.query_one(IssuePanel)
+        for row in [row for row in panel.visible_rows if row.targets()][:6]:
+            panel.table.focus()
+            panel.move_to(row)
+            await press(pilot, "enter")
+            await pilot.pause(0.1)
+            pane, node_id = row.targets()[0]
+            tree = tree_of(app, pane)
+            assert app.focused is tree and tree.current_node_id == node_id
+            assert tree.scroll_y <= tree.cursor_line < tree.scroll_y + tree.size.height, (node_id, tree.scroll_y)

@@ -154,7 +154,9 @@ class DeploymentTree(Tree[str]):
 
     def _move_to(self, target: TreeNode[str]) -> None:
         self.move_cursor(target)
-        self.scroll_to_node(target, animate=False)
+        # Once more after the next refresh: the rows just expanded, and the pane's new height when
+        # the jump gave it the focus (narrow layout), are only laid out then.
+        self.call_after_refresh(self.scroll_to_node, target, animate=False)
 
     def _node_id(self, tree_node: TreeNode[str]) -> str | None:
         """The node a row stands for (None for a group row)."""
