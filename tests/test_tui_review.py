@@ -447,3 +447,5 @@ async def test_a_jump_at_80x24_scrolls_the_node_into_its_pane():
             tree = tree_of(app, pane)
             assert app.focused is tree and tree.current_node_id == node_id
             assert tree.scroll_y <= tree.cursor_line < tree.scroll_y + tree.size.height, (node_id, tree.scroll_y)
+            table = panel.table  # smaller now that it lost the focus: its cursor row still shows
+            assert table.scroll_y <= table.cursor_row < table.scroll_y + table.size.height - 1  # a header line

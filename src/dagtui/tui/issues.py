@@ -38,6 +38,10 @@ class IssueTable(DataTable):
 
     def on_resize(self, event: events.Resize) -> None:
         self.fit_columns()
+        # Narrower or shorter (a smaller terminal; the table losing the focus at 80 columns): the
+        # cursor's row stays in view.
+        if self.row_count:
+            self.move_cursor(row=self.cursor_row, scroll=True)
 
     def fit_columns(self) -> None:
         """Give the title column the table's width minus the other columns'."""
