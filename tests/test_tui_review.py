@@ -277,15 +277,19 @@ async def test_tab_passes_the_filter_dropdowns_by():
 
 async def test_chooser_says_its_keys_and_single_file_s_says_why():
     app = DagtuiApp([CURRENT])
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await loaded(app, pilot)
         messages = recorded_notifications(app)
         app.jump_to(0, "layer0_attn_score")
         await pilot.pause()
         await press(pilot, "left_square_bracket")
         assert isinstance(app.screen, ChooserScreen)
-        label = str(app.screen.query_one("Label").render())
-        assert "enter" in label and "escape" in label
+        shown = "\n".join(text_of(line) for line in screen_lines(app))  # wrapped, not cut at 80 columns
+        assert "enter: jump" in shown and "escape: cancel" in shown
+        await press(pilot, "escape")
+        await press(pilot, "e")
+        shown = "\n".join(text_of(line) for line in screen_lines(app))
+        assert "enter: write" in shown and "escape:" in shown and "cancel" in shown
         await press(pilot, "escape")
         await press(pilot, "s")
         assert "no second deployment" in messages[-1]
