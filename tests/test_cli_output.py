@@ -80,7 +80,7 @@ def test_generate_never_writes_over_an_input_and_replaces_only_with_force(capsys
     ("report.txt", lambda text: "F1 ATT002 Attention block wired incorrectly" in text),
 ])
 def test_output_format_follows_the_extension(capsys, inputs, name, parse):
-    code, _, err = run(capsys, "check", "current.dot", "--output", name)
+    code, _, _ = run(capsys, "check", "current.dot", "--output", name)
     assert code == 1 and parse((inputs / name).read_text())
 
 

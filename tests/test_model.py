@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dagtui.errors import ConfigError
-from dagtui.model import Kind, Op, load_deployment, load_model_spec, parse_strategy
+from dagtui.model import Kind, ModelSpec, Op, load_deployment, load_model_spec, parse_strategy
 
 from helpers import DATA, SAMPLES
 
@@ -113,6 +115,83 @@ def test_attention_drawn_inside_an_expert_is_attention(deploy):
     assert deployment.nodes["mlp"].layer is None
 
 
+def test_a_block_line_then_its_part_is_that_part(deploy):
+    deployment = deploy("""digraph {
+      ar [shape=ellipse, label="Layer0 Attention\\nAll-Reduce Sum\\nInput: [8,128,1024]\\nOutput: [8,128,1024]"];
+      agg [shape=parallelogram, label="Layer1 MoE\\nOutput Aggregation\\nGPU: 0,1"];
+      mha [shape=parallelogram, label="MHA Attention\\nAll heads combined\\nGPU: 0"];
+      ar -> agg -> mha;
+    }""")
+    assert [deployment.nodes[n].op for n in ("ar", "agg", "mha")] == [Op.ALL_REDUCE, Op.COMBINE, Op.ATTENTION]
+
+
+def test_a_box_of_performance_figures_is_a_note(deploy):
+    deployment = deploy("""digraph {
+      a_in [label="Input\\n128x10000x4096"];
+      baseline [label="Baseline\\nTP=8, PP=2\\n16 GPUs\\n12,800 TPS\\n0.078ms/token"];
+      a_out [label="Output\\n128x10000x4096"];
+      b_in [label="Input\\n128x10000x4096"];
+      optimized [label="Optimized\\nLayer-wise\\n4 GPUs\\n15,360 TPS\\n-17% Latency"];
+      b_out [label="Output\\n128x10000x4096"];
+      a_in -> baseline -> a_out; b_in -> optimized -> b_out; baseline -> optimized;
+    }""")
+    assert deployment.nodes["baseline"].kind is Kind.NOTE and deployment.nodes["optimized"].kind is Kind.NOTE
+
+
+def test_an_id_echoing_the_degree_its_label_states_names_no_rank(deploy):
+    deployment = deploy("""digraph {
+      baseline_tp8_pp2 [label="Baseline\\nTP=8, PP=2\\nGPU: 0-15"];
+      layer0_tp3 [label="Layer 0 MLP\\nGPU: 3"];
+      baseline_tp8_pp2 -> layer0_tp3;
+    }""")
+    assert deployment.nodes["baseline_tp8_pp2"].rank("tp") == frozenset()
+    assert deployment.nodes["layer0_tp3"].rank("tp") == frozenset({3})
+
+
+def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
+    deployment = deploy("""digraph {
+      input [label="Input Layer"];
+      stage1 [label="Pipeline Stage 1\\nLayers 1-8\\nTP8-EP64"];
+      sync [shape=ellipse, label="Tensor Parallel Sync\\nAll-Reduce"];
+      stage2 [label="Pipeline Stage 2\\nLayers 9-16\\nTP8-EP64"];
+      output [label="Output Layer"];
+      input -> stage1 -> stage2 -> output; sync -> stage1 [constraint=false]; sync -> stage2;
+    }""")
+    strategy = deployment.strategy
+    assert (strategy.degrees["tp"], strategy.degrees["ep"], strategy.degrees["pp"]) == (8, 64, 2)
+    assert {"tp", "ep"} <= strategy.declared
+    assert [stage.index for stage in deployment.stages] == [1, 2]  # no stage 0 made of the side collective
+
+
+def test_roles_read_from_the_neighbours(deploy):
+    deployment = deploy("""digraph {
+      qkv [label="QKV Projection\\nInput: [8,128,1024]\\nOutput: [8,128,3072]"];
+      score [label="Attention Score\\nInput: [8,128,3072]\\nOutput: [8,16,128,128]"];
+      sm [label="Softmax\\nInput: [8,16,128,128]\\nOutput: [8,16,128,128]"];
+      weight [label="Attention Weight\\nInput: [8,16,128,128]\\nOutput: [8,128,1024]"];
+      proj [label="Attention Output Projection\\nInput: [8,128,1024]\\nOutput: [8,128,1024]"];
+      moe_out [label="MoE Output Projection\\nInput: [8,128,1024]\\nOutput: [8,128,1024]"];
+      head [label="LM Head\\nInput: [8,128,1024]\\nOutput: [8,128,vocab_size=32000]"];
+      probs [label="Softmax\\nInput: [8,128,vocab_size=32000]\\nOutput: [8,128,vocab_size=32000]"];
+      qkv -> score -> sm -> weight -> proj -> moe_out -> head -> probs;
+    }""")
+    ops = {n: deployment.nodes[n].op for n in ("weight", "moe_out", "probs")}
+    assert ops == {"weight": Op.ATTN_WEIGHTED_SUM, "moe_out": Op.MLP, "probs": Op.ELEMENTWISE}
+
+
+def test_placement_from_a_device_id_an_invisible_stand_in_and_an_output_layer(deploy):
+    deployment = deploy("""digraph {
+      device_3_q_proj [label="Q Projection\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      skipped [label="Layer 126 Input", style=invis];
+      norm [label="Final Norm\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      output [label="Output Layer\\nInput: [8,128,4096]\\nOutput: [8,128,vocab=128256]"];
+      device_3_q_proj -> skipped -> norm -> output;
+    }""")
+    assert deployment.nodes["device_3_q_proj"].gpus == frozenset({3})
+    assert deployment.nodes["skipped"].op is Op.PLACEHOLDER
+    assert deployment.nodes["output"].op is Op.LM_HEAD
+
+
 def test_node_records(current):
     q = current.nodes["layer0_attn_q"]
     assert (q.op, q.kind, q.layer, q.stage) == (Op.Q_PROJ, Kind.COMPUTE, 0, 0)
@@ -155,11 +234,65 @@ def test_model_spec(tmp_path, sample_spec):
     bad = tmp_path / "m.yaml"
     for text, message in [
         ("layers: many", "positive integer"), ("wings: 2", "unknown key"), ("- 1", "mapping"),
-        ("heads: 32\nd_k: 64\nhidden_size: 4096", "heads x d_k"), ("a: [", "not valid YAML"),
+        ("heads: 30\nhidden_size: 4096", "30 heads do not divide hidden_size 4096; give head_dim"),
+        ("a: [", "not valid YAML"),
     ]:
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_model_spec(bad)
+
+
+def test_model_spec_keys_of_real_models(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("layers: 94\nhidden_size: 4096\nheads: 64\nhead_dim: 128\nkv_heads: 4\nffn_hidden: 12288\n"
+                    "moe_ffn_hidden: 1536\nexperts: 128\ntop_k: 8\nshared_experts: 0\ndense_layers: 0\nvocab: 151936\n"
+                    "tied_embeddings: false\ngated_mlp: true\ndtype: bfloat16\nkv_dtype: fp8\nbatch: 64\nseq_len: 8192\n"
+                    "decode_tokens: 1024\nmicro_batches: 4\n")
+    spec = load_model_spec(path)
+    assert (spec.head_dim, spec.kv_heads, spec.ffn_hidden_size, spec.moe_ffn_hidden_size, spec.vocab_size) == (128, 4, 12288, 1536, 151936)
+    assert (spec.shared_experts, spec.dense_layers, spec.tied_embeddings, spec.gated_mlp) == (0, 0, False, True)
+    assert (spec.dtype, spec.kv_dtype, spec.batch_size, spec.decode_tokens, spec.micro_batches) == ("bf16", "fp8", 64, 1024, 4)
+    assert spec.heads * spec.head_dim == 8192 != spec.hidden_size  # Qwen3: allowed
+
+
+def test_model_spec_defaults_and_hugging_face_names(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("num_hidden_layers: 32\nhidden_size: 4096\nnum_attention_heads: 32\nnum_key_value_heads: 8\n"
+                    "intermediate_size: 14336\nnum_local_experts_is_not_a_key: 1\n")
+    with pytest.raises(ConfigError, match="unknown key 'num_local_experts_is_not_a_key'"):
+        load_model_spec(path)
+    path.write_text("num_hidden_layers: 32\nhidden_size: 4096\nnum_attention_heads: 32\nnum_key_value_heads: 8\n")
+    spec = load_model_spec(path)
+    assert (spec.layers, spec.heads, spec.kv_heads, spec.head_dim, spec.kv_head_count) == (32, 32, 8, 128, 8)
+    assert ModelSpec(hidden_size=4096, heads=32).kv_head_count == 32
+
+
+@pytest.mark.parametrize("text, message", [
+    ("gated_mlp: yes please", "gated_mlp must be true or false"),
+    ("tied_embeddings: 1", "tied_embeddings must be true or false"),
+    ("dtype: int3", "dtype must be one of bf16, fp16, fp8, fp32"),
+    ("kv_dtype: [bf16]", "kv_dtype must be one of"),
+    ("heads: 32\nkv_heads: 5", "kv_heads 5 must divide heads 32"),
+    ("heads: 8\nkv_heads: 16", "kv_heads 16 must divide heads 8"),
+    ("experts: 8\ntop_k: 9", "top_k 9 is more than the 8 experts"),
+    ("layers: 4\ndense_layers: 5", "dense_layers 5 is more than the 4 layers"),
+    ("batch: 4\nbatch_size: 8", "batch_size gives batch_size a second time"),
+    ("shared_experts: -1", "shared_experts must be a non-negative integer"),
+    ("micro_batches: 0", "micro_batches must be a positive integer"),
+    ("decode_tokens: 1.5", "decode_tokens must be a non-negative integer"),
+    ("micro_batches: 2000000", "more than the 1,000,000 dagtui accepts"),
+])
+def test_model_spec_errors_are_clear(tmp_path, text, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_model_spec(path)
+
+
+def test_old_model_spec_keys_still_work(sample_spec):
+    # samples/model.yaml keeps d_k and batch_size, as written before the spec grew
+    assert (sample_spec.d_k, sample_spec.head_dim, sample_spec.batch_size, sample_spec.seq_len) == (128, 128, 128, 1024)
+    assert ModelSpec(d_k=64, heads=8, hidden_size=4096).head_dim == 64
 
 
 def test_layer_learned_from_the_id_pattern_of_the_file(deploy):

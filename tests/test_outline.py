@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from helpers import SAMPLES
+
 from dagtui.compare import NodePairing, compare
+from dagtui.model.operators import NOT_OPERATORS
 from dagtui.review import read_file, review_file, validate_review
+from dagtui.structural_diff import structural_diff
 from dagtui.tui.outline import History, Outline, issue_rows, query_problem
 from dagtui.validate import Severity
-
-from helpers import SAMPLES
 
 
 def test_tree_structure_and_markers(sample_spec):
@@ -34,13 +36,14 @@ def test_findings_arrive_after_the_tree():
 
 def test_search_counterpart_and_history():
     current, new = review_file(SAMPLES / "current.dot"), review_file(SAMPLES / "new.dot")
-    first, second = Outline(current), Outline(new)
+    first = Outline(current)
     assert first.search("expert=1") == ["layer0_expert1"]
     assert first.search("tp=7")[:2] == ["embedding", "layer0_attn_norm"]
-    pairing = NodePairing(current.deployment, new.deployment)
-    assert pairing.counterpart(0, current.deployment.nodes["layer0_expert1"]) == "layer0_expert1"
-    assert pairing.counterpart(0, current.deployment.nodes["layer15_moe"]) == "layer15_moe"
-    assert pairing.counterpart(1, new.deployment.nodes["layer0_expert3"]) is None  # only the new one draws expert 3
+    pairing = NodePairing(structural_diff(current.deployment, new.deployment))
+    assert pairing.counterpart(0, "layer0_expert1") == "layer0_expert1"
+    assert pairing.counterpart(1, "layer0_expert1") == "layer0_expert1"
+    assert pairing.counterpart(0, "layer15_moe") == "layer15_moe"
+    assert pairing.counterpart(1, "layer0_expert3") is None  # only the new one draws expert 3
     history = History()
     for item in [(0, "a"), (0, "b"), (1, "c")]:
         history.record(item)
@@ -50,19 +53,21 @@ def test_search_counterpart_and_history():
     assert history.forward() is None and history.back() == (0, "b")
 
 
-def test_unmatched_nodes_are_the_roles_the_other_deployment_does_not_draw():
+def test_nodes_without_counterpart_are_what_compare_calls_added_and_removed():
     current, new = review_file(SAMPLES / "current.dot"), review_file(SAMPLES / "new.dot")
-    pairing = NodePairing(current.deployment, new.deployment)
-    assert pairing.unmatched(1) == {"layer0_expert2", "layer0_expert3", "pp0_to_pp1", "pp1_to_pp2", "pp2_to_pp3"}
-    assert pairing.unmatched(0) == {"pp0_to_pp1"}  # a send/recv after layer 7: the new one draws none there
-    assert pairing.changes(0) == {"pp0_to_pp1": "removed"}
-    assert set(pairing.changes(1).values()) == {"added"} and set(pairing.changes(1)) == pairing.unmatched(1)
+    diff = structural_diff(current.deployment, new.deployment)
+    pairing = NodePairing(diff)
+    assert pairing.changes(0) == {}  # the new deployment draws every operator the current one does
+    assert pairing.changes(1) == dict.fromkeys(["layer0_expert2", "layer0_expert3", "pp1_to_pp2", "pp2_to_pp3"], "added")
+    assert sum(map(len, (pairing.changes(0), pairing.changes(1)))) == diff.added_count + diff.removed_count
+    assert pairing.counterpart(0, "pp0_to_pp1") == "pp0_to_pp1"  # the first stage boundary, after other layers
     for side, review in enumerate((current, new)):
         other = (new, current)[side].deployment.nodes
         for node_id, node in review.deployment.nodes.items():
-            counterpart = pairing.counterpart(side, node)
-            assert (counterpart is None) == (node_id in pairing.unmatched(side))
-            assert counterpart is None or (other[counterpart].op, other[counterpart].layer) == (node.op, node.layer)
+            counterpart = pairing.counterpart(side, node_id)
+            assert counterpart is None or pairing.counterpart(1 - side, counterpart) == node_id  # one to one
+            assert counterpart is None or (other[counterpart].op, other[counterpart].expert) == (node.op, node.expert)
+            assert (counterpart is None and node.op not in NOT_OPERATORS) == (pairing.change(side, node_id) is not None)
 
 
 def test_a_bad_regex_is_named():

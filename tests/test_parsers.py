@@ -200,7 +200,8 @@ def test_stage_labels(text, stage, layers):
     ("LM Head", Op.LM_HEAD), ("MLP GELU 11", Op.MLP), ("PP Stage 0", Op.STAGE_MARKER), ("Input", Op.INPUT),
     ("Output", Op.OUTPUT), ("Something else", Op.UNKNOWN),
     ("Attention Start (Layer 0)", Op.ELEMENTWISE), ("Stage 1 Processing\\nSimilar TP+EP pattern", Op.PLACEHOLDER),
-    ("Identical computation graph", Op.PLACEHOLDER),
+    ("Identical computation graph", Op.PLACEHOLDER), ("Same attention decomposition", Op.PLACEHOLDER),
+    ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV), ("ResAdd", Op.RESIDUAL_ADD), ("O_linear", Op.O_PROJ),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
@@ -211,10 +212,23 @@ def test_readable_id_splits_words():
     assert operator_from_text(readable_id("layer0_attn_v")) is Op.V_PROJ
 
 
-@pytest.mark.parametrize("text, gpus", [("RTX3090_0", {0}), ("H100-7", {7}), ("A100 #3", {3}), ("A100-80GB", None)])
+@pytest.mark.parametrize("text, gpus", [("RTX3090_0", {0}), ("H100-7", {7}), ("A100 #3", {3}), ("P100_2", {2}),
+                                        ("A100-80GB", None)])
 def test_device_named_by_its_model(text, gpus):
     placement = inline_placement(text)
     assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
+
+
+@pytest.mark.parametrize("text, symbol", [("Device i", "i"), ("GPU n", "n"), ("device {rank}", "{rank}")])
+def test_a_symbolic_device_is_a_placeholder(text, symbol):
+    placement = inline_placement(text)
+    assert placement is not None and placement.placeholder == symbol and not placement.gpus
+
+
+@pytest.mark.parametrize("text", ["All GPUs", "(all 8 devices)", "on all GPUs"])
+def test_a_line_saying_all_gpus_places_everywhere(text):
+    placement = inline_placement(text)
+    assert placement is not None and placement.everywhere
 
 
 @pytest.mark.parametrize("text, count", [

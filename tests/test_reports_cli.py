@@ -16,7 +16,7 @@ from dagtui.report import OutputError, write_atomic
 from helpers import SAMPLES
 
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
-CATEGORIES = {"syntax", "structure", "attention", "shape", "pipeline", "expert", "tensor", "communication", "gpu", "strategy", "annotation"}
+CATEGORIES = {"syntax", "structure", "attention", "shape", "pipeline", "expert", "tensor", "communication", "gpu", "strategy", "annotation", "memory"}
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -127,6 +127,31 @@ def test_config_file(capsys, tmp_path, monkeypatch):
     (tmp_path / "dagtui.yaml").write_text("colour: blue\n")
     code, _, err = run(capsys, "check", CURRENT)
     assert code == 2 and "unknown setting" in err
+
+
+def test_hardware_from_the_command_line_and_the_config(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "qwen3.yaml"  # whole experts on 8 GPUs: 97.6 GiB per GPU
+    spec.write_text((SAMPLES / "qwen3-235b-a22b.yaml").read_text())
+    dot = tmp_path / "d.dot"
+    dot.write_text('digraph { label="EP8-TP1-PP1-DP1"; l0_attention [label="Layer 0 Attention\\nGPU: 0-7"] }')
+    code, out, _ = run(capsys, "check", str(dot), "--model", str(spec), "--hardware", "h100", "--format", "json")
+    memory = [i for i in json.loads(out)["deployments"][0]["issues"] if i["category"] == "memory"]
+    assert code == 1 and [(i["rule"], i["severity"]) for i in memory] == [("MEM001", "error")]
+    assert "97.63 GiB" in memory[0]["message"]
+    (tmp_path / "gpus").mkdir()
+    (tmp_path / "gpus" / "big.yaml").write_text(
+        "name: big\npeak_flops: {bf16: 1 PFLOP/s}\nhbm_capacity: 192 GiB\nhbm_bandwidth: 8 TB/s\n"
+        "intra_node_bandwidth: 900 GB/s\ninter_node_bandwidth: 50 GB/s\ngpus_per_node: 8\n")
+    (tmp_path / "dagtui.yaml").write_text(f"model: {spec}\nhardware: gpus/big.yaml\n")
+    code, out, _ = run(capsys, "check", str(dot), "--format", "json")
+    rules = [i["rule"] for i in json.loads(out)["deployments"][0]["issues"] if i["category"] == "memory"]
+    assert "MEM001" not in rules and "MEM003" not in rules  # 97.6 GiB fit in 192 GiB; a capacity was given
+    (tmp_path / "dagtui.yaml").write_text("hardware: 7\n")
+    code, _, err = run(capsys, "check", str(dot))
+    assert code == 2 and "`hardware` must be a string" in err
+    code, _, err = run(capsys, "check", str(dot), "--hardware", str(tmp_path / "gpus"))
+    assert code == 2 and "Traceback" not in err
 
 
 def test_rules_and_info_commands(capsys):

@@ -2,7 +2,8 @@
 files that must raise the rule and `good_*.dot` files that must not (and must load), and
 `expected.yaml` says, for each bad file, the findings expected: severity, nodes they name (any
 order, all of them) and fragments of the message. An optional `model:` mapping in `expected.yaml`
-is the `--model` spec the files are checked with, and a `models:` mapping gives one per file."""
+is the `--model` spec the files are checked with, and a `models:` mapping gives one per file;
+`hardware:` (a shipped profile's name) and `hardwares:` (one per file) are the `--hardware`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dagtui.cost import load_hardware
 from dagtui.model.spec import ModelSpec
 from dagtui.review import review_file
 from dagtui.validate import RULES
@@ -33,7 +35,8 @@ def test_rule_fixture(code, path):
     expected = _expected(code)
     model = (expected.get("models") or {}).get(path.name, expected.get("model"))
     spec = ModelSpec(**model) if model else None
-    review = review_file(path, spec)
+    hardware = (expected.get("hardwares") or {}).get(path.name, expected.get("hardware"))
+    review = review_file(path, spec, hardware=load_hardware(hardware) if hardware else None)
     assert review.error is None, review.error
     if code != "SYN001":
         assert review.deployment is not None, [f.message for f in review.findings]  # the file loaded
@@ -56,4 +59,4 @@ def test_every_rule_has_bad_and_good_fixtures(code):
     folder = FIXTURES / code
     assert folder.is_dir(), f"tests/rules/{code}/ is missing"
     assert list(folder.glob("bad_*.dot")) and list(folder.glob("good_*.dot")), code
-    assert set(_expected(code)) - {"model", "models"} == {p.name for p in folder.glob("bad_*.dot")}
+    assert set(_expected(code)) - {"model", "models", "hardware", "hardwares"} == {p.name for p in folder.glob("bad_*.dot")}

@@ -13,7 +13,6 @@ from rich.color import ColorType
 from rich.console import Console
 from rich.segment import Segment
 
-from dagtui.compare import NodePairing
 from dagtui.tui.app import SEARCH_EXAMPLES, DagtuiApp
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.issues import IssuePanel, IssueTable
@@ -337,7 +336,6 @@ async def test_sync_mode_moves_the_other_pane_and_marks_added_and_removed():
     app = DagtuiApp([CURRENT, NEW], model=MODEL)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        pairing = NodePairing(app.reviews[0].deployment, app.reviews[1].deployment)
         await press(pilot, "S")
         assert app.sync and "sync" in app.sub_title
         app.jump_to(0, "layer0_attn_q")
@@ -347,23 +345,27 @@ async def test_sync_mode_moves_the_other_pane_and_marks_added_and_removed():
         await press(pilot, "down")  # the user moves in the first pane: the second follows
         assert first.current_node_id == "layer0_attn_k" and second.current_node_id == "layer0_attn_k"
         assert app.current == (0, "layer0_attn_k")
-        # a node only the new deployment draws: marked added in its row, said in the panel
-        added = sorted(pairing.unmatched(1))
-        assert "layer0_expert3" in added
+        # a node only the new deployment draws (as `dagtui compare` says): marked, and said
+        assert "layer0_expert3" in [node for entry in app.comparison.diff.added for node in entry.nodes]
         app.jump_to(1, "layer0_expert3")
         await pilot.pause()
         label = str(second.cursor_node.label)
         assert label.split()[1] == "+" and "layer0_expert3" in label
         assert "no counterpart in Current Deployment (added)" in app.query_one(DetailPanel).text
         assert first.current_node_id == "layer0_attn_k"  # nothing to move to
-        removed = sorted(pairing.unmatched(0))
-        app.jump_to(0, removed[0])
-        await pilot.pause()
-        assert str(first.cursor_node.label).split()[1] == "−"
         await press(pilot, "S")  # off: marks gone, panes move alone
         assert not app.sync and "+" not in str(second.cursor_node.label).split()[:2]
-        await press(pilot, "down")
-        assert second.current_node_id == "layer0_expert3"
+        await press(pilot, "up")  # the second pane moves alone now
+        assert app.focused is second and second.current_node_id != "layer0_expert3"
+        assert first.current_node_id == "layer0_attn_k"
+    swapped = DagtuiApp([NEW, CURRENT], model=MODEL)  # the same node, now only the first one draws it
+    async with swapped.run_test(size=(120, 40)) as pilot:
+        await loaded(swapped, pilot)
+        await press(pilot, "S")
+        swapped.jump_to(0, "layer0_expert3")
+        await pilot.pause()
+        assert str(tree_of(swapped, 0).cursor_node.label).split()[1] == "−"
+        assert "no counterpart in Current Deployment (removed)" in swapped.query_one(DetailPanel).text
 
 
 # -- 2. the explorer's export never destroys a file ------------------------------------------------

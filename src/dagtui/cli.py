@@ -1,5 +1,5 @@
 """The `dagtui` command: open the explorer (default; the check report when standard output is no
-terminal), or `check`, `info`, `rules`, `generate` headless."""
+terminal), or `check`, `compare`, `info`, `rules`, `generate` headless."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dagtui.report import FORMATS
 from dagtui.safe_text import visible
 from dagtui.validate import RULES, RuleSelection, Severity
 
-SUBCOMMANDS = ("check", "info", "rules", "generate", "open")
+SUBCOMMANDS = ("check", "compare", "info", "rules", "generate", "open")
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
@@ -34,6 +34,10 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="M.yaml", help="model spec (layers, hidden size, heads, experts)")
     parser.add_argument("--strategy", metavar="S", help="parallel strategy, e.g. EP64-TP8-PP2-DP2 (overrides the file)")
+
+
+def _hardware_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hardware", metavar="GPU", help="GPU profile for memory and time: h100, h200, a100, b200 or a YAML file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", metavar="CODES", help="only these rules or categories (comma-separated)")
     check.add_argument("--ignore", metavar="CODES", help="skip these rules or categories (comma-separated)")
     check.add_argument("--fail-on", choices=("error", "warning", "never"), default=None)
+    _hardware_option(check)
+
+    compare = sub.add_parser("compare", help="what changed between two deployments, and what each costs per GPU")
+    compare.add_argument("current", metavar="CURRENT")
+    compare.add_argument("new", metavar="NEW")
+    _common(compare)
+    _hardware_option(compare)
+    compare.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    compare.add_argument("--output", "-o", metavar="PATH", help="write the report to PATH (atomically)")
+    compare.add_argument("--force", action="store_true", help="replace PATH if it exists (never an input)")
 
     info = sub.add_parser("info", help="summarise what dagtui reads in each file")
     info.add_argument("files", nargs="+", metavar="FILE")
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "compare":
+            return run_compare(args)
         if args.command == "info":
             return run_info(args)
         if args.command == "rules":
@@ -177,6 +193,24 @@ def _spec_and_strategy(args: argparse.Namespace, config_model: str | None = None
     return (load_model_spec(model) if model else None, parse_strategy(strategy) if strategy else None)
 
 
+def _hardware(args: argparse.Namespace, config_hardware: str | None = None):
+    from dagtui.cost import load_hardware
+
+    name = args.hardware or config_hardware
+    return load_hardware(name) if name else None
+
+
+def _selection(args: argparse.Namespace, config) -> RuleSelection:
+    selection = RuleSelection(
+        select=_split(getattr(args, "select", None)) or config.select,
+        ignore=_split(getattr(args, "ignore", None)) or config.ignore, severities=config.severity,
+    )
+    unknown = [code for code in selection.select + selection.ignore if not _known_code(code)]
+    if unknown:
+        raise DagtuiError(f"unknown rule or category: {', '.join(unknown)} (see `dagtui rules`)")
+    return selection
+
+
 def run_check(args: argparse.Namespace) -> int:
     from dagtui.compare import compare
     from dagtui.config import load_config
@@ -186,22 +220,17 @@ def run_check(args: argparse.Namespace) -> int:
     config = load_config()
     spec, strategy = _spec_and_strategy(args, config.model, config.strategy)
     model = args.model or config.model
-    selection = RuleSelection(
-        select=_split(args.select) or config.select, ignore=_split(args.ignore) or config.ignore,
-        severities=config.severity,
-    )
-    unknown = [code for code in selection.select + selection.ignore if not _known_code(code)]
-    if unknown:
-        raise DagtuiError(f"unknown rule or category: {', '.join(unknown)} (see `dagtui rules`)")
+    hardware = _hardware(args, config.hardware)
+    selection = _selection(args, config)
     files = _expand(args.files)
-    reviews = [review_file(file, spec, strategy, selection) for file in files]
-    comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
+    reviews = [review_file(file, spec, strategy, selection, hardware=hardware) for file in files]
+    comparison = compare(reviews[0], reviews[1], spec, hardware) if len(reviews) == 2 else None
     for review in reviews:
         if review.error:
             _complain(review.error)
     fmt = _report_format(args)
     if args.output:
-        read = [*files, model, config.path]  # never written over, even with --force
+        read = [*files, model, args.hardware or config.hardware, config.path]  # never written over, even with --force
         target = write_atomic(args.output, render(fmt, reviews, comparison), inputs=read, force=args.force)
         _complain(f"wrote {fmt} report to {target}")
     elif fmt == "text":
@@ -218,6 +247,40 @@ def run_check(args: argparse.Namespace) -> int:
     threshold = Severity(fail_on)
     failed = any(f.severity.at_least(threshold) for review in reviews for f in review.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Two deployments side by side: exit 0, or 2 when a file cannot be read or written."""
+    from dagtui.compare import compare
+    from dagtui.config import load_config
+    from dagtui.report import write_atomic
+    from dagtui.report.compare_report import print_compare, render_compare
+    from dagtui.review import review_file
+
+    config = load_config()
+    spec, strategy = _spec_and_strategy(args, config.model, config.strategy)
+    hardware = _hardware(args, config.hardware)
+    files = [args.current, args.new]
+    if args.output and not args.force and os.path.lexists(args.output):
+        raise DagtuiError(f"{args.output} exists; pass --force to replace it")
+    reviews = [review_file(file, spec, strategy, _selection(args, config), hardware=hardware) for file in files]
+    comparison = compare(reviews[0], reviews[1], spec, hardware)
+    model = spec.name if spec else None
+    for review in reviews:
+        if review.error:
+            _complain(review.error)
+    if args.output:
+        inputs = [*files, args.model or config.model, args.hardware or config.hardware, config.path]  # never replaced
+        text = render_compare(args.format, reviews, comparison, model, hardware.name if hardware else None)
+        target = write_atomic(args.output, text, inputs=inputs, force=args.force)
+        _complain(f"wrote {args.format} comparison to {target}")
+    elif args.format == "text":
+        with _stdout_errors():
+            print_compare(reviews, comparison, model, Console())
+    else:
+        with _stdout_errors():
+            sys.stdout.write(render_compare(args.format, reviews, comparison, model, hardware.name if hardware else None))
+    return EXIT_USAGE if any(review.error for review in reviews) else EXIT_OK
 
 
 def _known_code(code: str) -> bool:

@@ -1,27 +1,50 @@
-"""Compare two reviewed deployments: pair the findings that are the same fault in both, pair each
-node with its counterpart in the other deployment, and lay their strategies side by side."""
+"""Compare two reviewed deployments: pair the findings that are the same fault in both (shared),
+and name those fixed and introduced; lay their strategies, stages and placements side by side;
+with a model spec, their costs per GPU (`dagtui.cost`) with the ratio new / current; the
+structural diff of what each draws (`structural_diff`), and from it each node's counterpart in
+the other deployment (`NodePairing`)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagtui.model.deployment import Deployment
-from dagtui.model.node import NodeInfo
-from dagtui.model.operators import COLLECTIVES, Op
+from dagtui.cost import CostEstimate, HardwareProfile, Unavailable, estimate_deployment
+from dagtui.cost.summary import CostRow, cost_rows
+from dagtui.model.deployment import Deployment, Stage
+from dagtui.model.operators import COLLECTIVES, NOT_OPERATORS
+from dagtui.model.spec import ModelSpec
 from dagtui.review import Review
+from dagtui.structural_diff import StructuralDiff, structural_diff
 from dagtui.validate import Severity
 from dagtui.validate.ranges import compact_ranges
 
 
 @dataclass
 class Comparison:
-    """Paired findings (by id in each review) and the strategy table, one row per metric."""
+    """Paired findings (by id in each review: shared), those of one side only (fixed: in the
+    current only; introduced: in the new only), the strategy table (one row per metric), the cost
+    estimates and their table, and the structural diff."""
 
     pairs: list[tuple[str, str]] = field(default_factory=list)
     table: list[tuple[str, str, str]] = field(default_factory=list)
     names: tuple[str, str] = ("", "")
+    fixed: list[str] = field(default_factory=list)
+    introduced: list[str] = field(default_factory=list)
+    costs: tuple[CostEstimate | Unavailable | None, CostEstimate | Unavailable | None] = (None, None)
+    cost_table: list[CostRow] = field(default_factory=list)
+    deployments: tuple[Deployment | None, Deployment | None] = (None, None)
+    _diff: StructuralDiff | None = field(default=None, repr=False)
+
+    @property
+    def diff(self) -> StructuralDiff | None:
+        """The structural diff, computed when first asked for (a pass over both deployments that
+        the explorer does not need to load); None when a file did not load."""
+        first, second = self.deployments
+        if self._diff is None and first is not None and second is not None:
+            self._diff = structural_diff(first, second)
+        return self._diff
 
 
 def pair_reference(review: Review, finding_id: str) -> str:
@@ -29,8 +52,10 @@ def pair_reference(review: Review, finding_id: str) -> str:
     return f"{Path(review.file).name}#{finding_id}"
 
 
-def compare(first: Review, second: Review) -> Comparison:
-    """Pair same-fault findings (same rule, same role) and build the side-by-side table."""
+def compare(first: Review, second: Review, spec: ModelSpec | None = None,
+            hardware: HardwareProfile | None = None) -> Comparison:
+    """Pair same-fault findings (same rule, same role), build the side-by-side tables and the
+    structural diff; the cost table needs `spec` (and `hardware` for times and HBM use)."""
     comparison = Comparison(names=(first.name, second.name))
     by_key = {finding.key: finding for finding in second.findings}
     for finding in first.findings:
@@ -40,63 +65,53 @@ def compare(first: Review, second: Review) -> Comparison:
         finding.pair = pair_reference(second, other.id)
         other.pair = pair_reference(first, finding.id)
         comparison.pairs.append((finding.id, other.id))
+    paired = ({a for a, _ in comparison.pairs}, {b for _, b in comparison.pairs})
+    comparison.fixed = [f.id for f in first.findings if f.id not in paired[0]]
+    comparison.introduced = [f.id for f in second.findings if f.id not in paired[1]]
     comparison.table = strategy_table(first, second)
+    if spec is not None:
+        comparison.costs = (_estimate(first, spec, hardware), _estimate(second, spec, hardware))
+        comparison.cost_table = cost_rows(*comparison.costs)
+    comparison.deployments = (first.deployment, second.deployment)
     return comparison
 
 
-Role = tuple[Op, int | None, int | None]
 # What a node without counterpart is, seen from the pair: only the second deployment (the new one)
 # draws it, or only the first (the current one) does.
 ADDED, REMOVED = "added", "removed"
 
 
-def change_of(side: int) -> str:
-    """What a node of deployment `side` (0 or 1) without counterpart is: `removed` or `added`."""
-    return REMOVED if side == 0 else ADDED
-
-
-def node_role(node: NodeInfo) -> Role:
-    """What a node computes and where in the model: its operator, layer and expert. Ranks are left
-    out: two deployments split the same work over different ranks."""
-    return (node.op, node.layer, node.expert)
-
-
 class NodePairing:
-    """Each node's counterpart in the other deployment: the node of the same role (`node_role`)
-    nearest in rank, the same id first among equals. A node whose role the other deployment does
-    not draw has none: added in the second deployment, removed from the first."""
+    """Each node's counterpart in the other deployment as the structural diff matches them (by
+    operator, layer, expert and first rank, `structural_diff.node_key`), and the nodes without
+    one: removed (drawn in the first deployment only) or added (in the second only), the same
+    nodes `dagtui compare` counts. Nodes that are no operators (notes, legends) have neither. What
+    a view of the pair shows: the explorer's sync mode, a comparison view."""
 
-    def __init__(self, first: Deployment, second: Deployment) -> None:
-        self._by_role = (_by_role(first), _by_role(second))
+    def __init__(self, diff: StructuralDiff) -> None:
+        self._partners: tuple[dict[str, str], dict[str, str]] = (dict(diff.pairs), {b: a for a, b in diff.pairs})
+        self._changes: tuple[dict[str, str], dict[str, str]] = (
+            {node: REMOVED for entry in diff.removed for node in entry.nodes},
+            {node: ADDED for entry in diff.added for node in entry.nodes},
+        )
 
-    def counterpart(self, side: int, node: NodeInfo) -> str | None:
-        """The id of `node`'s counterpart, `node` being of deployment `side` (0 or 1)."""
-        candidates = self._by_role[1 - side].get(node_role(node), [])
-        if not candidates:
-            return None
-        return min(candidates, key=lambda other: (_rank_gap(node, other), other.id != node.id)).id
+    def counterpart(self, side: int, node_id: str) -> str | None:
+        """The id of the counterpart of node `node_id` of deployment `side` (0 or 1), if any."""
+        return self._partners[side].get(node_id)
 
-    def unmatched(self, side: int) -> set[str]:
-        """Ids of deployment `side` without a counterpart (removed for side 0, added for side 1)."""
-        others = self._by_role[1 - side]
-        return {node.id for role, nodes in self._by_role[side].items() if role not in others for node in nodes}
+    def change(self, side: int, node_id: str) -> str | None:
+        """`added` or `removed` for a node of deployment `side` without a counterpart, else None."""
+        return self._changes[side].get(node_id)
 
     def changes(self, side: int) -> dict[str, str]:
-        """Node id -> `added` or `removed` for the nodes of deployment `side` without a counterpart:
-        what a view of the pair marks (the explorer's sync mode, a comparison view)."""
-        return dict.fromkeys(self.unmatched(side), change_of(side))
+        """Node id -> `added` or `removed`, for every node of deployment `side` without a counterpart."""
+        return self._changes[side]
 
 
-def _by_role(deployment: Deployment) -> dict[Role, list[NodeInfo]]:
-    roles: dict[Role, list[NodeInfo]] = defaultdict(list)
-    for node in deployment.nodes.values():
-        roles[node_role(node)].append(node)
-    return roles
-
-
-def _rank_gap(a: NodeInfo, b: NodeInfo) -> int:
-    """How far apart two nodes run: the distance of their lowest TP, EP and PP ranks."""
-    return sum(abs(min(a.rank(axis) or {0}) - min(b.rank(axis) or {0})) for axis in ("tp", "ep", "pp"))
+def _estimate(review: Review, spec: ModelSpec, hardware: HardwareProfile | None) -> CostEstimate | Unavailable:
+    if review.deployment is None:
+        return Unavailable(review.error or "the file does not parse")
+    return estimate_deployment(review.deployment, spec, hardware)
 
 
 def strategy_table(first: Review, second: Review) -> list[tuple[str, str, str]]:
@@ -107,7 +122,8 @@ def strategy_table(first: Review, second: Review) -> list[tuple[str, str, str]]:
     ]
     metrics = [
         ("GPUs (EP×TP×PP×DP)", _gpus), ("Nodes", lambda d: str(len(d.nodes))),
-        ("Edges", lambda d: str(len(d.edges))), ("Stages", _stages), ("Layers drawn", _layers),
+        ("Edges", lambda d: str(len(d.edges))), ("Stages", _stages), ("Placement per stage", _placements),
+        ("Layers drawn", _layers),
         ("Experts per EP rank", _experts_per_rank), ("Communication nodes", _collectives),
     ]
     for title, metric in metrics:
@@ -145,6 +161,32 @@ def _stages(deployment: Deployment) -> str:
     return ", ".join(
         f"{s.index}" + (f" (L{compact_ranges(s.claimed_layers)})" if s.claimed_layers else "") for s in deployment.stages
     )
+
+
+def _placements(deployment: Deployment) -> str:
+    """`0: TP0-7, EP0-63; 1: ...`: the GPUs (or ranks) the operators of each stage of the first
+    replica run on."""
+    replicas = deployment.replicas()
+    stages = replicas[min(replicas)] if replicas else []
+    return "; ".join(f"{stage.index}: {_stage_placement(deployment, stage)}" for stage in stages) or "no stages drawn"
+
+
+def _stage_placement(deployment: Deployment, stage: Stage) -> str:
+    gpus: set[int] = set()
+    ranks: dict[str, set[int]] = {}
+    for node_id in stage.members:
+        node = deployment.nodes[node_id]
+        if node.op in NOT_OPERATORS or node.is_communication:
+            continue
+        gpus |= node.gpus
+        sources = [node.ranks, node.placement.ranks if node.placement else {}]
+        for axis, values in (item for source in sources for item in source.items()):
+            if axis != "pp":
+                ranks.setdefault(axis, set()).update(values)
+    parts = [f"{axis.upper()}{compact_ranges(sorted(ranks[axis]))}" for axis in ("dp", "ep", "tp", "sp") if ranks.get(axis)]
+    if gpus:
+        parts.append(f"GPUs {compact_ranges(sorted(gpus))}")
+    return ", ".join(parts) or "not placed"
 
 
 def _layers(deployment: Deployment) -> str:

@@ -1,4 +1,5 @@
-"""`dagtui.yaml` in the current folder: rule selection, severities, model spec path, fail-on level."""
+"""`dagtui.yaml` in the current folder: rule selection, severities, model spec path, hardware
+profile, fail-on level."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dagtui.input_files import load_yaml
 from dagtui.validate import RULES, Severity
 
 CONFIG_NAME = "dagtui.yaml"
-_KEYS = {"select", "ignore", "severity", "model", "fail_on", "strategy"}
+_KEYS = {"select", "ignore", "severity", "model", "fail_on", "strategy", "hardware"}
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Config:
     model: str | None = None
     fail_on: str | None = None
     strategy: str | None = None
+    hardware: str | None = None  # a shipped profile's name or a profile YAML (relative to the config)
     path: str | None = None
 
 
@@ -57,13 +59,15 @@ def load_config(folder: Path | None = None) -> Config:
             config.severity[code] = Severity(str(level))
         except ValueError:
             raise ConfigError(f"{path}: severity of {code} must be error, warning or info, not {level!r}") from None
-    for key in ("model", "fail_on", "strategy"):
+    for key in ("model", "fail_on", "strategy", "hardware"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{path}: `{key}` must be a string")
         setattr(config, key, value)
     if config.model and not Path(config.model).is_absolute():
         config.model = str(path.parent / config.model)
+    if config.hardware and config.hardware.endswith((".yaml", ".yml")) and not Path(config.hardware).is_absolute():
+        config.hardware = str(path.parent / config.hardware)
     if config.fail_on and config.fail_on not in ("error", "warning", "never"):
         raise ConfigError(f"{path}: `fail_on` must be error, warning or never")
     return config

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagtui.cost.hardware import HardwareProfile
 from dagtui.dot import RawGraph, read_dot
 from dagtui.errors import DotSyntaxError, InputError
 from dagtui.model import Deployment, ModelSpec, Strategy, build_deployment
@@ -60,11 +61,12 @@ def review_raw_graph(raw: RawGraph, strategy: Strategy | None = None) -> Review:
     return Review(raw.file, build_deployment(raw, strategy))
 
 
-def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> Review:
+def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
+                    hardware: HardwareProfile | None = None) -> Review:
     """Run the validator over a review's deployment; a file that did not parse keeps its syntax
     finding, subject to the same rule selection and severities."""
     if review.deployment is not None:
-        review.findings = validate(review.deployment, spec, selection)
+        review.findings = validate(review.deployment, spec, selection, hardware)
         _cite_repeated_declarations(review.findings, review.deployment)
     elif selection is not None:
         review.findings = selection.apply(review.findings)
@@ -88,6 +90,7 @@ def review_file(
     strategy: Strategy | None = None,
     selection: RuleSelection | None = None,
     progress: Callable[[str], None] | None = None,
+    hardware: HardwareProfile | None = None,
 ) -> Review:
     """Read and validate one DOT file; `progress` hears which phase is running."""
     report = progress or (lambda phase: None)
@@ -95,7 +98,7 @@ def review_file(
     review = read_file(path, strategy)
     if review.deployment is not None:
         report(f"validating {len(review.deployment.nodes):,} nodes")
-    return validate_review(review, spec, selection)
+    return validate_review(review, spec, selection, hardware)
 
 
 def _numbered(finding: Finding) -> Finding:

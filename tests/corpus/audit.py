@@ -33,9 +33,12 @@ def load(path: Path) -> dict:
 
 def first_round(path: Path) -> int:
     """The round a file was first judged in: 2 for the round-2 holdout, 3 and 4 for the fresh files
-    of rounds 3 and 4."""
+    of rounds 3 and 4, 5 to 8 for the unaudited files of runs partly seen judged in rounds 5 to 8."""
     header = path.read_text(encoding="utf-8").splitlines()[0]
-    return 2 if "holdout" in header else 4 if "round 4" in header else 3 if "fresh" in header else 1
+    for first in (8, 7, 6, 5, 4):
+        if f"round {first}" in header:
+            return first
+    return 2 if "holdout" in header else 3 if "fresh" in header else 1
 
 
 def is_holdout(path: Path) -> bool:
@@ -134,7 +137,9 @@ def as_judged(paths: list[Path], first: int) -> tuple[int, int, int, int]:
         for verdict in load(path)["findings"]:
             if verdict.get("round", 1) != first:
                 continue
-            is_true, is_error = verdict["verdict"] == "TRUE", verdict["severity"] == "error"
+            # An overruled verdict counts as its reviewer judged it (the majority later decided otherwise).
+            is_true = (verdict["verdict"] == "TRUE") != bool(verdict.get("overruled"))
+            is_error = verdict["severity"] == "error"
             true, false = true + is_true, false + (not is_true)
             true_errors, false_errors = true_errors + (is_true and is_error), false_errors + (not is_true and is_error)
     return true, false, true_errors, false_errors
@@ -143,7 +148,9 @@ def as_judged(paths: list[Path], first: int) -> tuple[int, int, int, int]:
 def main() -> None:
     groups = [(f"round {first} ({name})", [p for p in VERDICTS if first_round(p) == first], first)
               for first, name in ((1, "first audit"), (2, "holdout: folders no rule was tuned on"),
-                                  (3, "fresh: runs never seen"), (4, "fresh: runs never seen"))]
+                                  (3, "fresh: runs never seen"), (4, "fresh: runs never seen"),
+                                  (5, "unaudited files of runs partly seen"), (6, "unaudited files of runs partly seen"),
+                                  (7, "unaudited files of runs partly seen"), (8, "unaudited files of runs partly seen"))]
     print("As judged, on files the rules had not seen:")
     for title, paths, first in groups:
         true, false, true_errors, false_errors = as_judged(paths, first)

@@ -205,7 +205,9 @@ def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]
     first = stages[0]
     if first.index > 0:
         before = _unclaimed_ancestors(first.anchor or "", nodes, graph, owner)
-        if before:
+        # Only computation makes a stage: a side collective before "Pipeline Stage 1" is no stage 0.
+        if any(nodes[n].kind is Kind.COMPUTE and not nodes[n].is_communication and nodes[n].op not in NOT_OPERATORS
+               for n in before):
             stages.insert(0, Stage(first.index - 1, f"PP Stage {first.index - 1} (before `{first.anchor}`, no marker)",
                                    None, before, "implicit"))
     return stages
@@ -286,13 +288,18 @@ def _overlapping(groups: set[frozenset[int]]) -> bool:
 
 
 def _ranks_drawn(nodes: dict[str, NodeInfo]) -> dict[str, int]:
-    """Degree each axis must have at least, from the highest rank drawn (TP0-TP15 -> 16)."""
+    """Degree each axis must have at least, from the highest rank drawn (TP0-TP15 -> 16); pipeline
+    stages numbered from 1 ("Pipeline Stage 1", "Pipeline Stage 2", no stage 0) count from 1."""
     highest: dict[str, int] = {}
+    lowest: dict[str, int] = {}
     for node in nodes.values():
         for ranks in (node.ranks, node.group):
             for axis, values in ranks.items():
                 if values:
                     highest[axis] = max(highest.get(axis, 0), max(values) + 1)
+                    lowest[axis] = min(lowest.get(axis, max(values)), min(values))
+    if lowest.get("pp") == 1:
+        highest["pp"] -= 1
     return highest
 
 

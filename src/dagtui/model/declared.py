@@ -30,14 +30,17 @@ _FILE_NAME = "file name"
 
 @functools.lru_cache(maxsize=65536)
 def line_degrees(line: str) -> tuple[tuple[str, int], ...]:
-    """Degrees a node label line states (`TP=8 across GPUs 0-7`, `EP64-TP8-PP2`), never ranks: not
-    a placement line (`GPU: EP1, PP1` names ranks) and not a run of fewer than three axes."""
+    """Degrees a node label line states (`TP=8 across GPUs 0-7`, `EP64-TP8-PP2`, `TP8-EP64`), never
+    ranks: not a placement line (`GPU: EP1, PP1` names ranks), and a run of two axes only where
+    neither is 0 or 1 (`PP0_TP1` numbers ranks)."""
     if _PLACEMENT_LINE.match(line):
         return ()
     explicit = explicit_matches(line)
     seen = set(explicit)
     chained = [m for m in degree_matches(line, single_tokens=False, count_first=False) if m not in seen]
-    matches = explicit + (chained if len({m.axis for m in chained}) >= 3 else [])
+    axes = {m.axis for m in chained}
+    states_degrees = len(axes) >= 3 or (len(axes) == 2 and all(m.value >= 2 for m in chained))
+    matches = explicit + (chained if states_degrees else [])
     degrees: dict[str, int] = {}
     for match in sorted(matches, key=lambda m: m.start):
         degrees.setdefault(match.axis, match.value)  # a 0 is kept: across nodes it shows an index

@@ -110,7 +110,10 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
                 _rename(node, Op.OUTPUT)
                 node.kind = Kind.OUTPUT
             continue
-        if not has_input and graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _INPUT_WORDS.search(text):
+        if not graph.degree(node_id) and _NAMES_INPUT.search(node.id.replace("_", " ")):
+            _rename(node, Op.INPUT)  # `slice_1_input` drawn apart: a description of an input, computing nothing
+            node.kind = Kind.INPUT
+        elif not has_input and graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _INPUT_WORDS.search(text):
             _rename(node, Op.INPUT)
             node.kind = Kind.INPUT
         elif not has_output and graph.out_degree(node_id) == 0 and graph.in_degree(node_id) > 0 and _OUTPUT_WORDS.search(text):
@@ -122,10 +125,15 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """A box with no edges that names no operator and states no tensor ("16 Layers (0-7)\\nEach
     layer: same structure") is a note to the reader."""
     for node_id, node in nodes.items():
-        if node.op is Op.UNKNOWN and not graph.degree(node_id) and not node.inputs and not node.outputs:
+        if node.op is not Op.UNKNOWN or node.inputs or node.outputs:
+            continue
+        # A box of throughput and latency figures ("12,800 TPS\n0.078ms/token") summarises a
+        # deployment, wherever it is drawn.
+        if not graph.degree(node_id) or any(_PERFORMANCE_FIGURE.search(line) for line in node.label):
             node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
 
 
+_PERFORMANCE_FIGURE = re.compile(r"\d\s*(?:tps|qps|tokens?/s(?:ec)?|ms/token|ms\b)|\bthroughput\b|\blatency\b", re.IGNORECASE)
 _TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
 
 
@@ -144,6 +152,8 @@ def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             nodes[p].op is Op.GATE for p in graph.predecessors(node_id)
         )):
             _rename(node, Op.GATE)
+        elif node.op is Op.SOFTMAX and any(shape.names_vocab() for shape in node.inputs):
+            _rename(node, Op.ELEMENTWISE)  # the softmax over the vocabulary turns logits into probabilities
 
 
 def _widens(node: NodeInfo) -> bool:
@@ -227,7 +237,10 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             _rename(nodes[node_id], wanted)
     for node_id in boxes:
         if nearest(nodes, node_id, graph.predecessors, lambda n: n.op in after_attention):
-            _rename(nodes[node_id], Op.O_PROJ)
+            # "Attention Weight" between the softmax and an output projection applies the scores to V.
+            projected = nearest(nodes, node_id, graph.successors, lambda n: n.op is Op.O_PROJ)
+            fed_by_softmax = nearest(nodes, node_id, graph.predecessors, lambda n: n.op is Op.SOFTMAX)
+            _rename(nodes[node_id], Op.ATTN_WEIGHTED_SUM if projected and fed_by_softmax else Op.O_PROJ)
     # Copies of a core drawn without their edges (`expert1_attn` beside a wired `expert0_attn`) are cores too.
     cores = {_DIGITS.sub("#", n) for n in boxes if nodes[n].op is Op.ATTN_CORE}
     for node_id in boxes:
@@ -242,12 +255,14 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 _DIGITS = re.compile(r"\d+")
+_NAMES_A_LAYER = re.compile(r"\b(?:layer|projection|proj|linear|head)\b", re.IGNORECASE)
 
 
 def _lm_heads(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     for node_id, node in nodes.items():
-        # An "Output Layer" box that feeds something on (a DP aggregation) computes: it is no sink.
-        computing_output = node.op is Op.OUTPUT and graph.out_degree(node_id) > 0 and node.inputs
+        # An "Output Layer" box (or an output that feeds something on, a DP aggregation) computes: it is no sink.
+        computing_output = node.op is Op.OUTPUT and bool(node.inputs) and (
+            graph.out_degree(node_id) > 0 or _NAMES_A_LAYER.search(node.title) is not None)
         if (node.op not in (Op.O_PROJ, Op.MLP, Op.UNKNOWN) and not computing_output) or not node.outputs:
             continue
         out = node.outputs[0]

@@ -171,10 +171,16 @@ _INLINE_GPU = re.compile(
 
 # A device named by its model and index (`RTX3090_0`, `H100-7`, `A100 #3`): the index is the GPU.
 _DEVICE_MODEL = re.compile(
-    r"(?<![A-Za-z0-9])(?:(?:rtx|gtx)\s*\d{3,4}(?:\s*ti)?|gb?[12]00|[ah]100|a(?:10|30|40|800)|h(?:200|800|20)|l40s?|l4|v100|t4"
+    r"(?<![A-Za-z0-9])(?:(?:rtx|gtx)\s*\d{3,4}(?:\s*ti)?|gb?[12]00|[ah]100|a(?:10|30|40|800)|h(?:200|800|20)|l40s?|l4|[vp]100|p40|k80|t4"
     r"|mi(?:250|300)x?)\s*[-_#:]\s*(\d+)(?![\w.])",
     re.IGNORECASE,
 )
+
+
+_ALL_GPUS_LINE = re.compile(r"\s*\(?\s*(?:on\s+)?all\s+(?:\d+\s+)?(?:gpus|devices)\s*\)?\s*", re.IGNORECASE)
+
+
+_SYMBOLIC_GPU = re.compile(r"\s*(?:gpu|device|rank)\s*[_#]?\s*([a-z]|\{\w+\})\s*", re.IGNORECASE)
 
 
 def inline_placement(text: str) -> Placement | None:
@@ -184,6 +190,11 @@ def inline_placement(text: str) -> Placement | None:
     match = _INLINE_GPU.search(text)
     if match:
         return parse_placement(match.group(0))
+    if _ALL_GPUS_LINE.fullmatch(text):
+        return Placement(everywhere=True)  # a line of its own: "All GPUs", "(all 8 devices)"
+    symbolic = _SYMBOLIC_GPU.fullmatch(text)
+    if symbolic:
+        return Placement(placeholder=symbolic.group(1))  # "Device i": one device standing for each of them
     device = _DEVICE_MODEL.search(text)
     return Placement(gpus=frozenset({int(device.group(1))})) if device and int(device.group(1)) < MAX_GPU_ID else None
 

@@ -10,7 +10,18 @@ from dataclasses import dataclass, field
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
 from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
-from dagtui.model.operators import TEXT_SHAPES, Kind, Op, kind_for, operator_from_text, readable_id
+from dagtui.model.declared import line_degrees
+from dagtui.model.strategy import parse_degrees
+from dagtui.model.operators import (
+    COLLECTIVES,
+    NOT_OPERATORS,
+    TEXT_SHAPES,
+    Kind,
+    Op,
+    kind_for,
+    operator_from_text,
+    readable_id,
+)
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
 
@@ -23,7 +34,7 @@ _PLACEMENT_KEYS = {
 }
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
-_ID_GPU = re.compile(r"(?:^|_)gpu_?(\d{1,7})(?=_|$)", re.IGNORECASE)
+_ID_GPU = re.compile(r"(?:^|_)(?:gpu|device|dev)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 _ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 
 
@@ -59,6 +70,11 @@ class NodeInfo:
         return self.outputs[0] if self.outputs else None
 
     @property
+    def labelled(self) -> bool:
+        """Whether the file gives the node a label of its own (Graphviz's default `\\N` repeats the id)."""
+        return bool(self.label) and self.label != [self.id]
+
+    @property
     def title(self) -> str:
         return self.label[0] if self.label else self.id
 
@@ -87,9 +103,22 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
         op = operator_from_text(lines[0])
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
+        if op in (Op.ATTENTION, Op.MOE, Op.EXPERT):
+            # "Layer0 Attention\nAll-Reduce Sum", "Layer1 MoE\nOutput Aggregation": the first line names
+            # the block, the next the part of it this node is.
+            # attention's "All heads combined" merges heads; "Expert\nAggregate_0" is the experts' combine,
+            # "Expert Result\nGPU 1 → GPU 0" (no expert number) their transfer
+            expert_parts = _MOE_PARTS if expert_in(lines[0]) is None else _ROUTING_PARTS
+            parts = {Op.MOE: _MOE_PARTS, Op.EXPERT: expert_parts}.get(op, COLLECTIVES)
+            part = next((later for line in lines[1:3] if not _states_facts(line)
+                         and (later := operator_from_text(line)) in parts), None)
+            if part is not None:
+                return part, "label"
         if op is Op.EXPERT and _ATTENTION_WORDS.search(lines[0]):
             # "Expert 0 Attention (TP)": attention drawn inside an expert is attention (wrongly placed), no expert FFN.
             op = operator_from_text(_EXPERT_WORDS.sub(" ", lines[0]))
+        if op is Op.O_PROJ and _FFN_WORDS.search(lines[0]):
+            op = Op.MLP  # "MoE Output Projection", "Expert Output Proj": the FFN's projection, not attention's
         if op is not Op.UNKNOWN:
             return op, "label"
     op = operator_from_text(readable_id(node_id))
@@ -107,6 +136,9 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 _ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
 _LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
+_ROUTING_PARTS = frozenset({Op.GATE, Op.DISPATCH, Op.COMBINE})
+_MOE_PARTS = COLLECTIVES | _ROUTING_PARTS
+_FFN_WORDS = re.compile(r"\bmoe\b|expert|\bmlp\b|\bffn\b", re.IGNORECASE)
 _ATTENTION_WORDS = re.compile(r"attention|\battn\b|\bqkv\b|self[-_ ]?attn", re.IGNORECASE)
 _EXPERT_WORDS = re.compile(r"\bexperts?\s*\d*", re.IGNORECASE)
 
@@ -137,6 +169,8 @@ def read_node(raw: RawNode) -> NodeInfo:
         lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
     op, source = classify_operator(node_id, lines)
+    if "invis" in attrs.get("style", "") and op not in NOT_OPERATORS:
+        op, source = Op.PLACEHOLDER, "style"  # an invisible node stands in for what is not drawn ("... 124 layers skipped ...")
     shape = attrs.get("shape")
     node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
     if facts:
@@ -217,7 +251,8 @@ def _line_role(line: str) -> LineFacts:
         return LineFacts("shapes", outputs=tuple(parse_shapes(_LEADING_ARROW.sub("", line, count=1))), continues=True)
     if line.lstrip().startswith("[") or (_ARROW.search(line) and "[" in line):
         return _arrow_shapes(line) or LineFacts("bare", bare=tuple(parse_shapes(line)))
-    ranks = () if _NOT_RANKS.search(line) else tuple(parse_ranks(without_parenthesised(line)).items())
+    # A line stating degrees (`TP8-EP64`, `EP64-TP8-PP2`) names no rank.
+    ranks = () if _NOT_RANKS.search(line) or line_degrees(line) else tuple(parse_ranks(without_parenthesised(line)).items())
     return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
 
 
@@ -276,6 +311,8 @@ def _read_id(node: NodeInfo) -> None:
     for axis, value in _ID_RANK.findall(node.id):
         if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
             continue  # `mlp_tp8` on GPUs 0-7 (or 8-15): the degree of the group it runs on, not rank 8
+        if node.label and parse_degrees(" ".join(node.label), single_tokens=False).get(axis.lower()) == int(value):
+            continue  # `baseline_tp8_pp2` labelled "TP=8, PP=2": the id echoes the degree its label states
         _merge_ranks(node.ranks, {axis.lower(): frozenset({int(value)})})
     if node.placement is None:
         gpu = _ID_GPU.search(node.id)

@@ -87,13 +87,13 @@ _RULES: list[tuple[Op, str]] = [
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
-    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|pipe(?:line)?_?(?:send|recv|receive)|send_?recv|stage\s*\d+\s*(?:→|->)\s*stage|\btransfer\b"),
+    (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|pipe(?:line)?_?(?:send|recv|receive)|send_?recv|stage\s*\d+\s*(?:→|->)\s*(?:stage\s*)?\d|\btransfer\b"),
     # A legend or summary box: its first line is the word alone, or the word and a colon ("Key Projection" is no key).
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\s*(?:[:(\-–]|$)"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
-    (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|pattern|computation graph|graph)\b"
+    (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|patterns?|computation graph|graph|decomposition)\b"
                      r"|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
@@ -110,7 +110,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
-    (Op.GATE, r"\bgate\b|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
+    (Op.GATE, r"\bgate(?![a-z])|\bgating\b|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
     (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
@@ -124,10 +124,10 @@ _RULES: list[tuple[Op, str]] = [
     (Op.Q_PROJ, r"\bq[-_ ]?(?:proj|projection|linear)|\bquery\b|\bq\b|(?:attn|wq)[-_]q\b|\bw[-_]?q\b"),
     (Op.K_PROJ, r"\bk[-_ ]?(?:proj|projection|linear)|\bkey\b|\bk\b|(?:attn|wk)[-_]k\b|\bw[-_]?k\b"),
     (Op.V_PROJ, r"\bv[-_ ]?(?:proj|projection|linear)|\bvalue\b|\bv\b|(?:attn|wv)[-_]v\b|\bw[-_]?v\b"),
-    (Op.O_PROJ, r"\bo[-_ ]?proj|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
+    (Op.O_PROJ, r"\bo[-_ ]?proj|\bo[-_]linear\b|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
-    (Op.RESIDUAL_ADD, r"residual|\badd\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
+    (Op.RESIDUAL_ADD, r"residual|\badd\b|\bres[-_ ]?add|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
     (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
     (Op.EXPERT, r"expert|\bexp\d*\b"),

@@ -5,15 +5,22 @@ from __future__ import annotations
 import json
 
 from dagtui.compare import Comparison
+from dagtui.cost.summary import cost_data
+from dagtui.report.comparison import comparison_data, finding_data
 from dagtui.review import Review
 
 
 def report_data(reviews: list[Review], comparison: Comparison | None = None) -> dict:
-    """The report as plain data, version 1."""
+    """The report as plain data, version 1. With two files compared under --model, each
+    deployment has its `cost` (`dagtui.cost.summary.cost_data`)."""
+    deployments = [_deployment(review) for review in reviews]
+    if comparison is not None and comparison.cost_table:
+        for deployment, cost in zip(deployments, comparison.costs):
+            deployment["cost"] = cost_data(cost)
     return {
         "version": 1,
-        "deployments": [_deployment(review) for review in reviews],
-        "comparison": _comparison(comparison) if comparison else None,
+        "deployments": deployments,
+        "comparison": comparison_data(comparison, reviews) if comparison else None,
     }
 
 
@@ -29,25 +36,23 @@ def _deployment(review: Review) -> dict:
         "gpu_count": strategy.gpu_count if strategy else None,
         "stats": {"nodes": len(deployment.nodes) if deployment else 0, "edges": len(deployment.edges) if deployment else 0},
         "error": review.error,
-        "issues": [
-            {
-                "id": finding.id, "rule": finding.rule, "category": finding.category,
-                "severity": finding.severity.value, "title": finding.title, "message": finding.message,
-                "nodes": finding.nodes, "fix": finding.fix, "pair": finding.pair, "line": finding.line,
-                "details": finding.details,
-            }
-            for finding in review.findings
-        ],
-    }
-
-
-def _comparison(comparison: Comparison) -> dict:
-    return {
-        "names": list(comparison.names),
-        "pairs": [list(pair) for pair in comparison.pairs],
-        "table": [{"metric": metric, "values": [a, b]} for metric, a, b in comparison.table],
+        "issues": [finding_data(finding) for finding in review.findings],
     }
 
 
 def render_json(reviews: list[Review], comparison: Comparison | None = None) -> str:
     return json.dumps(report_data(reviews, comparison), indent=2) + "\n"
+
+
+def compare_data(reviews: list[Review], comparison: Comparison, model: str | None, hardware: str | None) -> dict:
+    """`dagtui compare --format json`, version 1 (README "Comparing two deployments"): the two
+    deployments (as in the check report, with their `cost`), the tables, the structural `diff`
+    and the `findings` fixed, introduced and shared."""
+    deployments = [_deployment(review) for review in reviews]
+    for deployment, cost in zip(deployments, comparison.costs):
+        deployment["cost"] = cost_data(cost)
+    data = comparison_data(comparison, reviews)
+    return {
+        "version": 1, "model": model, "hardware": hardware, "deployments": deployments, "table": data["table"],
+        "cost_table": data["cost_table"], "diff": data["diff"], "findings": data["findings"],
+    }

@@ -6,6 +6,7 @@ renders no markup, HTML or link from the file."""
 from __future__ import annotations
 
 from dagtui.compare import Comparison
+from dagtui.report.comparison import markdown_comparison
 from dagtui.report.markdown_text import code, plain, prose
 from dagtui.review import Review
 from dagtui.validate import Finding, Severity
@@ -56,7 +57,7 @@ def render_markdown(reviews: list[Review], comparison: Comparison | None = None)
                 out += _finding_block(number, finding, None) + [""]
     out += _corrective_actions(reviews)
     if comparison is not None:
-        out += _comparison(comparison)
+        out += markdown_comparison(comparison, reviews)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -78,13 +79,4 @@ def _corrective_actions(reviews: list[Review]) -> list[str]:
         where = " and ".join(plain(name) for name in names) if len(reviews) > 1 else ""
         suffix = f" ({', '.join(rules)}{'; ' + where if where else ''})"
         lines.append(f"{number}. {prose(fix)}{suffix}")
-    return lines + [""]
-
-
-def _comparison(comparison: Comparison) -> list[str]:
-    first, second = comparison.names
-    lines = ["## Comparison", "", f"| | {plain(first)} | {plain(second)} |", "|---|---|---|"]
-    for metric, a, b in comparison.table:
-        lines.append(f"| {plain(metric)} | {plain(a)} | {plain(b)} |")
-    lines += ["", f"{len(comparison.pairs)} finding(s) are the same fault in both deployments."]
     return lines + [""]

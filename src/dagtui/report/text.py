@@ -11,10 +11,10 @@ from __future__ import annotations
 import io
 
 from rich.console import Console, Group
-from rich.table import Table
 from rich.text import Text
 
 from dagtui.compare import Comparison
+from dagtui.report.comparison import text_comparison
 from dagtui.review import Review
 from dagtui.safe_text import visible
 from dagtui.validate import Severity
@@ -55,13 +55,7 @@ def text_renderables(reviews: list[Review], comparison: Comparison | None = None
         parts.append(Text(f"  {counts}", style="dim"))
         parts.append(Text(""))
     if comparison is not None:
-        table = Table(title="Comparison", show_lines=False)
-        table.add_column("")
-        table.add_column(visible(comparison.names[0]))
-        table.add_column(visible(comparison.names[1]))
-        for row in comparison.table:
-            table.add_row(*(visible(cell) for cell in row))
-        parts.append(table)
+        parts += text_comparison(comparison, reviews)
     return parts
 
 

@@ -14,12 +14,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import Horizontal
+from textual.notifications import Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
-from textual.notifications import Notify
 from textual.worker import get_current_worker
 
-from dagtui.compare import Comparison, NodePairing, change_of, compare
+from dagtui.compare import Comparison, NodePairing, compare
 from dagtui.errors import DagtuiError
 from dagtui.gc_pause import collect_frozen
 from dagtui.helper_process import HelperProcess
@@ -122,7 +122,7 @@ class DagtuiApp(App[int]):
         self.reviews: list[Review] = []
         self.outlines: list[Outline] = []
         self.comparison: Comparison | None = None
-        self.pairing: NodePairing | None = None
+        self._pairing: NodePairing | None = None
         self.rows: list[IssueRow] = []
         self.history = History()
         self.current: tuple[int, str] | None = None
@@ -236,9 +236,7 @@ class DagtuiApp(App[int]):
             if loaded and self._validate_and_show(*loaded, spec, helper):
                 reviews, outlines = loaded
                 comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
-                deployments = [review.deployment for review in reviews if review.deployment is not None]
-                pairing = NodePairing(deployments[0], deployments[1]) if len(deployments) == 2 else None
-                self._post(self._show, reviews, outlines, comparison, pairing)
+                self._post(self._show, reviews, outlines, comparison)
         finally:
             if helper:
                 helper.close()
@@ -323,13 +321,12 @@ class DagtuiApp(App[int]):
         else:
             pane.show(review, outline, validated)
 
-    def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None,
-              pairing: NodePairing | None) -> None:
+    def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None) -> None:
         if not self.is_running:
             return
         keep = self._restore
         reloaded = bool(self.reviews)
-        self.reviews, self.outlines, self.comparison, self.pairing = reviews, outlines, comparison, pairing
+        self.reviews, self.outlines, self.comparison, self._pairing = reviews, outlines, comparison, None
         self.rows = issue_rows(reviews)
         self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
         if reloaded:
@@ -378,9 +375,10 @@ class DagtuiApp(App[int]):
         assert self.pairing is not None
         other = 1 - pane
         name = markup(self.outlines[other].review.name)
-        counterpart = self.pairing.counterpart(pane, node)
+        counterpart = self.pairing.counterpart(pane, node.id)
         if counterpart is None:
-            return f"[b]sync:[/b] no counterpart in {name} ({change_of(pane)})"
+            change = self.pairing.change(pane, node.id)
+            return f"[b]sync:[/b] no counterpart in {name}" + (f" ({change})" if change else "")
         self._tree(other).reveal(counterpart)
         return f"[b]sync:[/b] counterpart {markup(counterpart)} in {name}"
 
@@ -561,6 +559,15 @@ class DagtuiApp(App[int]):
         if item:
             self.jump_to(*item, record=False)
 
+    @property
+    def pairing(self) -> NodePairing | None:
+        """Each node's counterpart, from the comparison's structural diff (the nodes `dagtui compare`
+        calls added and removed have none); computed when `s` or `S` first asks for it, so that
+        loading does not pay for it. None until both deployments have loaded."""
+        if self._pairing is None and self.comparison is not None and self.comparison.diff is not None:
+            self._pairing = NodePairing(self.comparison.diff)
+        return self._pairing
+
     def _second_deployment_missing(self) -> str | None:
         """Why counterparts cannot be shown, or None."""
         if len(self.files) < 2:
@@ -576,12 +583,11 @@ class DagtuiApp(App[int]):
             return
         assert self.pairing is not None and self.current is not None
         pane, node_id = self.current
-        node = self._node(pane, node_id)
-        counterpart = self.pairing.counterpart(pane, node)
+        counterpart = self.pairing.counterpart(pane, node_id)
         if counterpart is None:
-            where = f"layer {node.layer}" if node.layer is not None else "no layer"
-            self.notify(f"`{markup(node_id)}` has no counterpart in {markup(self.outlines[1 - pane].review.name)}: "
-                        f"no {node.op.value} at {where}" + (f", expert {node.expert}" if node.expert is not None else ""))
+            change = self.pairing.change(pane, node_id)
+            self.notify(f"`{markup(node_id)}` has no counterpart in {markup(self.outlines[1 - pane].review.name)}"
+                        + (f": it is {change} (`dagtui compare` lists it)" if change else ""))
             return
         self.jump_to(1 - pane, counterpart)
 
@@ -602,10 +608,9 @@ class DagtuiApp(App[int]):
         """Marks and the title after sync mode or the deployments changed."""
         names = " vs ".join(review.name for review in self.reviews)
         self.sub_title = markup(names) + (" · sync" if self.sync else "")
-        if self.pairing is None:
-            return
-        for pane in (0, 1):
-            self._tree(pane).mark_changes(self.pairing.changes(pane) if self.sync else {})
+        pairing = self.pairing if self.sync else None
+        for pane in self.query(DeploymentPane):
+            pane.tree.mark_changes(pairing.changes(pane.index) if pairing else {})
 
     # -- export, reload, zoom, theme, help -------------------------------------------------------
     def default_export_path(self) -> str:

@@ -55,7 +55,7 @@ def node_details(node: NodeInfo, outline: Outline, note: str = "") -> str:
 def issue_details(row: IssueRow, names: list[str]) -> str:
     """Markup for a row of the issue table: the finding in full, in each deployment it is in."""
     where = ", ".join(f"{markup(names[pane])} {finding.id}" for pane, finding in row.sides)
-    lines = finding_lines(row.finding) + [f"in {where}"]
+    lines = [*finding_lines(row.finding), f"in {where}"]
     for pane, finding in row.sides[1:]:
         if finding.message != row.finding.message:
             lines.append(f"[b]{markup(names[pane])}:[/b] {markup(finding.message)}")

@@ -71,6 +71,8 @@ class DeploymentTree(Tree[str]):
 
     def mark_changes(self, changes: dict[str, str]) -> None:
         """Mark these nodes' rows added or removed (an empty map: sync mode is off)."""
+        if not changes and not self._changes:
+            return  # nothing marked, nothing to mark: no row to relabel
         self._changes = changes
         self._relabel()
 

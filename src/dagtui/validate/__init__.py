@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dagtui.cost.hardware import HardwareProfile
 from dagtui.model.deployment import Deployment
 from dagtui.model.spec import ModelSpec
 from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
-    annotation, attention, communication, expert, gpu, pipeline, shape, strategy, structure, syntax, tensor,
+    annotation, attention, communication, expert, gpu, memory, pipeline, shape, strategy, structure, syntax, tensor,
 )
 from dagtui.validate.context import Context
 from dagtui.validate.finding import CATEGORIES, RULES, Finding, Rule, Severity
@@ -42,10 +43,12 @@ class RuleSelection:
         return kept
 
 
-def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None) -> list[Finding]:
-    """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2..."""
+def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
+             hardware: HardwareProfile | None = None) -> list[Finding]:
+    """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2...
+    `hardware` is the GPU the memory rules judge capacity by."""
     selection = selection or RuleSelection()
-    ctx = Context(deployment, spec)
+    ctx = Context(deployment, spec, hardware)
     findings: list[Finding] = []
     for rule in RULES.values():
         if selection.enabled(rule):

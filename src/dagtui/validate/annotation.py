@@ -21,8 +21,8 @@ def shapes_present(ctx: Context):
     Fix: Add `Input: [...]` and `Output: [...]` lines to every computation node's label.
     """
     compute = ctx.computation
-    if not compute:
-        return
+    if not compute or all(ctx.nodes[n].op is Op.UNKNOWN for n in compute):
+        return  # boxes that name no operator at all: STR014's (no operator drawn), not missing shapes
     lacking = [n for n in compute if (not ctx.nodes[n].inputs or not ctx.nodes[n].outputs)
                and not any(map(_FEATURE_ARROW.search, ctx.nodes[n].label))]
     if not lacking:
@@ -44,7 +44,8 @@ def shapes_present(ctx: Context):
 
 
 # `(4096→8192)`: a feature width in and out, readable by a reviewer though no full shape to compare.
-_FEATURE_ARROW = re.compile(r"\(\s*\d+\s*(?:→|->|⟶)\s*\d+\s*\)")
+# `[4096→12288]` too.
+_FEATURE_ARROW = re.compile(r"[(\[]\s*\d+\s*(?:→|->|⟶)\s*\d+\s*[)\]]")
 
 
 @rule("ANN002", "annotation", Severity.INFO, "Symbolic dimensions")

@@ -210,8 +210,10 @@ def heads(ctx: Context):
     full = ctx.hidden
     tp = ctx.degree("tp") or 1
     total_heads = ctx.spec.heads if ctx.spec and ctx.spec.heads else None
+    widths, kv_widths, kv_counts = _spec_widths(ctx, tp)
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
     copies: dict[tuple[Op, int | None], int] = defaultdict(int)  # how many shards of an operator a layer draws
+    drawn_width: dict[tuple[Op, int | None], int] = defaultdict(int)  # the heads x d_k its shards hold together
     for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.SPLIT):
         node = ctx.nodes[node_id]
         copies[(node.op, node.layer)] += 1
@@ -219,6 +221,7 @@ def heads(ctx: Context):
             pair = shape.heads_and_head_dim()
             if pair:
                 groups[pair].append(node_id)
+                drawn_width[(node.op, node.layer)] += pair[0] * pair[1]
     yield from _head_size_within_layers(ctx)
     if full is None:
         return
@@ -228,12 +231,22 @@ def heads(ctx: Context):
         per_rank = {full.value} | {full.value // d for d in (tp, shards) if d > 1 and full.value % d == 0}
         if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
             per_rank |= {3 * width for width in per_rank}  # a fused QKV emits Q, K and V side by side
+        per_rank |= widths
+        key_value = all(ctx.nodes[n].op in (Op.K_PROJ, Op.V_PROJ) for n in nodes)
+        if key_value:
+            per_rank |= kv_widths
         problems = []
-        if product not in per_rank:
+        # Heads spread unevenly over the GPUs (8 with 3 heads and 4 with 2 of 32): with no TP degree, where
+        # the layer's copies together hold the hidden size, each rank's heads x d_k is its share.
+        uneven = (tp == 1 and shards > 1 and product < full.value
+                  and all(drawn_width[(ctx.nodes[n].op, ctx.nodes[n].layer)] == full.value for n in nodes))
+        if product not in per_rank and not uneven:
             splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)
             problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value}"
                             + (f" nor {splits}" if splits else ""))
-        if tp > 1 and total_heads and head_count != total_heads // tp:
+        if key_value and head_count in kv_counts:
+            pass  # grouped-query attention: a rank holds its share of the KV heads
+        elif tp > 1 and total_heads and head_count != total_heads // tp:
             problems.append(f"a TP{tp} rank holds {total_heads}/{tp} = {total_heads // tp} heads, not {head_count}")
         elif tp > 1 and ctx.declared("tp") and not total_heads and product == full.value and shards > 1:
             problems.append(f"each of the {shards} TP{tp} shards drawn shows the full {head_count} heads; a rank holds 1/{tp} of them")
@@ -248,6 +261,20 @@ def heads(ctx: Context):
 
 
 _HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)
+
+
+def _spec_widths(ctx: Context, tp: int) -> tuple[set[int], set[int], set[int]]:
+    """What --model allows besides the hidden size: the query width heads x head_dim (Qwen3's
+    64 x 128 over a hidden size of 4096) and its TP shard, a fused QKV's (heads + 2 kv_heads) x
+    head_dim; and, for K and V under grouped-query attention, kv_heads x head_dim with the KV
+    heads a rank holds (⌈kv_heads/TP⌉, replicated past kv_heads ranks)."""
+    spec = ctx.spec
+    if spec is None or not spec.heads or not spec.head_dim:
+        return set(), set(), set()
+    d, kv = spec.head_dim, spec.kv_head_count or spec.heads
+    widths = {spec.heads * d, spec.heads * d // tp, (spec.heads + 2 * kv) * d, (spec.heads + 2 * kv) * d // tp}
+    kv_counts = {kv, -(-kv // tp)}
+    return widths, {count * d for count in kv_counts}, kv_counts
 
 
 def _head_size_within_layers(ctx: Context):

@@ -70,7 +70,7 @@ _PLAIN_COMPUTE = frozenset({
     Op.SOFTMAX, Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.MLP, Op.EXPERT, Op.EMBEDDING, Op.LM_HEAD,
 })
 _BOX_SHAPES = frozenset({"box", "rect", "rectangle", "square", "box3d", "component", "record", "mrecord"})
-_TENSOR_NAME = re.compile(r"\b(?:input|output|result|activations?|hidden states?|tokens?)\s*\d*$", re.IGNORECASE)
+_TENSOR_NAME = re.compile(r"(?<![a-z])(?:input|output|result|activations?|hidden states?|tokens?)\s*\d*$", re.IGNORECASE)
 
 
 def _moves_data(node: NodeInfo) -> bool:

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import networkx as nx
 
+from dagtui.cost.hardware import HardwareProfile
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
@@ -30,6 +31,7 @@ _STREAM_OPS = frozenset({Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD})
 _SHARD_MOVERS = frozenset({Op.SPLIT, Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCATTER})
 _COLUMN_PARALLEL = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.MLP})
 _DIGITS = re.compile(r"\d+")  # copies of one operator have ids that differ only in their numbers
+_TRAILING_INDEX = re.compile(r"(?<=\s)\d+$")
 _STREAM_INPUT_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.OUTPUT, Op.LM_HEAD})
 
 
@@ -53,9 +55,10 @@ class Known:
 class Context:
     """One deployment under review, with the facts rules share."""
 
-    def __init__(self, deployment: Deployment, spec: ModelSpec | None = None) -> None:
+    def __init__(self, deployment: Deployment, spec: ModelSpec | None = None, hardware: HardwareProfile | None = None) -> None:
         self.deployment = deployment
         self.spec = spec
+        self.hardware = hardware
         self.nodes: dict[str, NodeInfo] = deployment.nodes
         self._shared: dict[str, object] = {}
 
@@ -251,7 +254,9 @@ class Context:
         copies: dict[tuple[int | None, Op, str, str], list[NodeInfo]] = defaultdict(list)
         for node in self.nodes.values():
             if node.op in _COLUMN_PARALLEL and node.inputs:
-                copies[(node.layer, node.op, node.title, _DIGITS.sub("#", node.id))].append(node)
+                # "Q Linear 0" .. "Q Linear 7" are copies; "FFN FC1" and "FFN FC2" are two operators.
+                title = _TRAILING_INDEX.sub("#", node.title)
+                copies[(node.layer, node.op, title, _DIGITS.sub("#", node.id))].append(node)
         for group in copies.values():
             k = len(group)
             if k > 1 and full.value % k == 0 and all(s.hidden() == full.value // k for n in group for s in n.inputs):

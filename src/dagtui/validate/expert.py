@@ -154,6 +154,17 @@ def monolithic_moe(ctx: Context):
             nodes=boxes, key=f"EXP006:{compact_ranges(ctx.layers_of(boxes))}",
             fix="Draw the gate, the all-to-all dispatch, the experts on every EP rank and the all-to-all combine.",
         )
+    # Layers that draw their router but no expert and no MoE box: the experts were left out.
+    layers_with_boxes = {ctx.nodes[n].layer for n in ctx.deployment.nodes_of_op(Op.MOE)}
+    gates = [n for n in ctx.deployment.nodes_of_op(Op.GATE) if ctx.nodes[n].layer is not None
+             and ctx.nodes[n].layer not in layers_with_experts | layers_with_boxes]
+    if gates and layers_with_experts - {None}:
+        yield monolithic_moe.finding(
+            f"Layer(s) {compact_ranges(ctx.layers_of(gates))} draw their gate ({node_list(gates)}) but no expert, "
+            f"while layer(s) {compact_ranges(sorted(layers_with_experts - {None}))} draw theirs: the experts are left out.",
+            nodes=gates, key="EXP006:no-experts",
+            fix="Draw the experts of every MoE layer, on every EP rank, between the dispatch and the combine.",
+        )
 
 
 _ROUTING_HOPS = 4  # gate -> (dashed) dispatch -> expert; or gate -> split -> send -> expert
@@ -163,9 +174,10 @@ def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]
     """Numbered experts per GPU group (numbered in order of the groups' first GPU), when the groups
     do not overlap; empty otherwise."""
     experts: dict[frozenset[int], set[object]] = defaultdict(set)
+    labelled = any(ctx.nodes[n].labelled for n in nodes)
     for node in nodes:
         info = ctx.nodes[node]
-        if info.gpus and info.expert is not None:
+        if info.gpus and info.expert is not None and (info.labelled or not labelled):
             experts[info.gpus] |= _experts_held(info)
     counts = {group: len(numbers) for group, numbers in experts.items()}
     if len(counts) < 2 or _overlap(set(counts)):
@@ -250,6 +262,9 @@ def even_split(ctx: Context):
             key="EXP002:divisible", fix="Choose an EP degree that divides the expert count.",
         )
         return
+    if not ctx.declared("ep") and any(node.op is Op.PLACEHOLDER and _NAMES_EXPERTS.search(" ".join(node.label))
+                                      for node in ctx.nodes.values()):
+        return  # "... 12 more experts (GPUs 4-15)": the EP read from the experts drawn is not the file's
     # Layers with the same spread are one finding: a file drawing one expert per rank in every
     # layer has one fault, not one per layer.
     uneven: list[tuple[str, int | None, list[str]]] = []
@@ -281,11 +296,20 @@ def _experts_per_rank(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], i
     down) counts once, a node holding `Experts 0-3` counts four. Without EP ranks drawn, each GPU
     group stands for one."""
     held: dict[tuple[int, int], set[object]] = defaultdict(set)
+    labelled = any(ctx.nodes[n].labelled for n in nodes)
     for node in nodes:
+        if labelled and not ctx.nodes[node].labelled:
+            continue  # an id only an edge names (`l0_expert-5_gpu10`): STR005's, no expert drawn
         ranks, replica = ctx.nodes[node].rank("ep"), ctx.nodes[node].rank("dp")
         if len(ranks) == 1:
             held[(min(replica, default=0), next(iter(ranks)))] |= _experts_held(ctx.nodes[node])
-    return {rank: len(experts) for rank, experts in held.items()} or _per_gpu_group(ctx, nodes)
+    return {rank: _count(experts) for rank, experts in held.items()} or _per_gpu_group(ctx, nodes)
+
+
+def _count(held: set[object]) -> int:
+    """Experts on one rank: the numbered ones, where any is numbered (an unnumbered "Expert Down
+    Proj" beside them is part of those experts); else the nodes."""
+    return len({expert for expert in held if isinstance(expert, int)}) or len(held)
 
 
 def _experts_held(node: NodeInfo) -> set[object]:
@@ -297,6 +321,7 @@ def _experts_held(node: NodeInfo) -> set[object]:
     return {node.expert if node.expert is not None else node.id}
 
 
+_NAMES_EXPERTS = re.compile(r"expert", re.IGNORECASE)
 _EXPERT_RANGE = re.compile(r"experts?\s*(\d{1,6})\s*(?:-|–|to|\.\.)\s*(\d{1,6})", re.IGNORECASE)
 
 
@@ -442,7 +467,7 @@ def _all_to_alls(ctx: Context) -> list[str]:
     return found
 
 
-_SENDS_TOKENS = re.compile(r"token[-_ ]?rout|cross[-_ ]?node|dispatch|scatter|\bsend", re.IGNORECASE)
+_SENDS_TOKENS = re.compile(r"token[-_ ]?rout|cross[-_ ]?node|dispatch|scatter|\bsend|route\s+to|\brouting\b", re.IGNORECASE)
 _ALL_TO_ALL_WORDS = re.compile(r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall", re.IGNORECASE)
 
 

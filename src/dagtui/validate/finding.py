@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 CATEGORIES = (
     "syntax", "structure", "attention", "shape", "pipeline", "expert",
-    "tensor", "communication", "gpu", "strategy", "annotation",
+    "tensor", "communication", "gpu", "strategy", "annotation", "memory",
 )
 
 

@@ -3,6 +3,7 @@ a tensor-parallel region without being gathered or reduced."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
@@ -30,6 +31,23 @@ def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
     """Tensors of the same rank and last (head or hidden) size: K/V may differ from Q in heads and length."""
     return any(len(produced.dims) == len(shape.dims) and produced.values[-1] == shape.values[-1]
                for shape in consumer.inputs)
+
+
+# "MHA-TP (Layer 0)", "Attention (TP)", "Per GPU": a block drawn per TP rank works on its shard.
+_TENSOR_PARALLEL_WORDS = re.compile(r"(?<![a-z])tp(?![a-z])|tensor[-_ ]?parallel|per[-_ ]?(?:gpu|rank)|\bshard", re.IGNORECASE)
+
+
+def _says_tensor_parallel(node: NodeInfo) -> bool:
+    return any(_TENSOR_PARALLEL_WORDS.search(line) for line in node.label)
+
+
+def _fused_qkv_of(produced: Shape, consumer: NodeInfo) -> bool:
+    """A fused QKV output whose last dimension is three times the consumer's (Q, K and V of one head
+    side by side), every other dimension equal."""
+    return produced.all_int and any(
+        shape.all_int and len(shape.dims) == len(produced.dims) and produced.values[:-1] == shape.values[:-1]
+        and produced.values[-1] == 3 * shape.values[-1]  # type: ignore[operator]
+        for shape in consumer.inputs)
 
 
 def _comparable(shape: Shape) -> bool:
@@ -98,6 +116,8 @@ def edge_mismatch(ctx: Context):
             continue
         if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _GATHERING):
             continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
+        if producer.op is Op.QKV_PROJ and consumer.op in _ATTENDING and _fused_qkv_of(produced, consumer):
+            continue  # Q, K and V side by side ([.., heads, 3*d_k]) into a core that takes each of them
         if consumer.op is Op.ATTN_WEIGHTED_SUM and producer.op in _SCORES and len(consumer.inputs) == 1:
             continue  # scores and V differ by design: a weighted sum listing one input lists V
         if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
@@ -146,6 +166,7 @@ def shard_outside_tp(ctx: Context):
     carriers = [
         node_id for node_id, node in ctx.nodes.items()
         if node.op in FULL_SIZE_OPS and node.op is not Op.EMBEDDING and any(ctx.is_tp_shard(s.hidden()) for s in node.inputs)
+        and not (node.op in (Op.ATTENTION, Op.MOE) and _says_tensor_parallel(node))
     ]
     sinks = [
         (source, target) for source, target, producer, consumer in ctx.edges
@@ -156,10 +177,11 @@ def shard_outside_tp(ctx: Context):
         return
     involved = set(carriers) | {node for edge in sinks for node in edge} | _shard_sources(ctx, [*carriers, *(s for s, _ in sinks)])
     order = {node: index for index, node in enumerate(ctx.topological_order or ctx.nodes)}
-    origin = min(
-        (node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())),
-        key=lambda node: order.get(node, 0), default=None,
-    )
+    emits_shard = [node for node in involved if ctx.nodes[node].outputs and ctx.is_tp_shard(ctx.nodes[node].outputs[0].hidden())]
+    # The shard leaves the TP region where it enters a full-size operator: name the node that feeds
+    # it there (a head-sharded attention further up is inside the region, where shards belong).
+    entering = {p for carrier in [*carriers, *(t for _, t in sinks)] for p in ctx.deployment.graph.predecessors(carrier)}
+    origin = min([n for n in emits_shard if n in entering] or emits_shard, key=lambda node: order.get(node, 0), default=None)
     shard = next(
         (s.hidden() for node in involved for s in ctx.nodes[node].outputs if ctx.is_tp_shard(s.hidden())), None,
     )

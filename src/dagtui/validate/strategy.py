@@ -165,6 +165,6 @@ def without_model(ctx: Context):
         facts.append(f"{what} {known.value} ({known.source})" if known else f"{what} unknown")
     yield without_model.finding(
         "No --model given: " + "; ".join(facts) + ". Not checked: heads, experts and layers divided by "
-        "TP, EP and PP (STG004), and per-rank head counts against the model's heads.",
+        "TP, EP and PP (STG004), per-rank head counts against the model's heads, and memory per GPU (MEM001, MEM002).",
         fix="Pass --model with the model spec (layers, hidden_size, heads, d_k, experts, top_k).",
     )

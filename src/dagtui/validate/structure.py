@@ -139,11 +139,13 @@ def _after_outputs(ctx: Context) -> set[str]:
     return _reachable(graph, [n for n, node in ctx.nodes.items() if node.kind is Kind.OUTPUT])
 
 
-def _reachable(graph: nx.DiGraph, starts: list[str], keep: Callable[[str], bool] | None = None) -> set[str]:
+def _reachable(graph: nx.DiGraph, starts: list[str], keep: Callable[[str], bool] | None = None,
+               limit: int | None = None) -> set[str]:
     """`starts` and the nodes reached from them along edges through nodes `keep` accepts: one search
-    from all starts at once (networkx's descendants searches from one source)."""
+    from all starts at once (networkx's descendants searches from one source); at most about `limit`
+    nodes when given (a search repeated per node must stay bounded to stay linear)."""
     seen, stack = set(starts), list(starts)
-    while stack:
+    while stack and (limit is None or len(seen) < limit):
         for successor in graph.successors(stack.pop()):
             if successor not in seen and (keep is None or keep(successor)):
                 seen.add(successor)
@@ -324,7 +326,11 @@ def residual(ctx: Context):
     mixing = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.MLP, Op.EXPERT, Op.MOE)))
     complete = [layer for layer in layered if layer in attention and layer in mixing]
     if complete or (attention and mixing and not layered):
-        nodes = ctx.deployment.nodes_of_op(Op.O_PROJ, Op.ATTN_CORE, Op.ATTENTION)[:4]
+        anchors = ctx.deployment.nodes_of_op(Op.O_PROJ, Op.ATTN_CORE, Op.ATTENTION)
+        if complete and not any(ctx.nodes[n].layer in complete for n in anchors[:4]):
+            # name nodes of the layers the message speaks of, not collapsed boxes of other layers
+            anchors = [n for n in ctx.deployment.nodes_of_op(*_ATTENTION_BLOCK) if ctx.nodes[n].layer in complete]
+        nodes = anchors[:4]
         where = f"layer(s) {compact_ranges(complete)}" if complete else "the layers drawn"
         yield residual.finding(
             f"No residual add is drawn in {where}: attention and MLP/MoE outputs never return to the residual stream.",
@@ -358,8 +364,11 @@ def layer_order(ctx: Context):
     moe_of: dict[int, list[str]] = defaultdict(list)
     attention_of: dict[int, set[str]] = defaultdict(set)
     for node in ctx.deployment.nodes_of_op(*_MOE_PARTS):
-        if ctx.nodes[node].layer is not None:
-            moe_of[ctx.nodes[node].layer].append(node)  # type: ignore[index]
+        layer = ctx.nodes[node].layer
+        # A router fed by another layer's gate ("Token Routing" drawn in the next layer's box) routes that layer's tokens.
+        routed_from = {ctx.nodes[p].layer for p in graph.predecessors(node) if ctx.nodes[p].op in _MOE_PARTS}
+        if layer is not None and not (routed_from and layer not in routed_from):
+            moe_of[layer].append(node)
     for node in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS):
         if ctx.nodes[node].layer is not None:
             attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
@@ -371,8 +380,10 @@ def layer_order(ctx: Context):
             continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
         if cyclic & set(moe):
             continue
-        # within the layer only: bounded by its nodes
-        reached = _reachable(graph, moe, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
+        # From the gate and experts (a "token split" before attention dispatches the input, not the MoE's
+        # tokens), within the layer only: bounded by its nodes.
+        routing = [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE)]
+        reached = _reachable(graph, routing, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
         if reached & attention:
             early.append((layer, [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.MOE)] or moe[:1]))
     if early:
@@ -443,3 +454,67 @@ _NORM = re.compile(r"norm|(?<![a-z])ln(?![a-z])", re.IGNORECASE)
 # Attention drawn as its parts (a one-box "Attention" is ATT001's, and may well hold its norm).
 _ATTENTION_OPERATORS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
                         Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE, Op.O_PROJ)
+
+
+_SUBLAYER_REACH = 400  # nodes searched from a norm: a sublayer's operators on every TP rank, not a whole model
+
+
+@rule("STR013", "structure", Severity.WARNING, "Residual skip taken after the norm")
+def skip_after_norm(ctx: Context):
+    """The skip branch of a residual add carries the stream from before the sublayer's norm:
+    `x + f(norm(x))`, not `norm(x) + f(norm(x))`.
+
+    Why: a skip from the norm's output normalises the residual stream at every layer, which is
+    another model; reviewers find it in drawings where the dashed residual edge starts one node too
+    late. Judged only on a layer's first residual add whose norm belongs to the same layer with no
+    residual add of that layer before it: in a post-norm drawing the skip comes from the previous
+    layer's norm, which is right.
+    Example: `layer0_input -> layer0_ln1 -> qkv ... -> attn_out -> layer0_res1` and `layer0_ln1 -> layer0_res1`.
+    Fix: Start the skip edge at the norm's input (the layer input or the previous residual add).
+    """
+    graph = ctx.deployment.graph
+    late: list[tuple[str, str]] = []
+    for add in ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD):
+        layer = ctx.nodes[add].layer
+        if layer is None or ctx.in_degree[add] < 2:
+            continue
+        feeders = set(graph.predecessors(add))
+        for norm in sorted(feeders):
+            if ctx.nodes[norm].op is not Op.NORM or ctx.nodes[norm].layer != layer:
+                continue
+            # The norm also feeds the add's other input (the sublayer), within the layer ...
+            after = _reachable(graph, [norm], lambda n: n != add and ctx.nodes[n].layer in (layer, None),  # noqa: B023
+                               limit=_SUBLAYER_REACH)
+            # ... and no residual add of the layer comes before it (post-norm's second sublayer).
+            before = _reachable(graph.reverse(copy=False), [norm], lambda n: ctx.nodes[n].layer == layer,  # noqa: B023
+                                limit=_SUBLAYER_REACH)
+            if after & (feeders - {norm}) and not any(ctx.nodes[n].op is Op.RESIDUAL_ADD for n in before - {norm}):
+                late.append((norm, add))
+    if late:
+        nodes = [n for edge in late for n in edge]
+        yield skip_after_norm.finding(
+            f"{len(late)} residual add(s) take their skip branch from the norm before the sublayer, so the stream is "
+            f"normalised at every layer: {', '.join(f'`{a}` -> `{b}`' for a, b in late[:3])}"
+            f"{f' and {len(late) - 3} more' if len(late) > 3 else ''}{ctx.in_layers([b for _, b in late])}.",
+            nodes=nodes, fix="Start each skip edge at the norm's input (the layer input or the previous residual add).",
+        )
+
+
+@rule("STR014", "structure", Severity.WARNING, "No operator drawn")
+def no_operator(ctx: Context):
+    """A deployment DAG draws the operators of the forward pass (embedding, norms, attention, MLP or
+    experts, collectives), each placed on its GPUs.
+
+    Why: boxes that name only GPUs, stages or counts ("GPU 0 / Experts: 8 / Layers: 4") map
+    devices; they show no operator whose placement, shapes or communication could be checked, by
+    dagtui (every operator rule is blind) or by a reviewer.
+    Example: 64 boxes `gpu_0 [label="GPU 0\\nExperts: 8\\nLayers: 4"]` joined by edges.
+    Fix: Draw the operators of each layer on the GPUs that run them, with their shapes and the collectives between them.
+    """
+    compute = ctx.computation
+    if len(compute) >= 2 and all(ctx.nodes[n].op is Op.UNKNOWN for n in compute):
+        yield no_operator.finding(
+            f"None of the {len(compute)} boxes names an operator ({node_list(compute)}): the file maps devices or "
+            "stages, not a forward pass, so no operator rule could check anything.",
+            nodes=compute, fix="Draw the operators of each layer on the GPUs that run them, with their shapes and collectives.",
+        )

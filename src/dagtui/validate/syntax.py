@@ -3,6 +3,8 @@ one graph, and keeps its numbers and labels within what dagtui reads."""
 
 from __future__ import annotations
 
+import re
+
 from dagtui.dot.labels import MAX_LABEL_CHARS
 from dagtui.errors import DotSyntaxError
 from dagtui.model.gpus import MAX_GPU_ID, MAX_GPU_RANGE, ranges_beyond_bounds
@@ -76,7 +78,9 @@ def beyond_limits(ctx):
         if size > MAX_LABEL_CHARS:
             problems.append(f"the label of `{node.id}` has {size:,} characters: the first {MAX_LABEL_CHARS:,} are read")
             nodes.append(node.id)
-        for text in ranges_beyond_bounds(" ".join(node.label)):
+        # Only lines that place a node: "Tokens: 0-124999" is a slice of the sequence, not GPU ids.
+        placing = " ".join(line for line in node.label if _PLACES.search(line))
+        for text in ranges_beyond_bounds(placing):
             problems.append(f"`{node.id}` names `{text}`, past GPU {MAX_GPU_ID:,} or more than {MAX_GPU_RANGE:,} ids: "
                             "not read")
             nodes.append(node.id)
@@ -84,3 +88,6 @@ def beyond_limits(ctx):
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         yield beyond_limits.finding(f"{shown}.", nodes=nodes,
                                     fix="Write the layer range, GPU ids or label the deployment really has.")
+
+
+_PLACES = re.compile(r"\b(?:gpus?|devices?|ranks?|cuda|[etpdcs]p)(?:\b|\d)", re.IGNORECASE)

@@ -124,19 +124,33 @@ def column_parallel_input(ctx: Context):
 
 
 def _runs_whole(ctx: Context, node: NodeInfo) -> bool:
-    """An output projection on one GPU taking and giving the full width (all heads in, the hidden
-    size out): not split at all, so there is nothing to reduce (whether attention should have been split is another question)."""
-    return (node.op is Op.O_PROJ and len(node.gpus) == 1 and ctx.hidden is not None and bool(node.outputs)
+    """An output projection taking and giving the full width (all heads in, the hidden size out), on
+    one GPU or right after the heads were gathered (and no word of a split in its label): not split,
+    so there is nothing to reduce (whether attention should have been split is another question)."""
+    gathered = any(ctx.nodes[p].op in (Op.CONCAT, Op.ALL_GATHER) for p in ctx.deployment.graph.predecessors(node.id))
+    single = len(node.gpus) == 1 or (gathered and not any(_SAYS_TENSOR_PARALLEL.search(line) for line in node.label))
+    return (node.op is Op.O_PROJ and single and ctx.hidden is not None and bool(node.outputs)
             and _feature_width(node) == ctx.hidden.value == node.outputs[0].hidden())
+
+
+def _says_replicated(ctx: Context) -> bool:
+    """Whether the file's comments say that operators run replicated, without tensor parallelism."""
+    return any(_NO_TENSOR_PARALLEL.search(comment.text) for comment in ctx.deployment.raw.comments)
+
+
+_NO_TENSOR_PARALLEL = re.compile(r"\bno\s+TP\b|without\s+(?:TP|tensor[-_ ]parallel)|replicated\s+on\s+(?:every|all|each)", re.IGNORECASE)
 
 
 def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
     """With TP unknown, whether a row-parallel projection shows its own split: its label calls it
-    tensor-parallel, it is placed on several GPUs, or k copies of it on other GPUs, each fed
+    tensor-parallel, it is placed on several GPUs (unless it takes the full width in a file that
+    says its attention is replicated, "no TP"), or k copies of it on other GPUs, each fed
     hidden/k, feed the same consumer (partial sums that meet without a reduction; copies fed the
     full width are sequence or data parallel, and need none)."""
     node = ctx.nodes[node_id]
-    if any(map(_SAYS_TENSOR_PARALLEL.search, node.label)) or len(node.gpus) > 1:
+    whole = ctx.hidden is not None and _feature_width(node) == ctx.hidden.value
+    replicated = whole and ctx.shared("says_replicated", _says_replicated)
+    if any(map(_SAYS_TENSOR_PARALLEL.search, node.label)) or (len(node.gpus) > 1 and not replicated):
         return True
     graph = ctx.deployment.graph
     width = _feature_width(node)
