@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from dagtui.validate import Finding
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,3 +33,22 @@ async def loaded(app, pilot) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the app never finished loading")
+
+
+@pytest.fixture
+def private_config(tmp_path, monkeypatch):
+    """The explorer's settings in a folder of the test's own, and colours on (import it into a
+    test module with `usefixtures`, or autouse it there)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+async def press(pilot, *keys: str) -> None:
+    """Press keys and let the app handle them before the next assertion."""
+    await pilot.press(*keys)
+    await pilot.pause()
+
+
+def tree_of(app, pane: int):
+    """The tree of deployment pane `pane`."""
+    return app.query_one(f"#pane-{pane}").tree

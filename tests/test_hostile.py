@@ -296,12 +296,28 @@ def _cases(runner: str) -> list:
 
 @pytest.mark.parametrize("case", _cases("check"))
 def test_check(case: Case, case_folder: Path, capsys, monkeypatch):
+    """The text report (a person's, at a terminal) says what is wrong."""
     inputs = _prepare(case, case_folder, monkeypatch)
-    args = ["check", *inputs.files, *inputs.options("check")]
+    args = ["check", *inputs.files, *inputs.options("check"), *(["--format", "text"] if not inputs.output else [])]
     run = run_isolated(case_folder, args) if case.isolated else run_cli(capsys, case_folder, args)
     code, fragment = case.check
     assert fragment in run.shown, run.shown[-3000:]
     assert run.code == code, run.shown[-3000:]
+    _assert_safe(run, case)
+
+
+CONCISE_LINE = re.compile(r"^[^\n]+:\d+:\d+: [A-Z]{3}\d{3} \[(error|warning|info)\] |^(Found \d+ finding|No findings)")
+
+
+@pytest.mark.parametrize("case", [param for param in _cases("check") if not param.values[0].isolated])
+def test_check_concise(case: Case, case_folder: Path, capsys, monkeypatch):
+    """The concise report, the default in a pipe: the same exit code, and one finding a line
+    whatever the file holds."""
+    inputs = _prepare(case, case_folder, monkeypatch)
+    run = run_cli(capsys, case_folder, ["check", *inputs.files, *inputs.options("check")])
+    assert run.code == case.check[0], run.shown[-3000:]
+    if not inputs.output:
+        assert all(CONCISE_LINE.match(line) for line in run.out.splitlines()), run.out[-3000:]
     _assert_safe(run, case)
 
 

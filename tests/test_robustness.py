@@ -21,7 +21,7 @@ from dagtui.model import build_deployment, load_deployment
 from dagtui.model.gpus import parse_placement, parse_ranks
 from dagtui.model.shapes import parse_shapes
 from dagtui.model.strategy import parse_degrees, parse_strategy
-from dagtui.report import OutputError, write_atomic
+from dagtui.report import OutputError, TargetExists, write_atomic
 from dagtui.review import review_file
 from dagtui.validate import validate
 
@@ -111,7 +111,10 @@ def test_export_keeps_the_mode_of_the_file_it_replaces(tmp_path):
     target = tmp_path / "report.md"
     target.write_text("old")
     target.chmod(0o640)
-    write_atomic(target, "new")
+    with pytest.raises(TargetExists, match="already exists; --force replaces it"):
+        write_atomic(target, "new")  # not without being told to
+    assert target.read_text() == "old"
+    write_atomic(target, "new", force=True)
     assert target.read_text() == "new" and (target.stat().st_mode & 0o777) == 0o640
 
 

@@ -7,7 +7,7 @@ import sys
 import threading
 
 import pytest
-from helpers import SAMPLES, loaded
+from helpers import SAMPLES, loaded, press, private_config, tree_of  # noqa: F401 (a fixture)
 
 from dagtui.report import render
 from dagtui.review import read_file
@@ -21,16 +21,7 @@ from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
 
 
-@pytest.fixture(autouse=True)
-def private_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("NO_COLOR", raising=False)
-
-
-async def press(pilot, *keys: str) -> None:
-    """Press keys and let the app handle them before the next assertion."""
-    await pilot.press(*keys)
-    await pilot.pause()
+pytestmark = pytest.mark.usefixtures("private_config")
 
 
 async def jump(app, pilot, pane: int, node_id: str) -> None:
@@ -45,10 +36,6 @@ def select_row(app, rule: str):
     panel.table.focus()
     panel.table.move_cursor(row=panel.visible_rows.index(row))
     return row
-
-
-def tree_of(app, pane: int):
-    return app.query_one(f"#pane-{pane}", DeploymentPane).tree
 
 
 async def test_startup_shows_both_deployments(tmp_path):

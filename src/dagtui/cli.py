@@ -1,4 +1,5 @@
-"""The `dagtui` command: open the explorer (default), or `check`, `compare`, `info`, `rules` headless."""
+"""The `dagtui` command: open the explorer (default; the check report when standard output is no
+terminal), or `check`, `compare`, `info`, `rules`, `generate` headless."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 from dagtui import __version__
 from dagtui.errors import DagtuiError
+from dagtui.report import FORMATS
 from dagtui.safe_text import visible
 
 SUBCOMMANDS = ("check", "compare", "info", "rules", "generate", "open")
@@ -44,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate DOT files headless (CI, scripts)")
     check.add_argument("files", nargs="+", metavar="FILE")
     _common(check)
-    check.add_argument("--format", choices=("text", "markdown", "json", "sarif", "github"), default="text")
+    check.add_argument("--format", choices=FORMATS, default=None,
+                       help="default: text on a terminal, concise otherwise; with --output, from the file's ending "
+                            "(.json, .md, .sarif), else text")
     check.add_argument("--output", "-o", metavar="PATH", help="write the report to PATH (atomically)")
+    check.add_argument("--force", action="store_true", help="replace PATH if it exists (never a file the run reads)")
     check.add_argument("--select", metavar="CODES", help="only these rules or categories (comma-separated)")
     check.add_argument("--ignore", metavar="CODES", help="skip these rules or categories (comma-separated)")
     check.add_argument("--fail-on", choices=("error", "warning", "never"), default=None)
@@ -71,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", required=True, metavar="M.yaml", help="model spec")
     generate.add_argument("--strategy", required=True, metavar="S", help="e.g. EP32-TP16-PP4-DP4")
     generate.add_argument("--output", "-o", metavar="PATH", help="write here (atomically) instead of stdout")
+    generate.add_argument("--force", action="store_true", help="replace PATH if it exists (never the --model file)")
     generate.add_argument("--name", default="Generated Deployment", help="deployment name, in the graph label")
     generate.add_argument("--dp-replicas", choices=("one", "shown"), default="one",
                           help="draw one DP replica and state the others (default), or draw them all")
@@ -108,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 return run_rules(args)
         if args.command == "generate":
             return run_generate(args)
+        if not sys.stdout.isatty():  # `dagtui A B | less`, or in a script: the report, not a full-screen app
+            return run_check(_as_check(parser, args))
         return run_open(args)
     except DagtuiError as error:
         _complain(str(error))
@@ -144,6 +152,24 @@ def _complain(message: str) -> None:
     print(f"dagtui: {visible(message)}", file=sys.stderr)
 
 
+def _as_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments of `dagtui check` for the files and options the explorer was given."""
+    options = [*(["--model", args.model] if args.model else []), *(["--strategy", args.strategy] if args.strategy else [])]
+    return parser.parse_args(["check", *options, "--", *args.files])
+
+
+def _report_format(args: argparse.Namespace) -> str:
+    """--format if given; else what --output's name asks for; else text for a person at a
+    terminal and concise (one line a finding, never wrapped) for a pipe, a file or CI."""
+    from dagtui.report import format_for_path
+
+    if args.format:
+        return args.format
+    if args.output:
+        return format_for_path(args.output)
+    return "text" if sys.stdout.isatty() else "concise"
+
+
 def _expand(patterns: list[str]) -> list[str]:
     """Expand globs the shell left quoted (`'outputs/**/*.dot'`); keep plain names as given."""
     files: list[str] = []
@@ -178,15 +204,17 @@ def run_check(args: argparse.Namespace) -> int:
     for review in reviews:
         if review.error:
             _complain(review.error)
+    fmt = _report_format(args)
     if args.output:
-        target = write_atomic(args.output, render(args.format, reviews, comparison), inputs=files)
-        _complain(f"wrote {args.format} report to {target}")
-    elif args.format == "text":
+        read = [*files, settings.model_path, settings.hardware_source, settings.config_file]  # never written over, even with --force
+        target = write_atomic(args.output, render(fmt, reviews, comparison), inputs=read, force=args.force)
+        _complain(f"wrote {fmt} report to {target}")
+    elif fmt == "text":
         with _stdout_errors():
             print_text_to_console(reviews, comparison)
     else:
         with _stdout_errors():
-            sys.stdout.write(render(args.format, reviews, comparison))
+            sys.stdout.write(render(fmt, reviews, comparison))
     if any(review.error for review in reviews):
         return EXIT_USAGE
     if settings.fail_on == "never":
@@ -219,8 +247,9 @@ def run_compare(args: argparse.Namespace) -> int:
         if review.error:
             _complain(review.error)
     if args.output:
-        inputs = files + [path for path in (settings.model_path, settings.hardware_source) if path]
-        target = write_atomic(args.output, render_compare(args.format, reviews, comparison, model, hardware), inputs=inputs)
+        inputs = [*files, settings.model_path, settings.hardware_source, settings.config_file]  # never replaced
+        text = render_compare(args.format, reviews, comparison, model, hardware)
+        target = write_atomic(args.output, text, inputs=inputs, force=args.force)
         _complain(f"wrote {args.format} comparison to {target}")
     elif args.format == "text":
         with _stdout_errors():
@@ -288,7 +317,7 @@ def run_generate(args: argparse.Namespace) -> int:
                      house=args.house)
     text = to_dot(graph)
     if args.output:
-        target = write_atomic(args.output, text, inputs=[args.model])
+        target = write_atomic(args.output, text, inputs=[args.model], force=args.force)
         _complain(f"wrote {len(graph.nodes)} nodes, {len(graph.edges)} edges to {target}")
     else:
         with _stdout_errors():
@@ -297,8 +326,21 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_open(args: argparse.Namespace) -> int:
+    from dagtui.dot import check_source
+
     if len(args.files) > 2:
         raise DagtuiError("the explorer opens one or two files; use `dagtui check` for more")
+    # What would fail at once is said here, before the screen is taken over: a missing file, a
+    # folder, a FIFO; a bad --model or --strategy. (A file that opens but does not parse is shown
+    # in its pane, beside the other deployment.)
+    for file in args.files:
+        check_source(file)
+    from dagtui.model import load_model_spec, parse_strategy
+
+    if args.model:
+        load_model_spec(args.model)
+    if args.strategy:
+        parse_strategy(args.strategy)
     from dagtui.helper_process import HelperProcess
 
     # Forked before Textual is imported: the helper starts reading while this process imports the

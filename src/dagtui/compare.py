@@ -1,7 +1,8 @@
 """Compare two reviewed deployments: pair the findings that are the same fault in both (shared),
 and name those fixed and introduced; lay their strategies, stages and placements side by side;
-with a model spec, their costs per GPU (`dagtui.cost`) with the ratio new / current; and the
-structural diff of what each draws (`structural_diff`)."""
+with a model spec, their costs per GPU (`dagtui.cost`) with the ratio new / current; the
+structural diff of what each draws (`structural_diff`), and from it each node's counterpart in
+the other deployment (`NodePairing`)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,38 @@ def compare(first: Review, second: Review, spec: ModelSpec | None = None,
         comparison.cost_table = cost_rows(*comparison.costs)
     comparison.deployments = (first.deployment, second.deployment)
     return comparison
+
+
+# What a node without counterpart is, seen from the pair: only the second deployment (the new one)
+# draws it, or only the first (the current one) does.
+ADDED, REMOVED = "added", "removed"
+
+
+class NodePairing:
+    """Each node's counterpart in the other deployment as the structural diff matches them (by
+    operator, layer, expert and first rank, `structural_diff.node_key`), and the nodes without
+    one: removed (drawn in the first deployment only) or added (in the second only), the same
+    nodes `dagtui compare` counts. Nodes that are no operators (notes, legends) have neither. What
+    a view of the pair shows: the explorer's sync mode, a comparison view."""
+
+    def __init__(self, diff: StructuralDiff) -> None:
+        self._partners: tuple[dict[str, str], dict[str, str]] = (dict(diff.pairs), {b: a for a, b in diff.pairs})
+        self._changes: tuple[dict[str, str], dict[str, str]] = (
+            {node: REMOVED for entry in diff.removed for node in entry.nodes},
+            {node: ADDED for entry in diff.added for node in entry.nodes},
+        )
+
+    def counterpart(self, side: int, node_id: str) -> str | None:
+        """The id of the counterpart of node `node_id` of deployment `side` (0 or 1), if any."""
+        return self._partners[side].get(node_id)
+
+    def change(self, side: int, node_id: str) -> str | None:
+        """`added` or `removed` for a node of deployment `side` without a counterpart, else None."""
+        return self._changes[side].get(node_id)
+
+    def changes(self, side: int) -> dict[str, str]:
+        """Node id -> `added` or `removed`, for every node of deployment `side` without a counterpart."""
+        return self._changes[side]
 
 
 def _estimate(review: Review, spec: ModelSpec, hardware: HardwareProfile | None) -> CostEstimate | Unavailable:

@@ -29,10 +29,8 @@ def _open(path: str) -> int:
     return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
 
 
-def read_regular_file(path: str | os.PathLike[str], limit: int, error: type[DagtuiError] = InputError,
-                      what: str = "file") -> bytes:
-    """The bytes of a regular file of at most `limit` bytes; `error` (with the path) otherwise."""
-    name = os.fspath(path)
+def _open_regular(name: str, limit: int, error: type[DagtuiError], what: str) -> int:
+    """A descriptor of `name`, opened for reading once it proved a regular file of at most `limit` bytes."""
     try:
         descriptor = _open(name)
     except FileNotFoundError:
@@ -49,6 +47,28 @@ def read_regular_file(path: str | os.PathLike[str], limit: int, error: type[Dagt
             raise error(f"{name}: is {file_kind(info.st_mode)}, not a regular file; dagtui reads only regular files")
         if info.st_size > limit:
             raise error(_too_large(name, info.st_size, limit))
+    except OSError as failure:
+        os.close(descriptor)
+        raise error(f"{name}: cannot read: {failure.strerror or failure}") from None
+    except DagtuiError:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def check_regular_file(path: str | os.PathLike[str], limit: int, error: type[DagtuiError] = InputError,
+                       what: str = "file") -> None:
+    """Raise what `read_regular_file` would before reading a byte (missing, a folder, a FIFO, too
+    large): the explorer says so before it takes over the screen."""
+    os.close(_open_regular(os.fspath(path), limit, error, what))
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int, error: type[DagtuiError] = InputError,
+                      what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; `error` (with the path) otherwise."""
+    name = os.fspath(path)
+    descriptor = _open_regular(name, limit, error, what)
+    try:
         return _read_at_most(descriptor, name, limit, error)
     except OSError as failure:
         raise error(f"{name}: cannot read: {failure.strerror or failure}") from None

@@ -68,6 +68,7 @@ class StructuralDiff:
     added: list[KeyedNodes] = field(default_factory=list)  # drawn in the second only
     moved: list[PlacementChange] = field(default_factory=list)
     matched: int = 0
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (first id, second id) of every matched node
 
     @property
     def removed_count(self) -> int:
@@ -131,6 +132,7 @@ def structural_diff(first: Deployment, second: Deployment) -> StructuralDiff:
         left, right = sorted(ours.get(key, [])), sorted(theirs.get(key, []))
         for a, b in zip(left, right):
             diff.matched += 1
+            diff.pairs.append((a, b))
             before, after = placement_text(first.nodes[a]), placement_text(second.nodes[b])
             if before != after:
                 diff.moved.append(PlacementChange(a, b, before, after))

@@ -8,13 +8,13 @@ import os
 from dagtui.dot.labels import has_long_numbers, label_lines, shorten_numbers
 from dagtui.dot.plain_reader import read_plain
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
-from dagtui.dot.source import DotSource, read_source
+from dagtui.dot.source import DotSource, check_source, read_source
 from dagtui.dot.structure import MAX_NESTING, scan
 from dagtui.errors import Checkpoint, DotSyntaxError, InputError, no_checkpoint
 
 __all__ = [
-    "BACKENDS", "RawCluster", "RawEdge", "RawGraph", "RawNode", "backend_name", "graphviz_backend", "label_lines",
-    "parse_source", "read_dot",
+    "BACKENDS", "RawCluster", "RawEdge", "RawGraph", "RawNode", "backend_name", "check_source", "graphviz_backend",
+    "label_lines", "parse_source", "read_dot",
 ]
 
 

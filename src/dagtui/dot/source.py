@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from dagtui.errors import InputError
-from dagtui.input_files import read_regular_file
+from dagtui.input_files import check_regular_file, read_regular_file
 
 # Real deployment DAGs are a few MB; past this, loading would take minutes and gigabytes.
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -29,6 +29,12 @@ class DotSource:
     path: str
     data: bytes
     text: str
+
+
+def check_source(path: str | os.PathLike[str]) -> None:
+    """Raise the InputError `read_source` would for a file it cannot open (missing, a folder, a
+    FIFO, too large), without reading it."""
+    check_regular_file(path, max_bytes(), InputError, what="DOT file")
 
 
 def read_source(path: str | os.PathLike[str]) -> DotSource:

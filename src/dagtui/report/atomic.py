@@ -1,6 +1,8 @@
-"""Write exports atomically (temporary file + rename in the same folder), never over an input DOT,
-and only where a regular file is or may be: a FIFO or a device (`-o /dev/full`) is refused rather
-than replaced, and so is a path that names a folder (`-o out/missing/`).
+"""Write exports atomically (temporary file + rename in the same folder), never over a file the run
+read (DOT inputs, the model spec, dagtui.yaml, themes), over an existing file only when told to
+(`--force`, or a confirmation in the explorer), and only where a regular file is or may be: a FIFO or
+a device (`-o /dev/full`) is refused rather than replaced, and so is a path that names a folder
+(`-o out/missing/`).
 
 The temporary file is named after its target and the writing process (`.report.md.dagtui-PID-XXXX.tmp`):
 a write killed half-way (kill -9) leaves it behind, and the next write of the same target removes
@@ -20,6 +22,10 @@ from dagtui.input_files import file_kind
 
 class OutputError(DagtuiError):
     """An export could not be written; nothing partial is left behind."""
+
+
+class TargetExists(OutputError):
+    """The target is a file already there, and the caller did not say to replace it."""
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -68,7 +74,8 @@ def remove_stale_temporaries(target: Path, folder: Path) -> None:
                 pass
 
 
-def _refuse_unless_writable(path: str | os.PathLike[str], target: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+def _refuse_unless_writable(path: str | os.PathLike[str], target: Path, inputs: Iterable[str | os.PathLike[str]],
+                            force: bool) -> None:
     if os.fspath(path).endswith(("/", os.sep)):
         raise OutputError(f"{os.fspath(path)}: names a folder; give a file name")
     for input_path in inputs:
@@ -82,13 +89,17 @@ def _refuse_unless_writable(path: str | os.PathLike[str], target: Path, inputs: 
         raise OutputError(f"{target}: is a directory")
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         raise OutputError(f"{target}: is {file_kind(mode)}; dagtui replaces only regular files")
+    if not force:
+        raise TargetExists(f"{target}: already exists; --force replaces it")
 
 
-def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
-    """Write `text` to `path` via a temporary file in the same folder; refuse to replace an input
-    or anything but a regular file (or a symlink, which is replaced by the file)."""
+def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
+                 force: bool = False) -> Path:
+    """Write `text` to `path` via a temporary file in the same folder. Refused: a file the run read
+    (`inputs`, even with `force`), anything but a regular file (or a symlink, which is replaced by
+    the file), and without `force` a file already there (`TargetExists`)."""
     target = Path(path)
-    _refuse_unless_writable(path, target, inputs)
+    _refuse_unless_writable(path, target, [name for name in inputs if name], force)
     folder = target.parent if str(target.parent) else Path(".")
     remove_stale_temporaries(target, folder)
     try:

@@ -1,7 +1,7 @@
 """Terminal output with rich: findings grouped by deployment and severity.
 
 Every line starts with dagtui's own words or indentation followed by them (a heading marker, a
-rule code, `fix:`, `- `), never with text from a file, and long lines are not wrapped into new
+finding id and rule code, `fix:`, `- `), never with text from a file, and long lines are not wrapped into new
 lines (soft wrap): a CI log that runs GitHub Actions commands (`::error ...`) must not find one
 that a file wrote.
 """
@@ -38,7 +38,9 @@ def text_renderables(reviews: list[Review], comparison: Comparison | None = None
                 continue
             parts.append(Text(f"  {severity.value}s ({len(findings)})", style=SEVERITY_STYLE[severity]))
             for finding in findings:
-                title = Text.assemble("    ", (finding.rule, SEVERITY_STYLE[severity]), f" {visible(finding.title)}")
+                # The id names the finding: another deployment's "same as new.dot#F1" points at it.
+                title = Text.assemble(f"    {finding.id} " if finding.id else "    ", (finding.rule, SEVERITY_STYLE[severity]),
+                                      f" {visible(finding.title)}")
                 if finding.pair:
                     title.append(f" (same as {visible(finding.pair)})", style="dim")
                 if finding.line:

@@ -12,33 +12,41 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.containers import Horizontal
+from textual.notifications import Notify
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
-from dagtui.compare import Comparison, compare
+from dagtui.compare import Comparison, NodePairing, compare
 from dagtui.errors import DagtuiError
 from dagtui.gc_pause import collect_frozen
 from dagtui.helper_process import HelperProcess
 from dagtui.model import ModelSpec, Strategy, load_model_spec, parse_strategy
-from dagtui.report import render, write_atomic
+from dagtui.report import TargetExists, render, write_atomic
 from dagtui.review import Review, read_file, review_raw_graph, validate_review
-from dagtui.tui.commands import DagtuiCommands
-from dagtui.tui.detail import DetailPanel
 from dagtui.safe_text import visible
+from dagtui.tui.commands import DagtuiCommands, FilterCommands
+from dagtui.tui.detail import DetailPanel
 from dagtui.tui.file_text import markup
-from dagtui.tui.issues import IssuePanel
-from dagtui.tui.messages import IssueChosen, JumpRequested, NodeFocused
-from dagtui.tui.outline import History, IssueRow, Outline, issue_rows
+from dagtui.tui.help import DIALOG_KEYS, SEARCH_KEYS, binding_rows, help_renderable
+from dagtui.tui.issues import IssuePanel, IssueTable
+from dagtui.tui.messages import IssueChosen, IssueHighlighted, JumpRequested, NodeChosen, NodeFocused
+from dagtui.tui.outline import History, IssueRow, Outline, issue_rows, query_problem
 from dagtui.tui.pane import DeploymentPane
-from dagtui.tui.screens import ChooserScreen, ExportScreen, HelpScreen
+from dagtui.tui.screens import ChooserScreen, ConfirmScreen, ExportScreen, HelpScreen
 from dagtui.tui.themes import (
     ANSI_THEMES,
     DEFAULT_THEME,
     load_themes,
     remember_theme,
     remembered_theme,
+    theme_files,
 )
+from dagtui.tui.tree import DeploymentTree
+
+SEARCH_EXAMPLES = "op=expert, layer=15, tp=5, shape=ellipse"  # each matches nodes of the samples (tested)
 
 
 class _LoaderThread(threading.Thread):
@@ -68,31 +76,45 @@ class DagtuiApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "dagtui"
-    COMMANDS = App.COMMANDS | {DagtuiCommands}
+    COMMANDS = App.COMMANDS | {DagtuiCommands, FilterCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # The footer shows these in order and cuts what does not fit: `?` and `q` come first, and the
+    # labels are short (80 columns show up to `]`). Tooltips are the help screen's longer words.
     BINDINGS = [
-        Binding("n", "next", "Next finding"),
-        Binding("N", "previous", "Prev finding", key_display="N"),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("left_square_bracket", "predecessor", "Pred", key_display="["),
-        Binding("right_square_bracket", "successor", "Succ", key_display="]"),
-        Binding("backspace", "history_back", "Back", show=False),
-        Binding("ctrl+f,alt+right", "history_forward", "Forward", show=False),
-        Binding("s", "counterpart", "Counterpart"),
-        Binding("e", "export", "Export"),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("z", "maximize_pane", "Zoom", show=False),
-        Binding("t", "next_theme", "Theme", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("escape", "leave_search", "Leave search", show=False),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Every key, in a table that scrolls"),
         Binding("q", "quit", "Quit"),
+        Binding("n", "next_finding", "Next", tooltip="The next finding's node, from anywhere"),
+        Binding("n", "next_match", "Next match", tooltip="While a search is active: the next match"),
+        Binding("N", "previous_finding", "Prev", key_display="N", tooltip="The previous finding's node"),
+        Binding("N", "previous_match", "Prev match", key_display="N", tooltip="While a search is active: the previous match"),
+        Binding("slash", "search", "Search", key_display="/",
+                tooltip=f"Search the focused deployment: a regex over id and label, or key=value ({SEARCH_EXAMPLES})"),
+        Binding("f", "filter", "Filter", tooltip="Filter the findings: severity error, category expert, deployment new, ... all"),
+        Binding("left_square_bracket", "predecessor", "Pred", key_display="[",
+                tooltip="The predecessor of the selected node (a chooser when there are several)"),
+        Binding("right_square_bracket", "successor", "Succ", key_display="]",
+                tooltip="The successor of the selected node (a chooser when there are several)"),
+        Binding("s", "counterpart", "Other", tooltip="The counterpart of the selected node in the other deployment"),
+        Binding("S", "sync", "Sync", key_display="S",
+                tooltip="Sync mode: moving in one deployment moves the other to the counterpart; + added, − removed"),
+        Binding("e", "export", "Export", tooltip="Export the findings to markdown (asks before replacing a file)"),
+        Binding("backspace", "history_back", "Back", show=False, tooltip="Back through the jump history"),
+        Binding("ctrl+f,alt+right", "history_forward", "Forward", show=False, tooltip="Forward through the jump history"),
+        Binding("r", "reload", "Reload", show=False, tooltip="Reload both files, keeping the selection"),
+        Binding("z", "maximize_pane", "Zoom", show=False, tooltip="Maximise the focused panel, and back"),
+        Binding("t", "next_theme", "Theme", show=False, tooltip="The next theme, remembered"),
+        Binding("escape", "leave_search", "Leave search", show=False, tooltip="Leave the search"),
     ]
 
     def __init__(self, files: list[str], model: str | None = None, strategy: str | None = None,
                  theme_name: str | None = None, helper: HelperProcess | None = None) -> None:
         """`helper`: a helper process already started for these files (the command line starts
         it before importing Textual); without one, the app starts its own where it pays."""
-        super().__init__()
+        # NO_COLOR: Textual then drops every colour (native ANSI mode picks that filter; otherwise
+        # it would make the colours grey, which draws an ANSI theme black on black). The cursor,
+        # the focus and the severities are told apart by attributes instead (app.tcss).
+        no_color = "NO_COLOR" in os.environ
+        super().__init__(ansi_color=True if no_color else None)
         self.files = [str(file) for file in files]
         self.model_path = model
         self.strategy_text = strategy
@@ -100,14 +122,17 @@ class DagtuiApp(App[int]):
         self.reviews: list[Review] = []
         self.outlines: list[Outline] = []
         self.comparison: Comparison | None = None
+        self._pairing: NodePairing | None = None
         self.rows: list[IssueRow] = []
         self.history = History()
         self.current: tuple[int, str] | None = None
         self._row_position = -1
-        self._cycle: tuple[str, int] | None = None
+        self._cycle: tuple[str, int] | None = None  # (issue row key, index of the node visited)
         self._search_matches: list[tuple[int, str]] = []
         self._search_position = -1
+        self._search_pane = 0
         self.search_active = False
+        self.sync = False
         self.loaded = False
         self._restore: tuple[int, str] | None = None
         # On a second core, a helper process takes half of the first load; forked before Textual
@@ -123,8 +148,7 @@ class DagtuiApp(App[int]):
         with Horizontal(id="bottom"):
             yield IssuePanel(id="issues")
             yield DetailPanel(id="detail")
-        yield Input(placeholder="search: regex over id and label, or key=value (op=expert, layer=3, gpu=5)",
-                    id="search")
+        yield Input(placeholder=f"search: regex over id and label, or key=value ({SEARCH_EXAMPLES})", id="search")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -137,14 +161,29 @@ class DagtuiApp(App[int]):
         ansi = [name for name in ANSI_THEMES if name in self.available_themes]
         self.theme_names = [theme.name for theme in themes] + ansi
         wanted = self.requested_theme or remembered_theme()
-        if os.environ.get("NO_COLOR") and ansi:
-            wanted = ansi[0]
+        if self.no_color and ansi:
+            wanted = ansi[0]  # the terminal's own colours; never remembered as the user's choice
         if wanted not in self.available_themes:
             if self.requested_theme:
                 self.notify(f"unknown theme {markup(repr(self.requested_theme))}", severity="warning")
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
         self.theme = wanted
         self.load_reviews()
+
+    def on_notify(self, event: Notify) -> None:
+        """One toast at a time: a new one replaces those before it (Textual has added it already),
+        so that a key pressed ten times does not stack ten over the panes; the detail panel says
+        what matters, and stays. An error (a bad --model, a failed export) stays its time. Textual
+        has no public call to remove one notification, hence its private collection."""
+        for shown in list(self._notifications):
+            if shown is not event.notification and shown.severity != "error":
+                self._unnotify(shown, refresh=False)
+        self._refresh_notifications()
+
+    @property
+    def files_read(self) -> list[str]:
+        """Every file this run reads: an export never replaces one of them."""
+        return [*self.files, *([self.model_path] if self.model_path else []), *map(str, theme_files())]
 
     # -- loading ---------------------------------------------------------------------------------
     def load_reviews(self) -> None:
@@ -287,68 +326,117 @@ class DagtuiApp(App[int]):
             return
         keep = self._restore
         reloaded = bool(self.reviews)
-        self.reviews, self.outlines, self.comparison = reviews, outlines, comparison
+        self.reviews, self.outlines, self.comparison, self._pairing = reviews, outlines, comparison, None
         self.rows = issue_rows(reviews)
         self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
         if reloaded:
             collect_frozen()  # the previous load is unreachable now; free its cycles (networkx graphs)
-        self.sub_title = markup(" vs ".join(review.name for review in reviews))
         self.loaded = True
+        self._show_sync()
         if keep and self._node(*keep) is not None:
             self.jump_to(*keep, record=False)
         else:
             self.query_one(IssuePanel).table.focus()
 
-    # -- jumping ---------------------------------------------------------------------------------
+    # -- selecting and jumping -------------------------------------------------------------------
     def _node(self, pane: int, node_id: str):
         if pane >= len(self.outlines) or self.outlines[pane].deployment is None:
             return None
         return self.outlines[pane].deployment.nodes.get(node_id)
 
-    def jump_to(self, pane: int, node_id: str, record: bool = True, focus: bool = True) -> bool:
+    def _tree(self, pane: int) -> DeploymentTree:
+        return self.query_one(f"#pane-{pane}", DeploymentPane).tree
+
+    def jump_to(self, pane: int, node_id: str, record: bool = True, note: str = "") -> bool:
         """Focus the pane, expand the tree to the node, select it and show it in the detail panel."""
-        node = self._node(pane, node_id)
-        if node is None:
+        if self._node(pane, node_id) is None:
             return False
-        deployment_pane = self.query_one(f"#pane-{pane}", DeploymentPane)
-        deployment_pane.tree.reveal(node_id)
-        if focus:
-            deployment_pane.tree.focus()
-        self._select(pane, node_id)
+        tree = self._tree(pane)
+        tree.reveal(node_id)
+        tree.focus()
+        self._select(pane, node_id, note)
         if record:
             self.history.record((pane, node_id))
         return True
 
-    def _select(self, pane: int, node_id: str) -> None:
+    def _select(self, pane: int, node_id: str, note: str = "") -> None:
+        """Show a node in the detail panel; in sync mode, move the other pane to its counterpart."""
         node = self._node(pane, node_id)
         if node is None:
             return
         self.current = (pane, node_id)
-        self.query_one(DetailPanel).show(pane, node, self.outlines[pane])
+        notes = [note] if note else []
+        if self.sync and self.pairing is not None:
+            notes.append(self._sync_other(pane, node))
+        self.query_one(DetailPanel).show(pane, node, self.outlines[pane], "\n".join(notes))
+
+    def _sync_other(self, pane: int, node) -> str:
+        """Move the other pane's cursor to the node's counterpart; what the detail panel says of it."""
+        assert self.pairing is not None
+        other = 1 - pane
+        name = markup(self.outlines[other].review.name)
+        counterpart = self.pairing.counterpart(pane, node.id)
+        if counterpart is None:
+            change = self.pairing.change(pane, node.id)
+            return f"[b]sync:[/b] no counterpart in {name}" + (f" ({change})" if change else "")
+        self._tree(other).reveal(counterpart)
+        return f"[b]sync:[/b] counterpart {markup(counterpart)} in {name}"
 
     def on_node_focused(self, message: NodeFocused) -> None:
-        if self.current != (message.pane, message.node_id):
+        # Only the user's moves select: the other pane's cursor, moved by sync mode, does not.
+        if message.by_user and self.current != (message.pane, message.node_id):
             self._select(message.pane, message.node_id)
 
     def on_jump_requested(self, message: JumpRequested) -> None:
         self.jump_to(message.pane, message.node_id)
 
-    def on_issue_chosen(self, message: IssueChosen) -> None:
-        """First `enter` jumps to the finding's first node; each further `enter` to the next one."""
-        targets = message.row.targets()
-        if not targets:
-            self.notify(f"{message.row.finding.rule}: {markup(message.row.finding.message)}", timeout=8)
-            return
-        index = 0
-        if self._cycle and self._cycle[0] == message.row.key:
-            index = (self._cycle[1] + 1) % len(targets)
-        self._cycle = (message.row.key, index)
-        self._row_position = self.rows.index(message.row)
-        pane, node_id = targets[index]
-        self.jump_to(pane, node_id, focus=False)
-        self.notify(f"{message.row.finding.rule} · node {index + 1} of {len(targets)}: {markup(node_id)}", timeout=3)
+    def on_issue_highlighted(self, message: IssueHighlighted) -> None:
+        """The finding under the table's cursor, in full, before any jump (not when `n` moved the
+        cursor: the node it jumped to stays in the panel)."""
+        if self.query_one(IssuePanel).table.has_focus:
+            self.query_one(DetailPanel).show_issue(message.row, [review.name for review in self.reviews])
 
-    # -- actions ---------------------------------------------------------------------------------
+    def on_issue_chosen(self, message: IssueChosen) -> None:
+        """`enter` on a finding: its first node, in its pane, focused."""
+        row = message.row
+        if not row.targets():
+            self.notify(f"{row.finding.rule} is about the whole file: there is no node to jump to")
+            return
+        self._row_position = self.rows.index(row)
+        self._visit(row, 0)
+
+    def on_node_chosen(self, message: NodeChosen) -> None:
+        """`enter` on the node a finding led to: the finding's next node (in either deployment)."""
+        cycle = self._cycle
+        if cycle is None or not 0 <= self._row_position < len(self.rows):
+            return
+        row = self.rows[self._row_position]
+        if row.key != cycle[0]:
+            return
+        targets = row.targets()
+        index = cycle[1]
+        if index < len(targets) and targets[index] == (message.pane, message.node_id):
+            self._visit(row, (index + 1) % len(targets))
+
+    def _visit(self, row: IssueRow, index: int) -> None:
+        """Jump to a finding's `index`th node, saying which finding and which of its nodes it is."""
+        targets = row.targets()
+        self._cycle = (row.key, index)
+        pane, node_id = targets[index]
+        following = "enter: its next node" if len(targets) > 1 else "its only node"
+        note = f"[b]{row.finding.rule}[/b] node {index + 1} of {len(targets)} ({following})"
+        self.jump_to(pane, node_id, note=note)
+
+    # -- walking findings and matches ------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`n` and `N` walk the matches while a search is active, else the findings; the footer
+        shows which."""
+        if action in ("next_match", "previous_match"):
+            return self.search_active
+        if action in ("next_finding", "previous_finding"):
+            return not self.search_active
+        return True
+
     def _step_finding(self, step: int) -> None:
         panel = self.query_one(IssuePanel)
         rows = [row for row in panel.visible_rows if row.targets()]
@@ -359,11 +447,8 @@ class DagtuiApp(App[int]):
         position = rows.index(current) if current in rows else (-1 if step > 0 else 0)
         row = rows[(position + step) % len(rows)]
         self._row_position = self.rows.index(row)
-        self._cycle = (row.key, 0)
         panel.move_to(row)
-        pane, node_id = row.targets()[0]
-        self.jump_to(pane, node_id)
-        self.notify(f"{row.finding.rule} {markup(row.finding.title)}", timeout=3)
+        self._visit(row, 0)
 
     def _step_match(self, step: int) -> None:
         if not self._search_matches:
@@ -371,14 +456,7 @@ class DagtuiApp(App[int]):
             return
         self._search_position = (self._search_position + step) % len(self._search_matches)
         pane, node_id = self._search_matches[self._search_position]
-        self.jump_to(pane, node_id)
-        self.notify(f"match {self._search_position + 1} of {len(self._search_matches)}", timeout=2)
-
-    def action_next(self) -> None:
-        self._step_match(1) if self.search_active else self._step_finding(1)
-
-    def action_previous(self) -> None:
-        self._step_match(-1) if self.search_active else self._step_finding(-1)
+        self.jump_to(pane, node_id, note=f"match {self._search_position + 1} of {len(self._search_matches)}")
 
     def action_next_finding(self) -> None:
         self._step_finding(1)
@@ -386,6 +464,13 @@ class DagtuiApp(App[int]):
     def action_previous_finding(self) -> None:
         self._step_finding(-1)
 
+    def action_next_match(self) -> None:
+        self._step_match(1)
+
+    def action_previous_match(self) -> None:
+        self._step_match(-1)
+
+    # -- search and filters ----------------------------------------------------------------------
     def _focused_pane(self) -> int:
         focused = self.focused
         for pane in self.query(DeploymentPane):
@@ -402,31 +487,47 @@ class DagtuiApp(App[int]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "search" or not self.outlines:
             return
-        pane = getattr(self, "_search_pane", 0)
-        matches = self.outlines[pane].search(event.value)
-        self._search_matches = [(pane, node_id) for node_id in matches]
+        outline = self.outlines[self._search_pane]
+        self._search_matches = [(self._search_pane, node_id) for node_id in outline.search(event.value)]
         self._search_position = -1
-        event.input.border_title = f"{len(matches)} match(es) in {markup(self.outlines[pane].review.name)}"
+        title = f"{len(self._search_matches)} match(es) in {markup(outline.review.name)}"
+        problem = query_problem(event.value)
+        event.input.border_title = f"{problem} · {title}" if problem else title
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "search":
             return
-        self.search_active = True
-        if self._search_matches:
-            self._search_position = -1
-            self._step_match(1)
-        else:
-            self.notify("no matches")
+        self._set_search_active(True)
+        self._search_position = -1
+        self._step_match(1)
 
     def action_leave_search(self) -> None:
         search = self.query_one("#search", Input)
         if self.search_active or search.has_class("-active"):
-            self.search_active = False
+            self._set_search_active(False)
             search.remove_class("-active")
             self._search_matches = []
             if self.current:
-                self.query_one(f"#pane-{self.current[0]}", DeploymentPane).tree.focus()
+                self._tree(self.current[0]).focus()
 
+    def _set_search_active(self, active: bool) -> None:
+        self.search_active = active
+        self.refresh_bindings()  # the footer's `n` says "Next match" while searching
+
+    def action_filter(self) -> None:
+        """A palette of the issue filters alone: works at any width (the dropdowns need 100 columns)."""
+        if not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(
+                providers=[FilterCommands], placeholder="filter: severity error, category expert, deployment new, ... all",
+            ))
+
+    def set_filter(self, name: str, value: str) -> None:
+        """Filter the issue table (from the palette); the table takes the focus to show the result."""
+        panel = self.query_one(IssuePanel)
+        if panel.set_filter(name, value):
+            panel.table.focus()
+
+    # -- neighbours, history, counterparts -------------------------------------------------------
     def _neighbours(self, predecessors: bool) -> None:
         if self.current is None:
             self.notify("select a node first")
@@ -458,18 +559,60 @@ class DagtuiApp(App[int]):
         if item:
             self.jump_to(*item, record=False)
 
-    def action_counterpart(self) -> None:
-        if self.current is None or len(self.outlines) < 2:
-            self.notify("select a node of one of two deployments first")
-            return
-        pane, node_id = self.current
-        other = 1 - pane
-        counterpart = self.outlines[other].counterpart(self._node(pane, node_id))
-        if counterpart is None:
-            self.notify(f"no {self._node(pane, node_id).op.value} in {markup(self.outlines[other].review.name)}")
-            return
-        self.jump_to(other, counterpart)
+    @property
+    def pairing(self) -> NodePairing | None:
+        """Each node's counterpart, from the comparison's structural diff (the nodes `dagtui compare`
+        calls added and removed have none); computed when `s` or `S` first asks for it, so that
+        loading does not pay for it. None until both deployments have loaded."""
+        if self._pairing is None and self.comparison is not None and self.comparison.diff is not None:
+            self._pairing = NodePairing(self.comparison.diff)
+        return self._pairing
 
+    def _second_deployment_missing(self) -> str | None:
+        """Why counterparts cannot be shown, or None."""
+        if len(self.files) < 2:
+            return "one deployment is open: there is no second deployment to compare it with"
+        if self.pairing is None:
+            return "both deployments must load to compare them" if self.loaded else "still loading"
+        return None
+
+    def action_counterpart(self) -> None:
+        problem = self._second_deployment_missing() or (None if self.current else "select a node first")
+        if problem:
+            self.notify(problem)
+            return
+        assert self.pairing is not None and self.current is not None
+        pane, node_id = self.current
+        counterpart = self.pairing.counterpart(pane, node_id)
+        if counterpart is None:
+            change = self.pairing.change(pane, node_id)
+            self.notify(f"`{markup(node_id)}` has no counterpart in {markup(self.outlines[1 - pane].review.name)}"
+                        + (f": it is {change} (`dagtui compare` lists it)" if change else ""))
+            return
+        self.jump_to(1 - pane, counterpart)
+
+    def action_sync(self) -> None:
+        """Sync mode: moving in one deployment moves the other to the counterpart; rows of nodes
+        without one are marked `+` (added) and `−` (removed)."""
+        problem = self._second_deployment_missing()
+        if problem:
+            self.notify(f"sync: {problem}")
+            return
+        self.sync = not self.sync
+        self._show_sync()
+        if self.sync and self.current:
+            self._select(*self.current)
+        self.notify("sync on: + added, − removed" if self.sync else "sync off")
+
+    def _show_sync(self) -> None:
+        """Marks and the title after sync mode or the deployments changed."""
+        names = " vs ".join(review.name for review in self.reviews)
+        self.sub_title = markup(names) + (" · sync" if self.sync else "")
+        pairing = self.pairing if self.sync else None
+        for pane in self.query(DeploymentPane):
+            pane.tree.mark_changes(pairing.changes(pane.index) if pairing else {})
+
+    # -- export, reload, zoom, theme, help -------------------------------------------------------
     def default_export_path(self) -> str:
         """Next to the first file; in the current folder when its path would not show as typed."""
         first = Path(self.files[0])
@@ -481,11 +624,18 @@ class DagtuiApp(App[int]):
             return
         self.push_screen(ExportScreen(self.default_export_path()), self._export)
 
-    def _export(self, path: str | None) -> None:
+    def _export(self, path: str | None, replace: bool = False) -> None:
+        """Write the markdown report; a file already there is replaced once the user says so, a
+        file this run reads never."""
         if not path:
             return
         try:
-            target = write_atomic(path, render("markdown", self.reviews, self.comparison), inputs=self.files)
+            target = write_atomic(path, render("markdown", self.reviews, self.comparison), inputs=self.files_read,
+                                  force=replace)
+        except TargetExists:
+            question = f"{markup(path)} exists. Replace it?"
+            self.push_screen(ConfirmScreen(question), lambda yes: self._export(path, replace=True) if yes else None)
+            return
         except DagtuiError as error:
             self.notify(markup(error), severity="error", timeout=10)
             return
@@ -496,13 +646,19 @@ class DagtuiApp(App[int]):
         self.load_reviews()
 
     def action_maximize_pane(self) -> None:
+        """Zoom the focused panel (a deployment, the issues, the details) to the whole screen, and back."""
         if self.screen.maximized is not None:
             self.screen.minimize()
             return
-        pane = self.query_one(f"#pane-{self._focused_pane()}", DeploymentPane)
-        self.screen.maximize(pane, container=False)
+        focused = self.focused
+        chain = [focused, *focused.ancestors] if focused is not None else []
+        panel = next((node for node in chain if isinstance(node, (DeploymentPane, IssuePanel, DetailPanel))), None)
+        self.screen.maximize(panel or self.query_one(f"#pane-{self._focused_pane()}", DeploymentPane), container=False)
 
     def action_next_theme(self) -> None:
+        if self.no_color:
+            self.notify("NO_COLOR is set: no colours, so no themes (unset it to use them)")
+            return
         names = [name for name in self.theme_names if name in self.available_themes]
         position = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(position + 1) % len(names)]
@@ -510,7 +666,13 @@ class DagtuiApp(App[int]):
         self.notify(f"theme: {self.theme}", timeout=2)
 
     def action_help(self) -> None:
-        keys = [(binding.key_display or binding.key, binding.description) for binding in self.BINDINGS]  # type: ignore[union-attr]
-        keys += [("tab / shift+tab", "Move focus between panes and panels"), ("j / k, arrows", "Move in a tree or table"),
-                 ("enter", "On a finding: jump to its node; again: its next node"), ("ctrl+p", "Command palette")]
-        self.push_screen(HelpScreen(keys))
+        everywhere = binding_rows(self._bindings, self.get_key_display)
+        everywhere += binding_rows(Screen._merge_bindings(), self.get_key_display)  # tab, shift+tab
+        sections = [
+            ("Everywhere", everywhere),
+            ("In a deployment tree", binding_rows(DeploymentTree._merge_bindings(), self.get_key_display)),
+            ("In the issue table", binding_rows(IssueTable._merge_bindings(), self.get_key_display)),
+            ("In the search box", SEARCH_KEYS),
+            ("In a dialog or chooser", DIALOG_KEYS),
+        ]
+        self.push_screen(HelpScreen(help_renderable(sections)))

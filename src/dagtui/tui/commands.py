@@ -1,4 +1,5 @@
-"""Command palette (`ctrl+p`): the app's actions and a search over the nodes of both deployments."""
+"""Command palette (`ctrl+p`): the app's actions, the issue filters (`severity error`, `category
+expert`, `deployment new`; `f` opens a palette of these alone) and `node <id>` over both deployments."""
 
 from __future__ import annotations
 
@@ -8,13 +9,46 @@ from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
 from textual.content import Content
 
 from dagtui.safe_text import visible
+from dagtui.tui.issues import ALL, BOTH
+from dagtui.validate import CATEGORIES, Severity
 
 ACTIONS = [
     ("Next finding", "next_finding"), ("Previous finding", "previous_finding"), ("Search nodes", "search"),
-    ("Export findings to markdown", "export"), ("Reload both files", "reload"), ("Maximise pane", "maximize_pane"),
-    ("Switch theme", "next_theme"), ("Counterpart in the other deployment", "counterpart"),
+    ("Filter findings", "filter"), ("Export findings to markdown", "export"), ("Reload both files", "reload"),
+    ("Maximise the focused panel", "maximize_pane"), ("Switch theme", "next_theme"),
+    ("Counterpart in the other deployment", "counterpart"), ("Sync the two deployments", "sync"),
     ("Back", "history_back"), ("Forward", "history_forward"), ("Help", "help"),
 ]
+DEPLOYMENT_WORDS = ("current", "new")  # the first and second file, as `compare` reads them
+
+
+def filter_commands(names: list[str]) -> list[tuple[str, str, str]]:
+    """(palette text, filter, value): `severity error`, `category expert`, `deployment new (...)`."""
+    commands = [(f"severity {severity.value}", "severity", severity.value) for severity in Severity]
+    commands += [(f"category {category}", "category", category) for category in CATEGORIES]
+    if len(names) == 2:
+        commands += [(f"deployment {word} ({visible(name)})", "deployment", str(index))
+                     for index, (word, name) in enumerate(zip(DEPLOYMENT_WORDS, names))]
+        commands.append(("deployment both (findings in both)", "deployment", BOTH))
+    return commands + [(f"{name} all", name, ALL) for name in ("severity", "category", "deployment")]
+
+
+class FilterCommands(Provider):
+    """The issue panel's filters by name, for terminals too narrow to show the dropdowns."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        return filter_commands([review.name for review in getattr(self.app, "reviews", [])])
+
+    async def discover(self) -> Hits:
+        for text, name, value in self._commands():
+            yield DiscoveryHit(Content(text), partial(self.app.set_filter, name, value))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, name, value in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, _highlighted(matcher, text), partial(self.app.set_filter, name, value))
 
 
 class DagtuiCommands(Provider):

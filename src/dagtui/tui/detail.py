@@ -1,5 +1,6 @@
-"""The detail panel: everything about the selected node, its neighbours to walk the data flow,
-and the findings that point at it."""
+"""The detail panel: why the selected node is wrong (each finding's full message and fix), what
+the node is, its neighbours to walk the data flow; or, while the issue table's cursor rests on a
+finding, that finding in full before any jump. It wraps and scrolls."""
 
 from __future__ import annotations
 
@@ -12,13 +13,31 @@ from dagtui.model.node import NodeInfo
 from dagtui.tui.file_text import content, markup
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import JumpRequested
-from dagtui.tui.outline import SEVERITY_MARK, Outline, placement_text
+from dagtui.tui.outline import SEVERITY_MARK, IssueRow, Outline, placement_text
+from dagtui.validate import Finding
 from dagtui.validate.ranges import compact_ranges
 
 
-def node_details(node: NodeInfo, outline: Outline) -> str:
-    """Markup describing a node; everything from the file goes through `markup`."""
-    lines = [f"[b]{markup(node.id)}[/b]  ({markup(outline.review.name)})"]
+def finding_lines(finding: Finding) -> list[str]:
+    """Markup for one finding: its title, full message, details and fix (file text escaped)."""
+    lines = [f"{SEVERITY_MARK[finding.severity]} [b]{finding.rule}[/b] {markup(finding.title)} "
+             f"[dim]({finding.severity.value}, {finding.category})[/dim]",
+             f"  {markup(finding.message)}"]
+    lines += [f"  · {markup(detail)}" for detail in finding.details]
+    if finding.fix:
+        lines.append(f"  [b]fix:[/b] {markup(finding.fix)}")
+    return lines
+
+
+def node_details(node: NodeInfo, outline: Outline, note: str = "") -> str:
+    """Markup for a node: its findings first (why it is wrong), then what it is and where it runs.
+    `note`: markup the app adds (which finding's node this is, its counterpart in sync mode)."""
+    declared = f"declared at line {node.line}" if node.line else "declaration line unknown"
+    lines = [f"[b]{markup(node.id)}[/b]  ({markup(outline.review.name)}, {declared})"]
+    if note:
+        lines.append(note)
+    for finding in outline.findings_by_node.get(node.id, []):
+        lines += finding_lines(finding)
     lines += [f"  {markup(line)}" for line in node.label] or ["  (no label)"]
     role = [f"kind {node.kind.value}", f"operator {node.op.value}"]
     if node.op_source != "label":
@@ -30,12 +49,19 @@ def node_details(node: NodeInfo, outline: Outline) -> str:
     lines.append(f"placement: {markup(placement_text(node)) or 'none'}")
     lines.append("inputs: " + (", ".join(markup(s) for s in node.inputs) or "none"))
     lines.append("output: " + (", ".join(markup(s) for s in node.outputs) or "none"))
-    lines.append(f"declared at line {node.line}" if node.line else "declaration line unknown")
-    findings = outline.findings_by_node.get(node.id, [])
-    if findings:
-        lines.append("[b]findings[/b]")
-        for finding in findings:
-            lines.append(f"  {SEVERITY_MARK[finding.severity]} {finding.rule} {markup(finding.title)}")
+    return "\n".join(lines)
+
+
+def issue_details(row: IssueRow, names: list[str]) -> str:
+    """Markup for a row of the issue table: the finding in full, in each deployment it is in."""
+    where = ", ".join(f"{markup(names[pane])} {finding.id}" for pane, finding in row.sides)
+    lines = [*finding_lines(row.finding), f"in {where}"]
+    for pane, finding in row.sides[1:]:
+        if finding.message != row.finding.message:
+            lines.append(f"[b]{markup(names[pane])}:[/b] {markup(finding.message)}")
+    targets = len(row.targets())
+    lines.append(f"{targets} node(s): [b]enter[/b] jumps to the first, [b]enter[/b] again to the next" if targets
+                 else "no node to jump to: the finding is about the whole file")
     return "\n".join(lines)
 
 
@@ -46,6 +72,8 @@ class NeighbourList(OptionList):
 
 
 class DetailPanel(VerticalScroll):
+    ALLOW_MAXIMIZE = True  # `z`: a long finding read on the whole screen
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.pane = 0
@@ -57,9 +85,10 @@ class DetailPanel(VerticalScroll):
         neighbours.display = False  # shown once a node with neighbours is selected
         yield neighbours
 
-    def show(self, pane: int, node: NodeInfo, outline: Outline) -> None:
+    def show(self, pane: int, node: NodeInfo, outline: Outline, note: str = "") -> None:
         self.pane, self.node_id = pane, node.id
-        self.query_one("#detail-text", Static).update(node_details(node, outline))
+        self.query_one("#detail-text", Static).update(node_details(node, outline, note))
+        self.scroll_home(animate=False)
         neighbours = self.query_one(NeighbourList)
         neighbours.clear_options()
         deployment = outline.deployment
@@ -69,6 +98,13 @@ class DetailPanel(VerticalScroll):
         options += [Option(content(f"→ {succ}"), id=f">{succ}") for succ in deployment.successors(node.id)]
         neighbours.add_options(options)
         neighbours.display = bool(options)
+
+    def show_issue(self, row: IssueRow, names: list[str]) -> None:
+        """A finding before any jump: no node is selected here meanwhile."""
+        self.node_id = None
+        self.query_one("#detail-text", Static).update(issue_details(row, names))
+        self.scroll_home(animate=False)
+        self.query_one(NeighbourList).display = False
 
     @property
     def text(self) -> str:

@@ -8,7 +8,18 @@ from dagtui.tui.outline import IssueRow
 
 
 class NodeFocused(Message):
-    """The cursor of a deployment tree rests on a node."""
+    """The cursor of a deployment tree rests on a node; `by_user` when the tree has the focus (the
+    user moved it), not when the app moved it there."""
+
+    def __init__(self, pane: int, node_id: str, by_user: bool) -> None:
+        super().__init__()
+        self.pane = pane
+        self.node_id = node_id
+        self.by_user = by_user
+
+
+class NodeChosen(Message):
+    """`enter` on a node's row of a deployment tree."""
 
     def __init__(self, pane: int, node_id: str) -> None:
         super().__init__()
@@ -27,6 +38,14 @@ class JumpRequested(Message):
 
 class IssueChosen(Message):
     """`enter` on a row of the issue panel."""
+
+    def __init__(self, row: IssueRow) -> None:
+        super().__init__()
+        self.row = row
+
+
+class IssueHighlighted(Message):
+    """The issue panel's cursor rests on a row: its finding is shown before any jump."""
 
     def __init__(self, row: IssueRow) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 """The explorer's view of a reviewed deployment, without Textual: the tree outline (stages ->
-layers -> blocks -> operators, experts by EP rank), severity markers, node search, counterparts
-and jump history. Widgets render this; tests exercise it directly."""
+layers -> blocks -> operators, experts by EP rank), severity markers, node search and jump
+history. Widgets render this; tests exercise it directly."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dagtui.validate.ranges import compact_ranges
 KIND_LETTER = {Kind.COMPUTE: "C", Kind.COMMUNICATION: "X", Kind.ROUTING: "R", Kind.INPUT: "I", Kind.OUTPUT: "O",
                Kind.NOTE: "N"}
 SEVERITY_MARK = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "ℹ"}
+_FIELD_QUERY = re.compile(r"\s*(\w+)\s*=\s*(.+?)\s*")  # `op=expert`, `layer = 3`
 
 
 @dataclass(slots=True)
@@ -183,7 +184,7 @@ class Outline:
         """Node ids matching `query`: a regex over id and label, or `key=value` on a field or attribute."""
         if self.deployment is None or not query.strip():
             return []
-        field_match = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", query)
+        field_match = _FIELD_QUERY.fullmatch(query)
         if field_match:
             key, value = field_match.group(1).lower(), field_match.group(2)
             pattern = _pattern(value)
@@ -194,23 +195,15 @@ class Outline:
             if pattern.search(n) or any(pattern.search(line) for line in info.label)
         ]
 
-    def counterpart(self, node: NodeInfo) -> str | None:
-        """The node of this deployment with the same layer and operator, nearest in rank and expert."""
-        if self.deployment is None:
-            return None
-        candidates = [info for info in self.deployment.nodes.values() if info.op is node.op]
-        if not candidates:
-            return None
 
-        def distance(info: NodeInfo) -> tuple:
-            layer_gap = abs((info.layer or 0) - (node.layer or 0)) if (info.layer is None) == (node.layer is None) else 1000
-            rank_gap = sum(
-                abs(min(info.rank(axis) or {0}) - min(node.rank(axis) or {0})) for axis in ("tp", "ep", "pp")
-            )
-            expert_gap = abs((info.expert or 0) - (node.expert or 0))
-            return (layer_gap, expert_gap, rank_gap, info.id != node.id)
-
-        return min(candidates, key=distance).id
+def query_problem(query: str) -> str | None:
+    """What is wrong with a search's regex (`search` then looks for the text as written), or None."""
+    field_match = _FIELD_QUERY.fullmatch(query)
+    try:
+        re.compile(field_match.group(2) if field_match else query)
+    except re.error as error:
+        return f"not a valid regex ({error.msg} at position {error.pos}): searched as plain text"
+    return None
 
 
 def _pattern(text: str) -> re.Pattern[str]:

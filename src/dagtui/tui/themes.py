@@ -38,9 +38,14 @@ def load_theme(path: Path) -> Theme:
     return Theme(**{key: (str(value) if key != "dark" else bool(value)) for key, value in data.items()})
 
 
-def load_themes(folder: Path | None = None) -> list[Theme]:
+def theme_files(folder: Path | None = None) -> list[Path]:
+    """The theme files the explorer reads (an export never replaces one)."""
     folder = folder or themes_folder()
-    return [load_theme(path) for path in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def load_themes(folder: Path | None = None) -> list[Theme]:
+    return [load_theme(path) for path in theme_files(folder)]
 
 
 def _settings_file() -> Path:

@@ -65,8 +65,8 @@ def wiring(ctx: Context):
     ("attention output", "context", "scores x V"); the weighted sum feeds the output projection.
 
     Why: each wrong edge computes something else than attention. V into the weighted sum is
-    right when the softmax feeds it too (reviewers sometimes flag this correct case; dagtui
-    must not), and wrong when the softmax does not (V then bypasses the probabilities).
+    right when the softmax feeds it too (that is attention: softmax(QK^T) V), and wrong when
+    the softmax does not (V then bypasses the probabilities).
     Also wrong: V into the score, Q/K into the weighted sum, the softmax skipping the weighted
     sum, Q/K/V straight into the output projection.
     Example: `layer0_attn_v -> layer0_attn_out` while `layer0_attn_softmax -> layer0_attn_oproj`.
