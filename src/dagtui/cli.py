@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from dagtui import __version__
 from dagtui.errors import DagtuiError
-from dagtui.report import FORMATS
+from dagtui.report_formats import FORMATS
 from dagtui.safe_text import visible
 
 SUBCOMMANDS = ("check", "compare", "info", "rules", "generate", "open")
@@ -161,7 +161,7 @@ def _as_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argp
 def _report_format(args: argparse.Namespace) -> str:
     """--format if given; else what --output's name asks for; else text for a person at a
     terminal and concise (one line a finding, never wrapped) for a pipe, a file or CI."""
-    from dagtui.report import format_for_path
+    from dagtui.report_formats import format_for_path
 
     if args.format:
         return args.format
