@@ -29,9 +29,8 @@ def test_pauses_nest_and_restore():
 
 
 def test_restores_after_an_exception():
-    with pytest.raises(ValueError):
-        with collector_paused():
-            raise ValueError("boom")
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("boom")
     assert gc.isenabled()
 
 
