@@ -62,7 +62,7 @@ class _LoaderThread(threading.Thread):
     def run(self) -> None:
         try:
             self._load()
-        except BaseException as error:  # noqa: BLE001 - handed to the app
+        except BaseException as error:
             self.error = error
         finally:
             try:
