@@ -12,7 +12,9 @@ from rich.color import ColorType
 from rich.console import Console
 
 from dagtui.compare import compare
+from dagtui.cost import node_cost
 from dagtui.cost.nodes import stage_nodes
+from dagtui.cost.units import binary_bytes, decimal
 from dagtui.model import load_model_spec
 from dagtui.review import review_file
 from dagtui.tui.app import DagtuiApp
@@ -170,3 +172,32 @@ async def test_without_a_model_the_view_says_how_to_get_the_cost_table():
         rows = {row.what: row for row in app.screen.rows}
         assert "Memory per GPU" not in rows and "--model" in rows["Cost estimate"].current
         assert any(what.startswith("+ ") for what in rows)
+
+
+# -- the node's own cost in the detail panel -------------------------------------------------------
+@pytest.mark.parametrize("model", [MODEL, None])
+async def test_the_detail_panel_shows_the_nodes_cost_or_why_not(model):
+    spec = load_model_spec(MODEL) if model else None
+    nodes = review_file(CURRENT).deployment.nodes
+    app = DagtuiApp([CURRENT, NEW], model=model)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        app.jump_to(0, "layer0_attn_q")
+        await pilot.pause()
+        text = app.query_one(DetailPanel).text
+        cost = node_cost(nodes["layer0_attn_q"], spec)
+        line = next(line for line in text.splitlines() if line.startswith("cost: "))
+        assert line.startswith(f"cost: {decimal(cost.flops, 'FLOP')}, {binary_bytes(cost.bytes)} read and written")
+        assert ("(bf16)" if model else "(bf16 assumed)") in line and cost.formula in text
+        app.jump_to(0, "layer0_attn_allreduce")  # a collective: the bytes one GPU sends
+        await pilot.pause()
+        text = app.query_one(DetailPanel).text
+        assert f"cost: {binary_bytes(node_cost(nodes['layer0_attn_allreduce'], spec).bytes)} moved" in text
+        assert "[batch_size=128, seq_len=1024, hidden_size=512]" in text  # the shape, not eaten as markup
+        app.jump_to(0, "layer0_expert0")  # a symbolic shape: the reason, in one line
+        await pilot.pause()
+        assert ("cost: not known: the shape [tokens_per_expert, hidden_size=512] is not all numbers"
+                in app.query_one(DetailPanel).text)
+        app.jump_to(0, "input")  # no operator: no cost line
+        await pilot.pause()
+        assert "cost:" not in app.query_one(DetailPanel).text

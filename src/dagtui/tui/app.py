@@ -375,7 +375,7 @@ class DagtuiApp(App[int]):
         notes = [note] if note else []
         if self.sync and self.pairing is not None:
             notes.append(self._sync_other(pane, node))
-        self.query_one(DetailPanel).show(pane, node, self.outlines[pane], "\n".join(notes))
+        self.query_one(DetailPanel).show(pane, node, self.outlines[pane], "\n".join(notes), self.model_spec)
 
     def _sync_other(self, pane: int, node) -> str:
         """Move the other pane's cursor to the node's counterpart; what the detail panel says of it."""
