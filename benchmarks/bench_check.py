@@ -5,7 +5,7 @@ Runs are paired (check, reference, check, reference, ...) because this machine i
 noisy; each pair gives a ratio, and the figures quoted are the median ratio with its min-max, and
 the median times. Files: the synthetic 4 MB and 8 MB corpus-style DAGs (61 and 122 layers), the two
 ~3 MB real files of ../shared/corpus, and the samples (absolute time: the small-file target).
-Also printed: what importing the check path costs (python -X importtime, summed by top package).
+Also printed: what each command imports (python -X importtime, summed by top package).
 
 Run: python benchmarks/bench_check.py [--runs 5]   (prints its figures; nothing here is asserted)
 """
@@ -51,22 +51,28 @@ def paired(path: Path, runs: int) -> tuple[list[float], list[float]]:
 
 def report(name: str, ours: list[float], reference: list[float]) -> None:
     ratios = [a / b for a, b in zip(ours, reference)]
-    print(f"{name:46} check {statistics.median(ours):6.2f} s  graphviz {statistics.median(reference):5.2f} s  "
-          f"ratio {statistics.median(ratios):5.1f}x (min {min(ratios):.1f}, max {max(ratios):.1f})")
+    print(f"{name:44} check {statistics.median(ours):5.2f} s ({min(ours):.2f}-{max(ours):.2f})  "
+          f"graphviz {statistics.median(reference):4.2f} s ({min(reference):.2f}-{max(reference):.2f})  "
+          f"ratio {statistics.median(ratios):4.1f}x ({min(ratios):.1f}-{max(ratios):.1f})")
 
 
 def import_cost() -> None:
-    """Self time of every module `dagtui check` imports, summed by top-level package."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import dagtui.cli"],
-                            capture_output=True, text=True, check=False)
-    per_package: Counter[str] = Counter()
-    for line in result.stderr.splitlines():
-        parts = line.split("|")
-        if len(parts) == 3 and parts[0].strip().startswith("import time:") and parts[0].split(":")[1].strip().isdigit():
-            per_package[parts[2].strip().split(".")[0]] += int(parts[0].split(":")[1])
-    total = sum(per_package.values()) / 1e6
-    top = ", ".join(f"{name} {micros / 1e6:.3f} s" for name, micros in per_package.most_common(6))
-    print(f"import of the check path: {total:.2f} s ({top})")
+    """Self time of every module each command imports, summed by top-level package (one run of
+    `python -X importtime`, so a rough figure on a noisy machine), and whether Textual is among them."""
+    sample = str(ROOT / "samples" / "current.dot")
+    for name, arguments in (("check --format json", ["check", sample, "--format", "json"]), ("check (text)", ["check", sample]),
+                            ("rules", ["rules"]), ("--version", ["--version"])):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "dagtui", *arguments],
+                                capture_output=True, text=True, check=False)
+        per_package: Counter[str] = Counter()
+        for line in result.stderr.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[0].strip().startswith("import time:") and parts[0].split(":")[1].strip().isdigit():
+                per_package[parts[2].strip().split(".")[0]] += int(parts[0].split(":")[1])
+        total = sum(per_package.values()) / 1e6
+        top = ", ".join(f"{package} {micros / 1e6:.3f} s" for package, micros in per_package.most_common(5))
+        textual = "imports Textual" if "textual" in per_package else "no Textual"
+        print(f"imports of `dagtui {name}`: {total:.2f} s, {textual} ({top})")
 
 
 def main() -> None:
@@ -81,12 +87,14 @@ def main() -> None:
         files = [(f"synthetic {four.stat().st_size / 1e6:.1f} MB", four), (f"synthetic {eight.stat().st_size / 1e6:.1f} MB", eight)]
         files += [(f"{name[21:]} ({(CORPUS / name).stat().st_size / 1e6:.1f} MB)", CORPUS / name) for name in REAL
                   if (CORPUS / name).is_file()]
-        medians = {}
+        medians, times = {}, {}
         for name, path in files:
             ours, reference = paired(path, runs)
-            medians[path] = statistics.median(ours)
+            medians[path], times[path] = statistics.median(ours), ours
             report(name, ours, reference)
-        print(f"time(8 MB) / time(4 MB): {medians[eight] / medians[four]:.2f}")
+        eight_by_four = [late / early for early, late in zip(times[four], times[eight])]
+        print(f"time(8 MB) / time(4 MB): {medians[eight] / medians[four]:.2f} (medians; per round: "
+              f"{', '.join(f'{ratio:.2f}' for ratio in eight_by_four)})")
     samples = [timed(check_command(ROOT / "samples" / "current.dot")) for _ in range(runs)]
     print(f"samples/current.dot: check {statistics.median(samples):.2f} s (min {min(samples):.2f}, max {max(samples):.2f})")
     import_cost()

@@ -1,4 +1,4 @@
-"""Every real DAG of ../shared/corpus loads within a time budget, or is a syntax finding with a
+"""Every real DAG of ../shared/corpus loads (without hanging) or is a syntax finding with a
 line; the classifier places at least 90% of the nodes of every file with layer information.
 Skipped where ../shared is absent (a user's clone)."""
 
@@ -17,14 +17,14 @@ from dagtui.review import review_file
 from helpers import CORPUS, corpus_files
 
 pytestmark = pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
-TIME_BUDGET_S = 10.0  # generous for a shared 2-core machine; the largest file takes ~0.1 s here
+HANG_GUARD_S = 10.0  # a hang guard, not a speed claim (benchmarks/ make those): files take ~0.1 s
 
 
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name[:60])
 def test_corpus_file_loads_or_is_a_syntax_finding(path):
     started = time.perf_counter()
     review = review_file(path)
-    assert time.perf_counter() - started < TIME_BUDGET_S
+    assert time.perf_counter() - started < HANG_GUARD_S
     assert review.error is None, review.error
     if review.deployment is None:
         (finding,) = review.findings

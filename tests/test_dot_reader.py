@@ -3,12 +3,14 @@ library output never reaches the terminal; bad files give clear errors."""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import pytest
 
 from dagtui.dot import read_dot
-from dagtui.dot.cgraph_reader import _releasing_agclose
+from dagtui.dot.cgraph_reader import _error_hook_setter
 from dagtui.errors import DotSyntaxError, InputError
 
 from helpers import SAMPLES, corpus_files
@@ -219,10 +221,24 @@ def test_anonymous_graph_and_subgraph(write_dot, backend):
 
 
 @pytest.mark.skipif(not sys.platform.startswith(("linux", "darwin")), reason="loader-specific lookup")
-def test_cgraph_graph_is_freed_off_the_gil_where_the_platform_allows():
-    # Linux and macOS loaders resolve cgraph's agclose through the extension that links it; where
-    # they cannot, the reader frees the graph in line instead, which is correct but slower.
-    assert _releasing_agclose() is not None
+def test_cgraph_errors_come_through_its_hook_without_touching_the_process(write_dot, monkeypatch):
+    # Linux and macOS loaders resolve cgraph's agseterrf through the extension that links it: no
+    # file descriptor is redirected (the explorer's screen may be writing meanwhile), no thread is
+    # started, and the messages are cgraph's own.
+    assert _error_hook_setter() is not None
+
+    def no_redirection(*args):
+        raise AssertionError("a file descriptor was redirected")
+
+    broken, ambiguous = write_dot("digraph G {\n  a -> b\n  c [label=]\n}\n"), write_dot("digraph G { 12abc -> x }")
+    threads = threading.active_count()
+    with monkeypatch.context() as patched:  # only while reading: pytest's own capture redirects
+        patched.setattr(os, "dup2", no_redirection)
+        with pytest.raises(DotSyntaxError) as caught:
+            read_dot(broken, "cgraph")
+        assert list(read_dot(ambiguous, "cgraph").nodes) == ["12", "abc", "x"]  # after a warning
+    assert (caught.value.line, caught.value.reason) == (3, "unexpected ']'")
+    assert threading.active_count() == threads
 
 
 def test_many_reads_in_a_row_free_each_graph(write_dot):

@@ -244,3 +244,14 @@ def test_heads_split_before_the_sequence_is_the_same_tensor():
     assert flat.same_elements(split) and split.same_elements(flat)
     [other] = parse_shapes("[64, 8, 1024, 32]")
     assert not flat.same_elements(other)
+
+
+@pytest.mark.parametrize(("text", "long"), [
+    ("GPU: 0-" + "9" * 19, True), ("GPU: 0-" + "9" * 18, False), ("1234567890 1234567890", False),
+    ("a" + "0" * 19 + "b", True), ("→ " + "7" * 19, True), ("→ " + "7" * 18 + "x7", False),
+    ("٣" * 19, True), ("٣" * 18 + " ٣", False), ("", False),
+])
+def test_long_numbers_are_found_in_ascii_and_other_text(text, long):
+    from dagtui.dot.labels import has_long_numbers
+
+    assert has_long_numbers(text) is long

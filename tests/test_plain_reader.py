@@ -74,6 +74,8 @@ def test_generated_dag_takes_the_fast_path(tmp_path):
     "digraph G { a -> b [key=k1] }",
     "#line 1\ndigraph G { a }",
     'digraph G { "%1" -> b }',
+    "digraph G { 12abc -> x }",
+    "digraph G { a [width=1.5.2] }",
 ])
 def test_dot_outside_the_subset_is_left_to_graphviz(write_dot, text):
     assert plain(text) is None

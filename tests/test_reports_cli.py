@@ -168,3 +168,35 @@ def test_rules_and_info_commands(capsys):
 def test_python_dash_m_works():
     result = subprocess.run([sys.executable, "-m", "dagtui", "rules"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "ATT002" in result.stdout
+
+
+@pytest.mark.parametrize(("arguments", "code"), [
+    (["--format", "json"], 1), (["--format", "json", "--fail-on", "never"], 0), (["--format", "markdown"], 1),
+])
+def test_headless_commands_end_without_teardown_yet_say_everything(arguments, code):
+    """`check` ends with os._exit once its report is flushed: the report comes whole, through a
+    pipe, and the exit code is the command's."""
+    result = subprocess.run([sys.executable, "-m", "dagtui", "check", str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"),
+                             *arguments], capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    if "json" in arguments:
+        assert len(json.loads(result.stdout)["deployments"]) == 2
+    else:
+        assert result.stdout.rstrip().endswith(main_output_tail(arguments))
+
+
+def main_output_tail(arguments: list[str]) -> str:
+    """The last line of the same report made in this process."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["check", str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), *arguments])
+    return out.getvalue().rstrip().splitlines()[-1]
+
+
+def test_a_missing_file_still_exits_2_without_teardown(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "dagtui", "check", str(tmp_path / "missing.dot")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "missing.dot" in result.stderr

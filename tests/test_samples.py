@@ -137,9 +137,3 @@ def test_correct_dags_raise_no_error_or_warning(name, with_model):
     assert review.deployment.strategy.tp == 2 and review.deployment.strategy.ep == 2 and review.deployment.strategy.pp == 2
     serious = [f"{f.rule}: {f.message}" for f in review.findings if f.severity is not Severity.INFO]
     assert serious == []
-
-
-def test_review_reports_its_phases():
-    phases: list[str] = []
-    review_file(SAMPLES / "current.dot", progress=phases.append)
-    assert phases == ["reading and modelling", "validating 26 nodes"]

@@ -10,15 +10,13 @@ import os
 import sys
 from collections.abc import Iterator
 
-from rich.console import Console
-
 from dagtui import __version__
 from dagtui.errors import DagtuiError
-from dagtui.report import FORMATS
+from dagtui.report_formats import FORMATS
 from dagtui.safe_text import visible
-from dagtui.validate import RULES, RuleSelection, Severity
 
 SUBCOMMANDS = ("check", "compare", "info", "rules", "generate", "open")
+HEADLESS = ("check", "compare", "info", "rules", "generate")  # the commands that start no interface
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
@@ -163,7 +161,7 @@ def _as_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argp
 def _report_format(args: argparse.Namespace) -> str:
     """--format if given; else what --output's name asks for; else text for a person at a
     terminal and concise (one line a finding, never wrapped) for a pipe, a file or CI."""
-    from dagtui.report import format_for_path
+    from dagtui.report_formats import format_for_path
 
     if args.format:
         return args.format
@@ -185,52 +183,30 @@ def _split(codes: str | None) -> list[str]:
     return [code.strip() for code in (codes or "").split(",") if code.strip()]
 
 
-def _spec_and_strategy(args: argparse.Namespace, config_model: str | None = None, config_strategy: str | None = None):
-    from dagtui.model import load_model_spec, parse_strategy
+def _settings(args: argparse.Namespace):
+    """dagtui.yaml with the command line's options over it (see `dagtui.settings`)."""
+    from dagtui.settings import load_settings
 
-    model = args.model or config_model
-    strategy = args.strategy or config_strategy
-    return (load_model_spec(model) if model else None, parse_strategy(strategy) if strategy else None)
-
-
-def _hardware(args: argparse.Namespace, config_hardware: str | None = None):
-    from dagtui.cost import load_hardware
-
-    name = args.hardware or config_hardware
-    return load_hardware(name) if name else None
-
-
-def _selection(args: argparse.Namespace, config) -> RuleSelection:
-    selection = RuleSelection(
-        select=_split(getattr(args, "select", None)) or config.select,
-        ignore=_split(getattr(args, "ignore", None)) or config.ignore, severities=config.severity,
-    )
-    unknown = [code for code in selection.select + selection.ignore if not _known_code(code)]
-    if unknown:
-        raise DagtuiError(f"unknown rule or category: {', '.join(unknown)} (see `dagtui rules`)")
-    return selection
+    return load_settings(model=args.model, strategy=args.strategy, hardware=getattr(args, "hardware", None),
+                         select=_split(getattr(args, "select", None)), ignore=_split(getattr(args, "ignore", None)),
+                         fail_on=getattr(args, "fail_on", None))
 
 
 def run_check(args: argparse.Namespace) -> int:
     from dagtui.compare import compare
-    from dagtui.config import load_config
+    from dagtui.loader import reviews_of
     from dagtui.report import print_text_to_console, render, write_atomic
-    from dagtui.review import review_file
 
-    config = load_config()
-    spec, strategy = _spec_and_strategy(args, config.model, config.strategy)
-    model = args.model or config.model
-    hardware = _hardware(args, config.hardware)
-    selection = _selection(args, config)
+    settings = _settings(args)
     files = _expand(args.files)
-    reviews = [review_file(file, spec, strategy, selection, hardware=hardware) for file in files]
-    comparison = compare(reviews[0], reviews[1], spec, hardware) if len(reviews) == 2 else None
+    reviews = reviews_of(files, settings)
+    comparison = compare(reviews[0], reviews[1], settings.spec, settings.hardware) if len(reviews) == 2 else None
     for review in reviews:
         if review.error:
             _complain(review.error)
     fmt = _report_format(args)
     if args.output:
-        read = [*files, model, args.hardware or config.hardware, config.path]  # never written over, even with --force
+        read = [*files, settings.model_path, settings.hardware_source, settings.config_file]  # never written over, even with --force
         target = write_atomic(args.output, render(fmt, reviews, comparison), inputs=read, force=args.force)
         _complain(f"wrote {fmt} report to {target}")
     elif fmt == "text":
@@ -241,37 +217,38 @@ def run_check(args: argparse.Namespace) -> int:
             sys.stdout.write(render(fmt, reviews, comparison))
     if any(review.error for review in reviews):
         return EXIT_USAGE
-    fail_on = args.fail_on or config.fail_on or "error"
-    if fail_on == "never":
+    if settings.fail_on == "never":
         return EXIT_OK
-    threshold = Severity(fail_on)
+    from dagtui.validate import Severity
+
+    threshold = Severity(settings.fail_on)
     failed = any(f.severity.at_least(threshold) for review in reviews for f in review.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def run_compare(args: argparse.Namespace) -> int:
     """Two deployments side by side: exit 0, or 2 when a file cannot be read or written."""
+    from rich.console import Console
+
     from dagtui.compare import compare
-    from dagtui.config import load_config
+    from dagtui.loader import reviews_of
     from dagtui.report import write_atomic
     from dagtui.report.compare_report import print_compare, render_compare
-    from dagtui.review import review_file
 
-    config = load_config()
-    spec, strategy = _spec_and_strategy(args, config.model, config.strategy)
-    hardware = _hardware(args, config.hardware)
+    settings = _settings(args)
     files = [args.current, args.new]
     if args.output and not args.force and os.path.lexists(args.output):
         raise DagtuiError(f"{args.output} exists; pass --force to replace it")
-    reviews = [review_file(file, spec, strategy, _selection(args, config), hardware=hardware) for file in files]
-    comparison = compare(reviews[0], reviews[1], spec, hardware)
-    model = spec.name if spec else None
+    reviews = reviews_of(files, settings)
+    comparison = compare(reviews[0], reviews[1], settings.spec, settings.hardware)
+    model = settings.spec.name if settings.spec else None
+    hardware = settings.hardware.name if settings.hardware else None
     for review in reviews:
         if review.error:
             _complain(review.error)
     if args.output:
-        inputs = [*files, args.model or config.model, args.hardware or config.hardware, config.path]  # never replaced
-        text = render_compare(args.format, reviews, comparison, model, hardware.name if hardware else None)
+        inputs = [*files, settings.model_path, settings.hardware_source, settings.config_file]  # never replaced
+        text = render_compare(args.format, reviews, comparison, model, hardware)
         target = write_atomic(args.output, text, inputs=inputs, force=args.force)
         _complain(f"wrote {args.format} comparison to {target}")
     elif args.format == "text":
@@ -279,39 +256,35 @@ def run_compare(args: argparse.Namespace) -> int:
             print_compare(reviews, comparison, model, Console())
     else:
         with _stdout_errors():
-            sys.stdout.write(render_compare(args.format, reviews, comparison, model, hardware.name if hardware else None))
+            sys.stdout.write(render_compare(args.format, reviews, comparison, model, hardware))
     return EXIT_USAGE if any(review.error for review in reviews) else EXIT_OK
 
 
-def _known_code(code: str) -> bool:
-    from dagtui.validate import CATEGORIES
-
-    return code.lower() in CATEGORIES or any(rule.startswith(code.upper()) for rule in RULES)
-
-
 def run_info(args: argparse.Namespace) -> int:
-    from dagtui.model import load_deployment
+    from rich.console import Console
+
+    from dagtui.loader import reviews_of
     from dagtui.report.summary import summary
 
-    _, strategy = _spec_and_strategy(args)
     console = Console()
     status = EXIT_OK
-    for file in _expand(args.files):
-        try:
-            shown = summary(load_deployment(file, strategy))
-        except DagtuiError as error:
-            _complain(str(error))
+    for review in reviews_of(_expand(args.files), _settings(args), validate=False):
+        if review.deployment is None:
+            _complain(review.error or review.syntax_error or f"{review.file}: not read")
             status = EXIT_USAGE
             continue
         with _stdout_errors():
-            console.print(shown, soft_wrap=True)
+            console.print(summary(review.deployment), soft_wrap=True)
             console.print()
     return status
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from dagtui.validate import RULES
 
     console = Console()
     if args.code:
@@ -335,9 +308,11 @@ def run_rules(args: argparse.Namespace) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     from dagtui.generate import generate, to_dot
+    from dagtui.model.spec import load_model_spec
+    from dagtui.model.strategy import parse_strategy
     from dagtui.report import write_atomic
 
-    spec, strategy = _spec_and_strategy(args)
+    spec, strategy = load_model_spec(args.model), parse_strategy(args.strategy)
     graph = generate(spec, strategy, name=args.name, style=args.ids, dp_replicas=args.dp_replicas, layers=args.layers,
                      house=args.house)
     text = to_dot(graph)
@@ -360,7 +335,12 @@ def run_open(args: argparse.Namespace) -> int:
     # in its pane, beside the other deployment.)
     for file in args.files:
         check_source(file)
-    _spec_and_strategy(args)
+    from dagtui.model import load_model_spec, parse_strategy
+
+    if args.model:
+        load_model_spec(args.model)
+    if args.strategy:
+        parse_strategy(args.strategy)
     from dagtui.helper_process import HelperProcess
 
     # Forked before Textual is imported: the helper starts reading while this process imports the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -36,3 +37,16 @@ class DotSyntaxError(DagtuiError):
 
 class ConfigError(DagtuiError):
     """A model spec, strategy string or dagtui.yaml is malformed."""
+
+
+class Cancelled(Exception):
+    """The caller of a load asked it to stop: raised by a checkpoint, caught by `load_reviews`."""
+
+
+# Called by long passes (reading, modelling, validating) between their steps: returns when the
+# work may go on, raises `Cancelled` when its caller has asked it to stop.
+Checkpoint = Callable[[], None]
+
+
+def no_checkpoint() -> None:
+    """The checkpoint of work nobody cancels."""

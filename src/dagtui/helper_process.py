@@ -41,8 +41,9 @@ from multiprocessing.process import BaseProcess
 from dagtui.dot import RawGraph, read_dot
 from dagtui.errors import DagtuiError
 from dagtui.gc_pause import without_collection
-from dagtui.model import ModelSpec, Strategy, load_model_spec, parse_strategy
+from dagtui.model import load_model_spec, parse_strategy
 from dagtui.review import review_raw_graph, validate_review
+from dagtui.settings import Settings
 from dagtui.validate import Finding
 
 # Below this much DOT in all, a load takes ~0.2 s or less: not worth a process.
@@ -74,25 +75,27 @@ class HelperProcess:
 
     @classmethod
     def start(cls, files: list[str], model_path: str | None = None, strategy_text: str | None = None,
-              min_bytes: int | None = None) -> HelperProcess | None:
+              min_bytes: int | None = None, settings: Settings | None = None) -> HelperProcess | None:
         """Fork the helper, or None when it would not pay (under `min_bytes` of DOT, by default
-        `MIN_BYTES`) or would not be safe (see the module doc)."""
+        `MIN_BYTES`) or would not be safe (see the module doc). It validates with `settings`
+        (`dagtui.loader` passes its own), else with the spec and strategy named here."""
         if not files or not helper_enabled() or not _FORK_IS_SAFE:
             return None
         if threading.active_count() > 1:
             return None
         if sum(_size(file) for file in files) < (MIN_BYTES if min_bytes is None else min_bytes):
             return None
-        try:
-            spec = load_model_spec(model_path) if model_path else None
-            strategy = parse_strategy(strategy_text) if strategy_text else None
-        except DagtuiError:
-            return None  # the caller reports it while loading, and loads in its own process
+        if settings is None:
+            try:
+                settings = Settings(spec=load_model_spec(model_path) if model_path else None,
+                                    strategy=parse_strategy(strategy_text) if strategy_text else None)
+            except DagtuiError:
+                return None  # the caller reports it while loading, and loads in its own process
         context = multiprocessing.get_context("fork")
         from_child, child_writer = context.Pipe(duplex=False)
         child_reader, to_child = context.Pipe(duplex=False)
         folder = tempfile.mkdtemp(prefix="dagtui-helper-")
-        process = context.Process(target=_child, args=(files, spec, strategy, child_reader, child_writer, folder),
+        process = context.Process(target=_child, args=(files, settings, child_reader, child_writer, folder),
                                   name="dagtui-helper", daemon=True)
         process.start()
         child_writer.close()  # the child holds its own copies: end-of-file means the child is gone
@@ -194,8 +197,7 @@ def _load(path: str | None) -> RawGraph | None:
     return raw
 
 
-def _child(files: list[str], spec: ModelSpec | None, strategy: Strategy | None, from_parent: Connection,
-           to_parent: Connection, folder: str) -> None:
+def _child(files: list[str], settings: Settings, from_parent: Connection, to_parent: Connection, folder: str) -> None:
     """Send ("raw", index, path) for every file; then, for each file the parent has not asked it
     to skip, ("started", index) and ("findings", index, findings). A file it cannot read or
     validate is sent as None: the parent does that one itself, and meets the same error there,
@@ -216,7 +218,7 @@ def _child(files: list[str], spec: ModelSpec | None, strategy: Strategy | None, 
             if index in skipped:
                 continue
             to_parent.send(("started", index, None))
-            to_parent.send(("findings", index, _validate(raw, spec, strategy)))
+            to_parent.send(("findings", index, _validate(raw, settings)))
     except (EOFError, OSError):
         return  # the parent has gone: nobody is waiting
     finally:
@@ -230,11 +232,12 @@ def _read(file: str) -> RawGraph | None:
         return None
 
 
-def _validate(raw: RawGraph | None, spec: ModelSpec | None, strategy: Strategy | None) -> list[Finding] | None:
+def _validate(raw: RawGraph | None, settings: Settings) -> list[Finding] | None:
     if raw is None:
         return None
     try:
-        return validate_review(review_raw_graph(raw, strategy), spec).findings
+        review = review_raw_graph(raw, settings.strategy)
+        return validate_review(review, settings.spec, settings.selection, settings.hardware).findings
     except Exception:  # noqa: BLE001 - the parent validates the file itself, and reports what fails
         return None
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import stat
 
-import yaml
-
 from dagtui.errors import ConfigError, DagtuiError, InputError
 
 _CHUNK = 1 << 20
@@ -108,6 +106,8 @@ def _decode_utf8(data: bytes, name: str, error: type[DagtuiError]) -> str:
 def load_yaml(path: str | os.PathLike[str], what: str) -> object:
     """A small YAML file (a model spec, dagtui.yaml) read as untrusted input: a regular file of at
     most 1 MiB, UTF-8, nested no deeper than the parser can follow; a clear ConfigError otherwise."""
+    import yaml  # imported when needed: reading DOT files does without it
+
     name = str(path)
     text = _decode_utf8(read_regular_file(name, MAX_YAML_BYTES, ConfigError, what=what), name, ConfigError)
     try:

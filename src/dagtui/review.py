@@ -4,13 +4,12 @@ unreadable file an error message, never a traceback."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagtui.cost.hardware import HardwareProfile
 from dagtui.dot import RawGraph, read_dot
-from dagtui.errors import DotSyntaxError, InputError
+from dagtui.errors import Checkpoint, DotSyntaxError, InputError, no_checkpoint
 from dagtui.model import Deployment, ModelSpec, Strategy, build_deployment
 from dagtui.validate import (
     Finding,
@@ -29,6 +28,7 @@ class Review:
     deployment: Deployment | None = None
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None  # an input error: missing, unreadable, binary, ...
+    syntax_error: str | None = None  # the file is not DOT: the reader's words (its finding is SYN001)
 
     @property
     def name(self) -> str:
@@ -44,29 +44,36 @@ class Review:
         return sum(1 for finding in self.findings if finding.severity is severity)
 
 
-def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None) -> Review:
-    """Read and model one DOT file, without validating it yet."""
+def read_raw(path: str | os.PathLike[str], checkpoint: Checkpoint = no_checkpoint) -> RawGraph | Review:
+    """Read one DOT file: its raw graph, or the review of a file that could not be read (a syntax
+    finding, or an input error)."""
     file = str(path)
     try:
-        raw = read_dot(file)
+        return read_dot(file, checkpoint=checkpoint)
     except DotSyntaxError as error:
-        return Review(file, findings=[_numbered(finding_from_syntax_error(error))])
+        return Review(file, findings=[_numbered(finding_from_syntax_error(error))], syntax_error=str(error))
     except InputError as error:
         return Review(file, error=str(error))
-    return review_raw_graph(raw, strategy)
 
 
-def review_raw_graph(raw: RawGraph, strategy: Strategy | None = None) -> Review:
-    """A review of a file already read (by the helper process): the deployment built from it."""
-    return Review(raw.file, build_deployment(raw, strategy))
+def read_file(path: str | os.PathLike[str], strategy: Strategy | None = None) -> Review:
+    """Read and model one DOT file, without validating it yet."""
+    raw = read_raw(path)
+    return raw if isinstance(raw, Review) else review_raw_graph(raw, strategy)
+
+
+def review_raw_graph(raw: RawGraph, strategy: Strategy | None = None, checkpoint: Checkpoint = no_checkpoint) -> Review:
+    """A review of a file already read: the deployment built from it."""
+    return Review(raw.file, build_deployment(raw, strategy, checkpoint))
 
 
 def validate_review(review: Review, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
-                    hardware: HardwareProfile | None = None) -> Review:
-    """Run the validator over a review's deployment; a file that did not parse keeps its syntax
-    finding, subject to the same rule selection and severities."""
+                    hardware: HardwareProfile | None = None, checkpoint: Checkpoint = no_checkpoint) -> Review:
+    """Run the validator over a review's deployment (`hardware`: the GPU the memory rules judge
+    capacity by); a file that did not parse keeps its syntax finding, subject to the same rule
+    selection and severities."""
     if review.deployment is not None:
-        review.findings = validate(review.deployment, spec, selection, hardware)
+        review.findings = validate(review.deployment, spec, selection, hardware, checkpoint)
         _cite_repeated_declarations(review.findings, review.deployment)
     elif selection is not None:
         review.findings = selection.apply(review.findings)
@@ -89,16 +96,10 @@ def review_file(
     spec: ModelSpec | None = None,
     strategy: Strategy | None = None,
     selection: RuleSelection | None = None,
-    progress: Callable[[str], None] | None = None,
     hardware: HardwareProfile | None = None,
 ) -> Review:
-    """Read and validate one DOT file; `progress` hears which phase is running."""
-    report = progress or (lambda phase: None)
-    report("reading and modelling")
-    review = read_file(path, strategy)
-    if review.deployment is not None:
-        report(f"validating {len(review.deployment.nodes):,} nodes")
-    return validate_review(review, spec, selection, hardware)
+    """Read and validate one DOT file (see `dagtui.loader` for several, with progress)."""
+    return validate_review(read_file(path, strategy), spec, selection, hardware)
 
 
 def _numbered(finding: Finding) -> Finding:

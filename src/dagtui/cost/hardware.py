@@ -13,8 +13,6 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 
-import yaml
-
 from dagtui.cost.units import UnitError, parse_quantity
 from dagtui.errors import ConfigError
 from dagtui.input_files import load_yaml
@@ -63,6 +61,8 @@ def load_hardware(name_or_path: str) -> HardwareProfile:
     """A shipped profile by name (`h100`), or a profile YAML file."""
     key = name_or_path.strip().lower()
     if key in SHIPPED:
+        import yaml  # imported when a profile is asked for: `check` without `--hardware` does without it
+
         text = (resources.files("dagtui.cost") / "hardware" / f"{key}.yaml").read_text(encoding="utf-8")
         return profile_from_data(yaml.safe_load(text), key)
     if not os.path.lexists(name_or_path) and os.sep not in name_or_path and not name_or_path.endswith((".yaml", ".yml")):

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 
-from dagtui.dot.comments import comments
 from dagtui.dot.labels import has_long_numbers, label_lines, shorten_numbers
 from dagtui.dot.plain_reader import read_plain
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource, check_source, read_source
-from dagtui.dot.source_lines import declaration_lines
 from dagtui.dot.structure import MAX_NESTING, scan
-from dagtui.errors import DotSyntaxError, InputError
+from dagtui.errors import Checkpoint, DotSyntaxError, InputError, no_checkpoint
 
 __all__ = [
     "BACKENDS", "RawCluster", "RawEdge", "RawGraph", "RawNode", "backend_name", "check_source", "graphviz_backend",
@@ -39,23 +37,25 @@ def graphviz_backend() -> str:
     return "cgraph"
 
 
-def parse_source(source: DotSource, backend: str | None = None) -> RawGraph:
-    """Parse already-read DOT text with the chosen backend and attach declaration lines."""
+def parse_source(source: DotSource, backend: str | None = None, checkpoint: Checkpoint = no_checkpoint) -> RawGraph:
+    """Parse already-read DOT text with the chosen backend, with declaration lines and comments
+    (the plain reader finds them in its own pass; for the others the text is scanned)."""
     backend = backend or backend_name()
-    graph = read_plain(source) if backend == "plain" else None
+    graph = read_plain(source, checkpoint) if backend == "plain" else None
     if graph is None:
+        checkpoint()
         graph = _read_with_graphviz_grammar(source, graphviz_backend() if backend == "plain" else backend)
+        checkpoint()
+        if graph.directed and graph.nodes:
+            from dagtui.dot.source_lines import lines_from_text
+
+            lines_from_text(graph, source.text)
     if not graph.directed:
         raise InputError(f"{source.path}: an undirected `graph`; deployment DAGs are `digraph`s")
     if not graph.nodes:
         raise InputError(f"{source.path}: the graph holds no nodes; nothing to review")
     if has_long_numbers(source.text):
         _shorten_attribute_numbers(graph)
-    graph.comments = comments(source.text)
-    declarations = declaration_lines(source.text, set(graph.nodes))
-    for node_id, node in graph.nodes.items():
-        node.line = declarations.line.get(node_id)
-        node.declared_at = tuple(declarations.repeated.get(node_id, ()))
     return graph
 
 
@@ -101,6 +101,9 @@ def _parse_with(source: DotSource, backend: str) -> RawGraph:
     return read_pydot(source)
 
 
-def read_dot(path: str | os.PathLike[str], backend: str | None = None) -> RawGraph:
-    """Read a DOT file; raises `InputError` or `DotSyntaxError`, never a library's exception."""
-    return parse_source(read_source(path), backend)
+def read_dot(path: str | os.PathLike[str], backend: str | None = None, checkpoint: Checkpoint = no_checkpoint) -> RawGraph:
+    """Read a DOT file; raises `InputError` or `DotSyntaxError`, never a library's exception
+    (`Cancelled` from `checkpoint`, which is called between steps)."""
+    source = read_source(path)
+    checkpoint()
+    return parse_source(source, backend, checkpoint)

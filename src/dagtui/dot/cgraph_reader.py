@@ -33,8 +33,65 @@ def _decode(value: bytes | str | None) -> str:
     return value
 
 
+_ERROR_HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p)  # cgraph's `agusererrf`
+
+
+class _CapturedErrors:
+    """cgraph's errors and warnings during one parse, through its own hook (`agseterrf`): they
+    reach neither the terminal nor anything else, no file descriptor is touched, and the hook is
+    put back afterwards. The hook is one for the process: parses from several threads take turns.
+    Where the platform's loader cannot find the hook, cgraph's stderr (file descriptor 2) is
+    redirected instead, as a last resort."""
+
+    _turn = threading.Lock()
+
+    def __enter__(self) -> _CapturedErrors:
+        self._turn.acquire()
+        self._messages: list[str] = []
+        self._fallback: _CapturedStderr | None = None
+        setter = _error_hook_setter()
+        if setter is None:
+            self._fallback = _CapturedStderr().__enter__()
+        else:
+            self._setter = setter
+            self._hook = _ERROR_HOOK(self._collect)  # referenced until put back: cgraph calls it
+            self._previous = setter(self._hook)
+        return self
+
+    def _collect(self, message: bytes) -> int:
+        self._messages.append(message.decode("utf-8", errors="replace"))
+        return 0
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fallback is not None:
+                self._fallback.__exit__(*exc)
+                self._messages.append(self._fallback.text)
+            else:
+                self._setter(self._previous)
+        finally:
+            self._turn.release()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._messages)
+
+
+@functools.cache
+def _error_hook_setter() -> Callable[[object], object] | None:
+    """cgraph's `agseterrf` (looked up through the extension, which links cgraph), or None where
+    the platform's loader cannot resolve it that way."""
+    try:
+        setter = ctypes.CDLL(cg.__file__).agseterrf
+    except (OSError, AttributeError):
+        return None
+    setter.argtypes = [_ERROR_HOOK]
+    setter.restype = _ERROR_HOOK
+    return setter
+
+
 class _CapturedStderr:
-    """Redirect file descriptor 2 to a temporary file: cgraph writes its errors there directly."""
+    """Redirect file descriptor 2 to a temporary file: where cgraph's hook cannot be set."""
 
     def __enter__(self) -> _CapturedStderr:
         self._file = tempfile.TemporaryFile()
@@ -100,7 +157,7 @@ def _parse(source: DotSource) -> Any:
     with tempfile.TemporaryFile() as handle:
         handle.write(source.data)
         handle.seek(0)
-        with _CapturedStderr() as captured:
+        with _CapturedErrors() as captured:
             try:
                 root = cg.agread(handle, None)
             except ValueError:
@@ -130,7 +187,7 @@ def read_cgraph(source: DotSource) -> RawGraph:
             backend="cgraph",
         )
     finally:
-        _close_in_background(root)
+        cg.agclose(root)
 
 
 def _graph_name(graph: Any) -> str:
@@ -161,27 +218,3 @@ def _nodes_and_edges(
             edge = nxtout(root, edge)
         node = nxtnode(root, node)
     return nodes, edges
-
-
-def _close_in_background(root: Any) -> None:
-    """Free cgraph's copy of the graph on another thread: `agclose` takes ~0.1 s on a 19k-node
-    graph and the caller no longer needs it. Called through ctypes, which releases the GIL, so it
-    runs beside the model build; where the symbol cannot be found it is freed here instead."""
-    close = _releasing_agclose()
-    if close is None:
-        cg.agclose(root)
-        return
-    threading.Thread(target=close, args=(int(root),), name="dagtui-agclose", daemon=True).start()
-
-
-@functools.cache
-def _releasing_agclose() -> Callable[[int], int] | None:
-    """cgraph's `agclose` as a ctypes function (looked up through the extension, which links
-    cgraph), or None where the platform's loader cannot resolve it that way."""
-    try:
-        close = ctypes.CDLL(cg.__file__).agclose
-    except (OSError, AttributeError):
-        return None
-    close.argtypes = [ctypes.c_void_p]
-    close.restype = ctypes.c_int
-    return close

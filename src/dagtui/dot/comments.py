@@ -37,14 +37,20 @@ def comments(text: str) -> list[Comment]:
             continue
         line += text.count("\n", last, match.start())
         last = match.start()
-        body = shorten_numbers(piece.strip()[:MAX_COMMENT_CHARS])
-        body = body[2:-2] if body.startswith("/*") and body.endswith("*/") else body.lstrip("/#*")
-        body = " ".join(body.split())
-        if body:
-            found.append(Comment(line, body, match.start() < first_statement))
+        comment = comment_at(piece, line, match.start() < first_statement)
+        if comment is not None:
+            found.append(comment)
             if len(found) >= MAX_COMMENTS:
                 break
     return found
+
+
+def comment_at(piece: str, line: int, header: bool) -> Comment | None:
+    """The comment `piece` (markers included) as found on `line`; None when it says nothing."""
+    body = shorten_numbers(piece.strip()[:MAX_COMMENT_CHARS])
+    body = body[2:-2] if body.startswith("/*") and body.endswith("*/") else body.lstrip("/#*")
+    body = " ".join(body.split())
+    return Comment(line, body, header) if body else None
 
 
 def _first_statement(text: str) -> int:

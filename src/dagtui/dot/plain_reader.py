@@ -33,19 +33,23 @@ from dataclasses import dataclass, field
 
 from dagtui.dot.raw import RawCluster, RawEdge, RawGraph, RawNode
 from dagtui.dot.source import DotSource
+from dagtui.dot.token_lines import KEYWORDS, read_lines
+from dagtui.errors import Checkpoint, no_checkpoint
 
 # One token per match; whitespace is skipped by `findall` itself. Quoted strings take escaped
 # pairs whole, as cgraph's lexer does (`\\` then `"` ends a string).
 _TOKEN = re.compile(
-    r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"'  # quoted ID
+    r"\n"  # a line break: the parser skips these; lines are counted from them (token_lines)
+    r'|"[^"\\]*(?:\\[\s\S][^"\\]*)*"'  # quoted ID
     r"|->|--"  # edge operators
     r"|[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9\x80-\U0010ffff]*"  # bare ID or keyword
     r"|-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?![A-Za-z_0-9.\x80-\U0010ffff])"  # numeral, delimited
+    r"|-?[.0-9][A-Za-z_0-9.\x80-\U0010ffff]*"  # a numeral run into letters (`12abc`): cgraph splits it
     r"|//[^\n]*|/\*[\s\S]*?\*/"  # comments
     r"|\S"  # anything else: punctuation, or a character outside the subset
 )
-_KEYWORDS = frozenset({"node", "edge", "graph", "digraph", "subgraph", "strict"})
 _PUNCTUATION = frozenset("[]{};,=")
+_NUMERAL = re.compile(r"-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)")
 _ESCAPED_PAIR = re.compile(r"\\([\s\S])")
 _END = ""  # after the last token; no token is empty
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -55,14 +59,27 @@ class _OutsideSubset(Exception):
     """The text uses DOT this reader leaves to cgraph."""
 
 
-def read_plain(source: DotSource) -> RawGraph | None:
-    """Read plain DOT into a `RawGraph`, or None when the text is outside the subset (or wrong)."""
+def read_plain(source: DotSource, checkpoint: Checkpoint = no_checkpoint) -> RawGraph | None:
+    """Read plain DOT into a `RawGraph` with its nodes' lines and its comments, or None when the
+    text is outside the subset (or wrong). `checkpoint` is called between tokens, parse and lines."""
     if _CONTROL.search(source.text):
         return None  # cgraph's lexer and Python's idea of whitespace differ on these
+    parser = _Parser(source)
+    checkpoint()
     try:
-        return _Parser(source).parse()
+        graph = parser.parse()
     except (_OutsideSubset, RecursionError):  # subgraphs nested hundreds deep: cgraph's to judge
         return None
+    checkpoint()
+    found = read_lines(parser.raw_tokens, source, graph.nodes)
+    if found is None:
+        from dagtui.dot.source_lines import lines_from_text
+
+        lines_from_text(graph, source.text)
+    else:
+        declarations, graph.comments = found
+        declarations.apply(graph.nodes)
+    return graph
 
 
 @dataclass(eq=False)
@@ -83,11 +100,18 @@ class _Scope:
         return child
 
 
+def _spellings(word: str) -> list[str]:
+    """`word` in every mix of upper and lower case."""
+    return ["".join(letters) for letters in itertools.product(*((c.lower(), c.upper()) for c in word))]
+
+
+# Keywords ignore case: each spelling of each (512 in all), so that a token is looked up once.
+_KEYWORD_SPELLINGS = {spelling: keyword for keyword in KEYWORDS for spelling in _spellings(keyword)}
+
+
 def _keyword(token: str) -> str:
     """The keyword a token is, lower-cased (keywords ignore case), or "" for anything else."""
-    # The longest keyword has 8 letters: most IDs are ruled out without lower-casing them.
-    lowered = token.lower() if len(token) <= 8 else ""
-    return lowered if lowered in _KEYWORDS else ""
+    return _KEYWORD_SPELLINGS.get(token, "")
 
 
 def _unquote(token: str) -> str:
@@ -102,10 +126,13 @@ def _unquote(token: str) -> str:
 class _Parser:
     def __init__(self, source: DotSource) -> None:
         self.source = source
-        tokens = _TOKEN.findall(source.text)
+        self.raw_tokens = _TOKEN.findall(source.text)  # line breaks and comments included
         if "//" in source.text or "/*" in source.text:  # a `/` alone (`4096/TP8` in labels) is no comment
-            tokens = [token for token in tokens if not token.startswith(("//", "/*"))]
-        self.tokens = [*tokens, _END]  # the sentinel spares every look-ahead a bounds check
+            tokens = [token for token in self.raw_tokens if token != "\n" and not token.startswith(("//", "/*"))]
+        else:
+            tokens = list(filter("\n".__ne__, self.raw_tokens))
+        tokens.append(_END)  # the sentinel spares every look-ahead a bounds check
+        self.tokens = tokens
         self.position = 0
         self.nodes: dict[str, dict[str, str]] = {}
         self.out_edges: dict[str, list[RawEdge]] = {}
@@ -140,6 +167,8 @@ class _Parser:
                 raise _OutsideSubset("keyword where an ID belongs")
             return token
         if first.isdigit() or (first in ".-" and len(token) > 1 and token not in ("->", "--")):
+            if _NUMERAL.fullmatch(token) is None:
+                raise _OutsideSubset("a badly delimited number")  # cgraph warns and splits it
             return token
         raise _OutsideSubset(f"not an ID: {token!r}")
 

@@ -18,6 +18,20 @@ class RawNode:
     declared_at: tuple[int, ...] = ()
 
 
+@dataclass
+class Declarations:
+    """Each node's line, and every line of the nodes declared more than once (see `source_lines`)."""
+
+    line: dict[str, int] = field(default_factory=dict)
+    repeated: dict[str, list[int]] = field(default_factory=dict)
+
+    def apply(self, nodes: dict[str, RawNode]) -> None:
+        """Give each node its line and, when declared more than once, all its lines."""
+        for node_id, node in nodes.items():
+            node.line = self.line.get(node_id)
+            node.declared_at = tuple(self.repeated.get(node_id, ()))
+
+
 @dataclass(slots=True)
 class RawEdge:
     """One edge statement's edge; parallel edges between the same pair are kept apart."""

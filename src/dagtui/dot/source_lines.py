@@ -1,6 +1,7 @@
 """Find the lines where each node is declared, with a few linear scans of the DOT text.
 
-Neither cgraph nor pydot keeps line numbers, yet SARIF output and the TUI need them. A node's line
+Neither cgraph nor pydot keeps line numbers, yet SARIF output and the TUI need them (the plain
+reader finds the same lines from its own tokens: `token_lines`). A node's line
 is that of its own statement (`id [label=...]`); when it has several, the last one that sets its
 label (the label every rule reads: the later statement wins, as in Graphviz), else its first. A
 node without a statement of its own gets the first edge statement it starts, else its first
@@ -10,7 +11,10 @@ mention. Every scan is one pass over the text, whatever the number of nodes or e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from dagtui.dot.comments import comments
+from dagtui.dot.raw import Declarations, RawGraph
+from dagtui.dot.token_lines import KEYWORDS as _KEYWORDS
 
 _ID = r'(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_\x80-\uffff][\w\x80-\uffff.]*|-?\d+(?:\.\d*)?))'
 # A node's own statement, starting a line: `id [...]`, `"id" [`, `id;` or `id` alone.
@@ -24,15 +28,12 @@ _MENTION = re.compile(
 )
 # Inside an attribute list: its items' keys, strings (skipped whole) and the closing bracket.
 _ATTRIBUTE = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\Z)|<|(\])|([A-Za-z_][\w]*)\s*=')
-_KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
 
 
-@dataclass
-class Declarations:
-    """Each node's line, and every line of the nodes declared more than once."""
-
-    line: dict[str, int] = field(default_factory=dict)
-    repeated: dict[str, list[int]] = field(default_factory=dict)
+def lines_from_text(graph: RawGraph, text: str) -> None:
+    """Give the graph's nodes their lines, and the graph its comments, from its DOT text."""
+    graph.comments = comments(text)
+    declaration_lines(text, set(graph.nodes)).apply(graph.nodes)
 
 
 def declaration_lines(text: str, node_ids: set[str]) -> Declarations:

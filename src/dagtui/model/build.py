@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawGraph
+from dagtui.errors import Checkpoint, no_checkpoint
 from dagtui.model.deployment import Deployment, Stage
 from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
@@ -19,19 +19,37 @@ from dagtui.model.roles import claimed_layers, layer_in, stage_in
 from dagtui.model.declared import declared_strategy
 from dagtui.model.strategy import AXES, Strategy
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 _STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*stage|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
-def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None) -> Deployment:
-    """Build the deployment model from a raw graph; `strategy_override` is `--strategy`."""
-    nodes = {node_id: read_node(raw_node) for node_id, raw_node in raw.nodes.items()}
+# Nodes read between two calls of the checkpoint: a few milliseconds' work.
+_NODES_PER_CHECKPOINT = 2048
+
+
+def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
+                     checkpoint: Checkpoint = no_checkpoint) -> Deployment:
+    """Build the deployment model from a raw graph; `strategy_override` is `--strategy`;
+    `checkpoint` is called between steps (see `dagtui.errors.Checkpoint`)."""
+    nodes: dict[str, NodeInfo] = {}
+    items = list(raw.nodes.items())
+    for start in range(0, len(items), _NODES_PER_CHECKPOINT):
+        checkpoint()
+        nodes.update((node_id, read_node(raw_node)) for node_id, raw_node in items[start:start + _NODES_PER_CHECKPOINT])
+    checkpoint()
+    import networkx as nx  # imported when needed: `dagtui rules` and `generate` do without it
+
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from((edge.source, edge.target) for edge in raw.edges)  # parallel edges become one
     dashed = {(edge.source, edge.target) for edge in raw.edges if "dashed" in edge.attrs.get("style", "")}
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
+    checkpoint()
     _read_attention_in_context(nodes, graph)
+    checkpoint()
     stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes)
     for stage in stages:
         for member in stage.members:

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from dagtui.dot.raw import RawEdge, RawGraph
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Kind, Op
 from dagtui.model.strategy import Strategy
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass

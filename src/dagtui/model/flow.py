@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import COLLECTIVES, PASS_THROUGH, Kind, Op
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _HOPS = 6
 _MOE_SIDE = frozenset({Op.EXPERT, Op.GATE, Op.DISPATCH, Op.COMBINE, Op.ALL_TO_ALL})

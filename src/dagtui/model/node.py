@@ -19,8 +19,8 @@ from dagtui.model.operators import (
     Kind,
     Op,
     kind_for,
+    operator_from_id,
     operator_from_text,
-    readable_id,
 )
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
@@ -121,7 +121,7 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
             op = Op.MLP  # "MoE Output Projection", "Expert Output Proj": the FFN's projection, not attention's
         if op is not Op.UNKNOWN:
             return op, "label"
-    op = operator_from_text(readable_id(node_id))
+    op = operator_from_id(node_id)
     if op is not Op.UNKNOWN:
         return op, "id"
     for line in lines[1:]:
@@ -308,11 +308,15 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
 
 
 def _read_id(node: NodeInfo) -> None:
+    stated: dict[str, int] | None = None  # the degrees the label states, read once, when a rank asks
     for axis, value in _ID_RANK.findall(node.id):
         if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
             continue  # `mlp_tp8` on GPUs 0-7 (or 8-15): the degree of the group it runs on, not rank 8
-        if node.label and parse_degrees(" ".join(node.label), single_tokens=False).get(axis.lower()) == int(value):
-            continue  # `baseline_tp8_pp2` labelled "TP=8, PP=2": the id echoes the degree its label states
+        if node.label and int(value) > 0:  # a degree is never 0: rank 0 echoes none
+            if stated is None:
+                stated = parse_degrees(" ".join(node.label), single_tokens=False)
+            if stated.get(axis.lower()) == int(value):
+                continue  # `baseline_tp8_pp2` labelled "TP=8, PP=2": the id echoes the degree its label states
         _merge_ranks(node.ranks, {axis.lower(): frozenset({int(value)})})
     if node.placement is None:
         gpu = _ID_GPU.search(node.id)

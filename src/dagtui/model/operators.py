@@ -10,6 +10,8 @@ import functools
 import re
 from enum import Enum
 
+from dagtui.model import templates
+
 
 class Kind(str, Enum):
     """What a node does in the data flow, by convention of its DOT shape."""
@@ -148,19 +150,42 @@ SHAPE_KINDS = {
 }
 
 
+# Classified once per template (see `templates`): ids and label lines that differ only in their
+# numbers give the operator their template gives. The table's patterns treat every digit alike
+# but the 2 of `all2all` and `a2a`, which templates keep.
+
+
 @functools.lru_cache(maxsize=65536)
 def operator_from_text(text: str) -> Op:
     """The first operator the table finds in `text` (a label line or an id made readable)."""
+    return _operator_of_template(templates.template(text))
+
+
+def operator_from_id(node_id: str) -> Op:
+    """The operator a node's id names (`layer0_attn_q_tp2`: a Q projection)."""
+    return _operator_of_id_template(templates.template(node_id))
+
+
+@functools.lru_cache(maxsize=16384)
+def _operator_of_id_template(masked_id: str) -> Op:
+    return _operator_of_template(readable_id(masked_id))  # readable_id leaves digits alone
+
+
+@functools.lru_cache(maxsize=16384)
+def _operator_of_template(masked: str) -> Op:
     for op, pattern in RULES:
-        if pattern.search(text):
+        if pattern.search(masked):
             return op
     return Op.UNKNOWN
 
 
+_ID_SEPARATORS = re.compile(r"[_.:]+")
+_CAMEL_CASE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
 def readable_id(node_id: str) -> str:
     """`layer0_attn_q_tp2` -> `layer0 attn q tp2`, `L3_TP2_QPROJ` -> `L3 TP2 QPROJ`, so word rules apply."""
-    spaced = re.sub(r"[_.:]+", " ", node_id)
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", spaced)
+    return _CAMEL_CASE.sub(" ", _ID_SEPARATORS.sub(" ", node_id))
 
 
 # Shapes Graphviz draws as bare text: a node drawn so is a note unless its label names an operator.

@@ -8,10 +8,12 @@ read by `gpus.parse_ranks`, and a text's degree statements are masked before ran
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 from dagtui.errors import ConfigError
+from dagtui.model import templates
 
 AXES = ("ep", "tp", "pp", "dp", "sp")
 MAX_DEGREE = 1_000_000
@@ -72,19 +74,29 @@ class DegreeMatch:
     end: int
 
 
+# A match found in a template: its axis, where its value stands, and where it starts and ends.
+# The values are read from the text itself (see `templates`): all these patterns treat every digit
+# alike, and `_RANK_RANGE`'s back-reference repeats an axis, never a number.
+_Shape = tuple[str, int, int, int, int]
+
+
+def _replayed(text: str, shapes: tuple[_Shape, ...]) -> list[DegreeMatch]:
+    return [DegreeMatch(axis, int(text[low:high]), start, end) for axis, low, high, start, end in shapes]
+
+
 def explicit_matches(text: str) -> list[DegreeMatch]:
     """The degrees `text` states in explicit forms only (`TP=8`, `8-way TP`, `tp_size=8`)."""
-    return _explicit(text)
+    return _replayed(text, _explicit(templates.template(text)))
 
 
-def _explicit(text: str) -> list[DegreeMatch]:
+@functools.lru_cache(maxsize=16384)
+def _explicit(masked: str) -> tuple[_Shape, ...]:
     found = []
     for pattern in _EXPLICIT:
-        for match in pattern.finditer(text):
-            first, second = match.group(1), match.group(2)
-            axis, value = (first, second) if not first.isdigit() else (second, first)
-            found.append(DegreeMatch(_axis(axis), int(value), match.start(), match.end()))
-    return found
+        for match in pattern.finditer(masked):
+            axis, value = (1, 2) if not match.group(1).isdigit() else (2, 1)
+            found.append((_axis(match.group(axis)), match.start(value), match.end(value), match.start(), match.end()))
+    return tuple(found)
 
 
 def _marks(length: int, spans) -> bytearray:
@@ -96,30 +108,43 @@ def _marks(length: int, spans) -> bytearray:
     return marks
 
 
-def _chains(text: str, taken: bytearray) -> list[list[DegreeMatch]]:
+def _chains(masked: str, taken: bytearray) -> list[tuple[_Shape, ...]]:
     """Runs of `AXISn` tokens joined by `-`, `_`, `x`, `,` or spaces (`EP64-TP8-PP2-DP2`), each
-    run a list; rank ranges (`TP0-TP7`, `EP0-63`) are ranks and break runs."""
-    chains: list[list[DegreeMatch]] = []
-    current: list[DegreeMatch] = []
-    ranges = _marks(len(text), ((match.start(), match.end()) for match in _RANK_RANGE.finditer(text)))
-    for match in _TOKEN.finditer(text):
+    run a tuple; rank ranges (`TP0-TP7`, `EP0-63`) are ranks and break runs."""
+    chains: list[tuple[_Shape, ...]] = []
+    current: list[_Shape] = []
+    ranges = _marks(len(masked), ((match.start(), match.end()) for match in _RANK_RANGE.finditer(masked)))
+    for match in _TOKEN.finditer(masked):
         if taken[match.start()]:
             continue
         if ranges[match.start()]:
             if current:
-                chains.append(current)
+                chains.append(tuple(current))
             current = []
             continue
-        token = DegreeMatch(_axis(match.group(1)), int(match.group(2)), match.start(), match.end())
-        if current and _CHAIN_GAP.match(text[current[-1].end:match.start()]):
+        token = (_axis(match.group(1)), match.start(2), match.end(2), match.start(), match.end())
+        if current and _CHAIN_GAP.match(masked[current[-1][4]:match.start()]):
             current.append(token)
         else:
             if current:
-                chains.append(current)
+                chains.append(tuple(current))
             current = [token]
     if current:
-        chains.append(current)
+        chains.append(tuple(current))
     return chains
+
+
+@functools.lru_cache(maxsize=16384)
+def _statements(masked: str, count_first: bool) -> tuple[tuple[_Shape, ...], tuple[tuple[_Shape, ...], ...]]:
+    """The explicit and count-first statements of a template, and its runs of `AXISn` tokens."""
+    found = list(_explicit(masked))
+    taken = _marks(len(masked), ((start, end) for _, _, _, start, end in found))
+    if count_first:
+        for match in _COUNT_FIRST.finditer(masked):
+            if not taken[match.start()]:
+                found.append((_axis(match.group(2)), match.start(1), match.end(1), match.start(), match.end()))
+                taken[match.start():match.end()] = b"\x01" * (match.end() - match.start())
+    return tuple(found), tuple(_chains(masked, taken))
 
 
 def degree_matches(text: str, single_tokens: bool = True, count_first: bool = True) -> list[DegreeMatch]:
@@ -130,19 +155,15 @@ def degree_matches(text: str, single_tokens: bool = True, count_first: bool = Tr
     names ranks: `dp1_pp0_tp7`), and alone only where `single_tokens` (a graph label or title:
     `Baseline TP8`, not a node label's `QKV TP3`). `count_first` reads `16 EP x 4 TP`.
     """
-    found = _explicit(text)
-    taken = _marks(len(text), ((m.start, m.end) for m in found))
-    if count_first:
-        for match in _COUNT_FIRST.finditer(text):
-            if not taken[match.start()]:
-                found.append(DegreeMatch(_axis(match.group(2)), int(match.group(1)), match.start(), match.end()))
-                taken[match.start():match.end()] = b"\x01" * (match.end() - match.start())
-    for chain in _chains(text, taken):
-        axes = {token.axis for token in chain}
-        if any(token.value == 0 for token in chain):
+    statements, chains = _statements(templates.template(text), count_first)
+    found = _replayed(text, statements)
+    for chain in chains:
+        tokens = _replayed(text, chain)
+        axes = {token.axis for token in tokens}
+        if any(token.value == 0 for token in tokens):
             continue  # ranks: `DP0_PP1`, `dp1_pp0_tp7`
         if len(axes) >= 2 or single_tokens:
-            found.extend(chain)
+            found.extend(tokens)
     # A degree past MAX_DEGREE states nothing dagtui can use: checks would enumerate its ranks.
     return sorted((m for m in found if m.value <= MAX_DEGREE), key=lambda m: m.start)
 
@@ -162,7 +183,7 @@ def parse_degrees(text: str, single_tokens: bool = True, count_first: bool = Tru
 def degree_spans(text: str) -> list[tuple[int, int]]:
     """Where `text` states degrees in explicit forms (`TP=8`, `8-way TP`): spans that rank
     parsing must skip."""
-    return [(m.start, m.end) for m in _explicit(text)]
+    return [(start, end) for _, _, _, start, end in _explicit(templates.template(text))]
 
 
 @dataclass

@@ -3,8 +3,6 @@ the concise one-line-a-finding format."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagtui.compare import Comparison
 from dagtui.report.atomic import OutputError, TargetExists, write_atomic
 from dagtui.report.concise import render_concise
@@ -12,13 +10,8 @@ from dagtui.report.github import render_github
 from dagtui.report.json_report import render_json, report_data
 from dagtui.report.markdown import render_markdown
 from dagtui.report.sarif import render_sarif, sarif_data
-from dagtui.report.text import print_text, render_text
+from dagtui.report_formats import FORMATS, format_for_path
 from dagtui.review import Review
-
-FORMATS = ("text", "concise", "markdown", "json", "sarif", "github")
-# What `--output PATH` writes when no --format is given, by the name's ending (longest first).
-_BY_EXTENSION = ((".sarif.json", "sarif"), (".sarif", "sarif"), (".json", "json"), (".md", "markdown"),
-                 (".markdown", "markdown"))
 
 __all__ = [
     "FORMATS", "OutputError", "TargetExists", "format_for_path", "print_text_to_console", "render", "report_data",
@@ -26,16 +19,11 @@ __all__ = [
 ]
 
 
-def format_for_path(path: str) -> str:
-    """The format a report file's name asks for: `r.json` json, `r.md` markdown, `r.sarif` sarif;
-    any other name the text report."""
-    name = Path(path).name.lower()
-    return next((fmt for ending, fmt in _BY_EXTENSION if name.endswith(ending)), "text")
-
-
 def print_text_to_console(reviews: list[Review], comparison: Comparison | None = None) -> None:
     """Rich text on stdout: colour only on a terminal, NO_COLOR respected (rich reads it)."""
     from rich.console import Console
+
+    from dagtui.report.text import print_text  # rich, for text reports only
 
     print_text(reviews, comparison, Console())
 
@@ -52,4 +40,6 @@ def render(fmt: str, reviews: list[Review], comparison: Comparison | None = None
         return render_sarif(reviews)
     if fmt == "github":
         return render_github(reviews)
+    from dagtui.report.text import render_text
+
     return render_text(reviews, comparison)

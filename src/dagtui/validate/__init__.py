@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dagtui.cost.hardware import HardwareProfile
+from dagtui.errors import Checkpoint, no_checkpoint
 from dagtui.model.deployment import Deployment
 from dagtui.model.spec import ModelSpec
 from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
@@ -44,13 +45,15 @@ class RuleSelection:
 
 
 def validate(deployment: Deployment, spec: ModelSpec | None = None, selection: RuleSelection | None = None,
-             hardware: HardwareProfile | None = None) -> list[Finding]:
+             hardware: HardwareProfile | None = None, checkpoint: Checkpoint = no_checkpoint) -> list[Finding]:
     """Run every enabled rule; findings come sorted by severity, then rule code, with ids F1, F2...
-    `hardware` is the GPU the memory rules judge capacity by."""
+    `hardware` is the GPU the memory rules judge capacity by; `checkpoint` is called before each
+    rule (see `dagtui.errors.Checkpoint`)."""
     selection = selection or RuleSelection()
     ctx = Context(deployment, spec, hardware)
     findings: list[Finding] = []
     for rule in RULES.values():
+        checkpoint()
         if selection.enabled(rule):
             findings.extend(selection.apply(list(rule.check(ctx))))
     for finding in findings:

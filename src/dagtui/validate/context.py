@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
 
-import networkx as nx
-
 from dagtui.cost.hardware import HardwareProfile
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
@@ -99,6 +97,8 @@ class Context:
     @cached_property
     def topological_order(self) -> list[str] | None:
         """The nodes in data-flow order, or None when the graph has a cycle."""
+        import networkx as nx  # imported when needed: `dagtui rules` and `generate` do without it
+
         try:
             return list(nx.topological_sort(self.deployment.graph))
         except nx.NetworkXUnfeasible:
@@ -113,6 +113,8 @@ class Context:
 
     @cached_property
     def weak_components(self) -> list[set[str]]:
+        import networkx as nx
+
         return list(nx.weakly_connected_components(self.deployment.graph))
 
     @cached_property

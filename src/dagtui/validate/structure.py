@@ -6,13 +6,15 @@ import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _PREFILL = "prefill"
 _DECODE = "decode"
@@ -29,6 +31,8 @@ def cycle(ctx: Context):
     """
     if ctx.topological_order is not None:
         return  # a DAG: the common case, settled by the sort other rules need anyway
+    import networkx as nx
+
     graph = ctx.deployment.graph
     position = {node: index for index, node in enumerate(ctx.nodes)}  # file order
     for component in nx.strongly_connected_components(graph):
@@ -55,6 +59,8 @@ def _in_file_order(graph: nx.DiGraph, ordered: list[str]) -> nx.DiGraph:
     """The subgraph on `ordered` (members in file order), nodes and edges in that order.
     networkx's subgraph view walks a small member set in hash order, which differs between runs,
     and so would the cycle reported (and the report of the same file from one run to the next)."""
+    import networkx as nx
+
     members = set(ordered)
     subgraph = nx.DiGraph()
     subgraph.add_nodes_from(ordered)
@@ -224,6 +230,8 @@ def prefill_decode(ctx: Context):
     reads = [n for n, info in ctx.nodes.items() if "kv" in info.title.lower() and "read" in info.title.lower()]
     writes = [n for n, info in ctx.nodes.items() if "kv" in info.title.lower() and "write" in info.title.lower()]
     if reads and writes and ctx.topological_order is not None:
+        import networkx as nx
+
         orphan = [r for r in reads if not any(w in nx.ancestors(graph, r) for w in writes)]
         if orphan:
             yield prefill_decode.finding(
@@ -396,6 +404,8 @@ def layer_order(ctx: Context):
 
 
 def _on_cycles(graph: nx.DiGraph) -> set[str]:
+    import networkx as nx
+
     return {node for component in nx.strongly_connected_components(graph) if len(component) > 1 for node in component}
 
 
