@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from rich.segment import Segment
 
 from dagtui.validate import Finding
 
@@ -52,3 +53,30 @@ async def press(pilot, *keys: str) -> None:
 def tree_of(app, pane: int):
     """The tree of deployment pane `pane`."""
     return app.query_one(f"#pane-{pane}").tree
+
+
+def recorded_notifications(app) -> list[str]:
+    """The messages of every toast the app shows from now on."""
+    messages: list[str] = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        messages.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.notify = recording
+    return messages
+
+
+def screen_lines(app) -> list[list[Segment]]:
+    """The screen as drawn, after every filter (NO_COLOR's among them), one list of segments a row."""
+    return [list(strip) for strip in app.screen._compositor.render_strips()]
+
+
+def widget_row(widget, line: int) -> list[Segment]:
+    """The segments a widget draws for its `line`th content row (scrolling taken into account)."""
+    return [segment for segment in widget.render_line(line - int(widget.scroll_y)) if segment.text.strip()]
+
+
+def text_of(segments: list[Segment]) -> str:
+    return "".join(segment.text for segment in segments)

@@ -10,6 +10,7 @@ import pytest
 from helpers import ROOT, SAMPLES
 
 from dagtui.cost import CostEstimate, StageCost, Unavailable, estimate, estimate_deployment, load_hardware, node_cost
+from dagtui.cost.nodes import no_cost_reason
 from dagtui.cost.estimate import split_layers
 from dagtui.cost.hardware import SHIPPED, profile_from_data
 from dagtui.cost.units import UnitError, parse_quantity
@@ -254,13 +255,23 @@ def test_node_costs_where_shapes_can_be_read():
     score = node_cost(nodes["layer0_attn_score"])
     assert score.flops == 2 * (128 * 32 * 1024 * 1024) * 64
     assert node_cost(nodes["layer0_expert0"]) is None  # [tokens_per_expert, 512]: symbolic
+    assert no_cost_reason(nodes["layer0_expert0"]) == "the shape [tokens_per_expert, hidden_size=512] is not all numbers"
+    assert no_cost_reason(nodes["layer0_moe_dispatch"]).startswith("the shape [tokens_per_expert")  # no shape to send
+    assert node_cost(nodes["layer0_attn_out"]) is None  # its inputs do not name the scores' key length
+    assert no_cost_reason(nodes["layer0_attn_out"]) == "no formula for operator attn_weighted_sum from these shapes"
     assert node_cost(nodes["pp0_to_pp1"]).bytes == 128 * 1024 * 512 * 2
+
+
+def test_a_node_without_shapes_says_so(deploy):
+    node = deploy('digraph { q [label="Q Projection L0"] }').nodes["q"]
+    assert node_cost(node) is None and no_cost_reason(node) == "its label draws no shapes"
 
 
 def test_a_whole_mlp_box_takes_its_inner_size_from_the_spec(deploy):
     deployment = deploy('digraph { m [label="Expert 0\\nInput: [tokens=64, hidden=1024]\\nOutput: [tokens=64, hidden=1024]"] }')
     node = deployment.nodes["m"]
     assert node_cost(node) is None
+    assert no_cost_reason(node).startswith("the box hides its MLP's inner size")
     cost = node_cost(node, ModelSpec(hidden_size=1024, moe_ffn_hidden_size=512, gated_mlp=True, dtype="fp8"))
     assert cost.flops == 2 * 64 * 3 * 1024 * 512 and cost.bytes == 2 * 64 * 1024 + 3 * 1024 * 512
 

@@ -8,10 +8,20 @@ import io
 import re
 
 import pytest
-from helpers import ROOT, SAMPLES, loaded, press, private_config, tree_of  # noqa: F401 (a fixture)
+from helpers import (  # noqa: F401 (a fixture)
+    ROOT,
+    SAMPLES,
+    loaded,
+    press,
+    private_config,
+    recorded_notifications,
+    screen_lines,
+    text_of,
+    tree_of,
+    widget_row,
+)
 from rich.color import ColorType
 from rich.console import Console
-from rich.segment import Segment
 
 from dagtui.tui.app import SEARCH_EXAMPLES, DagtuiApp
 from dagtui.tui.detail import DetailPanel
@@ -23,33 +33,6 @@ CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), st
 
 
 pytestmark = pytest.mark.usefixtures("private_config")
-
-
-def recorded_notifications(app) -> list[str]:
-    """The messages of every toast the app shows from now on."""
-    messages: list[str] = []
-    notify = app.notify
-
-    def recording(message, *args, **kwargs):
-        messages.append(str(message))
-        notify(message, *args, **kwargs)
-
-    app.notify = recording
-    return messages
-
-
-def screen_lines(app) -> list[list[Segment]]:
-    """The screen as drawn, after every filter (NO_COLOR's among them), one list of segments a row."""
-    return [list(strip) for strip in app.screen._compositor.render_strips()]
-
-
-def widget_row(widget, line: int) -> list[Segment]:
-    """The segments a widget draws for its `line`th content row (scrolling taken into account)."""
-    return [segment for segment in widget.render_line(line - int(widget.scroll_y)) if segment.text.strip()]
-
-
-def text_of(segments: list[Segment]) -> str:
-    return "".join(segment.text for segment in segments)
 
 
 def cursor_style(tree):

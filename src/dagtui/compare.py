@@ -70,10 +70,17 @@ def compare(first: Review, second: Review, spec: ModelSpec | None = None,
     comparison.introduced = [f.id for f in second.findings if f.id not in paired[1]]
     comparison.table = strategy_table(first, second)
     if spec is not None:
-        comparison.costs = (_estimate(first, spec, hardware), _estimate(second, spec, hardware))
-        comparison.cost_table = cost_rows(*comparison.costs)
+        add_costs(comparison, first, second, spec, hardware)
     comparison.deployments = (first.deployment, second.deployment)
     return comparison
+
+
+def add_costs(comparison: Comparison, first: Review, second: Review, spec: ModelSpec,
+              hardware: HardwareProfile | None = None) -> None:
+    """The cost estimates of both deployments and their table, into `comparison` (the explorer
+    adds them when its compare view first opens, not at load)."""
+    comparison.costs = (_estimate(first, spec, hardware), _estimate(second, spec, hardware))
+    comparison.cost_table = cost_rows(*comparison.costs)
 
 
 # What a node without counterpart is, seen from the pair: only the second deployment (the new one)

@@ -80,6 +80,19 @@ def node_cost(node: NodeInfo, spec: ModelSpec | None = None) -> NodeCost | None:
     return None
 
 
+def no_cost_reason(node: NodeInfo, spec: ModelSpec | None = None) -> str:
+    """Why `node_cost` gives nothing for a node, in a few words (file text made visible)."""
+    shapes = [*node.inputs, *node.outputs]
+    if not shapes:
+        return "its label draws no shapes"
+    unread = [shape for shape in shapes if not (shape.dims and shape.all_int)]
+    if unread and (node.op not in _MOVES or len(unread) == len(shapes)):  # a collective needs one shape
+        return f"the shape {visible(str(unread[0]))} is not all numbers"
+    if node.op in _WHOLE_MLPS and not (spec and (spec.ffn_hidden_size or spec.moe_ffn_hidden_size)):
+        return "the box hides its MLP's inner size (--model ffn_hidden or moe_ffn_hidden gives it)"
+    return f"no formula for operator {node.op.value} from these shapes"
+
+
 def _matmul(node: NodeInfo, first: Shape, out: Shape, moved: int, size: int, spec: ModelSpec | None) -> NodeCost | None:
     width_in, width_out = _features(first), _features(out)
     if width_in <= 0 or width_out <= 0 or _elements(first) % width_in:

@@ -89,12 +89,15 @@ def _stage_data(stage: StageCost) -> dict:
 
 @dataclass(frozen=True)
 class CostRow:
-    """One metric of two estimates: the figures as text, the numbers, and new / current."""
+    """One metric of two estimates: the figures as text, the numbers, and new / current; `stages`:
+    in each estimate, the pipeline stage whose GPU gives the figure (None for a figure of the whole
+    deployment: GPUs, bubble, times), for a view to show the nodes behind it."""
 
     metric: str
     values: tuple[str, str]
     numbers: tuple[float | None, float | None]
     ratio: str
+    stages: tuple[StageCost | None, StageCost | None] = (None, None)
 
 
 def ratio_text(current: float | None, new: float | None) -> str:
@@ -107,6 +110,23 @@ def ratio_text(current: float | None, new: float | None) -> str:
 
 
 _Figure = Callable[[CostEstimate, PerGpu], "float | None"]
+_Stage = Callable[[CostEstimate], "StageCost | None"]
+
+
+def _largest(value: Callable[[StageCost], "float | None"]) -> _Stage:
+    """The stage with the largest `value` (the first of equals), as `CostEstimate.most` takes it."""
+    def stage(cost: CostEstimate) -> StageCost | None:
+        known = [s for s in cost.stages if value(s) is not None]
+        return max(known, key=lambda s: (value(s), -s.index)) if known else None
+    return stage
+
+
+def _busiest(cost: CostEstimate) -> StageCost:
+    return cost.busiest
+
+
+def _whole(cost: CostEstimate) -> None:
+    return None
 
 
 def percent(value: float) -> str:
@@ -114,28 +134,33 @@ def percent(value: float) -> str:
     return f"{value:.0%}" if value == 0 or value >= 0.1 else f"{value * 100:.2g}%"
 
 
-def _rows() -> list[tuple[str, _Figure, Callable[[float], str]]]:
+def _rows() -> list[tuple[str, _Figure, Callable[[float], str], _Stage]]:
     def axis(name: str, decode: bool) -> _Figure:
         return lambda c, g: ((g.comm_decode if decode else g.comm_prefill) or {}).get(name)
 
-    rows: list[tuple[str, _Figure, Callable[[float], str]]] = [
-        ("GPUs", lambda c, g: c.gpus, lambda v: f"{v:,.0f}"),
-        ("Weights per GPU", lambda c, g: g.memory["weights"], binary_bytes),
-        ("KV cache per GPU", lambda c, g: g.memory["kv_cache"] if c.workload else None, binary_bytes),
-        ("Activations per GPU", lambda c, g: g.memory["activations"] if c.workload else None, binary_bytes),
-        ("Memory per GPU", lambda c, g: g.memory["total"], binary_bytes),
-        ("HBM used", lambda c, g: g.memory["total"] / c.hardware.hbm_capacity if c.hardware else None, percent),
-        ("FLOPs per GPU, prefill", lambda c, g: g.flops["prefill"], lambda v: decimal(v, "FLOP")),
-        ("FLOPs per GPU, decode step", lambda c, g: g.flops["decode_step"], lambda v: decimal(v, "FLOP")),
+    def axis_stage(name: str, decode: bool) -> _Stage:
+        return _largest(lambda s: (s.comm_by_axis(decode) or {}).get(name))
+
+    rows: list[tuple[str, _Figure, Callable[[float], str], _Stage]] = [
+        ("GPUs", lambda c, g: c.gpus, lambda v: f"{v:,.0f}", _whole),
+        ("Weights per GPU", lambda c, g: g.memory["weights"], binary_bytes, _busiest),
+        ("KV cache per GPU", lambda c, g: g.memory["kv_cache"] if c.workload else None, binary_bytes, _busiest),
+        ("Activations per GPU", lambda c, g: g.memory["activations"] if c.workload else None, binary_bytes, _busiest),
+        ("Memory per GPU", lambda c, g: g.memory["total"], binary_bytes, _busiest),
+        ("HBM used", lambda c, g: g.memory["total"] / c.hardware.hbm_capacity if c.hardware else None, percent, _busiest),
+        ("FLOPs per GPU, prefill", lambda c, g: g.flops["prefill"], lambda v: decimal(v, "FLOP"),
+         _largest(lambda s: s.flops_prefill)),
+        ("FLOPs per GPU, decode step", lambda c, g: g.flops["decode_step"], lambda v: decimal(v, "FLOP"),
+         _largest(lambda s: s.flops_decode)),
     ]
-    for name in AXES:
-        rows.append((f"{name.upper()} bytes sent per GPU, prefill", axis(name, False), binary_bytes))
-    for name in AXES:
-        rows.append((f"{name.upper()} bytes sent per GPU, decode step", axis(name, True), binary_bytes))
+    for decode in (False, True):
+        step = "decode step" if decode else "prefill"
+        rows += [(f"{name.upper()} bytes sent per GPU, {step}", axis(name, decode), binary_bytes, axis_stage(name, decode))
+                 for name in AXES]
     rows += [
-        ("Pipeline bubble", lambda c, g: c.bubble, percent),
-        ("Prefill time (one replica's batch)", lambda c, g: c.prefill_seconds, seconds),
-        ("Decode tokens/s (all replicas)", lambda c, g: c.decode_tokens_per_second, lambda v: f"{v:,.0f}"),
+        ("Pipeline bubble", lambda c, g: c.bubble, percent, _whole),
+        ("Prefill time (one replica's batch)", lambda c, g: c.prefill_seconds, seconds, _whole),
+        ("Decode tokens/s (all replicas)", lambda c, g: c.decode_tokens_per_second, lambda v: f"{v:,.0f}", _whole),
     ]
     return rows
 
@@ -145,10 +170,11 @@ def cost_rows(current: Estimate, new: Estimate) -> list[CostRow]:
     estimates = (current, new)
     gpus = tuple(per_gpu(c) if isinstance(c, CostEstimate) else None for c in estimates)
     rows = []
-    for metric, figure, shown in _rows():
+    for metric, figure, shown, stage in _rows():
         numbers = tuple(figure(c, g) if isinstance(c, CostEstimate) and g else None for c, g in zip(estimates, gpus))
         texts = tuple("—" if n is None else shown(n) for n in numbers)
-        rows.append(CostRow(metric, texts, numbers, ratio_text(*numbers)))  # type: ignore[arg-type]
+        stages = tuple(stage(c) if isinstance(c, CostEstimate) and n is not None else None for c, n in zip(estimates, numbers))
+        rows.append(CostRow(metric, texts, numbers, ratio_text(*numbers), stages))  # type: ignore[arg-type]
     reasons = tuple(c.reason if isinstance(c, Unavailable) else "no --model" if c is None else None for c in estimates)
     if any(reasons):
         rows.insert(0, CostRow("Cost estimate", tuple(r or "computed" for r in reasons), (None, None), "—"))  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 from textual.worker import get_current_worker
 
-from dagtui.compare import Comparison, NodePairing, compare
+from dagtui.compare import Comparison, NodePairing, add_costs, compare
 from dagtui.errors import DagtuiError
 from dagtui.gc_pause import collect_frozen
 from dagtui.helper_process import HelperProcess
@@ -28,6 +28,7 @@ from dagtui.report import TargetExists, render, write_atomic
 from dagtui.review import Review, read_file, review_raw_graph, validate_review
 from dagtui.safe_text import visible
 from dagtui.tui.commands import DagtuiCommands, FilterCommands
+from dagtui.tui.compare_view import CompareRow, CompareScreen, compare_rows
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.file_text import markup
 from dagtui.tui.help import DIALOG_KEYS, SEARCH_KEYS, binding_rows, help_renderable
@@ -97,6 +98,8 @@ class DagtuiApp(App[int]):
         Binding("s", "counterpart", "Other", tooltip="The counterpart of the selected node in the other deployment"),
         Binding("S", "sync", "Sync", key_display="S",
                 tooltip="Sync mode: moving in one deployment moves the other to the counterpart; + added, − removed"),
+        Binding("c", "compare", "Compare",
+                tooltip="The comparison (strategies, cost per GPU, what changed, findings); enter on a row: its nodes"),
         Binding("e", "export", "Export", tooltip="Export the findings to markdown (asks before replacing a file)"),
         Binding("backspace", "history_back", "Back", show=False, tooltip="Back through the jump history"),
         Binding("ctrl+f,alt+right", "history_forward", "Forward", show=False, tooltip="Forward through the jump history"),
@@ -127,7 +130,11 @@ class DagtuiApp(App[int]):
         self.history = History()
         self.current: tuple[int, str] | None = None
         self._row_position = -1
-        self._cycle: tuple[str, int] | None = None  # (issue row key, index of the node visited)
+        # What `enter` on the node a jump led to walks: (what the nodes are, the nodes, index visited).
+        self._cycle: tuple[str, list[tuple[int, str]], int] | None = None
+        self._spec: tuple[ModelSpec | None, str | None] | None = None  # (spec, error), read when first needed
+        self._compare_view: tuple[Comparison, list[CompareRow]] | None = None
+        self._compare_cursor = 1
         self._search_matches: list[tuple[int, str]] = []
         self._search_position = -1
         self._search_pane = 0
@@ -368,7 +375,7 @@ class DagtuiApp(App[int]):
         notes = [note] if note else []
         if self.sync and self.pairing is not None:
             notes.append(self._sync_other(pane, node))
-        self.query_one(DetailPanel).show(pane, node, self.outlines[pane], "\n".join(notes))
+        self.query_one(DetailPanel).show(pane, node, self.outlines[pane], "\n".join(notes), self.model_spec)
 
     def _sync_other(self, pane: int, node) -> str:
         """Move the other pane's cursor to the node's counterpart; what the detail panel says of it."""
@@ -406,31 +413,31 @@ class DagtuiApp(App[int]):
         self._visit(row, 0)
 
     def on_node_chosen(self, message: NodeChosen) -> None:
-        """`enter` on the node a finding led to: the finding's next node (in either deployment)."""
-        cycle = self._cycle
-        if cycle is None or not 0 <= self._row_position < len(self.rows):
+        """`enter` on the node a finding (or a row of the compare view) led to: its next node (in
+        either deployment)."""
+        if self._cycle is None:
             return
-        row = self.rows[self._row_position]
-        if row.key != cycle[0]:
-            return
-        targets = row.targets()
-        index = cycle[1]
+        title, targets, index = self._cycle
         if index < len(targets) and targets[index] == (message.pane, message.node_id):
-            self._visit(row, (index + 1) % len(targets))
+            self._walk(title, targets, (index + 1) % len(targets))
 
     def _visit(self, row: IssueRow, index: int) -> None:
-        """Jump to a finding's `index`th node, saying which finding and which of its nodes it is."""
-        targets = row.targets()
-        self._cycle = (row.key, index)
+        """Jump to a finding's `index`th node."""
+        self._walk(f"[b]{row.finding.rule}[/b]", row.targets(), index)
+
+    def _walk(self, title: str, targets: list[tuple[int, str]], index: int) -> None:
+        """Jump to the `index`th of `targets`, saying what they are (`title`, markup) and which one it is."""
+        self._cycle = (title, targets, index)
         pane, node_id = targets[index]
         following = "enter: its next node" if len(targets) > 1 else "its only node"
-        note = f"[b]{row.finding.rule}[/b] node {index + 1} of {len(targets)} ({following})"
-        self.jump_to(pane, node_id, note=note)
+        self.jump_to(pane, node_id, note=f"{title} node {index + 1} of {len(targets)} ({following})")
 
     # -- walking findings and matches ------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`n` and `N` walk the matches while a search is active, else the findings; the footer
         shows which."""
+        if isinstance(self.screen, CompareScreen):  # its own keys, help and quit; not those of the panes
+            return action in ("help", "quit", "command_palette")
         if action in ("next_match", "previous_match"):
             return self.search_active
         if action in ("next_finding", "previous_finding"):
@@ -612,6 +619,43 @@ class DagtuiApp(App[int]):
         for pane in self.query(DeploymentPane):
             pane.tree.mark_changes(pairing.changes(pane.index) if pairing else {})
 
+    # -- the compare view ------------------------------------------------------------------------
+    @property
+    def model_spec(self) -> ModelSpec | None:
+        """The --model spec, read when the compare view or the detail panel first needs it (the
+        loader reads its own); None without --model or when it does not load."""
+        if self._spec is None:
+            try:
+                self._spec = (load_model_spec(self.model_path) if self.model_path else None, None)
+            except DagtuiError as error:
+                self._spec = (None, str(error))
+        return self._spec[0]
+
+    def action_compare(self) -> None:
+        """The compare view; its cost table and structural diff are computed when it first opens."""
+        problem = self._second_deployment_missing()
+        if problem:
+            self.notify(f"compare: {problem}")
+            return
+        assert self.comparison is not None
+        if self._compare_view is None or self._compare_view[0] is not self.comparison:
+            spec = self.model_spec
+            if spec is not None and not self.comparison.cost_table:
+                add_costs(self.comparison, *self.reviews[:2], spec)
+            self._compare_view = (self.comparison, compare_rows(self.comparison, self.reviews, bool(self.model_path)))
+            self._compare_cursor = 1
+        names = " vs ".join(markup(review.name) for review in self.reviews)
+        title = (f"[b]Compare[/b] {names}"
+                 + (f" · model {markup(self.model_spec.name)}" if self.model_spec and self.model_spec.name else ""))
+        screen = CompareScreen(title, self._compare_view[1], self._compare_cursor)
+
+        def chosen(row: CompareRow | None) -> None:
+            self._compare_cursor = screen.cursor
+            if row is not None:
+                self._walk(f"[b]compare:[/b] {markup(row.what)}", row.targets, 0)
+
+        self.push_screen(screen, chosen)
+
     # -- export, reload, zoom, theme, help -------------------------------------------------------
     def default_export_path(self) -> str:
         """Next to the first file; in the current folder when its path would not show as typed."""
@@ -672,6 +716,7 @@ class DagtuiApp(App[int]):
             ("Everywhere", everywhere),
             ("In a deployment tree", binding_rows(DeploymentTree._merge_bindings(), self.get_key_display)),
             ("In the issue table", binding_rows(IssueTable._merge_bindings(), self.get_key_display)),
+            ("In the compare view (c)", binding_rows(CompareScreen._merge_bindings(), self.get_key_display)),
             ("In the search box", SEARCH_KEYS),
             ("In a dialog or chooser", DIALOG_KEYS),
         ]

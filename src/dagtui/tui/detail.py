@@ -9,7 +9,11 @@ from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from dagtui.cost.nodes import no_cost_reason, node_cost
+from dagtui.cost.units import binary_bytes, decimal
 from dagtui.model.node import NodeInfo
+from dagtui.model.operators import NOT_OPERATORS
+from dagtui.model.spec import ModelSpec
 from dagtui.tui.file_text import content, markup
 from dagtui.tui.keys import VIM_CURSOR_KEYS
 from dagtui.tui.messages import JumpRequested
@@ -29,9 +33,24 @@ def finding_lines(finding: Finding) -> list[str]:
     return lines
 
 
-def node_details(node: NodeInfo, outline: Outline, note: str = "") -> str:
-    """Markup for a node: its findings first (why it is wrong), then what it is and where it runs.
-    `note`: markup the app adds (which finding's node this is, its counterpart in sync mode)."""
+def cost_line(node: NodeInfo, spec: ModelSpec | None) -> str | None:
+    """Markup for a node's own cost (its FLOPs and the bytes it reads and writes, with the
+    formula), or why it cannot be read; None for what is no operator (an input, a legend)."""
+    if node.op in NOT_OPERATORS:
+        return None
+    cost = node_cost(node, spec)
+    if cost is None:
+        return f"[b]cost:[/b] not known: {markup(no_cost_reason(node, spec))}"
+    dtype = (spec.dtype if spec else None) or "bf16 assumed"
+    figures = [decimal(cost.flops, "FLOP")] if cost.flops else []
+    figures.append(f"{binary_bytes(cost.bytes)} {'read and written' if cost.flops else 'moved'}")
+    return f"[b]cost:[/b] {', '.join(figures)} ({markup(dtype)}) [dim]= {markup(cost.formula)}[/dim]"
+
+
+def node_details(node: NodeInfo, outline: Outline, note: str = "", spec: ModelSpec | None = None) -> str:
+    """Markup for a node: its findings first (why it is wrong), then what it is and where it runs,
+    and its own cost. `note`: markup the app adds (which finding's node this is, its counterpart in
+    sync mode); `spec`: the --model spec, if any (the dtype, an MLP box's inner size)."""
     declared = f"declared at line {node.line}" if node.line else "declaration line unknown"
     lines = [f"[b]{markup(node.id)}[/b]  ({markup(outline.review.name)}, {declared})"]
     if note:
@@ -49,6 +68,9 @@ def node_details(node: NodeInfo, outline: Outline, note: str = "") -> str:
     lines.append(f"placement: {markup(placement_text(node)) or 'none'}")
     lines.append("inputs: " + (", ".join(markup(s) for s in node.inputs) or "none"))
     lines.append("output: " + (", ".join(markup(s) for s in node.outputs) or "none"))
+    cost = cost_line(node, spec)
+    if cost:
+        lines.append(cost)
     return "\n".join(lines)
 
 
@@ -85,9 +107,9 @@ class DetailPanel(VerticalScroll):
         neighbours.display = False  # shown once a node with neighbours is selected
         yield neighbours
 
-    def show(self, pane: int, node: NodeInfo, outline: Outline, note: str = "") -> None:
+    def show(self, pane: int, node: NodeInfo, outline: Outline, note: str = "", spec: ModelSpec | None = None) -> None:
         self.pane, self.node_id = pane, node.id
-        self.query_one("#detail-text", Static).update(node_details(node, outline, note))
+        self.query_one("#detail-text", Static).update(node_details(node, outline, note, spec))
         self.scroll_home(animate=False)
         neighbours = self.query_one(NeighbourList)
         neighbours.clear_options()
