@@ -10,9 +10,9 @@ import pytest
 from helpers import ROOT, SAMPLES
 
 from dagtui.cost import CostEstimate, StageCost, Unavailable, estimate, estimate_deployment, load_hardware, node_cost
-from dagtui.cost.nodes import no_cost_reason
 from dagtui.cost.estimate import split_layers
 from dagtui.cost.hardware import SHIPPED, profile_from_data
+from dagtui.cost.nodes import no_cost_reason
 from dagtui.cost.units import UnitError, parse_quantity
 from dagtui.errors import ConfigError
 from dagtui.model import ModelSpec, load_deployment, load_model_spec, parse_strategy

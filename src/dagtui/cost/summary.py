@@ -113,7 +113,7 @@ _Figure = Callable[[CostEstimate, PerGpu], "float | None"]
 _Stage = Callable[[CostEstimate], "StageCost | None"]
 
 
-def _largest(value: Callable[[StageCost], "float | None"]) -> _Stage:
+def _largest(value: Callable[[StageCost], float | None]) -> _Stage:
     """The stage with the largest `value` (the first of equals), as `CostEstimate.most` takes it."""
     def stage(cost: CostEstimate) -> StageCost | None:
         known = [s for s in cost.stages if value(s) is not None]

@@ -641,7 +641,8 @@ class DagtuiApp(App[int]):
         if self._compare_view is None or self._compare_view[0] is not self.comparison:
             spec = self.model_spec
             if spec is not None and not self.comparison.cost_table:
-                add_costs(self.comparison, *self.reviews[:2], spec)
+                current, new = self.reviews[:2]
+                add_costs(self.comparison, current, new, spec)
             self._compare_view = (self.comparison, compare_rows(self.comparison, self.reviews, bool(self.model_path)))
             self._compare_cursor = 1
         names = " vs ".join(markup(review.name) for review in self.reviews)

@@ -4,6 +4,7 @@ expert`, `deployment new`; `f` opens a palette of these alone) and `node <id>` o
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
 from textual.content import Content
@@ -11,6 +12,9 @@ from textual.content import Content
 from dagtui.safe_text import visible
 from dagtui.tui.issues import ALL, BOTH
 from dagtui.validate import CATEGORIES, Severity
+
+if TYPE_CHECKING:
+    from dagtui.tui.app import DagtuiApp
 
 ACTIONS = [
     ("Next finding", "next_finding"), ("Previous finding", "previous_finding"), ("Search nodes", "search"),
@@ -33,7 +37,15 @@ def filter_commands(names: list[str]) -> list[tuple[str, str, str]]:
     return commands + [(f"{name} all", name, ALL) for name in ("severity", "category", "deployment")]
 
 
-class FilterCommands(Provider):
+class _ExplorerProvider(Provider):
+    """A command provider of the explorer: its app is the DagtuiApp (Textual types it as any App)."""
+
+    @property
+    def _app(self) -> DagtuiApp:
+        return cast("DagtuiApp", self.app)
+
+
+class FilterCommands(_ExplorerProvider):
     """The issue panel's filters by name, for terminals too narrow to show the dropdowns."""
 
     def _commands(self) -> list[tuple[str, str, str]]:
@@ -41,17 +53,17 @@ class FilterCommands(Provider):
 
     async def discover(self) -> Hits:
         for text, name, value in self._commands():
-            yield DiscoveryHit(Content(text), partial(self.app.set_filter, name, value))
+            yield DiscoveryHit(Content(text), partial(self._app.set_filter, name, value))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, name, value in self._commands():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, _highlighted(matcher, text), partial(self.app.set_filter, name, value))
+                yield Hit(score, _highlighted(matcher, text), partial(self._app.set_filter, name, value))
 
 
-class DagtuiCommands(Provider):
+class DagtuiCommands(_ExplorerProvider):
     """Actions by name, and `node <id>` to jump to any node."""
 
     async def discover(self) -> Hits:
@@ -71,7 +83,7 @@ class DagtuiCommands(Provider):
                 text = visible(f"node {node_id} ({outline.review.name})")
                 score = matcher.match(text)
                 if score > 0:
-                    yield Hit(score, _highlighted(matcher, text), partial(self.app.jump_to, pane, node_id))
+                    yield Hit(score, _highlighted(matcher, text), partial(self._app.jump_to, pane, node_id))
 
 
 def _highlighted(matcher: Matcher, text: str) -> Content:

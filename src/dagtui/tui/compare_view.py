@@ -101,8 +101,7 @@ def _capped(rows: list[CompareRow], title: str) -> list[CompareRow]:
     if len(rows) <= MOST_ROWS:
         return rows
     rest = rows[MOST_ROWS:]
-    return rows[:MOST_ROWS] + [CompareRow(f"… {len(rest):,} more {title}",
-                                          targets=[target for row in rest for target in row.targets])]
+    return [*rows[:MOST_ROWS], CompareRow(f"… {len(rest):,} more {title}", targets=[target for row in rest for target in row.targets])]
 
 
 def finding_rows(comparison: Comparison, reviews: list[Review]) -> list[CompareRow]:
