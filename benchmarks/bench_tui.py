@@ -43,6 +43,8 @@ async def startup(files: list[str]) -> dict[str, float]:
     helper = HelperProcess.start(files)
     from dagtui.tui.app import DagtuiApp
 
+    sys.setswitchinterval(0.05)  # as `dagtui` sets it for the explorer (cli.run_open)
+
     app = DagtuiApp(files, helper=helper)
     times = {"created": time.perf_counter() - PROCESS_START, "trees": 0.0}
     async with app.run_test(size=(120, 40)) as pilot:
