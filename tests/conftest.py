@@ -10,7 +10,6 @@ from dagtui.model import Deployment, ModelSpec, load_deployment, load_model_spec
 from dagtui.review import Review, review_file
 
 
-
 @pytest.fixture
 def write_dot(tmp_path):
     """Write DOT text to a file in tmp_path and return its path."""

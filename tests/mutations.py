@@ -359,7 +359,7 @@ def residual_before_all_reduce(g: GenGraph):
     after = g.successors(residual.id)
     g.edges = [e for e in g.edges if not (e.source in outs and e.target == reduce.id)
                and not (e.source == reduce.id and e.target == residual.id)
-               and not (e.source == residual.id)]
+               and e.source != residual.id]
     for out in outs:
         g.connect(out, residual.id)
     g.connect(residual.id, reduce.id)
@@ -409,7 +409,7 @@ def embedding_repeated(g: GenGraph):
     embed = _one(g, op="embedding")
     again = g.add(GenNode("embedding_again", embed.title, inputs=list(embed.inputs), output=embed.output,
                           place=first.place, role={"op": "embedding", "stage": 1}))
-    g.edges = [e for e in g.edges if not (e.source == send.id)]
+    g.edges = [e for e in g.edges if e.source != send.id]
     g.connect(send.id, again)
     for marker in _find(g, op="stage_marker", stage=1):
         g.connect(again, marker.id)

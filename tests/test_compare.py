@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import SAMPLES
 
 from dagtui.cli import main
 from dagtui.compare import compare
@@ -15,8 +16,6 @@ from dagtui.report import render
 from dagtui.report.compare_report import render_compare
 from dagtui.review import review_file
 from dagtui.structural_diff import node_key, structural_diff
-
-from helpers import SAMPLES
 
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
 
@@ -135,7 +134,7 @@ def test_compare_json_has_the_documented_shape(capsys):
     assert set(first["per_gpu"]["comm_bytes"]) == {"tp", "ep", "pp"} and first["per_gpu"]["comm_bytes"]["pp"] == 2_097_152
     assert first["bubble"] == pytest.approx(1 / 3) and second["bubble"] == pytest.approx(0.6)
     assert {"matched", "removed", "added", "placement"} <= set(data["diff"])
-    assert [entry["nodes"] for entry in data["diff"]["added"]][0] == ["layer0_expert2"]
+    assert next(entry["nodes"] for entry in data["diff"]["added"]) == ["layer0_expert2"]
     findings = data["findings"]
     assert [f["rule"] for f in findings["fixed"]] == ["ATT003"] and len(findings["shared"]) == 10
     assert {"current", "new", "rule"} <= set(findings["shared"][0])

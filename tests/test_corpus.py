@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import CORPUS, corpus_files
 
 from dagtui.cli import main
 from dagtui.model import load_deployment
 from dagtui.review import review_file
-
-from helpers import CORPUS, corpus_files
 
 pytestmark = pytest.mark.skipif(not corpus_files(), reason="../shared/corpus is absent")
 HANG_GUARD_S = 10.0  # a hang guard, not a speed claim (benchmarks/ make those): files take ~0.1 s

@@ -10,10 +10,9 @@ is absent (a user's clone)."""
 from __future__ import annotations
 
 import pytest
+from corpus.audit import CORPUS, VERDICTS, load, same, still_found
 
 from dagtui.review import review_file
-
-from corpus.audit import CORPUS, VERDICTS, load, same, still_found
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is absent")
 

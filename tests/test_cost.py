@@ -5,9 +5,9 @@ drift apart), hardware profiles as untrusted input, and the cost of one drawn op
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, SAMPLES
 
 from dagtui.cost import CostEstimate, StageCost, Unavailable, estimate, estimate_deployment, load_hardware, node_cost
 from dagtui.cost.estimate import split_layers
@@ -15,8 +15,6 @@ from dagtui.cost.hardware import SHIPPED, profile_from_data
 from dagtui.cost.units import UnitError, parse_quantity
 from dagtui.errors import ConfigError
 from dagtui.model import ModelSpec, load_deployment, load_model_spec, parse_strategy
-
-from helpers import ROOT, SAMPLES
 
 DOC = ROOT / "docs" / "cost-model.md"
 MIXTRAL, QWEN3 = SAMPLES / "mixtral-8x7b.yaml", SAMPLES / "qwen3-235b-a22b.yaml"

@@ -8,12 +8,11 @@ import sys
 import threading
 
 import pytest
+from helpers import SAMPLES, corpus_files
 
 from dagtui.dot import read_dot
 from dagtui.dot.cgraph_reader import _error_hook_setter
 from dagtui.errors import DotSyntaxError, InputError
-
-from helpers import SAMPLES, corpus_files
 
 BACKENDS = ["plain", "cgraph", "pydot"]
 

@@ -4,6 +4,7 @@ The mutation suite, in every house style, is tests/test_styles.py."""
 from __future__ import annotations
 
 import pytest
+from helpers import SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,8 +14,6 @@ from dagtui.generate import NAMING_STYLES, generate, to_dot
 from dagtui.model import ModelSpec, load_model_spec, parse_strategy
 from dagtui.review import review_file
 from dagtui.validate import Severity
-
-from helpers import SAMPLES
 
 SMALL = ModelSpec(layers=8, hidden_size=1024, heads=8, d_k=128, experts=8, top_k=2, batch_size=8, seq_len=128)
 STRATEGY = parse_strategy("EP2-TP2-PP4-DP1")

@@ -212,7 +212,7 @@ def _in_thread(function: Callable[[], int]) -> int:
     def target() -> None:
         try:
             result.append(function())
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             errors.append(error)
 
     thread = threading.Thread(target=target, daemon=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import DATA, SAMPLES
 
 from dagtui.errors import ConfigError
 from dagtui.model import Kind, ModelSpec, Op, load_deployment, load_model_spec, parse_strategy
-
-from helpers import DATA, SAMPLES
 
 
 @pytest.fixture(scope="module")

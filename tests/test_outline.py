@@ -21,7 +21,7 @@ def test_tree_structure_and_markers(sample_spec):
     assert outline.severity["node:layer0_attn_v"] is Severity.ERROR
     assert outline.severity["stage:0/layer:0/block:Attention"] is Severity.ERROR
     assert "node:input" not in outline.severity
-    assert "C q_proj layer0_attn_q  PP0 TP0-7" == outline.entries["node:layer0_attn_q"].text
+    assert outline.entries["node:layer0_attn_q"].text == "C q_proj layer0_attn_q  PP0 TP0-7"
 
 
 def test_findings_arrive_after_the_tree():

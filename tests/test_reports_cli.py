@@ -9,11 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import SAMPLES
 
 from dagtui.cli import main
 from dagtui.report import OutputError, write_atomic
-
-from helpers import SAMPLES
 
 CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), str(SAMPLES / "model.yaml")
 CATEGORIES = {"syntax", "structure", "attention", "shape", "pipeline", "expert", "tensor", "communication", "gpu", "strategy", "annotation", "memory"}

@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 
-import pytest
+from helpers import by_rule
 
 from dagtui.model import ModelSpec
 from dagtui.validate import RULES, Severity
-
-from helpers import by_rule
 
 H = "Input: [8,128,1024]\\nOutput: [8,128,1024]"
 

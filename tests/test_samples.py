@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import DATA, SAMPLES, by_rule
 
 from dagtui.compare import compare
 from dagtui.report import render
 from dagtui.review import review_file
 from dagtui.validate import Severity
-
-from helpers import DATA, SAMPLES, by_rule
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +81,7 @@ def test_new_stages_holding_only_transfers(reviews):
 
 
 def test_expert_additions(reviews):
-    current, new, _ = reviews
+    current, _new, _ = reviews
     assert "layer(s) 15" in by_rule(current.findings, "ATT001")[0].message  # attention as one box
     assert "layer(s) 15" in by_rule(current.findings, "EXP006")[0].message  # MoE as one box
     heads = by_rule(current.findings, "ATT003")[0].message

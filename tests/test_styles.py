@@ -6,13 +6,12 @@ injected defect is found in every style with the right category and a node it na
 from __future__ import annotations
 
 import pytest
+from mutations import MUTATIONS, applies
 
 from dagtui.generate import HOUSE_STYLES, generate, to_dot
 from dagtui.model import ModelSpec, parse_strategy
 from dagtui.review import review_file
 from dagtui.validate import Severity
-
-from mutations import MUTATIONS, applies
 
 SMALL = ModelSpec(layers=8, hidden_size=1024, heads=8, d_k=128, experts=8, top_k=2, batch_size=8, seq_len=128,
                   dense_layers=1)

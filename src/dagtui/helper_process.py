@@ -121,7 +121,7 @@ class HelperProcess:
     def _wait(self, key: tuple[str, int], stop: Callable[[], bool]) -> object:
         self._take_in()
         while key not in self._received:
-            if stop() or self._ended or not self._receive(_POLL_SECONDS) and not self._process.is_alive():
+            if stop() or self._ended or (not self._receive(_POLL_SECONDS) and not self._process.is_alive()):
                 return None
         return self._received.pop(key)
 
@@ -218,7 +218,7 @@ def _child(files: list[str], settings: Settings, from_parent: Connection, to_par
 def _read(file: str) -> RawGraph | None:
     try:
         return read_dot(file)
-    except Exception:  # noqa: BLE001 - syntax and input errors included: the parent reads it itself
+    except Exception:
         return None
 
 
@@ -228,7 +228,7 @@ def _validate(raw: RawGraph | None, settings: Settings) -> list[Finding] | None:
     try:
         review = review_raw_graph(raw, settings.strategy)
         return validate_review(review, settings.spec, settings.selection, settings.hardware).findings
-    except Exception:  # noqa: BLE001 - the parent validates the file itself, and reports what fails
+    except Exception:
         return None
 
 

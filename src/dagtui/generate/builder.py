@@ -8,11 +8,10 @@ that rank's TP group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from collections.abc import Mapping
-from typing import Any
-
 import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from dagtui.errors import ConfigError
 from dagtui.generate.graph import GenCluster, GenGraph, GenNode

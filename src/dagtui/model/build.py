@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawGraph
 from dagtui.errors import Checkpoint, no_checkpoint
+from dagtui.model.declared import declared_strategy
 from dagtui.model.deployment import Deployment, Stage
 from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
-from dagtui.model.declared import declared_strategy
 from dagtui.model.strategy import AXES, Strategy
 
 if TYPE_CHECKING:

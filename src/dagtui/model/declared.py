@@ -21,7 +21,13 @@ from pathlib import Path
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawGraph
 from dagtui.model.strategy import (
-    AXES, Statement, Strategy, degree_matches, explicit_matches, parse_declared_total, parse_degrees,
+    AXES,
+    Statement,
+    Strategy,
+    degree_matches,
+    explicit_matches,
+    parse_declared_total,
+    parse_degrees,
 )
 
 _WHOLE_FILE = ("graph label", "graph name", "comment attribute", "title comment")

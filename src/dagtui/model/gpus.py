@@ -119,11 +119,11 @@ def parse_ranks(text: str) -> dict[str, frozenset[int]]:
     text = blank_out(text, degree_spans(text))
     ranks: dict[str, set[int]] = {}
     for match in _COMPOSITE_RANGE.finditer(text):
-        start = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
-        end = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(2)))
-        for axis, low in start.items():
-            high = end[axis] if axis in end else low
-            ranks.setdefault(_axis(axis), set()).update(_span(int(low), int(high)))
+        start: dict[str, str] = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
+        end: dict[str, str] = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(2)))
+        for axis, first in start.items():
+            last = end.get(axis, first)
+            ranks.setdefault(_axis(axis), set()).update(_span(int(first), int(last)))
     text = _COMPOSITE_RANGE.sub(" ", text)
     for match in _RANK_RANGE.finditer(text):
         low = int(match.group(2))

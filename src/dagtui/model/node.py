@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawNode
-from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
 from dagtui.model.declared import line_degrees
-from dagtui.model.strategy import parse_degrees
+from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
 from dagtui.model.operators import (
     COLLECTIVES,
     NOT_OPERATORS,
@@ -24,6 +23,7 @@ from dagtui.model.operators import (
 )
 from dagtui.model.roles import expert_in, layer_in
 from dagtui.model.shapes import Shape, parse_shapes
+from dagtui.model.strategy import parse_degrees
 
 _KEYED_LINE = re.compile(r"^\s*([A-Za-z][\w ]*?)\s*[:=]\s*(.*)$")
 _ATTENTION_INPUT_KEYS = {"q", "k", "v", "kv", "qkv", "query", "key", "value", "scores", "probs"}

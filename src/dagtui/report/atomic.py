@@ -103,7 +103,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, inputs: Iterable[str |
     folder = target.parent if str(target.parent) else Path(".")
     remove_stale_temporaries(target, folder)
     try:
-        handle = tempfile.NamedTemporaryFile(
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open past this block: written, synced, then renamed)
             "w", encoding="utf-8", dir=folder, prefix=f"{_temp_prefix(target)}{os.getpid()}-", suffix=".tmp", delete=False
         )
     except OSError as error:

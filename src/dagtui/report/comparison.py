@@ -121,7 +121,7 @@ def markdown_comparison(comparison: Comparison, reviews: list[Review]) -> list[s
             lines.append(f"- Placed differently, {len(changes)} operator(s): {code(before)} → {code(after)}: "
                          f"{', '.join(code(n) for n in shown)}{more}")
         lines.append("")
-    lines += ["### Findings", ""] + _markdown_findings(comparison, reviews) + [""]
+    lines += ["### Findings", "", *_markdown_findings(comparison, reviews), ""]
     return lines
 
 

@@ -50,11 +50,11 @@ def render_markdown(reviews: list[Review], comparison: Comparison | None = None)
             out += ["No errors or warnings.", ""]
         for number, finding in enumerate(issues, 1):
             paired = first_name if index > 0 and finding.pair else None
-            out += _finding_block(number, finding, paired) + [""]
+            out += [*_finding_block(number, finding, paired), ""]
         if notes:
             out += ["### Notes:", ""]
             for number, finding in enumerate(notes, 1):
-                out += _finding_block(number, finding, None) + [""]
+                out += [*_finding_block(number, finding, None), ""]
     out += _corrective_actions(reviews)
     if comparison is not None:
         out += markdown_comparison(comparison, reviews)
@@ -79,4 +79,4 @@ def _corrective_actions(reviews: list[Review]) -> list[str]:
         where = " and ".join(plain(name) for name in names) if len(reviews) > 1 else ""
         suffix = f" ({', '.join(rules)}{'; ' + where if where else ''})"
         lines.append(f"{number}. {prose(fix)}{suffix}")
-    return lines + [""]
+    return [*lines, ""]

@@ -73,7 +73,7 @@ class LoaderThread(threading.Thread):
     """Runs `load` and posts its messages to `target` until it ends or `stop` is set; then calls
     `finished` (the worker waiting for it). An error is kept in `error`, for the worker to raise."""
 
-    def __init__(self, load: Load, target: MessagePump, finished: Callable[[], None]) -> None:
+    def __init__(self, load: Load, target: MessagePump, finished: Callable[[], object]) -> None:
         super().__init__(name="dagtui-load", daemon=True)
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -85,7 +85,7 @@ class LoaderThread(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except BaseException as error:  # noqa: BLE001 - handed to the worker, which raises it in the app
+        except BaseException as error:  # handed to the worker, which raises it in the app
             self.error = error
         finally:
             if self._load.helper is not None:

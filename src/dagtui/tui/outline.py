@@ -148,7 +148,7 @@ class Outline:
         if layer is None:
             return parent
         parent = self._group(f"{parent}/layer:{layer}", f"Layer {layer}", parent)
-        parent = self._group(f"{parent}/block:{block}", block, parent)
+        parent = self._group(f"{parent}/block:{block}", str(block), parent)
         if rank is not None:
             parent = self._group(f"{parent}/ep:{rank}", f"EP rank {rank}", parent)
         return parent

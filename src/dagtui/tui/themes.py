@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from platformdirs import user_config_dir
@@ -35,7 +36,8 @@ def load_theme(path: Path) -> Theme:
     unknown = set(data) - THEME_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown theme key(s) {', '.join(sorted(unknown))}")
-    return Theme(**{key: (str(value) if key != "dark" else bool(value)) for key, value in data.items()})
+    fields: dict[str, Any] = {key: (str(value) if key != "dark" else bool(value)) for key, value in data.items()}
+    return Theme(**fields)
 
 
 def theme_files(folder: Path | None = None) -> list[Path]:

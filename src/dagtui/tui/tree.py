@@ -49,7 +49,7 @@ class DeploymentTree(Tree[str]):
         super().__init__("", **kwargs)
         self.pane = pane
         self.outline: Outline | None = None
-        self._tree_nodes: dict[str, TreeNode[str]] = {}
+        self._node_by_id: dict[str, TreeNode[str]] = {}
         self._changes: dict[str, str] = {}  # node id -> ADDED / REMOVED (compare.py), in sync mode
         self.show_root = True
         self.auto_expand = True
@@ -57,9 +57,9 @@ class DeploymentTree(Tree[str]):
     def load(self, outline: Outline) -> None:
         """Show a new outline, with the root and its first level open."""
         self.outline = outline
-        self._tree_nodes = {}
+        self._node_by_id = {}
         self.reset(self._label(Outline.ROOT), Outline.ROOT)
-        self._tree_nodes[Outline.ROOT] = self.root
+        self._node_by_id[Outline.ROOT] = self.root
         self._populate(self.root)
         self.root.expand()
 
@@ -77,7 +77,7 @@ class DeploymentTree(Tree[str]):
         self._relabel()
 
     def _relabel(self) -> None:
-        for key, tree_node in self._tree_nodes.items():
+        for key, tree_node in self._node_by_id.items():
             if self.outline is not None and key in self.outline.entries:
                 tree_node.set_label(self._label(key))
 
@@ -96,7 +96,7 @@ class DeploymentTree(Tree[str]):
                 child = tree_node.add(self._label(key), data=key)
             else:
                 child = tree_node.add_leaf(self._label(key), data=key)
-            self._tree_nodes[key] = child
+            self._node_by_id[key] = child
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
         self._populate(event.node)
@@ -149,7 +149,7 @@ class DeploymentTree(Tree[str]):
         for key in path:
             self._populate(current)
             current.expand()
-            current = self._tree_nodes[key]
+            current = self._node_by_id[key]
         target = current
         self.call_after_refresh(self._move_to, target)
         return True

@@ -9,7 +9,18 @@ from dagtui.errors import Checkpoint, no_checkpoint
 from dagtui.model.deployment import Deployment
 from dagtui.model.spec import ModelSpec
 from dagtui.validate import (  # noqa: F401 - importing a module registers its rules
-    annotation, attention, communication, expert, gpu, memory, pipeline, shape, strategy, structure, syntax, tensor,
+    annotation,
+    attention,
+    communication,
+    expert,
+    gpu,
+    memory,
+    pipeline,
+    shape,
+    strategy,
+    structure,
+    syntax,
+    tensor,
 )
 from dagtui.validate.context import Context
 from dagtui.validate.finding import CATEGORIES, RULES, Finding, Rule, Severity

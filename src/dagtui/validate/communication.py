@@ -7,8 +7,8 @@ import re
 from collections import defaultdict
 
 from dagtui.model.node import NodeInfo
-from dagtui.model.shapes import Shape
 from dagtui.model.operators import COLLECTIVES, NOT_OPERATORS, ROUTING_OPS, Kind, Op
+from dagtui.model.shapes import Shape
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import node_list
@@ -168,9 +168,9 @@ def collective_shape(ctx: Context):
             if ctx.nodes[producer].op is Op.GATE or (producer, node_id) in ctx.deployment.dashed:
                 continue  # routing decisions, not the tensor being moved
             produced = ctx.nodes[producer].outputs
-            if produced and produced[0].dims and produced[0].all_int and node.inputs[0].all_int:
-                if not any(produced[0].same_as(shape) or _regrouped(node, produced[0], shape) for shape in node.inputs):
-                    problems.append((node_id, f"`{producer}` emits {produced[0]} but `{node_id}` carries {node.inputs[0]}"))
+            comparable = produced and produced[0].dims and produced[0].all_int and node.inputs[0].all_int
+            if comparable and not any(produced[0].same_as(shape) or _regrouped(node, produced[0], shape) for shape in node.inputs):
+                problems.append((node_id, f"`{producer}` emits {produced[0]} but `{node_id}` carries {node.inputs[0]}"))
     if problems:
         nodes = [node for node, _ in problems]
         yield collective_shape.finding(

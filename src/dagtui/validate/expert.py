@@ -161,7 +161,8 @@ def monolithic_moe(ctx: Context):
     if gates and layers_with_experts - {None}:
         yield monolithic_moe.finding(
             f"Layer(s) {compact_ranges(ctx.layers_of(gates))} draw their gate ({node_list(gates)}) but no expert, "
-            f"while layer(s) {compact_ranges(sorted(layers_with_experts - {None}))} draw theirs: the experts are left out.",
+            f"while layer(s) {compact_ranges(sorted(layer for layer in layers_with_experts if layer is not None))} "
+            "draw theirs: the experts are left out.",
             nodes=gates, key="EXP006:no-experts",
             fix="Draw the experts of every MoE layer, on every EP rank, between the dispatch and the combine.",
         )
@@ -207,9 +208,8 @@ def _numbered_twice(ctx: Context, experts: list[str]) -> bool:
     group_of: dict[int, frozenset[int]] = {}
     for node in experts:
         info = ctx.nodes[node]
-        if info.expert is not None and info.gpus:
-            if group_of.setdefault(info.expert, info.gpus) != info.gpus:
-                return True
+        if info.expert is not None and info.gpus and group_of.setdefault(info.expert, info.gpus) != info.gpus:
+            return True
     return False
 
 
@@ -460,9 +460,7 @@ def _all_to_alls(ctx: Context) -> list[str]:
     moves_tokens = (Op.DISPATCH, Op.COMBINE, Op.SPLIT, Op.CONCAT, Op.ALL_GATHER, Op.UNKNOWN)
     for node_id, node in ctx.nodes.items():
         routes_across = node.op is Op.GATE and _SENDS_TOKENS.search(node.title) is not None
-        if node.op in (Op.ALL_TO_ALL, Op.SEND_RECV) or (node.is_communication and (node.op in moves_tokens or routes_across)):
-            found.append(node_id)
-        elif any(map(_names_all_to_all, node.label[1:])):
+        if node.op in (Op.ALL_TO_ALL, Op.SEND_RECV) or (node.is_communication and (node.op in moves_tokens or routes_across)) or any(map(_names_all_to_all, node.label[1:])):
             found.append(node_id)
     return found
 

@@ -218,7 +218,7 @@ def prefill_decode(ctx: Context):
     crossing = [
         (a, b) for a, b, _, _ in ctx.edges
         if phases.get(a) == _PREFILL and phases.get(b) == _DECODE
-        and not any(_is_boundary(ctx.nodes[x].op, " ".join(ctx.nodes[x].label[:1] + [x]).lower()) for x in (a, b))
+        and not any(_is_boundary(ctx.nodes[x].op, " ".join([*ctx.nodes[x].label[:1], x]).lower()) for x in (a, b))
     ]
     if crossing:
         nodes = [node for edge in crossing for node in edge]
