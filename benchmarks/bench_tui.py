@@ -43,6 +43,8 @@ async def startup(files: list[str]) -> dict[str, float]:
     helper = HelperProcess.start(files)
     from dagtui.tui.app import DagtuiApp
 
+    sys.setswitchinterval(0.05)  # as `dagtui` sets it for the explorer (cli.run_open)
+
     app = DagtuiApp(files, helper=helper)
     times = {"created": time.perf_counter() - PROCESS_START, "trees": 0.0}
     async with app.run_test(size=(120, 40)) as pilot:
@@ -59,7 +61,7 @@ async def startup(files: list[str]) -> dict[str, float]:
         rows = [row for row in app.rows if row.targets()] or []
         targets = [row.targets()[0] for row in rows][:10] or [(0, next(iter(app.outlines[0].deployment.nodes)))]
         for pane, node_id in targets * 3:
-            tree = app.query_one(f"#pane-{pane}").tree
+            tree = app.query_one(f"#pane-{pane}").deployment_tree
             begin = time.perf_counter()
             app.jump_to(pane, node_id)
             # Until the tree's cursor is on the node (the detail panel is updated synchronously).

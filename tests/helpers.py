@@ -52,7 +52,7 @@ async def press(pilot, *keys: str) -> None:
 
 def tree_of(app, pane: int):
     """The tree of deployment pane `pane`."""
-    return app.query_one(f"#pane-{pane}").tree
+    return app.query_one(f"#pane-{pane}").deployment_tree
 
 
 def recorded_notifications(app) -> list[str]:

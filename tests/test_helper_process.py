@@ -14,11 +14,10 @@ import threading
 import pytest
 from helpers import SAMPLES, loaded
 
-from dagtui import helper_process
+from dagtui import helper_process, loader
 from dagtui.dot import read_dot
 from dagtui.helper_process import HelperProcess
 from dagtui.review import read_file, review_file, review_raw_graph, validate_review
-from dagtui.tui import app as app_module
 from dagtui.tui.app import DagtuiApp
 from dagtui.tui.issues import IssuePanel
 
@@ -124,18 +123,13 @@ def test_helper_steps_aside_for_small_files_running_threads_and_when_disabled(mo
         thread.join()
 
 
-def test_a_bad_model_file_leaves_loading_to_the_caller(tmp_path):
-    missing = str(tmp_path / "missing.yaml")
-    assert HelperProcess.start([CURRENT, NEW], model_path=missing, min_bytes=0) is None
-
-
 async def test_the_explorer_takes_what_the_helper_read_and_validated(monkeypatch):
     monkeypatch.setattr(helper_process, "MIN_BYTES", 0)
     built_here, validated_here = [], []
-    monkeypatch.setattr(app_module, "read_file", lambda file, strategy: built_here.append(file) or read_file(file))
-    real_validate = app_module.validate_review
-    monkeypatch.setattr(app_module, "validate_review",
-                        lambda review, spec: validated_here.append(review.file) or real_validate(review, spec))
+    real_read, real_validate = loader.read_raw, loader.validate_review
+    monkeypatch.setattr(loader, "read_raw", lambda file, checkpoint: built_here.append(file) or real_read(file, checkpoint))
+    monkeypatch.setattr(loader, "validate_review",
+                        lambda review, *args: validated_here.append(review.file) or real_validate(review, *args))
     from_helper = []  # which files the helper validates depends on the two processes' speed
     real_findings = HelperProcess.findings
 
@@ -147,7 +141,8 @@ async def test_the_explorer_takes_what_the_helper_read_and_validated(monkeypatch
 
     monkeypatch.setattr(HelperProcess, "findings", findings)
     files = [CURRENT, NEW]
-    app = DagtuiApp(files)
+    app = DagtuiApp(files, helper=HelperProcess.start(files))  # as the command line forks it
+    assert app._helper is not None
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         assert built_here == []  # both files were read by the helper
@@ -167,7 +162,7 @@ async def test_the_explorer_takes_what_the_helper_read_and_validated(monkeypatch
 async def test_the_explorer_falls_back_when_the_helper_dies(monkeypatch):
     monkeypatch.setattr(helper_process, "MIN_BYTES", 0)
     monkeypatch.setattr(helper_process, "_child", lambda *args: None)  # exits at once, sending nothing
-    app = DagtuiApp([CURRENT, NEW])
+    app = DagtuiApp([CURRENT, NEW], helper=HelperProcess.start([CURRENT, NEW]))
     assert app._helper is not None  # forked, and dies at once
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)

@@ -620,20 +620,24 @@ def test_ctrl_c_while_the_command_imports_exits_130_quietly():
 
 QUIT_DURING_A_LONG_PHASE = """
 import asyncio, sys, time
-from dagtui.tui import app as app_module
+from dagtui import loader
 from dagtui.tui.app import DagtuiApp
 
-def slow_read(*args, **kwargs):  # a phase with nowhere to stop, as modelling 20 MB of DOT
+read = []
+
+def slow_read(*args, **kwargs):  # a step with nowhere to stop, longer than any checkpoint's gap
+    read.append(args[0])
     end = time.monotonic() + 30
     while time.monotonic() < end:
         pass
 
-app_module.read_file = slow_read
+loader.read_raw = slow_read
 
 async def main():
     app = DagtuiApp([sys.argv[1]])
     async with app.run_test() as pilot:
         await asyncio.sleep(0.5)
+        assert read == [sys.argv[1]]  # the loader is in the slow step
         print(time.monotonic(), flush=True)
         await pilot.press("q")
 

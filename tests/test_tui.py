@@ -9,9 +9,8 @@ import threading
 import pytest
 from helpers import SAMPLES, loaded, press, private_config, tree_of  # noqa: F401 (a fixture)
 
+from dagtui import loader
 from dagtui.report import render
-from dagtui.review import read_file
-from dagtui.tui import app as app_module
 from dagtui.tui.app import DagtuiApp
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.issues import IssuePanel, IssueTable
@@ -22,6 +21,19 @@ CURRENT, NEW, MODEL = str(SAMPLES / "current.dot"), str(SAMPLES / "new.dot"), st
 
 
 pytestmark = pytest.mark.usefixtures("private_config")
+
+
+def progress_text(app, pane: int) -> str:
+    return str(app.query_one(f"#pane-{pane} .pane-progress").render())
+
+
+async def until(pilot, condition, seconds: float = 6.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            await pilot.pause()
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition never held")
 
 
 async def jump(app, pilot, pane: int, node_id: str) -> None:
@@ -227,8 +239,9 @@ async def test_zoom_theme_help_and_quit(tmp_path):
 
 
 async def test_q_quits_while_files_load(monkeypatch):
-    release = threading.Event()  # holds the loader in its first read, as a large file would
-    monkeypatch.setattr(app_module, "read_file", lambda *args, **kwargs: release.wait(10) and read_file(*args, **kwargs))
+    release = threading.Event()  # holds the loader in its first read, as a step of a large file would
+    real_read = loader.read_raw
+    monkeypatch.setattr(loader, "read_raw", lambda *args: release.wait(10) and real_read(*args))
     app = DagtuiApp([CURRENT, NEW])
     try:
         async with app.run_test() as pilot:
@@ -334,26 +347,98 @@ async def test_theme_option_and_unknown_theme(tmp_path):
         assert app.theme == "dagtui-dark"
 
 
-async def test_a_cancelled_loader_stops_updating_the_screen():
-    """Quit or a second reload cancels the loading worker: it stops at its next phase instead of
-    posting stale trees into the panes."""
-    from textual.worker import get_current_worker
+async def test_a_reload_replaces_the_load_before_it(monkeypatch):
+    """`r` while loading stops the first load at its next checkpoint: nothing of it reaches the
+    screen, and the second load, with the same settings, shows the files as they are now."""
+    release = threading.Event()
+    real_model, stopped = loader.review_raw_graph, []
 
+    def held(raw, strategy, checkpoint):  # the first load waits in modelling until released
+        if not release.is_set():
+            release.wait(10)
+            try:
+                checkpoint()
+            except Exception as error:
+                stopped.append(type(error).__name__)
+                raise
+        return real_model(raw, strategy, checkpoint)
+
+    monkeypatch.setattr(loader, "review_raw_graph", held)
     app = DagtuiApp([CURRENT, NEW])
     async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "modelling" in progress_text(app, 0))
+        first = app._generation
+        await pilot.press("r")
+        await pilot.pause()
+        release.set()  # the first load goes on, cancelled: it must stop at its next checkpoint
         await loaded(app, pilot)
-        posted: list[int] = []
-        outcome: list[bool] = []
+        assert app._generation == first + 1
+        assert stopped == ["Cancelled"]
+        assert [pane.outline for pane in app.query(DeploymentPane)] == app.outlines
+        assert len(app.query_one(IssuePanel).visible_rows) == len(app.rows) > 0
 
-        def loader_step() -> None:
-            outcome.append(app._post(posted.append, 1))  # a live worker posts
-            get_current_worker().cancel()
-            outcome.append(app._post(posted.append, 2))  # a cancelled one does not
 
-        worker = app.run_worker(loader_step, thread=True)
-        for _ in range(100):
-            if len(outcome) == 2:
-                break
-            await asyncio.sleep(0.02)
-        assert outcome == [True, False] and posted == [1]
-        assert worker.is_cancelled
+async def test_the_explorer_validates_with_dagtui_yaml_and_the_command_line_settings(tmp_path, monkeypatch):
+    """The explorer resolves its settings as `check` does: dagtui.yaml of the current folder
+    (here an `ignore`, and the model it names), or the command line's over it."""
+    monkeypatch.chdir(tmp_path)
+    baseline = DagtuiApp([CURRENT, NEW], model=MODEL)
+    async with baseline.run_test(size=(120, 40)) as pilot:
+        await loaded(baseline, pilot)
+        before = {row.finding.rule for row in baseline.rows}
+    assert {"ATT002", "EXP007"} <= before  # EXP007 compares with the model
+    (tmp_path / "dagtui.yaml").write_text(f"ignore: [ATT002]\nmodel: {MODEL}\n")
+    app = DagtuiApp([CURRENT, NEW])  # the model comes from dagtui.yaml too
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        shown = {row.finding.rule for row in app.query_one(IssuePanel).visible_rows}
+        assert shown == before - {"ATT002"}
+        assert app.settings.config_file == str(tmp_path / "dagtui.yaml")
+        assert str(tmp_path / "dagtui.yaml") in app.files_read  # an export never replaces it
+        await press(pilot, "r")  # a reload validates with the same settings
+        await loaded(app, pilot)
+        assert {row.finding.rule for row in app.rows} == before - {"ATT002"}
+    from dagtui.settings import load_settings
+
+    selected = DagtuiApp([CURRENT, NEW], settings=load_settings(select=["ATT"]))  # as `dagtui --select ATT A B`
+    async with selected.run_test(size=(120, 40)) as pilot:
+        await loaded(selected, pilot)
+        # dagtui.yaml's ignore still applies: the option replaces its select only
+        assert {row.finding.rule for row in selected.rows} == {rule for rule in before if rule.startswith("ATT")} - {"ATT002"}
+
+
+async def test_a_bad_dagtui_yaml_is_said_and_the_files_still_load(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dagtui.yaml").write_text("ignore: [NOPE999]\n")
+    app = DagtuiApp([CURRENT])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        assert any("NOPE999" in str(notification.message) for notification in app._notifications)
+        assert app.rows
+
+
+async def test_each_phase_of_a_load_reaches_its_pane(monkeypatch):
+    """The loader's progress events are shown in the panes while the files load."""
+    release = threading.Event()
+    real_validate, seen = loader.validate_review, []
+
+    def held(review, *args):  # validation waits until the test has seen the pane say so
+        seen.append(review.file)
+        release.wait(10)
+        return real_validate(review, *args)
+
+    monkeypatch.setattr(loader, "validate_review", held)
+    app = DagtuiApp([CURRENT, NEW])
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: bool(seen))
+            await until(pilot, lambda: "validating" in progress_text(app, 0))
+            assert "nodes" in progress_text(app, 0)  # the size of what is validated
+            assert "validating…" in str(app.query_one("#pane-0 .pane-header").render())
+            assert app.query_one("#pane-1").outline is not None  # both trees before any findings
+            assert not app.loaded
+            release.set()
+            await loaded(app, pilot)
+            assert seen == [CURRENT, NEW] and app.rows
+    finally:
+        release.set()

@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     tui = sub.add_parser("open", help="open the explorer (the default command)")
     tui.add_argument("files", nargs="+", metavar="FILE")
     _common(tui)
+    _hardware_option(tui)
+    tui.add_argument("--select", metavar="CODES", help="only these rules or categories (comma-separated)")
+    tui.add_argument("--ignore", metavar="CODES", help="skip these rules or categories (comma-separated)")
     tui.add_argument("--theme", help="theme name (see themes/)")
     return parser
 
@@ -154,7 +157,8 @@ def _complain(message: str) -> None:
 
 def _as_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """The arguments of `dagtui check` for the files and options the explorer was given."""
-    options = [*(["--model", args.model] if args.model else []), *(["--strategy", args.strategy] if args.strategy else [])]
+    options = [f"--{name}={value}" for name in ("model", "strategy", "hardware", "select", "ignore")
+               if (value := getattr(args, name, None))]
     return parser.parse_args(["check", *options, "--", *args.files])
 
 
@@ -331,23 +335,23 @@ def run_open(args: argparse.Namespace) -> int:
     if len(args.files) > 2:
         raise DagtuiError("the explorer opens one or two files; use `dagtui check` for more")
     # What would fail at once is said here, before the screen is taken over: a missing file, a
-    # folder, a FIFO; a bad --model or --strategy. (A file that opens but does not parse is shown
+    # folder, a FIFO; a bad dagtui.yaml, --model, --strategy, --hardware or rule code. (A file that opens but does not parse is shown
     # in its pane, beside the other deployment.)
     for file in args.files:
         check_source(file)
-    from dagtui.model import load_model_spec, parse_strategy
-
-    if args.model:
-        load_model_spec(args.model)
-    if args.strategy:
-        parse_strategy(args.strategy)
+    settings = _settings(args)
     from dagtui.helper_process import HelperProcess
 
-    # Forked before Textual is imported: the helper starts reading while this process imports the
-    # interface (~0.35 s).
-    helper = HelperProcess.start(args.files, args.model, args.strategy)
+    # Forked before Textual is imported (forking is safe only while no other thread runs): the
+    # helper starts reading while this process imports the interface (~0.35 s). It steps aside
+    # for small files and when DAGTUI_HELPER_PROCESS=0 (see README).
+    helper = HelperProcess.start(args.files, settings)
     from dagtui.tui.app import DagtuiApp
 
-    app = DagtuiApp(args.files, model=args.model, strategy=args.strategy, theme_name=args.theme, helper=helper)
+    # The explorer's loading thread is CPU-bound Python and shares the GIL with the screen: longer
+    # slices cut the handovers between the two (two 19k-node files load ~10% faster,
+    # benchmarks/bench_tui.py) and keys still get the GIL within 50 ms. Process-wide, so set here.
+    sys.setswitchinterval(0.05)
+    app = DagtuiApp(args.files, theme_name=args.theme, helper=helper, settings=settings)
     app.run()
     return app.return_code or EXIT_OK

@@ -39,9 +39,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from dagtui.dot import RawGraph, read_dot
-from dagtui.errors import DagtuiError
-from dagtui.gc_pause import without_collection
-from dagtui.model import load_model_spec, parse_strategy
 from dagtui.review import review_raw_graph, validate_review
 from dagtui.settings import Settings
 from dagtui.validate import Finding
@@ -74,23 +71,18 @@ class HelperProcess:
         self._cleanup = weakref.finalize(self, _stop, process, [from_child, to_child], folder)
 
     @classmethod
-    def start(cls, files: list[str], model_path: str | None = None, strategy_text: str | None = None,
-              min_bytes: int | None = None, settings: Settings | None = None) -> HelperProcess | None:
+    def start(cls, files: list[str], settings: Settings | None = None,
+              min_bytes: int | None = None) -> HelperProcess | None:
         """Fork the helper, or None when it would not pay (under `min_bytes` of DOT, by default
         `MIN_BYTES`) or would not be safe (see the module doc). It validates with `settings`
-        (`dagtui.loader` passes its own), else with the spec and strategy named here."""
+        (the loader's own: the caller resolves them first), else with the defaults."""
         if not files or not helper_enabled() or not _FORK_IS_SAFE:
             return None
         if threading.active_count() > 1:
             return None
         if sum(_size(file) for file in files) < (MIN_BYTES if min_bytes is None else min_bytes):
             return None
-        if settings is None:
-            try:
-                settings = Settings(spec=load_model_spec(model_path) if model_path else None,
-                                    strategy=parse_strategy(strategy_text) if strategy_text else None)
-            except DagtuiError:
-                return None  # the caller reports it while loading, and loads in its own process
+        settings = settings or Settings()
         context = multiprocessing.get_context("fork")
         from_child, child_writer = context.Pipe(duplex=False)
         child_reader, to_child = context.Pipe(duplex=False)
@@ -171,7 +163,6 @@ def _size(file: str) -> int:
         return 0
 
 
-@without_collection  # pickling builds a tuple per node and edge: no collections meanwhile
 def _store(raw: RawGraph | None, folder: str, name: str) -> str | None:
     """Pickle a raw graph into the exchange folder; its path, or None for no graph."""
     if raw is None:
@@ -182,7 +173,6 @@ def _store(raw: RawGraph | None, folder: str, name: str) -> str | None:
     return path
 
 
-@without_collection
 def _load(path: str | None) -> RawGraph | None:
     """The raw graph stored at `path`, removing the file; None for no path, or one that cannot be
     read back (removed from the temporary folder meanwhile, say): the caller reads the DOT file."""

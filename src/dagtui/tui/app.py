@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import threading
 from pathlib import Path
 
 from textual import work
@@ -17,22 +15,22 @@ from textual.containers import Horizontal
 from textual.notifications import Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
-from textual.worker import get_current_worker
 
-from dagtui.compare import Comparison, NodePairing, add_costs, compare
+from dagtui.compare import Comparison, NodePairing, add_costs
 from dagtui.errors import DagtuiError
-from dagtui.gc_pause import collect_frozen
 from dagtui.helper_process import HelperProcess
-from dagtui.model import ModelSpec, Strategy, load_model_spec, parse_strategy
+from dagtui.model import ModelSpec
 from dagtui.report import TargetExists, render, write_atomic
-from dagtui.review import Review, read_file, review_raw_graph, validate_review
+from dagtui.review import Review
 from dagtui.safe_text import visible
+from dagtui.settings import Settings, load_settings
 from dagtui.tui.commands import DagtuiCommands, FilterCommands
 from dagtui.tui.compare_view import CompareRow, CompareScreen, compare_rows
 from dagtui.tui.detail import DetailPanel
 from dagtui.tui.file_text import markup
 from dagtui.tui.help import DIALOG_KEYS, SEARCH_KEYS, binding_rows, help_renderable
 from dagtui.tui.issues import IssuePanel, IssueTable
+from dagtui.tui.loading import AllLoaded, Load, LoaderThread, LoadProgress, PaneLoaded
 from dagtui.tui.messages import IssueChosen, IssueHighlighted, JumpRequested, NodeChosen, NodeFocused
 from dagtui.tui.outline import History, IssueRow, Outline, issue_rows, query_problem
 from dagtui.tui.pane import DeploymentPane
@@ -48,28 +46,6 @@ from dagtui.tui.themes import (
 from dagtui.tui.tree import DeploymentTree
 
 SEARCH_EXAMPLES = "op=expert, layer=15, tp=5, shape=ellipse"  # each matches nodes of the samples (tested)
-
-
-class _LoaderThread(threading.Thread):
-    """The explorer's loading thread: a daemon (the process never waits for it to exit) with an
-    event that tells it to stop at its next check."""
-
-    def __init__(self, load, finished) -> None:
-        super().__init__(name="dagtui-load", daemon=True)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None  # raised again in the app, as a worker's would be
-        self._load, self._finished = load, finished
-
-    def run(self) -> None:
-        try:
-            self._load()
-        except BaseException as error:
-            self.error = error
-        finally:
-            try:
-                self._finished()
-            except RuntimeError:
-                pass  # the app's loop has closed: nobody is waiting
 
 
 class DagtuiApp(App[int]):
@@ -110,17 +86,22 @@ class DagtuiApp(App[int]):
     ]
 
     def __init__(self, files: list[str], model: str | None = None, strategy: str | None = None,
-                 theme_name: str | None = None, helper: HelperProcess | None = None) -> None:
-        """`helper`: a helper process already started for these files (the command line starts
-        it before importing Textual); without one, the app starts its own where it pays."""
+                 theme_name: str | None = None, helper: HelperProcess | None = None,
+                 settings: Settings | None = None) -> None:
+        """`settings`: what the files are modelled and validated with, as the command line resolved
+        them (dagtui.yaml, then --model, --strategy, --hardware, --select, --ignore); without them,
+        the current folder's dagtui.yaml with `model` and `strategy` over it, resolved when the app
+        starts. `helper`: a helper process the command line forked for these files with these
+        settings (opt-in, see `helper_process`), for the first load; the app never starts one."""
         # NO_COLOR: Textual then drops every colour (native ANSI mode picks that filter; otherwise
         # it would make the colours grey, which draws an ANSI theme black on black). The cursor,
         # the focus and the severities are told apart by attributes instead (app.tcss).
         no_color = "NO_COLOR" in os.environ
         super().__init__(ansi_color=True if no_color else None)
         self.files = [str(file) for file in files]
-        self.model_path = model
-        self.strategy_text = strategy
+        self._options = (model, strategy)  # for `settings` when none are given
+        self.settings = settings or Settings()
+        self._given_settings = settings is not None
         self.requested_theme = theme_name
         self.reviews: list[Review] = []
         self.outlines: list[Outline] = []
@@ -132,7 +113,6 @@ class DagtuiApp(App[int]):
         self._row_position = -1
         # What `enter` on the node a jump led to walks: (what the nodes are, the nodes, index visited).
         self._cycle: tuple[str, list[tuple[int, str]], int] | None = None
-        self._spec: tuple[ModelSpec | None, str | None] | None = None  # (spec, error), read when first needed
         self._compare_view: tuple[Comparison, list[CompareRow]] | None = None
         self._compare_cursor = 1
         self._search_matches: list[tuple[int, str]] = []
@@ -142,9 +122,8 @@ class DagtuiApp(App[int]):
         self.sync = False
         self.loaded = False
         self._restore: tuple[int, str] | None = None
-        # On a second core, a helper process takes half of the first load; forked before Textual
-        # starts any thread (see helper_process).
-        self._helper = helper or HelperProcess.start(self.files, model, strategy)
+        self._generation = 0  # of the current load: messages of a replaced one are dropped
+        self._helper = helper
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -175,7 +154,19 @@ class DagtuiApp(App[int]):
                 self.notify(f"unknown theme {markup(repr(self.requested_theme))}", severity="warning")
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else self.theme
         self.theme = wanted
+        if not self._given_settings:
+            self.settings = self._resolve_settings()
         self.load_reviews()
+
+    def _resolve_settings(self) -> Settings:
+        """dagtui.yaml of the current folder, `model` and `strategy` over it; a malformed one is
+        said, and the files load without it."""
+        model, strategy = self._options
+        try:
+            return load_settings(model=model, strategy=strategy)
+        except DagtuiError as error:
+            self.notify(markup(error), severity="error", timeout=10)
+            return Settings()
 
     def on_notify(self, event: Notify) -> None:
         """One toast at a time: a new one replaces those before it (Textual has added it already),
@@ -190,27 +181,28 @@ class DagtuiApp(App[int]):
     @property
     def files_read(self) -> list[str]:
         """Every file this run reads: an export never replaces one of them."""
-        return [*self.files, *([self.model_path] if self.model_path else []), *map(str, theme_files())]
+        settings = self.settings
+        named = [settings.model_path, settings.config_file, settings.hardware_source]
+        return [*self.files, *(path for path in named if path and Path(path).is_file()), *map(str, theme_files())]
 
     # -- loading ---------------------------------------------------------------------------------
     def load_reviews(self) -> None:
+        """Load the files (again) with the explorer's settings: each pane shows its tree as soon as
+        its file is read and modelled, its markers once validated, the issue table at the end."""
         self._restore = self.current  # trees are rebuilt; the selection comes back where it still exists
         for pane in self.query(DeploymentPane):
             pane.show_loading()
-        self._load()
+        self._generation += 1
+        helper, self._helper = self._helper, None  # the first load only: a reload is done here
+        self._load(Load(self.files, self.settings, self._generation, helper))
 
     @work(exclusive=True, group="load")
-    async def _load(self) -> None:
-        """Read, model and validate in a thread so the screen is up at once.
-
-        The thread is a daemon of our own, not a Textual thread worker: those run in asyncio's
-        default executor, which the app waits for when it exits, so `q` during a phase of a large
-        load (modelling 20 MB takes seconds, without a point to stop at) would wait for the phase.
-        This worker waits for the thread instead; cancelled (quit, reload), it tells the thread to
-        stop at its next check and nobody waits for it."""
+    async def _load(self, load: Load) -> None:
+        """Wait for the loading thread (see `tui.loading`); cancelled (quit, reload), tell it to
+        stop at its next checkpoint, without waiting for it."""
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
-        thread = _LoaderThread(self._load_in_thread, lambda: loop.call_soon_threadsafe(done.set))
+        thread = LoaderThread(load, self, lambda: loop.call_soon_threadsafe(done.set))
         thread.start()
         try:
             await done.wait()
@@ -219,125 +211,36 @@ class DagtuiApp(App[int]):
         if thread.error is not None:
             raise thread.error
 
-    def _load_in_thread(self) -> None:
-        # The loading thread is CPU-bound Python and shares the GIL with the screen. Longer GIL
-        # slices while it runs cut the handovers between the two (two 19k-node files load ~10%
-        # faster, benchmarks/bench_tui.py); keys still get the GIL within 50 ms.
-        previous = sys.getswitchinterval()
-        sys.setswitchinterval(max(previous, 0.05))
-        try:
-            self._load_reviews()
-        finally:
-            sys.setswitchinterval(previous)
+    def _is_current(self, message: LoadProgress | PaneLoaded | AllLoaded) -> bool:
+        """Whether a loading message is for the screen: not from a load a reload has replaced,
+        nor come after the user quit."""
+        return message.generation == self._generation and self.is_running
 
-    def _load_reviews(self) -> None:
-        try:
-            spec = load_model_spec(self.model_path) if self.model_path else None
-            strategy = parse_strategy(self.strategy_text) if self.strategy_text else None
-        except DagtuiError as error:
-            self._post(self.notify, markup(error), severity="error", timeout=10)
-            spec, strategy = None, None
-        helper, self._helper = self._helper, None  # the first load only: a reload is done here
-        try:
-            loaded = self._read_and_show(strategy, helper)
-            if loaded and self._validate_and_show(*loaded, spec, helper):
-                reviews, outlines = loaded
-                comparison = compare(reviews[0], reviews[1]) if len(reviews) == 2 else None
-                self._post(self._show, reviews, outlines, comparison)
-        finally:
-            if helper:
-                helper.close()
+    def on_load_progress(self, message: LoadProgress) -> None:
+        if self._is_current(message):
+            self.query_one(f"#pane-{message.index}", DeploymentPane).show_progress(message.phase)
 
-    # Trees first, findings after: each pane shows its deployment as soon as it is read and
-    # modelled, so the first is usable while the second loads and both are validated (the
-    # headers say "validating…" meanwhile). Between phases the thread stops if the worker was
-    # cancelled (quit, or a reload), so quitting a large load waits for one phase, not all.
-    def _read_and_show(self, strategy: Strategy | None, helper: HelperProcess | None
-                       ) -> tuple[list[Review], list[Outline]] | None:
-        """Reviews and outlines of the files: read here, or by the helper process."""
-        reviews, outlines = [], []
-        for index, file in enumerate(self.files):
-            if not self._progress(index, "reading and modelling"):
-                return None
-            raw = helper.raw_graph(index, stop=self._stopped) if helper else None
-            if raw is None and self._stopped():
-                return None
-            review = review_raw_graph(raw, strategy) if raw is not None else read_file(file, strategy)
-            reviews.append(review)
-            outlines.append(Outline(review))
-            if not self._post(self._show_pane, index, review, outlines[-1], False):
-                return None
-        return reviews, outlines
-
-    def _validate_and_show(self, reviews: list[Review], outlines: list[Outline], spec: ModelSpec | None,
-                           helper: HelperProcess | None) -> bool:
-        """Findings from the helper process where they have come, else validated here. Once the
-        trees are built this thread is free and has the models (the helper must build its own),
-        so it validates every file the helper has not delivered yet: first those the helper has
-        not started on, which the helper is told to skip, then those it has, unless their
-        findings come in meanwhile."""
-        started = [helper is not None and helper.started(index) for index in range(len(reviews))]
-        if helper:
-            for index, begun in enumerate(started):
-                if not begun:
-                    helper.skip(index)
-        for index in sorted(range(len(reviews)), key=started.__getitem__):  # the not started first
-            review, outline = reviews[index], outlines[index]
-            findings = helper.findings(index, stop=lambda: True) if helper else None  # only if come already
-            if findings is None:
-                validate_review(review, spec)
-            else:
-                review.findings = findings
-            outline.apply_findings()
-            if not self._post(self._show_pane, index, review, outline, True):
-                return False
-        return True
-
-    def _stopped(self) -> bool:
-        """From the loading thread: whether loading should stop (the load was cancelled, or the
-        app stopped while this thread was busy)."""
-        thread = threading.current_thread()
-        cancelled = thread.stop.is_set() if isinstance(thread, _LoaderThread) else get_current_worker().is_cancelled
-        return cancelled or not self.is_running
-
-    def _post(self, callback, *args, **kwargs) -> bool:
-        """Run `callback` in the app's thread; False when loading should stop instead."""
-        if self._stopped():
-            return False
-        try:
-            self.call_from_thread(callback, *args, **kwargs)
-        except RuntimeError:
-            if self.is_running:
-                raise
-            return False  # the app closed between the check and the call: nothing left to update
-        return True
-
-    def _progress(self, index: int, phase: str) -> bool:
-        """From the loading thread: the DOM is only touched in the app's own thread."""
-        return self._post(lambda: self.query_one(f"#pane-{index}", DeploymentPane).show_progress(phase))
-
-    def _show_pane(self, index: int, review: Review, outline: Outline, validated: bool) -> None:
-        if not self.is_running:  # the user quit while the files were loading
+    def on_pane_loaded(self, message: PaneLoaded) -> None:
+        if not self._is_current(message):
             return
+        index, review, outline = message.index, message.review, message.outline
         while len(self.outlines) <= index:
             self.outlines.append(outline)
         self.outlines[index] = outline
         pane = self.query_one(f"#pane-{index}", DeploymentPane)
-        if validated and pane.outline is not None and pane.outline.review is review:
+        if message.validated and pane.outline is outline:
             pane.show_findings(review, outline)
         else:
-            pane.show(review, outline, validated)
+            pane.show(review, outline, message.validated)
 
-    def _show(self, reviews: list[Review], outlines: list[Outline], comparison: Comparison | None) -> None:
-        if not self.is_running:
+    def on_all_loaded(self, message: AllLoaded) -> None:
+        if not self._is_current(message):
             return
         keep = self._restore
-        reloaded = bool(self.reviews)
-        self.reviews, self.outlines, self.comparison, self._pairing = reviews, outlines, comparison, None
-        self.rows = issue_rows(reviews)
-        self.query_one(IssuePanel).load(self.rows, [review.name for review in reviews])
-        if reloaded:
-            collect_frozen()  # the previous load is unreachable now; free its cycles (networkx graphs)
+        self.reviews, self.outlines, self.comparison, self._pairing = (
+            message.reviews, message.outlines, message.comparison, None)
+        self.rows = issue_rows(self.reviews)
+        self.query_one(IssuePanel).load(self.rows, [review.name for review in self.reviews])
         self.loaded = True
         self._show_sync()
         if keep and self._node(*keep) is not None:
@@ -347,12 +250,11 @@ class DagtuiApp(App[int]):
 
     # -- selecting and jumping -------------------------------------------------------------------
     def _node(self, pane: int, node_id: str):
-        if pane >= len(self.outlines) or self.outlines[pane].deployment is None:
-            return None
-        return self.outlines[pane].deployment.nodes.get(node_id)
+        deployment = self.outlines[pane].deployment if pane < len(self.outlines) else None
+        return deployment.nodes.get(node_id) if deployment is not None else None
 
     def _tree(self, pane: int) -> DeploymentTree:
-        return self.query_one(f"#pane-{pane}", DeploymentPane).tree
+        return self.query_one(f"#pane-{pane}", DeploymentPane).deployment_tree
 
     def jump_to(self, pane: int, node_id: str, record: bool = True, note: str = "") -> bool:
         """Focus the pane, expand the tree to the node, select it and show it in the detail panel."""
@@ -391,7 +293,8 @@ class DagtuiApp(App[int]):
 
     def on_node_focused(self, message: NodeFocused) -> None:
         # Only the user's moves select: the other pane's cursor, moved by sync mode, does not.
-        if message.by_user and self.current != (message.pane, message.node_id):
+        # (Not once quitting: a load that ends as the user quits moves cursors as the panels go.)
+        if self.is_running and message.by_user and self.current != (message.pane, message.node_id):
             self._select(message.pane, message.node_id)
 
     def on_jump_requested(self, message: JumpRequested) -> None:
@@ -400,7 +303,7 @@ class DagtuiApp(App[int]):
     def on_issue_highlighted(self, message: IssueHighlighted) -> None:
         """The finding under the table's cursor, in full, before any jump (not when `n` moved the
         cursor: the node it jumped to stays in the panel)."""
-        if self.query_one(IssuePanel).table.has_focus:
+        if self.is_running and self.query_one(IssuePanel).table.has_focus:
             self.query_one(DetailPanel).show_issue(message.row, [review.name for review in self.reviews])
 
     def on_issue_chosen(self, message: IssueChosen) -> None:
@@ -523,7 +426,7 @@ class DagtuiApp(App[int]):
 
     def action_filter(self) -> None:
         """A palette of the issue filters alone: works at any width (the dropdowns need 100 columns)."""
-        if not CommandPalette.is_open(self):
+        if not CommandPalette.is_open(self):  # type: ignore[arg-type]  # Textual types the app as App[object]
             self.push_screen(CommandPalette(
                 providers=[FilterCommands], placeholder="filter: severity error, category expert, deployment new, ... all",
             ))
@@ -541,6 +444,8 @@ class DagtuiApp(App[int]):
             return
         pane, node_id = self.current
         deployment = self.outlines[pane].deployment
+        if deployment is None:
+            return
         neighbours = deployment.predecessors(node_id) if predecessors else deployment.successors(node_id)
         if not neighbours:
             self.notify(f"`{markup(node_id)}` has no {'predecessor' if predecessors else 'successor'}")
@@ -548,7 +453,11 @@ class DagtuiApp(App[int]):
             self.jump_to(pane, neighbours[0])
         else:
             title = f"{'Predecessors' if predecessors else 'Successors'} of {node_id}"  # made safe by the chooser
-            self.push_screen(ChooserScreen(title, neighbours), lambda chosen: chosen and self.jump_to(pane, chosen))
+            self.push_screen(ChooserScreen(title, neighbours), lambda chosen: self._jump_if_chosen(pane, chosen))
+
+    def _jump_if_chosen(self, pane: int, chosen: str | None) -> None:
+        if chosen:
+            self.jump_to(pane, chosen)
 
     def action_predecessor(self) -> None:
         self._neighbours(True)
@@ -617,19 +526,13 @@ class DagtuiApp(App[int]):
         self.sub_title = markup(names) + (" · sync" if self.sync else "")
         pairing = self.pairing if self.sync else None
         for pane in self.query(DeploymentPane):
-            pane.tree.mark_changes(pairing.changes(pane.index) if pairing else {})
+            pane.deployment_tree.mark_changes(pairing.changes(pane.index) if pairing else {})
 
     # -- the compare view ------------------------------------------------------------------------
     @property
     def model_spec(self) -> ModelSpec | None:
-        """The --model spec, read when the compare view or the detail panel first needs it (the
-        loader reads its own); None without --model or when it does not load."""
-        if self._spec is None:
-            try:
-                self._spec = (load_model_spec(self.model_path) if self.model_path else None, None)
-            except DagtuiError as error:
-                self._spec = (None, str(error))
-        return self._spec[0]
+        """The model spec of the settings the files were loaded with (--model or dagtui.yaml)."""
+        return self.settings.spec
 
     def action_compare(self) -> None:
         """The compare view; its cost table and structural diff are computed when it first opens."""
@@ -642,8 +545,8 @@ class DagtuiApp(App[int]):
             spec = self.model_spec
             if spec is not None and not self.comparison.cost_table:
                 current, new = self.reviews[:2]
-                add_costs(self.comparison, current, new, spec)
-            self._compare_view = (self.comparison, compare_rows(self.comparison, self.reviews, bool(self.model_path)))
+                add_costs(self.comparison, current, new, spec, self.settings.hardware)
+            self._compare_view = (self.comparison, compare_rows(self.comparison, self.reviews, spec is not None))
             self._compare_cursor = 1
         names = " vs ".join(markup(review.name) for review in self.reviews)
         title = (f"[b]Compare[/b] {names}"

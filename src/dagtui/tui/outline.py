@@ -8,7 +8,6 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from dagtui.gc_pause import without_collection
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import ATTENTION_OPS, COLLECTIVES, MOE_OPS, Kind, Op
@@ -69,7 +68,6 @@ class Outline:
 
     ROOT = "root"
 
-    @without_collection
     def __init__(self, review: Review) -> None:
         self.review = review
         self.deployment: Deployment | None = review.deployment

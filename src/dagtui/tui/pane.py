@@ -51,7 +51,7 @@ class DeploymentPane(Vertical):
         yield DeploymentTree(self.index, classes="pane-tree")
 
     @property
-    def tree(self) -> DeploymentTree:
+    def deployment_tree(self) -> DeploymentTree:
         return self.query_one(DeploymentTree)
 
     def show_loading(self) -> None:
@@ -72,14 +72,14 @@ class DeploymentPane(Vertical):
         if problem is not None:
             self.query_one(".pane-error", Static).update(problem)
             return
-        self.tree.load(outline)
+        self.deployment_tree.load(outline)
 
     def show_findings(self, review: Review, outline: Outline) -> None:
         """The same deployment, now validated: header counts and tree markers, expansion kept."""
         self.review, self.outline = review, outline
         self.query_one(".pane-header", Static).update(header_text(review))
         if review.deployment is not None:
-            self.tree.refresh_markers(outline)
+            self.deployment_tree.refresh_markers(outline)
 
     @staticmethod
     def _problem(review: Review) -> str | None:
