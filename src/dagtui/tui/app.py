@@ -546,7 +546,9 @@ class DagtuiApp(App[int]):
             if spec is not None and not self.comparison.cost_table:
                 current, new = self.reviews[:2]
                 add_costs(self.comparison, current, new, spec, self.settings.hardware)
-            self._compare_view = (self.comparison, compare_rows(self.comparison, self.reviews, spec is not None))
+            hardware = self.settings.hardware
+            self._compare_view = (self.comparison, compare_rows(self.comparison, self.reviews, spec is not None,
+                                                                hardware.name if hardware else None))
             self._compare_cursor = 1
         names = " vs ".join(markup(review.name) for review in self.reviews)
         title = (f"[b]Compare[/b] {names}"

@@ -50,12 +50,14 @@ class CompareRow:
         return self.what, self.current, self.new, self.ratio
 
 
-def compare_rows(comparison: Comparison, reviews: list[Review], has_model: bool) -> list[CompareRow]:
+def compare_rows(comparison: Comparison, reviews: list[Review], has_model: bool,
+                 hardware: str | None = None) -> list[CompareRow]:
     """Every row of the view, section by section, as `dagtui compare` prints them."""
     first, second = (visible(name) for name in comparison.names)
     rows = [CompareRow("Comparison", first, second, "new/cur", heading=True)]
     rows += [CompareRow(visible(metric), visible(a), visible(b)) for metric, a, b in comparison.table]
-    rows.append(CompareRow("Cost per GPU", "the explorer has no hardware profile: no times or HBM use", heading=True))
+    gpu = f"hardware: {visible(hardware)}" if hardware else "no --hardware: no times or HBM use"
+    rows.append(CompareRow("Cost per GPU", gpu, heading=True))
     if comparison.cost_table:
         rows += [_cost_row(row, comparison.deployments) for row in comparison.cost_table]
         for pane, cost in enumerate(comparison.costs):
