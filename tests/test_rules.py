@@ -426,3 +426,17 @@ def test_without_model_says_what_was_inferred_and_not_checked(check):
     finding = one(check(text), "STG005")
     assert "hidden size 4096 (inferred" in finding.message and "Not checked" in finding.message
     none(check(text, ModelSpec(hidden_size=4096)), "STG005")
+
+
+def test_reports_do_not_depend_on_the_hash_seed(tmp_path):
+    """Sets of node ids iterate in a different order per process; a report must not (STR007 names
+    where the flow stops: twelve dead ends here)."""
+    fixture = tmp_path / "dead_ends.dot"
+    ends = "".join(f'  e{i} [label="Layer 0 MLP {i}\\nGPU: 0"];\n  input -> e{i};\n' for i in range(12))
+    fixture.write_text('digraph {\n  input [label="Input"];\n  output [label="Output"];\n' + ends + "}\n")
+    outputs = {
+        subprocess.run([sys.executable, "-m", "dagtui", "check", str(fixture), "--format", "json"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(outputs) == 1 and "STR007" in outputs.pop()

@@ -258,7 +258,8 @@ def no_through_path(ctx: Context):
     reached = _reachable(graph, list(inputs))
     if reached & outputs:
         return
-    last = [n for n in reached if not any(s not in reached for s in graph.successors(n)) and ctx.out_degree[n] == 0]
+    # In file order (a set's order changes from run to run, and so would the report).
+    last = [n for n in ctx.nodes if n in reached and ctx.out_degree[n] == 0]
     yield no_through_path.finding(
         f"No path leads from the input ({node_list(inputs)}) to the output ({node_list(sorted(outputs))}): the data "
         f"flow stops at {node_list(last or sorted(reached)[-1:])}.",
