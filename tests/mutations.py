@@ -480,6 +480,28 @@ def placeholder_layers(g: GenGraph):
     return "annotation", {box}
 
 
+def missing_norm(g: GenGraph):
+    """Layer 3 loses the norm before its attention: the stream goes straight into Q/K/V."""
+    norm = _one(g, op="norm", extra="attn", layer=LAYER)
+    _bypass(g, norm.id)
+    return "structure", {n.id for op in ("q_proj", "k_proj", "v_proj", "qkv_proj") for n in _find(g, op=op, layer=LAYER)}
+
+
+def missing_residual_add(g: GenGraph):
+    """Layer 3 loses the residual add after attention: the all-reduced attention output goes on to
+    the MoE's norm, and the skip branch is gone with the add."""
+    add = _one(g, op="residual_add", extra="attn", layer=LAYER)
+    skips = {e.source for e in g.edges if e.target == add.id and e.dashed}
+    main = [p for p in g.predecessors(add.id) if p not in skips]
+    after = [s for s in g.successors(add.id) if g.nodes[s].role.get("op") != "residual_add"]
+    g.remove(add.id)
+    for a in main:
+        for b in after:
+            g.connect(a, b)
+    moe_residual = _one(g, op="residual_add", extra="moe", layer=LAYER)
+    return "structure", {*main, moe_residual.id, *(n.id for n in _find(g, op="o_proj", layer=LAYER))}
+
+
 def _applies(mutation: Mutation, graph: GenGraph) -> bool:
     """Whether a mutation can be written in this graph's style (a declared degree to change, a
     total to contradict)."""
@@ -521,7 +543,7 @@ MUTATIONS: dict[str, Mutation] = {
         wrong_gpu_total, placeholder_dims, attention_box_other_wording, moe_box_other_wording, aggregation_across_gpus,
         all_reduce_chain, collective_as_parallelogram, residual_before_all_reduce, mlp_down_without_all_reduce,
         missing_output_projection, moe_before_attention, embedding_repeated, tp_splits_the_batch, tp_ranks_share_a_gpu,
-        replica_incomplete, placeholder_layers,
+        replica_incomplete, placeholder_layers, missing_norm, missing_residual_add,
     )
 }
 

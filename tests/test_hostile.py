@@ -579,6 +579,42 @@ def test_the_declaration_line_scan_is_linear_in_the_edges_of_a_hub(monkeypatch):
     assert large / small < 5, (small, large)  # 4x the edges: 4x the characters examined; a search per node gives 16x
 
 
+def _hub_of_copies(copies: int) -> str:
+    """`copies` row-parallel projections, each on its own GPU, between two collectives: every copy
+    shares its consumer with all the others."""
+    lines = ['digraph G {', '  a [label="All-Reduce" shape=ellipse]', '  b [label="All-Reduce" shape=ellipse]']
+    lines += [f'  m{i} [label="Layer 0 MLP Down Projection\\nInput: [8, 128, 512]\\nOutput: [8, 128, 4096]\\nGPU: {i}"]'
+              f"\n  a -> m{i}\n  m{i} -> b" for i in range(copies)]
+    return "\n".join([*lines, "}"])
+
+
+def test_the_row_parallel_copies_search_reads_each_consumer_once(tmp_path, monkeypatch):
+    import networkx as nx
+
+    from dagtui.review import review_file
+
+    tally = [0]
+    real = nx.DiGraph.predecessors
+
+    def counted(graph, node):
+        for neighbour in real(graph, node):
+            tally[0] += 1
+            yield neighbour
+
+    monkeypatch.setattr(nx.DiGraph, "predecessors", counted)
+
+    def walked(copies: int) -> int:
+        path = tmp_path / f"hub{copies}.dot"
+        path.write_text(_hub_of_copies(copies))
+        tally[0] = 0
+        review_file(path)
+        return tally[0]
+
+    small, large = walked(500), walked(2000)
+    assert small > 0
+    assert large / small < 5, (small, large)  # 4x the copies: 4x the predecessors walked; a walk per copy gives 16x
+
+
 def test_a_node_declared_twice_is_cited_at_the_line_its_label_comes_from(capsys):
     import json
 

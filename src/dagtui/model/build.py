@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -33,6 +34,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
                      checkpoint: Checkpoint = no_checkpoint) -> Deployment:
     """Build the deployment model from a raw graph; `strategy_override` is `--strategy`;
     `checkpoint` is called between steps (see `dagtui.errors.Checkpoint`)."""
+    raw = _without_layout(raw)
     nodes: dict[str, NodeInfo] = {}
     items = list(raw.nodes.items())
     for start in range(0, len(items), _NODES_PER_CHECKPOINT):
@@ -68,6 +70,34 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
         undeclared=[node_id for node_id, node in raw.nodes.items() if "label" not in node.attrs],
         dashed=dashed,
     )
+
+
+def _invisible(attrs: dict[str, str]) -> bool:
+    return "invis" in attrs.get("style", "")
+
+
+def _without_layout(raw: RawGraph) -> RawGraph:
+    """The graph without the nodes that only steer Graphviz's layout: nodes without a label of
+    their own that are invisible, or joined to the drawing by invisible edges alone
+    (`anchor_0 -> anchor_1 [style=invis]`), and their edges. None of them is data flow. (An
+    invisible node with a label stands for what is not drawn: a placeholder, kept.)"""
+    invisible_edges = [edge for edge in raw.edges if _invisible(edge.attrs)]
+    unlabelled = {node_id for node_id, node in raw.nodes.items() if node.attrs.get("label", "\\N") == "\\N"}
+    layout = {node_id for node_id in unlabelled if _invisible(raw.nodes[node_id].attrs)}
+    if invisible_edges:
+        visible_ends = {end for edge in raw.edges if not _invisible(edge.attrs) for end in (edge.source, edge.target)}
+        layout |= {end for edge in invisible_edges for end in (edge.source, edge.target)
+                   if end in unlabelled and end not in visible_ends}
+    if not layout:
+        return raw
+    edges = [edge for edge in raw.edges if edge.source not in layout and edge.target not in layout]
+    return dataclasses.replace(raw, nodes={k: v for k, v in raw.nodes.items() if k not in layout}, edges=edges,
+                               subgraphs=[_cluster_without(cluster, layout) for cluster in raw.subgraphs])
+
+
+def _cluster_without(cluster: RawCluster, layout: set[str]) -> RawCluster:
+    return RawCluster(cluster.name, cluster.attrs, [n for n in cluster.nodes if n not in layout],
+                      [_cluster_without(child, layout) for child in cluster.children])
 
 
 def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path: list[str]) -> None:

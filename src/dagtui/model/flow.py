@@ -127,6 +127,9 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """A box with no edges that names no operator and states no tensor ("16 Layers (0-7)\\nEach
     layer: same structure") is a note to the reader."""
     for node_id, node in nodes.items():
+        if (node.shape or "").lower() in _FOLDER_SHAPES and not graph.degree(node_id) and not node.inputs and not node.outputs:
+            node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE  # a folder or tab beside the flow titles a part
+            continue
         if node.op is not Op.UNKNOWN or node.inputs or node.outputs:
             continue
         # A box of throughput and latency figures ("12,800 TPS\n0.078ms/token") summarises a
@@ -135,6 +138,7 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
 
 
+_FOLDER_SHAPES = frozenset({"folder", "tab"})
 _PERFORMANCE_FIGURE = re.compile(r"\d\s*(?:tps|qps|tokens?/s(?:ec)?|ms/token|ms\b)|\bthroughput\b|\blatency\b", re.IGNORECASE)
 _TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
 
@@ -231,6 +235,11 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     layers_with_projections = {node.layer for node in nodes.values() if node.op in _PROJECTIONS and node.layer is not None}
     after_attention = {Op.ATTN_CORE, Op.ATTN_WEIGHTED_SUM, Op.SOFTMAX}
     boxes = [n for n, node in nodes.items() if node.op in (Op.ATTENTION, Op.ATTN_CORE)]
+    for node_id in list(boxes):
+        # "Attention Block Output" after the output projection marks where the block ends: it passes the tensor on.
+        if _BLOCK_END.search(nodes[node_id].title) and nearest(nodes, node_id, graph.predecessors, lambda n: n.op is Op.O_PROJ):
+            _rename(nodes[node_id], Op.ELEMENTWISE)
+            boxes.remove(node_id)
     for node_id in boxes:
         fed_by_projections = nearest(nodes, node_id, graph.predecessors, lambda n: n.op in _PROJECTIONS)
         core = fed_by_projections or nodes[node_id].layer in layers_with_projections
@@ -257,6 +266,7 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 _DIGITS = re.compile(r"\d+")
+_BLOCK_END = re.compile(r"\b(?:output|result|end|done)\b", re.IGNORECASE)
 _NAMES_A_LAYER = re.compile(r"\b(?:layer|projection|proj|linear|head)\b", re.IGNORECASE)
 
 

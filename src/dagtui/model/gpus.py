@@ -203,6 +203,7 @@ _ALL_COUNTED = re.compile(r"(?<=\ball)\s+\d+(?=\s+(?:gpus|devices|ranks)\b)", re
 _STAGE = re.compile(r"(?<![A-Za-z])stage[_ ]?(\d+)(?!\d)", re.IGNORECASE)
 # A formula standing for many GPUs (`layer×16+N`): a placeholder, not ids.
 _FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
+_SUM = re.compile(r"(?<![\d.])(\d{1,9})\s*\+\s*(\d{1,9})(?![\d.])")  # `128+7`: an offset into a block of GPUs
 
 
 @functools.lru_cache(maxsize=65536)
@@ -210,6 +211,7 @@ def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
     if _FORMULA.search(text):
         return Placement(placeholder=text.strip())
+    text = _SUM.sub(lambda m: str(int(m.group(1)) + int(m.group(2))), text)  # `[128+0-128+7]` is 128-135
     original = text
     text = blank_out(text, degree_spans(text))  # `8-way TP on 0-7`: 8 counts GPUs, it is not one
     text = _ALL_COUNTED.sub(" ", text)  # `all 8 GPUs` counts them too

@@ -124,6 +124,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     op = operator_from_id(node_id)
     if op is not Op.UNKNOWN:
         return op, "id"
+    if any(_Q_INPUT.match(line) for line in lines) and any(_KV_INPUT.match(line) for line in lines):
+        return Op.ATTN_CORE, "label-detail"  # takes `Q: [..]` and `K,V: [..]`: attends, projects nothing
     for line in lines[1:]:
         if _KEYED_LINE.match(line) or line.lstrip().startswith("["):
             continue
@@ -133,6 +135,11 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     return Op.UNKNOWN, "none"
 
 
+_MAY_BE_TRANSFER = frozenset({Op.COMBINE, Op.DISPATCH, Op.SPLIT, Op.CONCAT, Op.UNKNOWN})
+_FROM_GPUS = re.compile(r"^\s*from\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)
+_TO_GPUS = re.compile(r"^\s*to\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)
+_Q_INPUT = re.compile(r"^\s*(?:q|query)\s*:\s*\[", re.IGNORECASE)
+_KV_INPUT = re.compile(r"^\s*(?:k\s*[,/&]?\s*v|kv|k|key)\s*:\s*\[", re.IGNORECASE)
 _ELLIPSIS = re.compile(r"^\s*(?:\.{2,}|…|⋮|⋯)|(?:\.{2,}|…|⋮|⋯)\s*$")  # `...`, `... 56 more experts ...`
 _LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
@@ -169,6 +176,8 @@ def read_node(raw: RawNode) -> NodeInfo:
         lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
     op, source = classify_operator(node_id, lines)
+    if op in _MAY_BE_TRANSFER and any(map(_FROM_GPUS.match, lines)) and any(map(_TO_GPUS.match, lines)):
+        op = Op.SEND_RECV  # "Return to Attention\nFrom: GPUs 12-15\nTo: GPUs 0-11" moves data between GPUs
     if "invis" in attrs.get("style", "") and op not in NOT_OPERATORS:
         op, source = Op.PLACEHOLDER, "style"  # an invisible node stands in for what is not drawn ("... 124 layers skipped ...")
     shape = attrs.get("shape")
@@ -212,6 +221,7 @@ _IO_KEY = re.compile(
     r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|[ _](?:shape|tensor|[A-Za-z]{1,6}))?\s*[:=]",
     re.IGNORECASE,
 )
+_BOTH_KEY = re.compile(r"(?<![A-Za-z])(?:inputs?|in)\s*/\s*(?:outputs?|out)\s*[:=]", re.IGNORECASE)
 _NAMED_DIMS = re.compile(r"^\s*\w+\s*=\s*\w+(?:\s*,\s*\w+\s*=\s*\w+)+\s*,?\s*$")
 _ARROW = re.compile(r"(?<!\s)\s*(?:→|->|=>|⟶)\s*")  # from the start of a space run: linear
 _LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
@@ -267,6 +277,10 @@ def _arrow_shapes(text: str) -> LineFacts | None:
 def _io_shapes(line: str) -> LineFacts | None:
     """Shapes after Input/Output keys anywhere in the line, each key's shapes up to the next key;
     None when the line names no such key (or one with no shape after it)."""
+    both = _BOTH_KEY.search(line)
+    if both:  # `Input/Output: [..]`: one tensor in and out (a norm, a softmax)
+        shapes = tuple(parse_shapes(line[both.end():]))
+        return LineFacts("shapes", inputs=shapes, outputs=shapes, keyed=True) if shapes else None
     keys = list(_IO_KEY.finditer(line))
     if not keys:
         return None

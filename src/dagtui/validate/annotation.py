@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -24,7 +25,8 @@ def shapes_present(ctx: Context):
     if not compute or all(ctx.nodes[n].op is Op.UNKNOWN for n in compute):
         return  # boxes that name no operator at all: STR014's (no operator drawn), not missing shapes
     lacking = [n for n in compute if (not ctx.nodes[n].inputs or not ctx.nodes[n].outputs)
-               and not any(map(_FEATURE_ARROW.search, ctx.nodes[n].label))]
+               and not any(_FEATURE_ARROW.search(line) for line in ctx.nodes[n].label)
+               and not (ctx.nodes[n].inputs and any(map(_SAME_OUTPUT.search, ctx.nodes[n].label)))]
     if not lacking:
         return
     if len(lacking) == len(compute):
@@ -46,6 +48,8 @@ def shapes_present(ctx: Context):
 # `(4096→8192)`: a feature width in and out, readable by a reviewer though no full shape to compare.
 # `[4096→12288]` too.
 _FEATURE_ARROW = re.compile(r"[(\[]\s*\d+\s*(?:→|->|⟶)\s*\d+\s*[)\]]")
+# `Input: [..]` then `Output: same`: the output is stated, as the input's shape.
+_SAME_OUTPUT = re.compile(r"^\s*outputs?\s*:\s*(?:same|unchanged)\b", re.IGNORECASE)
 
 
 @rule("ANN002", "annotation", Severity.INFO, "Symbolic dimensions")
@@ -85,7 +89,8 @@ def placeholders(ctx: Context):
         if any(shape.has_placeholder for shape in [*node.inputs, *node.outputs, *node.bare_shapes]):
             found["`?` in shapes"].append(node_id)
         if (node.placement is not None and node.placement.placeholder and node.kind is not Kind.NOTE
-                and ctx.in_degree[node_id] + ctx.out_degree[node_id]):  # a free-floating box describes, STR004 flags it
+                and ctx.in_degree[node_id] + ctx.out_degree[node_id]  # a free-floating box describes, STR004 flags it
+                and not _honest_placement(node)):
             found[f"GPU placeholder `{node.placement.placeholder}`"].append(node_id)
         if node.op is Op.PLACEHOLDER or "template" in node_id.lower():
             found["template node standing for many"].append(node_id)
@@ -94,6 +99,15 @@ def placeholders(ctx: Context):
             f"{len(nodes)} node(s) with {what}: {node_list(nodes)}.", nodes=nodes, key=f"ANN003:{what}",
             fix="Replace placeholders with the concrete values of this deployment.",
         )
+
+
+# `GPU: PCIe` on a transfer names the link it crosses (its ends are on its other lines), no value left out.
+_LINK = re.compile(r"^\s*(?:pcie|nvlink|nvswitch|infiniband|ib|rdma|ethernet|network|roce)\b", re.IGNORECASE)
+
+
+def _honest_placement(node: NodeInfo) -> bool:
+    text = node.placement.placeholder if node.placement is not None and node.placement.placeholder else ""
+    return node.is_communication and bool(_LINK.match(text))
 
 
 @rule("ANN004", "annotation", Severity.INFO, "Labels dagtui could not read")

@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dagtui.model.flow import nearest, passes_through
+from dagtui.model.node import NodeInfo
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -322,11 +324,14 @@ def residual(ctx: Context):
              and node.op not in NOT_OPERATORS]
     single = [n for n in [*adds, *fused] if ctx.in_degree[n] == 1]
     if single:
+        missing: dict[str, list[str]] = defaultdict(list)
+        for add in single:
+            missing[_missing_branch(ctx, add)].append(add)
+        texts = [f"{what} never reaches {node_list(nodes)}" for what, nodes in missing.items()]
         yield residual.finding(
-            f"{len(single)} residual add(s) have a single input, so the skip connection never reaches them: "
-            f"{node_list(single)}{ctx.in_layers(single)}.",
+            f"{len(single)} residual add(s) have a single input: {'; '.join(texts)}{ctx.in_layers(single)}.",
             nodes=single, key="STR009:single",
-            fix="Draw the edge from the residual stream before the sublayer (its norm's input) into each residual add.",
+            fix="Draw both inputs of each residual add: the sublayer's output and the stream from before the sublayer (its norm's input).",
         )
     if adds or fused:
         return
@@ -346,6 +351,23 @@ def residual(ctx: Context):
             nodes=nodes, key="STR009:none",
             fix="Add the residual add after attention and after the MLP/MoE, fed by the sublayer and the stream before it.",
         )
+
+
+_SUBLAYER_OUTPUTS = frozenset({Op.O_PROJ, Op.MLP, Op.EXPERT, Op.COMBINE, Op.MOE, Op.ATTENTION, Op.ATTN_CORE,
+                               Op.ATTN_WEIGHTED_SUM})
+_STREAM_SOURCES = frozenset({Op.RESIDUAL_ADD, Op.EMBEDDING, Op.INPUT, Op.NORM})
+
+
+def _missing_branch(ctx: Context, add: str) -> str:
+    """Which input a one-input residual add lacks, judged by the one it has: a sublayer's output
+    (the skip is missing) or the stream itself (the sublayer's output is missing)."""
+    before = {ctx.nodes[n].op for n in nearest(ctx.nodes, add, ctx.deployment.graph.predecessors,
+                                               lambda n: not passes_through(n))}
+    if before & _SUBLAYER_OUTPUTS:
+        return "the skip connection (the stream from before the sublayer)"
+    if before & _STREAM_SOURCES:
+        return "the sublayer's output"
+    return "one of the two branches (the sublayer's output or the skip)"
 
 
 _ADDS = re.compile(r"residual|(?<![a-z])add(?![a-z])|skip[-_ ]?connection", re.IGNORECASE)
@@ -523,9 +545,127 @@ def no_operator(ctx: Context):
     Fix: Draw the operators of each layer on the GPUs that run them, with their shapes and the collectives between them.
     """
     compute = ctx.computation
-    if len(compute) >= 2 and all(ctx.nodes[n].op is Op.UNKNOWN for n in compute):
+    if ctx.device_map:
         yield no_operator.finding(
             f"None of the {len(compute)} boxes names an operator ({node_list(compute)}): the file maps devices or "
             "stages, not a forward pass, so no operator rule could check anything.",
             nodes=compute, fix="Draw the operators of each layer on the GPUs that run them, with their shapes and collectives.",
         )
+
+
+# Where the residual stream enters a sublayer without a norm, or leaves it without a residual add:
+# the upstream (or downstream) operators that are not the norm (or the add) the sublayer needs.
+_STREAM = frozenset({Op.RESIDUAL_ADD, Op.EMBEDDING, Op.INPUT, Op.O_PROJ, Op.MLP, Op.EXPERT, Op.COMBINE, Op.MOE})
+_AFTER_SUBLAYER = frozenset({Op.NORM, Op.GATE, Op.DISPATCH, Op.MLP, Op.EXPERT, Op.MOE, Op.Q_PROJ, Op.K_PROJ,
+                             Op.V_PROJ, Op.QKV_PROJ, Op.FINAL_NORM, Op.LM_HEAD, Op.OUTPUT})
+_POSITIONS = {
+    "attention-norm": "no norm before attention",
+    "mlp-norm": "no norm before the MLP/MoE",
+    "attention-residual": "no residual add after attention",
+    "mlp-residual": "no residual add after the MLP/MoE",
+}
+
+
+@rule("STR015", "structure", Severity.WARNING, "Layer without the norm or residual add its other layers draw")
+def sublayer_frame(ctx: Context):
+    """Each sublayer of a transformer layer (attention, then the MLP or MoE) takes the residual
+    stream through a norm and returns its output to the stream through a residual add. Judged
+    where the file draws that norm or add for the same sublayer in other layers: a layer drawn
+    without it is an operator left out, not a drawing style.
+
+    Why: a layer whose attention reads the un-normalised stream, or whose MLP output replaces the
+    stream instead of adding to it, computes another model; reviewers find one layer of a
+    hand-edited file that lost its norm or its residual add while the others keep theirs.
+    Example: layers 0-2 and 4-7 draw `res1 -> ln2 -> gate`, layer 3 draws `attn_allreduce -> ln2 -> gate`.
+    Fix: Draw the missing norm or residual add in the layers named, as in the file's other layers.
+    """
+    # A layer of each DP replica drawn is judged on its own: a replica may lose what another keeps.
+    status: dict[str, dict[tuple[int, int | None], str]] = defaultdict(dict)
+    evidence: dict[tuple[str, tuple[int, int | None]], list[str]] = defaultdict(list)
+    for position, node, verdict in _sublayer_ends(ctx):
+        layer, dp = ctx.nodes[node].layer, ctx.nodes[node].rank("dp")
+        if layer is None:
+            continue
+        where = (layer, next(iter(dp)) if len(dp) == 1 else None)
+        known = status[position].get(where)
+        if verdict == "ok" or known in (None, "unknown"):
+            status[position][where] = verdict
+        if verdict == "bare":
+            evidence[(position, where)].append(node)
+    faults = []
+    for position, judged in status.items():
+        good = sorted({layer for (layer, _), verdict in judged.items() if verdict == "ok"})
+        bare = sorted((where for where, verdict in judged.items() if verdict == "bare"),
+                      key=lambda where: (where[0], -1 if where[1] is None else where[1]))
+        if good and bare:
+            faults.append((position, bare, good))
+    if not faults:
+        return
+    nodes = [n for position, bare, _ in faults for where in bare for n in evidence[(position, where)][:2]]
+    texts = [f"{_POSITIONS[position]} in {_layers_of_replicas(bare)} (drawn in layer(s) {compact_ranges(good)})"
+             for position, bare, good in faults]
+    yield sublayer_frame.finding(
+        f"{'; '.join(texts)}: the stream reaches {node_list(nodes)} without it.",
+        nodes=nodes, fix="Draw the missing norm or residual add in the layers named, as the file's other layers do.",
+    )
+
+
+def _layers_of_replicas(places: list[tuple[int, int | None]]) -> str:
+    """`layer(s) 3` or `layer(s) 3 of DP replica 0` for (layer, replica) pairs."""
+    by_replica: dict[int | None, list[int]] = defaultdict(list)
+    for layer, replica in places:
+        by_replica[replica].append(layer)
+    return "; ".join(f"layer(s) {compact_ranges(layers)}" + (f" of DP replica {replica}" if replica is not None else "")
+                     for replica, layers in sorted(by_replica.items(), key=lambda item: (item[0] is None, item[0] or 0)))
+
+
+def _sublayer_ends(ctx: Context):
+    """(position, node, verdict) for each node where a sublayer starts (Q/K/V projections, the gate,
+    the first MLP operator) or ends (output projection, combine, last MLP operator): `ok` when the
+    norm before (or the residual add after) is there, `bare` when the nearest operators are the
+    stream itself, `unknown` otherwise (an operator dagtui cannot name, a fused block)."""
+    graph = ctx.deployment.graph
+    for position, node, verdict in _sublayer_verdicts(ctx, graph):
+        if node not in ctx.deployment.undeclared:  # an id without a label names no operator for sure
+            yield position, node, verdict
+
+
+def _sublayer_verdicts(ctx: Context, graph: nx.DiGraph):
+    for node in ctx.deployment.nodes_of_op(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ):
+        yield "attention-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM)
+    for node in ctx.deployment.nodes_of_op(Op.GATE, Op.MLP):
+        before = nearest(ctx.nodes, node, graph.predecessors, lambda n: not passes_through(n))
+        if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.GATE, Op.DISPATCH) for n in before):
+            continue  # inside the MLP (the down projection after the up projection)
+        yield "mlp-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM - {Op.MLP})
+    for node in ctx.deployment.nodes_of_op(Op.O_PROJ):
+        yield "attention-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER)
+    for node in ctx.deployment.nodes_of_op(Op.COMBINE, Op.MLP):
+        after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
+        if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.COMBINE) for n in after):
+            continue  # the up projection or activation, not the MLP's last operator
+        yield "mlp-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER - {Op.MLP})
+
+
+def _judge(ctx: Context, node: str, neighbours, wanted: Callable[[NodeInfo], bool], bare: frozenset[Op]) -> str:
+    """`ok` when the norm (or add) is next to `node` in its own layer, `bare` when the nearest
+    operators are all of `bare`, `unknown` otherwise: a norm of another layer (post-norm, where the
+    first layer's attention reads the embedding as it should), an operator dagtui cannot name."""
+    if wanted(ctx.nodes[node]):
+        return "ok"  # a fused "LayerNorm + QKV" or "Output projection + residual"
+    found = nearest(ctx.nodes, node, neighbours, lambda n: wanted(n) or not passes_through(n))
+    if any(wanted(ctx.nodes[n]) for n in found):
+        layer = ctx.nodes[node].layer
+        return "ok" if any(wanted(ctx.nodes[n]) and ctx.nodes[n].layer == layer for n in found) else "unknown"
+    undeclared = set(ctx.deployment.undeclared)
+    if found and all(ctx.nodes[n].op in bare and n not in undeclared for n in found):
+        return "bare"
+    return "unknown"
+
+
+def _is_norm(node: NodeInfo) -> bool:
+    return node.op in (Op.NORM, Op.FINAL_NORM) or bool(_NORM.search(node.title))
+
+
+def _is_add(node: NodeInfo) -> bool:
+    return node.op is Op.RESIDUAL_ADD or bool(_ADDS.search(node.title))

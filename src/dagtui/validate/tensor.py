@@ -154,10 +154,17 @@ def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
         return True
     graph = ctx.deployment.graph
     width = _feature_width(node)
+    if not (ctx.hidden and width):
+        return False
+    # What feeds each consumer, counted once per consumer: a hub fed by thousands of copies is read once, not once per copy.
+    feeding: dict[str, tuple[Counter, Counter]] = ctx.shared("feeding_by_op_and_gpus", lambda _: {})
     for consumer in graph.successors(node_id):
-        copies = [other for other in graph.predecessors(consumer)
-                  if ctx.nodes[other].op is node.op and ctx.nodes[other].gpus != node.gpus]
-        if copies and ctx.hidden and width and width * (len(copies) + 1) == ctx.hidden.value:
+        if consumer not in feeding:
+            feeders = [ctx.nodes[p] for p in graph.predecessors(consumer)]
+            feeding[consumer] = (Counter(f.op for f in feeders), Counter((f.op, f.gpus) for f in feeders))
+        by_op, by_op_and_gpus = feeding[consumer]
+        copies = by_op[node.op] - by_op_and_gpus[(node.op, node.gpus)]  # the same operator on other GPUs
+        if copies and width * (copies + 1) == ctx.hidden.value:
             return True
     return False
 
