@@ -12,7 +12,6 @@ Run: python benchmarks/bench_check.py [--runs 5]   (prints its figures; nothing 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from figures import runs_argument, spread
 from synthetic import synthetic_dot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +51,8 @@ def paired(path: Path, runs: int) -> tuple[list[float], list[float]]:
 
 def report(name: str, ours: list[float], reference: list[float]) -> None:
     ratios = [a / b for a, b in zip(ours, reference)]
-    print(f"{name:44} check {statistics.median(ours):5.2f} s ({min(ours):.2f}-{max(ours):.2f})  "
-          f"graphviz {statistics.median(reference):4.2f} s ({min(reference):.2f}-{max(reference):.2f})  "
-          f"ratio {statistics.median(ratios):4.1f}x ({min(ratios):.1f}-{max(ratios):.1f})")
+    print(f"{name:44} check {spread(ours, ' s', width=5)}  graphviz {spread(reference, ' s', width=4)}  "
+          f"ratio {spread(ratios, 'x', digits=1, width=4)}")
 
 
 def import_cost() -> None:
@@ -76,9 +75,7 @@ def import_cost() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = runs_argument()
     with tempfile.TemporaryDirectory() as folder:
         four = Path(folder, "synthetic_4mb.dot")
         four.write_text(synthetic_dot(layers=61))
@@ -96,7 +93,7 @@ def main() -> None:
         print(f"time(8 MB) / time(4 MB): {medians[eight] / medians[four]:.2f} (medians; per round: "
               f"{', '.join(f'{ratio:.2f}' for ratio in eight_by_four)})")
     samples = [timed(check_command(ROOT / "samples" / "current.dot")) for _ in range(runs)]
-    print(f"samples/current.dot: check {statistics.median(samples):.2f} s (min {min(samples):.2f}, max {max(samples):.2f})")
+    print(f"samples/current.dot: check {spread(samples, ' s')}")
     import_cost()
 
 

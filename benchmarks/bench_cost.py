@@ -19,7 +19,6 @@ Run: python benchmarks/bench_cost.py [--runs 5]   (prints its figures; nothing h
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from figures import runs_argument
 from synthetic import HIDDEN, synthetic_dot
 
 # A DeepSeek-V3-sized MoE matching the synthetic drawing (hidden 7168, 256 experts, top-8).
@@ -93,9 +93,7 @@ def measure(first: Path, second: Path, model: Path, mode: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = runs_argument()
     with tempfile.TemporaryDirectory() as folder:
         first, second, model = Path(folder) / "current.dot", Path(folder) / "new.dot", Path(folder) / "model.yaml"
         first.write_text(synthetic_dot(61, 256, 8, 32))

@@ -14,7 +14,6 @@ Run: python benchmarks/bench_loader.py [--runs 5]   (prints its figures; nothing
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from figures import runs_argument, spread
 from synthetic import synthetic_dot
 
 _ONE_PROCESS = """
@@ -87,14 +87,10 @@ def run(code: str, *args: str) -> str:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True).stdout
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = runs_argument()
     with tempfile.TemporaryDirectory() as folder:
         files = [Path(folder, name) for name in ("a.dot", "b.dot")]
         for path in files:
@@ -106,8 +102,8 @@ def main() -> None:
             helped.append(float(run(_WITH_HELPER, *names).split()[0]))
         saved = [1 - h / a for a, h in zip(alone, helped)]
         print(f"two {files[0].stat().st_size / 1e6:.1f} MB DAGs, read + model + validate, from interpreter start:")
-        print(f"  one process (load_reviews): {spread(alone)}")
-        print(f"  with the helper process:    {spread(helped)}")
+        print(f"  one process (load_reviews): {spread(alone, ' s')}")
+        print(f"  with the helper process:    {spread(helped, ' s')}")
         print(f"  saved by the helper: median {statistics.median(saved):.0%} (min {min(saved):.0%}, max {max(saved):.0%});"
               f" it stays if 25% or more")
         cancel = json.loads(run(_CANCEL, *names, str(max(runs, 5) * 2)))

@@ -12,9 +12,7 @@ Run: python benchmarks/bench_scaling.py [--runs 5]   (prints its figures; nothin
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from figures import runs_argument, spread
 from synthetic import synthetic_dot
 
 PHASES = ("read", "model", "validate")
@@ -68,14 +67,10 @@ def phases(path: Path) -> dict[str, float]:
     return json.loads(result.stdout)
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):5.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = runs_argument()
     with tempfile.TemporaryDirectory() as folder:
         files = {}
         for megabytes, layers in LAYERS.items():
@@ -93,17 +88,17 @@ def main() -> None:
           f"{runs} runs)")
     for size, path in files.items():
         print(f"synthetic {size} MB ({path.name})"[:28].ljust(28) + " " +
-              "  ".join(spread([r[size][phase] for r in rounds]).rjust(21) for phase in PHASES))
+              "  ".join(spread(width=5, values=[r[size][phase] for r in rounds]).rjust(21) for phase in PHASES))
     for edges in hubs:
         print(f"hub node, {edges:,} edges".ljust(28) + " " +
-              "  ".join(spread([r[f"hub{edges}"][phase] for r in rounds]).rjust(21) for phase in PHASES))
+              "  ".join(spread(width=5, values=[r[f"hub{edges}"][phase] for r in rounds]).rjust(21) for phase in PHASES))
     print("\nratios, paired within each round (linear: 2.0 per doubling, 4.0 for the hub; quadratic: 4.0 and 16):")
     for low, high in ((1, 2), (2, 4), (4, 8)):
-        shown = "  ".join(f"{phase} {spread([r[high][phase] / r[low][phase] for r in rounds])}" for phase in PHASES)
-        total = spread([sum(r[high].values()) / sum(r[low].values()) for r in rounds])
+        shown = "  ".join(f"{phase} {spread(width=5, values=[r[high][phase] / r[low][phase] for r in rounds])}" for phase in PHASES)
+        total = spread(width=5, values=[sum(r[high].values()) / sum(r[low].values()) for r in rounds])
         print(f"  {high} MB / {low} MB: {shown}  all {total}")
-    shown = "  ".join(f"{phase} {spread([r['hub40000'][phase] / r['hub10000'][phase] for r in rounds])}" for phase in PHASES)
-    total = spread([sum(r["hub40000"].values()) / sum(r["hub10000"].values()) for r in rounds])
+    shown = "  ".join(f"{phase} {spread(width=5, values=[r['hub40000'][phase] / r['hub10000'][phase] for r in rounds])}" for phase in PHASES)
+    total = spread(width=5, values=[sum(r["hub40000"].values()) / sum(r["hub10000"].values()) for r in rounds])
     print(f"  hub 40k / 10k edges: {shown}  all {total}")
 
 

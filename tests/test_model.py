@@ -306,3 +306,42 @@ def test_operators_met_in_the_corpus(deploy):
     deployment = deploy('digraph { a [label="Micro-batch Split"]; b [label="Gather Results"]; c [label="KV Cache Access"];'
                         ' d [label="Layers 8-15\\nSimilar structure"]; a -> b -> c -> d }')
     assert [deployment.nodes[n].op for n in "abcd"] == [Op.SPLIT, Op.CONCAT, Op.KV_CACHE, Op.PLACEHOLDER]
+
+
+def test_label_forms_read_as_their_authors_mean_them(deploy):
+    deployment = deploy("""digraph {
+      gate [label="Expert_Gate_0\\nInput: [128,10000,4096]\\nOutput: [128,10000,4096]" shape=parallelogram];
+      emb [label="Token + Position\\nEmbedding\\n[Input: [1024,2048], Output: [1024,2048,4096]]"];
+      ring [label="D0\\nL0\\nStage 0\\nKV from D0" xlabel="Q: [128, 6250, 32, 128]\\nK,V: [128, 6250, 32, 128]\\nOutput: [128, 6250, 4096]"];
+      back [label="Return to Attention\\nLayer 0\\nFrom: GPUs 12-15\\nTo: GPUs 0-11" shape=parallelogram];
+      soft [label="Softmax\\nInput/Output: [8, 128, 3, 128]\\nGPU: 0"];
+      qkv [label="QKV Projection\\nInput: [128,6250,4096]\\nOutput: [128,6250,12288]"];
+      emb -> gate; qkv -> ring -> back -> soft;
+    }""")
+    ops = {n: deployment.nodes[n].op for n in ("gate", "emb", "ring", "back")}
+    assert ops == {"gate": Op.GATE, "emb": Op.EMBEDDING, "ring": Op.ATTN_CORE, "back": Op.SEND_RECV}
+    assert deployment.nodes["soft"].inputs == deployment.nodes["soft"].outputs != []
+
+
+def test_a_block_output_box_after_the_projection_passes_the_tensor_on(deploy):
+    deployment = deploy("""digraph {
+      core [label="Attention Core\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      proj [label="Output Projection\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      mark [label="Attention Block Output\\n[8, 128, 4096]" shape=circle];
+      norm [label="Post-Attention RMSNorm\\nInput: [8,128,4096]\\nOutput: [8,128,4096]"];
+      core -> proj -> mark -> norm;
+    }""")
+    assert deployment.nodes["mark"].op is Op.ELEMENTWISE
+
+
+def test_layout_anchors_are_not_nodes_but_labelled_invisible_stand_ins_are(deploy):
+    deployment = deploy("""digraph {
+      a [label="Layer 0 MLP"]; b [label="Layer 1 MLP"];
+      skipped [label="... 14 layers skipped ..." style=invis];
+      a -> skipped -> b;
+      anchor0 -> anchor1 [style=invis];
+      a -> anchor0 [style=invis];
+    }""")
+    assert set(deployment.nodes) == {"a", "b", "skipped"}
+    assert deployment.nodes["skipped"].op is Op.PLACEHOLDER
+    assert set(deployment.graph.edges) == {("a", "skipped"), ("skipped", "b")}

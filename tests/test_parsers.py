@@ -76,6 +76,7 @@ def test_shape_helpers():
     ("0-1 (TP0-TP1)", {0, 1}, {"tp": {0, 1}}),
     ("8-15 (TP8)", set(range(8, 16)), {}),  # the degree of the 8 GPUs, not rank 8
     ("3 (TP3)", {3}, {"tp": {3}}),
+    ("[128+0-128+7]", set(range(128, 136)), {}),  # an offset into the block of GPUs 128-135, not 0-135
 ])
 def test_parse_placement(text, gpus, ranks):
     placement = parse_placement(text)

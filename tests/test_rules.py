@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import by_rule
 
 from dagtui.model import ModelSpec
@@ -428,15 +429,26 @@ def test_without_model_says_what_was_inferred_and_not_checked(check):
     none(check(text, ModelSpec(hidden_size=4096)), "STG005")
 
 
-def test_reports_do_not_depend_on_the_hash_seed(tmp_path):
-    """Sets of node ids iterate in a different order per process; a report must not (STR007 names
-    where the flow stops: twelve dead ends here)."""
-    fixture = tmp_path / "dead_ends.dot"
-    ends = "".join(f'  e{i} [label="Layer 0 MLP {i}\\nGPU: 0"];\n  input -> e{i};\n' for i in range(12))
-    fixture.write_text('digraph {\n  input [label="Input"];\n  output [label="Output"];\n' + ends + "}\n")
+_DEAD_ENDS = 'digraph {\n  input [label="Input"];\n  output [label="Output"];\n' + "".join(
+    f'  e{i} [label="Layer 0 MLP {i}\\nGPU: 0"];\n  input -> e{i};\n' for i in range(12)) + "}\n"
+_TP_WITHOUT_COLLECTIVES = 'digraph { label="TP=8"\n  input [label="Input"]; output [label="Output"];\n' + "".join(
+    f'  {op} [label="Layer 0 {name}\\nInput: [8,128,4096]\\nOutput: {out}\\nGPU: 0-7"]; input -> {op} -> output;\n'
+    for op, name, out in (("v", "V Projection", "[8,128,heads=32,d_k=128]"), ("k", "K Projection", "[8,128,heads=32,d_k=128]"),
+                          ("q", "Q Projection", "[8,128,heads=32,d_k=128]"), ("up", "MLP Up", "[8,128,2048]"))) + "}\n"
+
+
+@pytest.mark.parametrize("text, rules", [(_DEAD_ENDS, ["STR007"]), (_TP_WITHOUT_COLLECTIVES, ["TEN004", "TEN007"])])
+def test_reports_do_not_depend_on_the_hash_seed(tmp_path, text, rules):
+    """Sets of node ids (or of operators) iterate in a different order per process; a report must
+    not: STR007 names where the flow stops (twelve dead ends), TEN004 and TEN007 the operators of
+    several kinds they judge."""
+    fixture = tmp_path / "fixture.dot"
+    fixture.write_text(text)
     outputs = {
         subprocess.run([sys.executable, "-m", "dagtui", "check", str(fixture), "--format", "json"],
                        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
         for seed in (1, 2, 3, 4)
     }
-    assert len(outputs) == 1 and "STR007" in outputs.pop()
+    assert len(outputs) == 1, outputs
+    report = outputs.pop()
+    assert all(rule in report for rule in rules), report

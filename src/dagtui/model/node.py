@@ -101,6 +101,10 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
                 return operator_from_text(line), "label"
     if lines and not _states_facts(lines[0]):
         op = operator_from_text(lines[0])
+        if op is Op.RESIDUAL_ADD and _PLUS_ONLY.search(lines[0]) and len(lines) > 1 and not _states_facts(lines[1]):
+            # "Token + Position\nEmbedding": a name wrapped over two lines, whose `+` joins words, not tensors.
+            joined = operator_from_text(f"{lines[0]} {lines[1]}")
+            op = joined if joined is not Op.UNKNOWN else op
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
         if op in (Op.ATTENTION, Op.MOE, Op.EXPERT):
@@ -135,6 +139,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     return Op.UNKNOWN, "none"
 
 
+# A first line that is an add only by its `+` sign (no "add", "residual", "sum").
+_PLUS_ONLY = re.compile(r"^(?!.*(?:residual|\badd\b|\bsum\b|skip)).*(?:^|\s)[+⊕](?:\s|$)", re.IGNORECASE)
 _MAY_BE_TRANSFER = frozenset({Op.COMBINE, Op.DISPATCH, Op.SPLIT, Op.CONCAT, Op.UNKNOWN})
 _FROM_GPUS = re.compile(r"^\s*from\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)
 _TO_GPUS = re.compile(r"^\s*to\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)

@@ -95,13 +95,6 @@ class Context:
                 if node.kind is Kind.COMPUTE and not node.is_communication and node.op not in NOT_OPERATORS]
 
     @cached_property
-    def device_map(self) -> bool:
-        """Whether the boxes name GPUs or stages and no operator (STR014): a map of devices, whose
-        edges are links, not a data flow for the edge rules to judge."""
-        compute = self.computation
-        return len(compute) >= 2 and all(self.nodes[n].op is Op.UNKNOWN for n in compute)
-
-    @cached_property
     def topological_order(self) -> list[str] | None:
         """The nodes in data-flow order, or None when the graph has a cycle."""
         import networkx as nx  # imported when needed: `dagtui rules` and `generate` do without it

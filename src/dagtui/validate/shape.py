@@ -230,8 +230,6 @@ def no_lm_head(ctx: Context):
         produced = producer.outputs[0] if producer.outputs else (producer.bare_shapes[0] if len(producer.bare_shapes) == 1 else None)
         if consumer.kind is not Kind.OUTPUT or produced is None or produced.hidden() != full.value:
             continue
-        if _NAMED_AS_LAYER.search(consumer.title):
-            continue  # an "Output Layer" / "Output Projection" to the vocabulary is the LM head, named as papers do
         if any(_vocab_sized(shape, full.value) for shape in [*consumer.inputs, *consumer.outputs, *consumer.bare_shapes]):
             folded.append((source, target))
     if folded:
@@ -241,9 +239,6 @@ def no_lm_head(ctx: Context):
             "output, which gives vocabulary-sized logits; no LM head is drawn.",
             nodes=nodes, fix="Draw the LM head between the final norm and the output.",
         )
-
-
-_NAMED_AS_LAYER = re.compile(r"output\s*(?:layer|proj)", re.IGNORECASE)
 
 
 def _vocab_sized(shape: Shape, hidden: int) -> bool:

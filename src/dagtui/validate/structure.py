@@ -545,7 +545,7 @@ def no_operator(ctx: Context):
     Fix: Draw the operators of each layer on the GPUs that run them, with their shapes and the collectives between them.
     """
     compute = ctx.computation
-    if ctx.device_map:
+    if len(compute) >= 2 and all(ctx.nodes[n].op is Op.UNKNOWN for n in compute):
         yield no_operator.finding(
             f"None of the {len(compute)} boxes names an operator ({node_list(compute)}): the file maps devices or "
             "stages, not a forward pass, so no operator rule could check anything.",
@@ -623,31 +623,32 @@ def _sublayer_ends(ctx: Context):
     """(position, node, verdict) for each node where a sublayer starts (Q/K/V projections, the gate,
     the first MLP operator) or ends (output projection, combine, last MLP operator): `ok` when the
     norm before (or the residual add after) is there, `bare` when the nearest operators are the
-    stream itself, `unknown` otherwise (an operator dagtui cannot name, a fused block)."""
+    stream itself, `unknown` otherwise (an operator dagtui cannot name, a fused block). Nodes
+    without a label (named only in an edge) name no operator for sure: never judged, never evidence."""
     graph = ctx.deployment.graph
-    for position, node, verdict in _sublayer_verdicts(ctx, graph):
-        if node not in ctx.deployment.undeclared:  # an id without a label names no operator for sure
-            yield position, node, verdict
+    undeclared = set(ctx.deployment.undeclared)
 
+    def ends(*ops: Op) -> list[str]:
+        return [n for n in ctx.deployment.nodes_of_op(*ops) if n not in undeclared]
 
-def _sublayer_verdicts(ctx: Context, graph: nx.DiGraph):
-    for node in ctx.deployment.nodes_of_op(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ):
-        yield "attention-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM)
-    for node in ctx.deployment.nodes_of_op(Op.GATE, Op.MLP):
+    for node in ends(Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ):
+        yield "attention-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM, undeclared)
+    for node in ends(Op.GATE, Op.MLP):
         before = nearest(ctx.nodes, node, graph.predecessors, lambda n: not passes_through(n))
         if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.GATE, Op.DISPATCH) for n in before):
             continue  # inside the MLP (the down projection after the up projection)
-        yield "mlp-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM - {Op.MLP})
-    for node in ctx.deployment.nodes_of_op(Op.O_PROJ):
-        yield "attention-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER)
-    for node in ctx.deployment.nodes_of_op(Op.COMBINE, Op.MLP):
+        yield "mlp-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM - {Op.MLP}, undeclared)
+    for node in ends(Op.O_PROJ):
+        yield "attention-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER, undeclared)
+    for node in ends(Op.COMBINE, Op.MLP):
         after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
         if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.COMBINE) for n in after):
             continue  # the up projection or activation, not the MLP's last operator
-        yield "mlp-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER - {Op.MLP})
+        yield "mlp-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER - {Op.MLP}, undeclared)
 
 
-def _judge(ctx: Context, node: str, neighbours, wanted: Callable[[NodeInfo], bool], bare: frozenset[Op]) -> str:
+def _judge(ctx: Context, node: str, neighbours, wanted: Callable[[NodeInfo], bool], bare: frozenset[Op],
+           undeclared: set[str]) -> str:
     """`ok` when the norm (or add) is next to `node` in its own layer, `bare` when the nearest
     operators are all of `bare`, `unknown` otherwise: a norm of another layer (post-norm, where the
     first layer's attention reads the embedding as it should), an operator dagtui cannot name."""
@@ -657,7 +658,6 @@ def _judge(ctx: Context, node: str, neighbours, wanted: Callable[[NodeInfo], boo
     if any(wanted(ctx.nodes[n]) for n in found):
         layer = ctx.nodes[node].layer
         return "ok" if any(wanted(ctx.nodes[n]) and ctx.nodes[n].layer == layer for n in found) else "unknown"
-    undeclared = set(ctx.deployment.undeclared)
     if found and all(ctx.nodes[n].op in bare and n not in undeclared for n in found):
         return "bare"
     return "unknown"

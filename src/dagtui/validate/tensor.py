@@ -11,7 +11,9 @@ from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
 
-TP_OPS = {Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE, Op.SOFTMAX, Op.ATTN_WEIGHTED_SUM, Op.MLP}
+# Tuples, not sets: their nodes are listed operator by operator in this order (a set's order changes
+# with the hash seed of each process, and reports with it).
+TP_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE, Op.SOFTMAX, Op.ATTN_WEIGHTED_SUM, Op.MLP)
 _REDUCERS = {Op.ALL_REDUCE, Op.REDUCE_SCATTER}
 
 
@@ -90,7 +92,7 @@ def row_parallel_reduced(ctx: Context):
         )
 
 
-_COLUMN_PARALLEL = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
+_COLUMN_PARALLEL = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ)
 
 
 @rule("TEN003", "tensor", Severity.ERROR, "Column-parallel projection fed a shard of the hidden size")
