@@ -219,7 +219,7 @@ def _read(file: str) -> RawGraph | None:
     try:
         return read_dot(file)
     except Exception:
-        return None
+        return None  # the parent reads this file itself and reports the error there (see _child)
 
 
 def _validate(raw: RawGraph | None, settings: Settings) -> list[Finding] | None:
@@ -229,7 +229,7 @@ def _validate(raw: RawGraph | None, settings: Settings) -> list[Finding] | None:
         review = review_raw_graph(raw, settings.strategy)
         return validate_review(review, settings.spec, settings.selection, settings.hardware).findings
     except Exception:
-        return None
+        return None  # the parent validates this file itself and reports the error there (see _child)
 
 
 def _silence_terminal() -> None:
