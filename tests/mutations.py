@@ -502,6 +502,54 @@ def missing_residual_add(g: GenGraph):
     return "structure", {*main, moe_residual.id, *(n.id for n in _find(g, op="o_proj", layer=LAYER))}
 
 
+def residual_add_bypassed(g: GenGraph):
+    """Layer 3's residual add after attention deleted as an editor deletes a node: every input
+    (the attention output and the skip branch) joined to everything it fed (the MoE's norm and
+    residual add)."""
+    add = _one(g, op="residual_add", extra="attn", layer=LAYER)
+    _bypass(g, add.id)
+    return "structure", {n.id for n in _find(g, op="o_proj", layer=LAYER)}
+
+
+def layer_skip_edge(g: GenGraph):
+    """Layer 2's output also goes to what follows layer 3 (the send to stage 2, then layer 4):
+    a stray edge jumping over layer 3."""
+    source = _one(g, op="residual_add", extra="moe", layer=LAYER - 1)
+    last = _one(g, op="residual_add", extra="moe", layer=LAYER)
+    for successor in g.successors(last.id):
+        g.connect(source.id, successor)
+    return "structure", {source.id}
+
+
+def missing_softmax(g: GenGraph):
+    """Layer 3's softmax left out: the scores go straight to the weighted sum."""
+    for softmax in _find(g, op="softmax", layer=LAYER):
+        _bypass(g, softmax.id)
+    return "attention", {n.id for op in ("attn_score", "attn_weighted_sum") for n in _find(g, op=op, layer=LAYER)}
+
+
+def missing_combine(g: GenGraph):
+    """Layer 3's combine all-to-all left out: the experts' outputs go straight to the residual add."""
+    _bypass(g, _one(g, op="all_to_all", extra="combine", layer=LAYER).id)
+    return "expert", {n.id for n in _find(g, op="expert", layer=LAYER)}
+
+
+def missing_v_projection(g: GenGraph):
+    """TP rank 0 of layer 3 draws no V projection: its weighted sum has no V to weigh."""
+    for v_proj in _find(g, op="v_proj", layer=LAYER, tp=0):
+        g.remove(v_proj.id)
+    return "attention", {n.id for n in _find(g, op="attn_weighted_sum", layer=LAYER, tp=0)}
+
+
+def softmax_edge_reversed(g: GenGraph):
+    """The edge between layer 3's softmax and weighted sum (TP rank 0) drawn backwards."""
+    softmax = _one(g, op="softmax", layer=LAYER, tp=0)
+    context = _one(g, op="attn_weighted_sum", layer=LAYER, tp=0)
+    g.edges = [e for e in g.edges if not (e.source == softmax.id and e.target == context.id)]
+    g.connect(context.id, softmax.id)
+    return "structure", {softmax.id, context.id}
+
+
 def _applies(mutation: Mutation, graph: GenGraph) -> bool:
     """Whether a mutation can be written in this graph's style (a declared degree to change, a
     total to contradict)."""
@@ -517,6 +565,8 @@ def _applies(mutation: Mutation, graph: GenGraph) -> bool:
         return style.stages in ("markers", "replica_clusters") or style.placement in ("ids", "ranks", "composite")
     if mutation is aggregation_across_gpus:
         return style.placement not in ("ranks", "composite")  # which GPUs the aggregation uses needs ids
+    if mutation is missing_v_projection:
+        return not style.fused_qkv  # a fused QKV projection has no V projection of its own to leave out
     if mutation is tp_splits_the_batch:
         return style.dims == "named"  # the batch dimension is recognised by its name
     if mutation is stage_count:
@@ -543,7 +593,8 @@ MUTATIONS: dict[str, Mutation] = {
         wrong_gpu_total, placeholder_dims, attention_box_other_wording, moe_box_other_wording, aggregation_across_gpus,
         all_reduce_chain, collective_as_parallelogram, residual_before_all_reduce, mlp_down_without_all_reduce,
         missing_output_projection, moe_before_attention, embedding_repeated, tp_splits_the_batch, tp_ranks_share_a_gpu,
-        replica_incomplete, placeholder_layers, missing_norm, missing_residual_add,
+        replica_incomplete, placeholder_layers, missing_norm, missing_residual_add, residual_add_bypassed,
+        layer_skip_edge, missing_softmax, missing_combine, missing_v_projection, softmax_edge_reversed,
     )
 }
 

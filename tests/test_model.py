@@ -345,3 +345,64 @@ def test_layout_anchors_are_not_nodes_but_labelled_invisible_stand_ins_are(deplo
     assert set(deployment.nodes) == {"a", "b", "skipped"}
     assert deployment.nodes["skipped"].op is Op.PLACEHOLDER
     assert set(deployment.graph.edges) == {("a", "skipped"), ("skipped", "b")}
+
+
+def test_label_forms_round_ten_taught(deploy):
+    deployment = deploy("""digraph {
+      title [label="LLM Deployment Strategies\\n4-Layer Dense Model Comparison" shape=box];
+      inp [label="Input\\n[8,128,4096]"];
+      d0 [label="Dense Layer 0 MHA (All Components)\\nGPU: 3712 (Node 464, GPU 0)"];
+      g3 [label="MoE Layer 3 Gate\\nGPU: 0"];
+      ex [label="MoE Layer 3 Expert Cluster (64 experts)\\nGPU Range: 0-63 (Nodes 0-7)"];
+      whole [label="Layer 1\\nMHA + FFN"];
+      qkv [label="MHA QKV Linear Split\\nInput: [8,128,512]\\nOutput: [8,128,4,128]"];
+      fc1 [label="MLP1 L0\\nGPU 0\\nColParallel\\n16384->8192"];
+      red [label="MLP Reduce\\n[8,128,4096]\\nAll Devices 0-7" shape=ellipse style=dashed];
+      local [label="Reduce L1\\nGPU: 8" shape=parallelogram];
+      agg [label="Layer 1\\nAttention\\nAggregation"];
+      agg0 [label="Attention\\nAggregation\\nAll-Reduce"];
+      mha_input_0 [label="MHA_Input_0\\nInput: [8,128,4096]\\nOutput: [8,128,4096]" shape=parallelogram];
+      end [label="Model End\\nOutput: [8,128,4096]"];
+      inp -> d0 -> g3 -> ex -> whole -> qkv -> fc1 -> red -> local -> agg -> agg0 -> mha_input_0 -> end;
+    }""")
+    ops = {n: deployment.nodes[n].op for n in ("title", "d0", "g3", "ex", "whole", "qkv", "red", "local", "agg", "agg0", "mha_input_0", "end")}
+    assert ops == {"title": Op.LEGEND, "d0": Op.ATTENTION, "g3": Op.GATE, "ex": Op.MOE, "whole": Op.ATTENTION,
+                   "qkv": Op.QKV_PROJ, "red": Op.ALL_REDUCE, "local": Op.UNKNOWN, "agg": Op.COMBINE,
+                   "agg0": Op.ALL_REDUCE, "mha_input_0": Op.ELEMENTWISE, "end": Op.OUTPUT}
+    assert deployment.nodes["d0"].gpus == {3712}
+    assert deployment.nodes["ex"].gpus == set(range(64))
+    fc1 = deployment.nodes["fc1"]
+    assert [shape.last.value for shape in fc1.inputs + fc1.outputs] == [16384, 8192]
+
+
+@pytest.mark.parametrize("line", ["GPU 0 -> 1", "Stage 0 -> 1", "PP0 -> 12", "0 -> 1"])
+def test_a_move_between_places_is_no_width_arrow(line):
+    from dagtui.model.node import read_line
+
+    assert read_line(line).role != "shapes"
+
+
+def test_label_forms_round_eleven_taught(deploy):
+    deployment = deploy("""digraph {
+      ep [label="Expert Parallelism\\n64-way Partitioning" shape=parallelogram];
+      res [label="ResidAdd L0\\nGPU 0"];
+      qkv [label="gpu0_mha_qkv\\nGPU: 0\\nIn: batch_size, seq_len=128, d_model=1024\\nOut: batch_size, seq_len=128, heads=16, d_k=64"];
+      ep -> res -> qkv;
+    }""")
+    assert deployment.nodes["ep"].op is Op.LEGEND and deployment.nodes["res"].op is Op.RESIDUAL_ADD
+    qkv = deployment.nodes["qkv"]
+    assert [dim.name for dim in qkv.inputs[0].dims] == [None, "seq_len", "d_model"]
+    assert qkv.outputs[0].heads_and_head_dim() == (16, 64)
+
+
+def test_label_forms_round_twelve_taught(deploy):
+    deployment = deploy("""digraph {
+      res [label="Attn Res L0" shape=ellipse];
+      qkv [label="QKV Projections\\n8×[128,2048,4096]\\n×[4096,1536]\\nGPU: 0-7"];
+      core [label="Multi-Head Attention\\n8×[128,2048,1536]\\n→ 8×[128,2048,512]\\nGPU: 0-7"];
+      qkv -> core -> res;
+    }""")
+    assert deployment.nodes["res"].op is Op.RESIDUAL_ADD
+    qkv, core = deployment.nodes["qkv"], deployment.nodes["core"]
+    assert [s.values for s in qkv.inputs + qkv.outputs] == [(128, 2048, 4096), (128, 2048, 1536)]
+    assert [s.values for s in core.inputs + core.outputs] == [(128, 2048, 1536), (128, 2048, 512)]

@@ -113,6 +113,8 @@ def test_parse_ranks_ignores_plain_numbers():
     ("tp_size=8", {"tp": 8}),
     ("8-way TP", {"tp": 8}),
     ("8-way tensor parallelism", {"tp": 8}),
+    ("// 8-way column-parallel FC1", {"tp": 8}),  # a column (or row) split is tensor parallelism
+    ("RowParallel 8192->16384", {}),
     ("Tensor Parallelism: 8", {"tp": 8}),
     ("16 EP x 4 TP", {"ep": 16, "tp": 4}),
     ("64 EP, 8 TP, 2 PP", {"ep": 64, "tp": 8, "pp": 2}),

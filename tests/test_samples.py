@@ -136,3 +136,13 @@ def test_correct_dags_raise_no_error_or_warning(name, with_model):
     assert review.deployment.strategy.tp == 2 and review.deployment.strategy.ep == 2 and review.deployment.strategy.pp == 2
     serious = [f"{f.rule}: {f.message}" for f in review.findings if f.severity is not Severity.INFO]
     assert serious == []
+
+
+@pytest.mark.parametrize("name", ["correct_llama_tuple_shapes.dot", "correct_megatron_moe.dot"])
+def test_correct_dags_written_apart_from_the_generator_raise_nothing(name):
+    """Two clean DAGs in house styles dagtui's generator does not write (the kind an independent
+    generator produces): every finding is information."""
+    review = review_file(DATA / name)
+    assert review.deployment.nodes  # it loaded and was read
+    serious = [f"{f.rule}: {f.message}" for f in review.findings if f.severity is not Severity.INFO]
+    assert serious == []

@@ -91,7 +91,8 @@ _NAMES_OUTPUT = re.compile(r"\boutputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)
 # projection; "Output Projection" and "Output Layer" name operators.
 _STARTS_OUTPUT = re.compile(r"^(?:model\s+|final\s+)?outputs?\b(?!.*(?:proj|layer|linear|norm|dense))", re.IGNORECASE)
 _INPUT_WORDS = re.compile(r"\b(?:input|inputs|tokens?|request|prompt|batch)\b", re.IGNORECASE)
-_OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b", re.IGNORECASE)
+_OUTPUT_WORDS = re.compile(r"\b(?:output|outputs|logits|result|generated|predictions?)\b|^(?:model|graph|forward)\s+end\b",
+                           re.IGNORECASE)
 
 
 def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -111,6 +112,9 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
                     _NAMES_OUTPUT.search(text) or _STARTS_OUTPUT.search(text)):
                 _rename(node, Op.OUTPUT)
                 node.kind = Kind.OUTPUT
+            elif node.op in _BLOCK_OPS and graph.in_degree(node_id) and _NAMES_INPUT.search(_TRAILING_INDEX.sub("", text.replace("_", " "))) \
+                    and node.inputs and node.inputs == node.outputs:
+                _rename(node, Op.ELEMENTWISE)  # "MHA_Input_0" inside the flow hands the stream on to the block
             continue
         if not graph.degree(node_id) and _NAMES_INPUT.search(node.id.replace("_", " ")):
             _rename(node, Op.INPUT)  # `slice_1_input` drawn apart: a description of an input, computing nothing
@@ -123,6 +127,10 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             node.kind = Kind.OUTPUT
 
 
+_BLOCK_OPS = frozenset({Op.ATTENTION, Op.MOE, Op.MLP})
+_TRAILING_INDEX = re.compile(r"\s*\d+\s*$")
+
+
 def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """A box with no edges that names no operator and states no tensor ("16 Layers (0-7)\\nEach
     layer: same structure") is a note to the reader."""
@@ -130,7 +138,14 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         if (node.shape or "").lower() in _FOLDER_SHAPES and not graph.degree(node_id) and not node.inputs and not node.outputs:
             node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE  # a folder or tab beside the flow titles a part
             continue
-        if node.op is not Op.UNKNOWN or node.inputs or node.outputs:
+        if node.inputs or node.outputs:
+            continue
+        if not graph.degree(node_id) and node.placement is None and node.op_source != "label" and _TITLE_ID.fullmatch(node_id):
+            # A box beside the flow, placed nowhere, named as a title ("LLM Deployment Strategies\n
+            # 4-Layer Dense Model Comparison"; "Dense" is no projection there): a heading.
+            node.op, node.op_source, node.kind = Op.LEGEND, "flow", Kind.NOTE
+            continue
+        if node.op is not Op.UNKNOWN:
             continue
         # A box of throughput and latency figures ("12,800 TPS\n0.078ms/token") summarises a
         # deployment, wherever it is drawn.
@@ -139,11 +154,15 @@ def _notes(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 _FOLDER_SHAPES = frozenset({"folder", "tab"})
+_TITLE_ID = re.compile(r"(?:graph_|diagram_|main_)?(?:title|heading|header|caption|legend|notes?|summary)(?:_\w+)?", re.IGNORECASE)
 _PERFORMANCE_FIGURE = re.compile(r"\d\s*(?:tps|qps|tokens?/s(?:ec)?|ms/token|ms\b)|\bthroughput\b|\blatency\b", re.IGNORECASE)
 _TOP_K = re.compile(r"top[-_ ]?\d*[-_ ]?k|top[-_ ]?\d+|\brout", re.IGNORECASE)
 
 
 _GATE_PROJECTION = re.compile(r"gate[-_ ]?proj", re.IGNORECASE)
+# "FFN Gate Linear", "MLP Gate": SwiGLU's gate when it widens the hidden state (a router named "FFN
+# Gate" keeps or narrows it: one score per expert).
+_MLP_GATE = re.compile(r"gate[-_ ]?linear|(?:ffn|mlp)[-_ ]gate", re.IGNORECASE)
 
 
 def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -151,7 +170,9 @@ def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     its input (SwiGLU's, hidden to the MLP's inner size) is part of the MLP, not a router (which
     narrows the hidden state to one score per expert)."""
     for node_id, node in nodes.items():
-        if node.op is Op.GATE and _GATE_PROJECTION.search(node.title + " " + node_id) and _widens(node):
+        named = node.title + " " + node_id
+        if node.op is Op.GATE and ((_GATE_PROJECTION.search(named) and _widens(node))
+                                   or (_MLP_GATE.search(named) and _widens(node, strictly=True))):
             _rename(node, Op.MLP)
             continue
         if node.op is Op.SOFTMAX and (_TOP_K.search(" ".join(node.label)) or any(
@@ -162,10 +183,12 @@ def _routing_softmax(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             _rename(node, Op.ELEMENTWISE)  # the softmax over the vocabulary turns logits into probabilities
 
 
-def _widens(node: NodeInfo) -> bool:
+def _widens(node: NodeInfo, strictly: bool = False) -> bool:
     before = node.inputs[0].last if node.inputs else None
     after = node.outputs[0].last if node.outputs else None
-    return bool(before and after and before.is_int and after.is_int and after.value >= before.value)  # type: ignore[operator]
+    if not (before and after and before.is_int and after.is_int):
+        return False
+    return after.value > before.value if strictly else after.value >= before.value  # type: ignore[operator]
 
 
 def _gathered_holders(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

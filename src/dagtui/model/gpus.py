@@ -206,6 +206,9 @@ _FORMULA = re.compile(r"[A-Za-z_]\w*\s*[×*+/]\s*\w|\w\s*[×*+/]\s*[A-Za-z_]")
 _SUM = re.compile(r"(?<![\d.])(\d{1,9})\s*\+\s*(\d{1,9})(?![\d.])")  # `128+7`: an offset into a block of GPUs
 
 
+_LEADING_NUMBER = re.compile(r"\s*\d")
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
@@ -224,6 +227,8 @@ def parse_placement(text: str) -> Placement:
     if bracketed:
         gpus = parse_gpu_ids(bracketed.group(1))
     else:
+        if _LEADING_NUMBER.match(text):
+            text = without_parenthesised(text)  # `3712 (Node 464, GPU 0)`: the note names the GPU within its node
         words = list(_GPU_WORD.finditer(text))
         if words:
             gpus = frozenset(

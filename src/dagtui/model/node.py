@@ -30,7 +30,8 @@ _ATTENTION_INPUT_KEYS = {"q", "k", "v", "kv", "qkv", "query", "key", "value", "s
 _TENSOR_KEYS = {"size", "tensor", "shape", "data", "dims", "dimensions", "activation", "activations"}
 _PLACEMENT_KEYS = {
     "gpu", "gpus", "device", "devices", "placement", "gpu ids", "gpu_ids", "gpu id", "gpu_id", "device ids",
-    "device_ids", "rank", "ranks", "location", "on", "placed on", "runs on",
+    "device_ids", "rank", "ranks", "location", "on", "placed on", "runs on", "gpu range", "gpus range",
+    "device range", "gpu list", "gpu set", "gpu assignment",
 }
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
@@ -93,14 +94,16 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     """The operator and how it was found: first label line (unless it only states a shape or a
     placement), then the id, then other label lines."""
     if len(lines) > 1 and _LAYER_ONLY.match(lines[0]):
-        # "Layer 1\nInput Layer Norm": the first line only numbers the layer; the next names the operator.
-        for line in lines[1:]:
+        # "Layer 1\nInput Layer Norm": the first line only numbers the layer; the lines after it are
+        # read as a label of their own ("Layer 1\nAttention\nAggregation": the attention's aggregation).
+        for index, line in enumerate(lines[1:], start=1):
             if not _states_facts(line) and operator_from_text(line) is not Op.UNKNOWN:
                 if operator_from_text(line) in (Op.INPUT, Op.OUTPUT):
                     return Op.UNKNOWN, "none"  # "Layer 3\nInput": where one layer starts, not the model's input
-                return operator_from_text(line), "label"
+                op, _ = classify_operator(node_id, lines[index:])
+                return op, "label"
     if lines and not _states_facts(lines[0]):
-        op = operator_from_text(lines[0])
+        op = _first_line_operator(lines[0])
         if op is Op.RESIDUAL_ADD and _PLUS_ONLY.search(lines[0]) and len(lines) > 1 and not _states_facts(lines[1]):
             # "Token + Position\nEmbedding": a name wrapped over two lines, whose `+` joins words, not tensors.
             joined = operator_from_text(f"{lines[0]} {lines[1]}")
@@ -114,8 +117,10 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
             # "Expert Result\nGPU 1 → GPU 0" (no expert number) their transfer
             expert_parts = _MOE_PARTS if expert_in(lines[0]) is None else _ROUTING_PARTS
             parts = {Op.MOE: _MOE_PARTS, Op.EXPERT: expert_parts}.get(op, COLLECTIVES)
-            part = next((later for line in lines[1:3] if not _states_facts(line)
-                         and (later := operator_from_text(line)) in parts), None)
+            named = [later for line in lines[1:3] if not _states_facts(line) and (later := operator_from_text(line)) in parts]
+            if op is Op.ATTENTION and any(_AGGREGATION.match(line) for line in lines[1:3]):
+                named.append(Op.COMBINE)  # "Attention\nAggregation": where the ranks' outputs meet, no attention
+            part = next((later for later in named if later in COLLECTIVES), named[0] if named else None)
             if part is not None:
                 return part, "label"
         if op is Op.EXPERT and _ATTENTION_WORDS.search(lines[0]):
@@ -139,6 +144,19 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     return Op.UNKNOWN, "none"
 
 
+def _first_line_operator(line: str) -> Op:
+    """The operator a first label line names, read after a prefix naming the layer's kind ("Dense
+    Layer 0 MHA", "MoE Layer 3 Gate": the words "Dense" and "MoE" name the layer, not the node)."""
+    prefix = _LAYER_KIND_PREFIX.match(line)
+    if prefix:
+        op = operator_from_text(line[prefix.end():])
+        if op is not Op.UNKNOWN:
+            return op
+    return operator_from_text(line)
+
+
+_LAYER_KIND_PREFIX = re.compile(r"^\s*(?:dense|moe|sparse|transformer|decoder|encoder)\s+layer\s*\d+\s*[:\-–]?\s*(?=\S)",
+                                re.IGNORECASE)
 # A first line that is an add only by its `+` sign (no "add", "residual", "sum").
 _PLUS_ONLY = re.compile(r"^(?!.*(?:residual|\badd\b|\bsum\b|skip)).*(?:^|\s)[+⊕](?:\s|$)", re.IGNORECASE)
 _MAY_BE_TRANSFER = frozenset({Op.COMBINE, Op.DISPATCH, Op.SPLIT, Op.CONCAT, Op.UNKNOWN})
@@ -151,6 +169,7 @@ _LAYER_ONLY = re.compile(r"^\s*(?:layer|l)\s*\d+\s*:?\s*$", re.IGNORECASE)
 _BOXES = frozenset({Op.ATTENTION, Op.MOE, Op.UNKNOWN})
 _ROUTING_PARTS = frozenset({Op.GATE, Op.DISPATCH, Op.COMBINE})
 _MOE_PARTS = COLLECTIVES | _ROUTING_PARTS
+_AGGREGATION = re.compile(r"^\s*aggregat(?:e|ion)\b", re.IGNORECASE)
 _FFN_WORDS = re.compile(r"\bmoe\b|expert|\bmlp\b|\bffn\b", re.IGNORECASE)
 _ATTENTION_WORDS = re.compile(r"attention|\battn\b|\bqkv\b|self[-_ ]?attn", re.IGNORECASE)
 _EXPERT_WORDS = re.compile(r"\bexperts?\s*\d*", re.IGNORECASE)
@@ -190,6 +209,10 @@ def read_node(raw: RawNode) -> NodeInfo:
     node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
     if facts:
         _read_label_lines(node, facts)
+    if op not in COLLECTIVES and lines and _REDUCE.search(lines[0]) and (len(node.gpus) > 1 or kind_for(Op.UNKNOWN, shape) is Kind.COMMUNICATION):
+        # "MLP Reduce\nAll Devices 0-7", or drawn as an ellipse: the partial sums reduced across GPUs
+        # (a "Reduce" on one GPU, taking what others computed, is a local operator).
+        node.op, node.op_source, node.kind = Op.ALL_REDUCE, "label", kind_for(Op.ALL_REDUCE, shape)
     if (shape or "").lower() in TEXT_SHAPES and not node.inputs and not node.outputs and not _ELLIPSIS.search(" ".join(lines)):
         # Text drawn without a box and stating no tensor: a legend or note, whatever words it uses
         # (a bare "..." among experts stands for the experts left out: a placeholder).
@@ -202,6 +225,7 @@ def read_node(raw: RawNode) -> NodeInfo:
 
 
 _EXPERT_OPS = frozenset({Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN})
+_REDUCE = re.compile(r"\breduce\b(?![-_ ]*scatter)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -228,9 +252,19 @@ _IO_KEY = re.compile(
     re.IGNORECASE,
 )
 _BOTH_KEY = re.compile(r"(?<![A-Za-z])(?:inputs?|in)\s*/\s*(?:outputs?|out)\s*[:=]", re.IGNORECASE)
-_NAMED_DIMS = re.compile(r"^\s*\w+\s*=\s*\w+(?:\s*,\s*\w+\s*=\s*\w+)+\s*,?\s*$")
+# `batch=64, seq=1024, hidden=1024` or `batch_size, seq_len=128, d_model=1024`: dims written without brackets,
+# at least one of them named.
+_NAMED_DIMS = re.compile(r"^(?=[^=]*\w\s*=)\s*\w+(?:\s*=\s*\w+)?(?:\s*,\s*\w+(?:\s*=\s*\w+)?)+\s*,?\s*$")
 _ARROW = re.compile(r"(?<!\s)\s*(?:→|->|=>|⟶)\s*")  # from the start of a space run: linear
 _LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
+_COUNTED_SHAPE = re.compile(r"^\s*\d+\s*[x×]\s*\[")  # `8×[128,2048,512]`: one shard's shape, eight of them
+_WEIGHT_LINE = re.compile(r"^\s*[x×*@]\s*\[")
+# Two widths joined by an arrow, after at most a word that is no place (`GPU 0 -> 1` moves data).
+_WIDTH_ARROW = re.compile(
+    r"^\s*(?:(?!gpus?\b|devices?\b|cuda\b|ranks?\b|stages?\b|nodes?\b|layers?\b|(?:pp|tp|ep|dp)\d*\b)[A-Za-z][\w-]*:?\s+)?"
+    r"([1-9]\d{1,6})\s*(?:→|->|=>|⟶)\s*([1-9]\d{1,6})\s*$",
+    re.IGNORECASE,
+)
 
 
 @functools.lru_cache(maxsize=131072)
@@ -243,7 +277,7 @@ def read_line(line: str) -> LineFacts:
 
 def _line_role(line: str) -> LineFacts:
     """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
-    if "[" in line or "=" in line:
+    if "[" in line or "=" in line or "(" in line or _TIMES_DIMS.search(line):
         io = _io_shapes(line)
         if io is not None:
             return io
@@ -256,7 +290,7 @@ def _line_role(line: str) -> LineFacts:
         arrow = _arrow_shapes(value)
         if arrow is not None:
             return arrow
-        shapes = tuple(parse_shapes(value))
+        shapes = tuple(parse_shapes(_bracketed(value)))
         return LineFacts("shapes", inputs=shapes, outputs=shapes, keyed=True)
     if key in _PLACEMENT_KEYS:
         placement = parse_placement(value)
@@ -265,8 +299,14 @@ def _line_role(line: str) -> LineFacts:
         return LineFacts("group", ranks=tuple(parse_ranks(value).items()), keyed=True)
     if _LEADING_ARROW.match(line) and "[" in line:
         return LineFacts("shapes", outputs=tuple(parse_shapes(_LEADING_ARROW.sub("", line, count=1))), continues=True)
-    if line.lstrip().startswith("[") or (_ARROW.search(line) and "[" in line):
+    if _WEIGHT_LINE.match(line):  # `×[4096,1536]` under the input's shape: the weight it is multiplied by
+        return LineFacts("weight", bare=tuple(parse_shapes(line)))
+    if line.lstrip().startswith("[") or _COUNTED_SHAPE.match(line) or (_ARROW.search(line) and "[" in line):
         return _arrow_shapes(line) or LineFacts("bare", bare=tuple(parse_shapes(line)))
+    widths = _WIDTH_ARROW.match(line)
+    if widths:  # `ColParallel 16384->8192`, `512→512`: the feature width in and out
+        return LineFacts("shapes", inputs=tuple(parse_shapes(f"[{widths.group(1)}]")),
+                         outputs=tuple(parse_shapes(f"[{widths.group(2)}]")))
     # A line stating degrees (`TP8-EP64`, `EP64-TP8-PP2`) names no rank.
     ranks = () if _NOT_RANKS.search(line) or line_degrees(line) else tuple(parse_ranks(without_parenthesised(line)).items())
     return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
@@ -293,13 +333,33 @@ def _io_shapes(line: str) -> LineFacts | None:
     inputs: list[Shape] = []
     outputs: list[Shape] = []
     for key, following in zip(keys, [*keys[1:], None]):
-        segment = line[key.end(): following.start() if following else len(line)]
-        if "[" not in segment and _NAMED_DIMS.match(segment):
-            segment = f"[{segment.strip().rstrip(',')}]"  # `Input: batch=64, seq=1024, hidden=1024`
+        segment = _bracketed(line[key.end(): following.start() if following else len(line)])
         (inputs if key.group(1) else outputs).extend(parse_shapes(segment))
     if not inputs and not outputs:
         return None
     return LineFacts("shapes", inputs=tuple(inputs), outputs=tuple(outputs), keyed=True)
+
+
+def _bracketed(value: str) -> str:
+    """The value of an Input/Output/shape key with its dims in brackets, however it writes them:
+    `batch=64, seq=1024, hidden=1024`, `(8, 128, 4096)` (a tuple, also several), `8x128x4096`."""
+    if "[" in value:
+        return value
+    if _NAMED_DIMS.match(value):
+        return f"[{value.strip().rstrip(',')}]"
+    if _TUPLES.match(value):
+        return _TUPLE.sub(lambda match: f"[{match.group(1)}]", value)
+    times = _TIMES_DIMS.fullmatch(value.strip().rstrip(","))
+    if times:
+        return "[" + ", ".join(_TIMES.split(times.group(0))) + "]"
+    return value
+
+
+_DIMS_LIST = r"\s*\w+(?:\s*=\s*[\w?]+)?(?:\s*,\s*\w+(?:\s*=\s*[\w?]+)?)+\s*"
+_TUPLE = re.compile(r"\((" + _DIMS_LIST + r")\)")
+_TUPLES = re.compile(r"^\s*\(" + _DIMS_LIST + r"\)(?:\s*,?\s*\(" + _DIMS_LIST + r"\))*\s*,?\s*$")
+_TIMES = re.compile(r"\s*[x×]\s*")
+_TIMES_DIMS = re.compile(r"\b\d+(?:\s*[x×]\s*\d+){2,}\b")
 
 
 def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
@@ -318,6 +378,8 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
             _merge_ranks(node.group, fact.ranks)
         elif role == "bare":
             node.bare_shapes.extend(fact.bare)
+        elif role == "weight":
+            _multiply(node, fact.bare)
         else:
             # A free line like `L0 TP1`, `GPU0`, `Pipeline:0 Expert:0 TP:0` may say where the node runs;
             # the first line names the operator, so only an inline GPU counts there.
@@ -325,6 +387,18 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
                 node.placement = fact.placement
             if fact.ranks and (index > 0 or node.op is Op.UNKNOWN):
                 _merge_ranks(node.ranks, fact.ranks)
+
+
+def _multiply(node: NodeInfo, weights: tuple[Shape, ...]) -> None:
+    """`[128,2048,4096]` then `×[4096,1536]`: the bare shape is the input of a matrix product whose
+    output keeps its leading dims and takes the weight's last ([128,2048,1536])."""
+    if len(node.bare_shapes) != 1 or len(weights) != 1 or node.inputs or node.outputs:
+        return
+    (tensor,), (weight,) = node.bare_shapes, weights
+    if len(weight.dims) == 2 and tensor.dims and weight.dims[0].value == tensor.dims[-1].value:
+        node.inputs.append(tensor)
+        node.outputs.append(Shape(dims=(*tensor.dims[:-1], weight.dims[-1])))
+        node.bare_shapes.clear()
 
 
 def _read_id(node: NodeInfo) -> None:

@@ -93,13 +93,16 @@ _RULES: list[tuple[Op, str]] = [
     # A legend or summary box: its first line is the word alone, or the word and a colon ("Key Projection" is no key).
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\s*(?:[:(\-–]|$)"),
+    # "Expert Parallelism" alone names a strategy (a concept box beside "Tensor Parallelism"), not a box of experts.
+    (Op.LEGEND, r"^(?:expert|tensor|pipeline|data|sequence|context)[-_ ]parallelism\s*$"),
     (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+\s*$|^pp\d+[_ ]?(?:start|begin)$"
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
     (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|patterns?|computation graph|graph|decomposition)\b"
                      r"|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
-                   r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|attention\s*(?:\+|and|&)\s*(?!norm|residual|add\b)\w"),
+                   r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|(?:attention|\bmha\b|\battn\b)\s*(?:\+|and|&)\s*(?!norm|residual|add\b)\w"),
+    (Op.QKV_PROJ, r"qkv[-_ ]?(?:linear|proj)"),  # "QKV Linear Split": the projection, its output split by head
     (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
@@ -129,7 +132,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.O_PROJ, r"\bo[-_ ]?proj|\bo[-_]linear\b|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
-    (Op.RESIDUAL_ADD, r"residual|\badd\b|\bres[-_ ]?add|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
+    (Op.RESIDUAL_ADD, r"residual|\badd\b|\bres(?:id)?[-_ ]?add|\b(?:attn|attention|ffn|mlp|moe)[-_ ]res\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
     (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
     (Op.EXPERT, r"expert|\bexp\d*\b"),

@@ -20,7 +20,8 @@ MAX_DEGREE = 1_000_000
 MAX_GPUS = 10_000_000
 
 _AXIS = r"(EP|TP|PP|DP|SP|CP)"
-_WORD_AXES = {"expert": "ep", "tensor": "tp", "pipeline": "pp", "data": "dp", "sequence": "sp", "context": "sp"}
+_WORD_AXES = {"expert": "ep", "tensor": "tp", "pipeline": "pp", "data": "dp", "sequence": "sp", "context": "sp",
+              "column": "tp", "row": "tp"}
 _AXIS_WORD = r"(expert|tensor|pipeline|data|sequence|context)"
 # Forms that state a degree wherever they stand; not `Expert Parallelism: 1 expert per GPU`.
 _NOT_A_COUNT_OF_RANKS = r"(?![\d.])(?!\s*(?:experts?\s+)?per\b)"
@@ -29,8 +30,9 @@ _EXPLICIT = [
     re.compile(_AXIS + r"(?:[-_ ]?(?:size|degree|world[-_ ]?size|ways?))?\s*[=:]\s*(\d+)" + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
     # 8-way TP, 8 way EP
     re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS + r"\b", re.IGNORECASE),
-    # 8-way tensor parallel(ism)
+    # 8-way tensor parallel(ism); 8-way column-parallel FC1 (a column or row split is tensor parallelism)
     re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS_WORD + r"[-_ ]?parallel", re.IGNORECASE),
+    re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+(column|row)[-_ ]?parallel", re.IGNORECASE),
     # 16 devices (sequence parallel), 8 GPUs for tensor parallelism
     re.compile(r"(?<![\w.])(\d+)\s*(?:devices|gpus|ranks)\s*[(\[,:-]?\s*(?:for\s+|with\s+)?" + _AXIS_WORD + r"[-_ ]?parallel",
                re.IGNORECASE),

@@ -30,10 +30,16 @@ def shapes_present(ctx: Context):
     if not lacking:
         return
     if len(lacking) == len(compute):
+        with_one = sum(1 for n in compute if ctx.nodes[n].bare_shapes or ctx.nodes[n].inputs or ctx.nodes[n].outputs)
+        if with_one:  # one shape per node, not said to be the input or the output: a reviewer reads some
+            text = (f"No computation node gives both Input and Output shapes ({len(compute)} nodes; {with_one} give one "
+                    "shape): no edge can be checked by dagtui; the shape rules did not run.")
+        else:
+            text = (f"No computation node gives both Input and Output shapes ({len(compute)} nodes): no edge, shard "
+                    "or collective size can be checked, by dagtui or by a reviewer; the shape rules did not run.")
         yield shapes_present.finding(
-            f"No computation node gives both Input and Output shapes ({len(compute)} nodes): no edge, shard or "
-            "collective size can be checked, by dagtui or by a reviewer; the shape rules did not run.",
-            nodes=lacking[:1], key="ANN001:none", title="No shapes in the file",
+            text, nodes=lacking[:1], key="ANN001:none",
+            title="No node gives both its shapes" if with_one else "No shapes in the file",
             fix="Add `Input: [...]` and `Output: [...]` lines to every computation node's label.",
         )
     elif lacking:

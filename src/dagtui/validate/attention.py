@@ -3,6 +3,7 @@ and head arithmetic that agrees with the hidden size and the TP split."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from dagtui.model.flow import nearest, passes_through
@@ -172,6 +173,8 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
             add(node, "no-oproj", [node, *beyond], f"`{node}` goes to {node_list(beyond)} without an output projection")
     for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE):
         ops = {ctx.nodes[n].op for n in feeders(ctx, node)}
+        if any(_brings_kv(ctx.nodes[n]) for n in graph.predecessors(node)):
+            ops.add(Op.KV_CACHE)  # "Recv KV from 15": another device's K and V, a ring-attention step
         missing = [name for name, sources in _CORE_INPUTS if not ops & sources]
         if missing and ctx.in_degree[node]:
             add(node, "core-missing-inputs", [node], f"`{node}` gets no {', '.join(missing)}")
@@ -189,6 +192,12 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
             add(node, "qkv-outside-attention", [node, *outside], f"`{node}` goes to {node_list(outside)}")
 
 
+def _brings_kv(node: NodeInfo) -> bool:
+    """A transfer or collective whose name says it carries K and V ("Recv KV from 15", "All-Gather K/V")."""
+    return node.is_communication and bool(_NAMES_KV.search(node.title))
+
+
+_NAMES_KV = re.compile(r"\bkv\b|\bk\s*[,/&]\s*v\b|\bkeys?\s*(?:and|&|/)\s*values?\b", re.IGNORECASE)
 _PROJECTION_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
 _CORE_INPUTS = (
     ("Q", frozenset({Op.Q_PROJ, Op.QKV_PROJ})),
@@ -209,6 +218,8 @@ def heads(ctx: Context):
     """
     full = ctx.hidden
     tp = ctx.degree("tp") or 1
+    # Where no strategy states TP, the split the drawing shows (`shard_tp`) is a rank's share too.
+    shown_tp = ctx.shard_tp.value if tp == 1 and ctx.shard_tp else 1
     total_heads = ctx.spec.heads if ctx.spec and ctx.spec.heads else None
     widths, kv_widths, kv_counts = _spec_widths(ctx, tp)
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -228,7 +239,7 @@ def heads(ctx: Context):
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
         shards = max(copies[(ctx.nodes[n].op, ctx.nodes[n].layer)] for n in nodes)
-        per_rank = {full.value} | {full.value // d for d in (tp, shards) if d > 1 and full.value % d == 0}
+        per_rank = {full.value} | {full.value // d for d in (tp, shards, shown_tp) if d > 1 and full.value % d == 0}
         if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
             per_rank |= {3 * width for width in per_rank}  # a fused QKV emits Q, K and V side by side
         per_rank |= widths
@@ -242,8 +253,8 @@ def heads(ctx: Context):
                   and all(drawn_width[(ctx.nodes[n].op, ctx.nodes[n].layer)] == full.value for n in nodes))
         if product not in per_rank and not uneven:
             splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)
-            problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value}"
-                            + (f" nor {splits}" if splits else ""))
+            problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value} nor {splits}"
+                            if splits else f"{head_count} x {head_dim} = {product}, which is not the hidden size {full.value}")
         if key_value and head_count in kv_counts:
             pass  # grouped-query attention: a rank holds its share of the KV heads
         elif tp > 1 and total_heads and head_count != total_heads // tp:
@@ -316,6 +327,16 @@ def _head_size_within_layers(ctx: Context):
 _MIXING = (Op.MLP, Op.EXPERT, Op.MOE, Op.GATE)
 
 
+def _whole_moe_layer(node: NodeInfo) -> bool:
+    """A box standing for a whole MoE layer ("Layer 0\nMoE Layer\n64 Experts"), beside "Dense Layer"
+    boxes: the layer drawn as one box (ATT001's and EXP006's), not an MLP drawn without attention."""
+    return node.op is Op.MOE and any(map(_WHOLE_MOE_LAYER.match, node.label[:2]))
+
+
+_WHOLE_MOE_LAYER = re.compile(r"^\s*(?:layer\s*\d+\s*:?\s*)?(?:moe|sparse|mixture[- ]of[- ]experts)\s+(?:layer|block)\s*\d*\s*$",
+                              re.IGNORECASE)
+
+
 @rule("ATT004", "attention", Severity.WARNING, "Attention missing")
 def attention_missing(ctx: Context):
     """Every transformer layer drawn has attention: a layer that draws its MLP or MoE draws its
@@ -328,7 +349,7 @@ def attention_missing(ctx: Context):
     """
     undeclared = set(ctx.deployment.undeclared)  # ids only an edge names: STR005's, not drawn layers
     attention_ops = [n for n in ctx.deployment.nodes_of_op(*ATTENTION_OPS)]
-    mixing = [n for n in ctx.deployment.nodes_of_op(*_MIXING) if n not in undeclared]
+    mixing = [n for n in ctx.deployment.nodes_of_op(*_MIXING) if n not in undeclared and not _whole_moe_layer(ctx.nodes[n])]
     if not mixing:
         return
     whole_model = ctx.deployment.nodes_of_op(Op.EMBEDDING, Op.LM_HEAD)

@@ -182,7 +182,12 @@ def collective_shape(ctx: Context):
 
 def _regrouped(node: NodeInfo, produced: Shape, carried: Shape) -> bool:
     """An all-to-all or all-gather moves tokens between ranks: what it carries may hold more (or
-    fewer) tokens than one producer emits, in one dimension before the feature width."""
+    fewer) tokens than one producer emits, in one dimension before the feature width. An all-to-all
+    dispatch may also flatten batch and sequence into token rows, each token once per expert it is
+    routed to (`[2, 512, 1024]` in, `[2048, 1024]` carried under top-2): the feature width is what
+    must agree."""
+    if node.op is Op.ALL_TO_ALL and len(produced.dims) != len(carried.dims):
+        return produced.values[-1] == carried.values[-1]
     if node.op not in (Op.ALL_TO_ALL, Op.ALL_GATHER) or len(produced.dims) != len(carried.dims):
         return False
     differing = [i for i, (a, b) in enumerate(zip(produced.values, carried.values)) if a != b]

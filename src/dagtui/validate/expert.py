@@ -278,8 +278,11 @@ def even_split(ctx: Context):
             spread = ", ".join(f"EP{rank}: {count}" for (_, rank), count in sorted(per_rank.items())[:8])
             problem = f"experts per EP rank differ ({spread})" + (f"; expected {expected} each" if expected else "")
         elif experts and expected is not None and counts != {expected} and {r for _, r in per_rank} == set(range(ep)):
-            problem = (f"every EP rank draws {counts.pop()} expert(s), but {experts.value} experts "
-                       f"({experts.source}) over {ctx.degree_text('ep')} need {expected} on each")
+            each = counts.pop()
+            # The ranks agree with each other: the drawing and the declared count disagree, and
+            # either may be the one that is wrong (a gate scoring 8 experts beside 64 drawn).
+            problem = (f"every EP rank draws {each} expert(s), {each * ep} in all, but {experts.value} experts are "
+                       f"declared ({experts.source}): over {ctx.degree_text('ep')} that is {expected} on each")
         else:
             continue
         uneven.append((problem, layer, nodes))

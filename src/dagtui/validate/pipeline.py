@@ -5,14 +5,20 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from dagtui.model.deployment import Stage
-from dagtui.model.operators import NOT_OPERATORS, Op
+from dagtui.model.node import NodeInfo
+from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 _TRANSFER_OPS = {Op.SEND_RECV, Op.STAGE_MARKER}
+_ENDS = (Kind.INPUT, Kind.OUTPUT, Kind.NOTE)
 
 
 def _stage_name(stage: Stage) -> str:
@@ -180,11 +186,16 @@ def transfer_only(ctx: Context):
     Example: PP1 and PP2 drawn as `PP Stage 1 -> PP1 → PP2 -> PP Stage 2 -> PP2 → PP3`.
     Fix: Draw the layers the stage computes between receiving and sending activations.
     """
-    empty = []
-    for stage in ctx.deployment.stages:
-        members = [ctx.nodes[m] for m in stage.members]
-        if members and all(m.op in _TRANSFER_OPS or m.is_communication for m in members):
-            empty.append(stage)
+    graph = ctx.deployment.graph
+
+    def moves_only(node: NodeInfo, ends: tuple[Kind, ...] = ()) -> bool:
+        return node.op in _TRANSFER_OPS or node.is_communication or node.kind in ends
+
+    staged = [stage for stage in ctx.deployment.stages if stage.members]
+    if all(all(moves_only(ctx.nodes[m], _ENDS) for m in stage.members)
+           and any(_stands_for_layers(ctx.nodes[m], graph) for m in stage.members) for stage in staged):
+        return  # every stage drawn as one box naming its layers: a summary of the pipeline (PIP003 says what is not drawn)
+    empty = [stage for stage in staged if all(moves_only(ctx.nodes[m]) for m in stage.members)]
     if empty:
         names = ", ".join(f"PP{stage.index}" for stage in empty)
         nodes = [m for stage in empty for m in stage.members]
@@ -193,6 +204,17 @@ def transfer_only(ctx: Context):
             nodes=nodes, key="PIP004", details=[f"{_stage_name(stage)}: {node_list(stage.members)}" for stage in empty],
             fix=f"Draw the layers that stage(s) {names} compute between receiving and sending activations.",
         )
+
+
+def _stands_for_layers(node: NodeInfo, graph: nx.DiGraph) -> bool:
+    """A stage box in the data flow that names the layers it holds ("Pipeline Stage 1\nGPUs 0-7\n
+    Layer 1-2", between the input and the transfer): the stage's computation drawn as one box, where
+    every stage is drawn so (beside stages that draw their operators, it marks a stage left empty)."""
+    return node.op is Op.STAGE_MARKER and any(map(_NAMES_LAYERS.search, node.label[1:])) \
+        and graph.in_degree(node.id) > 0 and graph.out_degree(node.id) > 0
+
+
+_NAMES_LAYERS = re.compile(r"\blayers?\s*\d", re.IGNORECASE)
 
 
 @rule("PIP005", "pipeline", Severity.ERROR, "Consecutive stages not joined by a send/recv")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from dagtui.model.flow import nearest, passes_through
@@ -110,6 +111,9 @@ def _dangling(ctx: Context, incoming: bool):
         and ctx.nodes[node].kind is not end_kind and ctx.nodes[node].op not in end_ops
         and ctx.nodes[node].kind is not Kind.NOTE and node not in after_ends
         and ctx.nodes[node].op is not Op.PLACEHOLDER  # stands for elided nodes: ANN003's
+        # A stage box hanging off the flow ("GPUs 0-7\nPipeline Stage 0\nMHA Layer 0 + MLP Layer 0")
+        # summarises the stage; it computes nothing that is dropped.
+        and (incoming or ctx.nodes[node].op is not Op.STAGE_MARKER)
     ]
     ends = [node for node in graph if ctx.nodes[node].kind is end_kind]
     if not dangling or (not ends and len(dangling) == 1):
@@ -610,6 +614,75 @@ def sublayer_frame(ctx: Context):
     )
 
 
+@rule("STR016", "structure", Severity.WARNING, "Edge skips the layers drawn between its ends")
+def layer_skip(ctx: Context):
+    """Layers run one after another: each layer's output feeds the next layer, never one further on
+    while the layers between are drawn.
+
+    Why: an edge from layer 2 straight into layer 4, beside layer 3 drawn in full, gives layer 4
+    an input that skipped layer 3 (a stray edge left by editing, or layers wired out of order); the
+    pipeline computes another model. Judged on edges between operators whose layers the file
+    names, in the same DP replica, where some layer between is drawn.
+    Example: `l2_residual -> l4_norm` while layer 3's operators are drawn and chained.
+    Fix: Feed each layer from the layer before it; remove the edge that jumps over the layers named.
+    """
+    compute = set(ctx.computation)
+    layer_of = {node: layer for node in compute if (layer := ctx.nodes[node].layer) is not None}
+    drawn: dict[int | None, set[int]] = defaultdict(set)
+    for node, layer in layer_of.items():
+        drawn[_replica(ctx.nodes[node])].add(layer)
+    layers = {replica: sorted(found) for replica, found in drawn.items()}
+    skips = []
+    for source, target in _layer_steps(ctx, compute, layer_of):
+        before, after = layer_of[source], layer_of[target]
+        replica = _replica(ctx.nodes[source])
+        if after <= before + 1 or replica != _replica(ctx.nodes[target]):
+            continue
+        drawn_layers = layers.get(replica, [])
+        start = bisect.bisect_right(drawn_layers, before)
+        if start < len(drawn_layers) and drawn_layers[start] < after:
+            skips.append((source, target, [k for k in drawn_layers[start:start + 3] if k < after]))
+    if not skips:
+        return
+    shown = "; ".join(f"`{a}` (layer {layer_of[a]}) -> `{b}` (layer {layer_of[b]}) skips layer(s) "
+                      f"{compact_ranges(between)}" for a, b, between in skips[:3])
+    yield layer_skip.finding(
+        f"{len(skips)} edge(s) jump over layers drawn between their ends: {shown}"
+        f"{f' and {len(skips) - 3} more' if len(skips) > 3 else ''}.",
+        nodes=[n for a, b, _ in skips for n in (a, b)],
+        fix="Feed each layer from the layer before it; remove the edge that jumps over the layers named.",
+    )
+
+
+def _layer_steps(ctx: Context, compute: set[str], layer_of: dict[str, int]) -> Iterator[tuple[str, str]]:
+    """(producer, consumer) for each operator with a layer (`layer_of`) and the furthest-on one it
+    feeds, directly or through nodes that compute nothing and name no layer (a send/recv, a
+    collective, a marker). An operator without a layer or a node naming one (a placeholder standing
+    for layers) ends the search: the file may number only some of a layer's nodes. One pass in
+    reverse data-flow order (direct edges only when the graph has a cycle)."""
+    graph = ctx.deployment.graph
+    # For each node the search may cross: the operator with the highest layer it reaches first.
+    furthest: dict[str, str] = {}
+    for node in reversed(ctx.topological_order or []):
+        if node in compute or ctx.nodes[node].layer is not None:
+            continue
+        reached = [successor if successor in layer_of else furthest.get(successor) for successor in graph.successors(node)]
+        candidates = [candidate for candidate in reached if candidate is not None]
+        if candidates:
+            furthest[node] = max(candidates, key=layer_of.__getitem__)
+    for source in layer_of:
+        for successor in graph.successors(source):
+            target = successor if successor in layer_of else furthest.get(successor)
+            if target is not None:
+                yield source, target
+
+
+def _replica(node: NodeInfo) -> int | None:
+    """The one DP replica a node is drawn in, or None (not said, or several)."""
+    replicas = node.rank("dp")
+    return next(iter(replicas)) if len(replicas) == 1 else None
+
+
 def _layers_of_replicas(places: list[tuple[int, int | None]]) -> str:
     """`layer(s) 3` or `layer(s) 3 of DP replica 0` for (layer, replica) pairs."""
     by_replica: dict[int | None, list[int]] = defaultdict(list)
@@ -639,22 +712,33 @@ def _sublayer_ends(ctx: Context):
             continue  # inside the MLP (the down projection after the up projection)
         yield "mlp-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM - {Op.MLP}, undeclared)
     for node in ends(Op.O_PROJ):
-        yield "attention-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER, undeclared)
+        yield "attention-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER, undeclared,
+                                                 beside_ok=_NEXT_SUBLAYER)
     for node in ends(Op.COMBINE, Op.MLP):
         after = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
         if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.COMBINE) for n in after):
             continue  # the up projection or activation, not the MLP's last operator
-        yield "mlp-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER - {Op.MLP}, undeclared)
+        yield "mlp-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER - {Op.MLP}, undeclared,
+                                           beside_ok=_NEXT_SUBLAYER)
+
+
+# What a sublayer's output never feeds beside its residual add: the next sublayer's start. An
+# output that reaches both an add and the next norm skips the add on one branch (the add of the
+# sublayer was removed and its inputs joined to what followed it).
+_NEXT_SUBLAYER = frozenset({Op.NORM, Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.DISPATCH})
 
 
 def _judge(ctx: Context, node: str, neighbours, wanted: Callable[[NodeInfo], bool], bare: frozenset[Op],
-           undeclared: set[str]) -> str:
+           undeclared: set[str], beside_ok: frozenset[Op] = frozenset()) -> str:
     """`ok` when the norm (or add) is next to `node` in its own layer, `bare` when the nearest
-    operators are all of `bare`, `unknown` otherwise: a norm of another layer (post-norm, where the
-    first layer's attention reads the embedding as it should), an operator dagtui cannot name."""
+    operators are all of `bare` (or, for an add, when one of them starts the next sublayer:
+    `beside_ok`), `unknown` otherwise: a norm of another layer (post-norm, where the first layer's
+    attention reads the embedding as it should), an operator dagtui cannot name."""
     if wanted(ctx.nodes[node]):
         return "ok"  # a fused "LayerNorm + QKV" or "Output projection + residual"
     found = nearest(ctx.nodes, node, neighbours, lambda n: wanted(n) or not passes_through(n))
+    if any(ctx.nodes[n].op in beside_ok and not wanted(ctx.nodes[n]) and n not in undeclared for n in found):
+        return "bare"
     if any(wanted(ctx.nodes[n]) for n in found):
         layer = ctx.nodes[node].layer
         return "ok" if any(wanted(ctx.nodes[n]) and ctx.nodes[n].layer == layer for n in found) else "unknown"

@@ -135,24 +135,33 @@ def _runs_whole(ctx: Context, node: NodeInfo) -> bool:
             and _feature_width(node) == ctx.hidden.value == node.outputs[0].hidden())
 
 
-def _says_replicated(ctx: Context) -> bool:
-    """Whether the file's comments say that operators run replicated, without tensor parallelism."""
-    return any(_NO_TENSOR_PARALLEL.search(comment.text) for comment in ctx.deployment.raw.comments)
+def _file_says_tensor_parallel(ctx: Context) -> bool:
+    """Whether the graph's name or label, a cluster label or a comment names tensor parallelism
+    (and none says there is none: "no TP", "replicated on every GPU")."""
+    raw = ctx.deployment.raw
+    texts = [raw.name, raw.attrs.get("label", ""), *(cluster.label for cluster in raw.clusters()),
+             *(comment.text for comment in raw.comments)]
+    return any(map(_SAYS_TENSOR_PARALLEL.search, texts)) and not any(map(_NO_TENSOR_PARALLEL.search, texts))
 
 
-_NO_TENSOR_PARALLEL = re.compile(r"\bno\s+TP\b|without\s+(?:TP|tensor[-_ ]parallel)|replicated\s+on\s+(?:every|all|each)", re.IGNORECASE)
+_NO_TENSOR_PARALLEL = re.compile(r"\bno\s+(?:TP|tensor[-_ ]parallel)|without\s+(?:TP|tensor[-_ ]parallel)|replicated\s+on\s+(?:every|all|each)",
+                                 re.IGNORECASE)
 
 
 def _shows_tensor_parallel(ctx: Context, node_id: str) -> bool:
     """With TP unknown, whether a row-parallel projection shows its own split: its label calls it
-    tensor-parallel, it is placed on several GPUs (unless it takes the full width in a file that
-    says its attention is replicated, "no TP"), or k copies of it on other GPUs, each fed
-    hidden/k, feed the same consumer (partial sums that meet without a reduction; copies fed the
-    full width are sequence or data parallel, and need none)."""
+    tensor-parallel, it is placed on several GPUs and takes less than the full width (one box on
+    GPUs 0-15 taking and giving the full width is replicated: data or sequence parallel), or k
+    copies of it on other GPUs, each fed hidden/k, feed the same consumer (partial sums that meet
+    without a reduction; copies fed the full width are sequence or data parallel, and need none)."""
     node = ctx.nodes[node_id]
     whole = ctx.hidden is not None and _feature_width(node) == ctx.hidden.value
-    replicated = whole and ctx.shared("says_replicated", _says_replicated)
-    if any(map(_SAYS_TENSOR_PARALLEL.search, node.label)) or (len(node.gpus) > 1 and not replicated):
+    if any(map(_SAYS_TENSOR_PARALLEL.search, node.label)):
+        return True
+    if len(node.gpus) > 1 and (not whole or ctx.shared("file_says_tensor_parallel", _file_says_tensor_parallel)):
+        # One box on several GPUs is its shards drawn together where it takes less than the full
+        # width, or where the file says it uses tensor parallelism (its name, a cluster, a comment);
+        # else one box on GPUs 0-15 taking and giving the full width is replicated.
         return True
     graph = ctx.deployment.graph
     width = _feature_width(node)
@@ -181,7 +190,7 @@ def _feature_width(node: NodeInfo) -> int | None:
 
 _SAYS_TENSOR_PARALLEL = re.compile(r"tensor[-_ ]?parallel|row[-_ ]?parallel|\bTP\b", re.IGNORECASE)
 _DOWN = re.compile(r"\bdown\b|\bfc2\b|linear2|\bw2\b|row[-_ ]?parallel", re.IGNORECASE)
-_UP = re.compile(r"\bup\b|gate[-_ ]?proj|\bfc1\b|column|\bw1\b|\bw3\b", re.IGNORECASE)
+_UP = re.compile(r"\bup\b|gate[-_ ]?(?:proj|linear)|\bfc1\b|column|\bw1\b|\bw3\b", re.IGNORECASE)
 
 
 @rule("TEN004", "tensor", Severity.WARNING, "Tensor parallelism without a collective")
