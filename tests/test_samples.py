@@ -138,7 +138,8 @@ def test_correct_dags_raise_no_error_or_warning(name, with_model):
     assert serious == []
 
 
-@pytest.mark.parametrize("name", ["correct_llama_tuple_shapes.dot", "correct_megatron_moe.dot"])
+@pytest.mark.parametrize("name", ["correct_llama_tuple_shapes.dot", "correct_megatron_moe.dot", "correct_html_shared_expert.dot",
+                                  "correct_opaque_replica_clusters.dot"])
 def test_correct_dags_written_apart_from_the_generator_raise_nothing(name):
     """Two clean DAGs in house styles dagtui's generator does not write (the kind an independent
     generator produces): every finding is information."""

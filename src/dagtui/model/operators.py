@@ -133,6 +133,9 @@ _RULES: list[tuple[Op, str]] = [
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
     (Op.RESIDUAL_ADD, r"residual|\badd\b|\bres(?:id)?[-_ ]?add|\b(?:attn|attention|ffn|mlp|moe)[-_ ]res\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
+    # A shared expert (DeepSeek's, Qwen's) is a dense FFN every token goes through: no gate, no
+    # all-to-all. "16 Shared Experts" (a count) is the MoE drawn as one box, shared across GPUs.
+    (Op.MLP, r"^(?!.*(?<!layer )(?<!block )(?<!stage )\b\d+\s+shared[-_ ]?experts\b)(?!.*\bnon[-_ ]?shared).*\bshared[-_ ]?experts?\b"),
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
     (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
     (Op.EXPERT, r"expert|\bexp\d*\b"),
