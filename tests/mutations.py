@@ -528,6 +528,13 @@ def missing_softmax(g: GenGraph):
     return "attention", {n.id for op in ("attn_score", "attn_weighted_sum") for n in _find(g, op=op, layer=LAYER)}
 
 
+def no_softmax_anywhere(g: GenGraph):
+    """Every layer's softmax left out (all replicas): the raw scores weigh V everywhere."""
+    for softmax in g.find(op="softmax"):
+        _bypass(g, softmax.id)
+    return "attention", {n.id for op in ("attn_score", "attn_weighted_sum") for n in _find(g, op=op, layer=LAYER)}
+
+
 def missing_combine(g: GenGraph):
     """Layer 3's combine all-to-all left out: the experts' outputs go straight to the residual add."""
     _bypass(g, _one(g, op="all_to_all", extra="combine", layer=LAYER).id)
@@ -594,7 +601,8 @@ MUTATIONS: dict[str, Mutation] = {
         all_reduce_chain, collective_as_parallelogram, residual_before_all_reduce, mlp_down_without_all_reduce,
         missing_output_projection, moe_before_attention, embedding_repeated, tp_splits_the_batch, tp_ranks_share_a_gpu,
         replica_incomplete, placeholder_layers, missing_norm, missing_residual_add, residual_add_bypassed,
-        layer_skip_edge, missing_softmax, missing_combine, missing_v_projection, softmax_edge_reversed,
+        layer_skip_edge, missing_softmax, no_softmax_anywhere, missing_combine, missing_v_projection,
+        softmax_edge_reversed,
     )
 }
 

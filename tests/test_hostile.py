@@ -156,6 +156,8 @@ CASES = [
          info=(2, "dot:3:12"), loader="line 3"),
     Case("HTML label open to the end", lambda folder: Inputs([written(folder, "h.dot", b'digraph G {\n  a -> b\n  b [label=<<b>x</b>\n  c [label="y"]\n}\n')]),
          check=(1, "line 3, column 12: the HTML label opened here is never closed"), info=(2, "h.dot:3:12"), loader="line 3"),
+    Case("file cut off inside an attribute list", lambda folder: Inputs([written(folder, "cut.dot", b'digraph G {\n  a -> b\n  c [label=\n')]),
+         check=(1, "line 3, column 5: the attribute list `[` opened here is never closed"), info=(2, "cut.dot:3:5"), loader="line 3"),
     Case("1200 nested subgraphs", stored("deep_nesting.dot"),
          check=(2, "deep_nesting.dot:2: subgraphs nested more than 256 deep"), info=(2, "nested more than 256 deep"),
          loader="nested more than 256 deep"),

@@ -184,3 +184,12 @@ def test_control_characters_and_deep_nesting_are_left_to_graphviz(write_dot):
     assert plain("digraph G { a\x1cb }") is None
     deep = "digraph G { " + "subgraph { " * 600 + "a" + " }" * 600 + " }"
     assert plain(deep) is None
+
+
+def test_a_stray_token_is_located_outside_the_quoted_strings_before_it(write_dot):
+    # `\n` written between statements (outside any string) after labels that use `\n` as an escape:
+    # cgraph says "near '\'", and the column is the stray one's, not the escape's.
+    text = 'digraph G {\n  a [label="QKV\\n(Column Parallel)"];\\n  b [label="x"];\n}\n'
+    with pytest.raises(DotSyntaxError) as caught:
+        read_dot(write_dot(text), "plain")
+    assert (caught.value.line, caught.value.column) == (2, text.split("\n")[1].index('];\\n') + 3)

@@ -33,9 +33,10 @@ def load(path: Path) -> dict:
 
 def first_round(path: Path) -> int:
     """The round a file was first judged in: 2 for the round-2 holdout, 3 and 4 for the fresh files
-    of rounds 3 and 4, 5 to 12 for the unaudited files of runs partly seen judged in rounds 5 to 12."""
+    of rounds 3 and 4, 5 to 12 for the unaudited files of runs partly seen judged in rounds 5 to 12, 13 for the last
+    unaudited files."""
     header = path.read_text(encoding="utf-8").splitlines()[0]
-    for first in (12, 11, 10, 9, 8, 7, 6, 5, 4):
+    for first in (13, 12, 11, 10, 9, 8, 7, 6, 5, 4):
         if f"round {first}" in header:
             return first
     return 2 if "holdout" in header else 3 if "fresh" in header else 1
@@ -152,7 +153,7 @@ def main() -> None:
                                   (5, "unaudited files of runs partly seen"), (6, "unaudited files of runs partly seen"),
                                   (7, "unaudited files of runs partly seen"), (8, "unaudited files of runs partly seen"), (9, "unaudited files of runs partly seen"),
                                   (10, "unaudited files of runs partly seen"), (11, "unaudited files of runs partly seen"),
-                                  (12, "unaudited files of runs partly seen"))]
+                                  (12, "unaudited files of runs partly seen"), (13, "the last unaudited files"))]
     print("As judged, on files the rules had not seen:")
     for title, paths, first in groups:
         true, false, true_errors, false_errors = as_judged(paths, first)

@@ -23,7 +23,7 @@ _TOKEN = re.compile(
     r'(?P<string>"[^"\\]*(?:\\[\s\S][^"\\]*)*)(?P<closed>")?'
     r"|(?P<comment>/\*[\s\S]*?(?:\*/|\Z))"
     r"|//[^\n]*|(?:(?<=\n)|\A)[ \t]*#[^\n]*"
-    r"|(?P<html><)|(?P<open>\{)|(?P<close>\})"
+    r"|(?P<html><)|(?P<open>\{)|(?P<close>\})|(?P<list>\[)|(?P<end_list>\])"
 )
 _ANGLE = re.compile(r"[<>]")
 _SPACE_OR_COMMENT = re.compile(r"\s+|//[^\n]*|/\*[\s\S]*?\*/|#[^\n]*")
@@ -85,6 +85,7 @@ def scan(text: str) -> Structure:
     lines = _Lines(text)
     depth = 0
     braces: list[int] = []  # offsets of the open braces
+    attribute_list: int | None = None  # offset of the `[` whose list is still open
     first_graph_end: int | None = None
     position = 0
     while True:
@@ -108,6 +109,7 @@ def scan(text: str) -> Structure:
             if text[position - 2:position] == "->" and found.html_closed_by_edge is None:
                 opening = Opening("HTML label", *lines.at(match.start()))
                 found.html_closed_by_edge = (opening, lines.at(position - 2)[0])
+                attribute_list = None  # its `]` was read as part of the label: the lists that follow are out of step
         elif match.group("open") is not None:
             if depth == 0 and first_graph_end is not None and found.after_first_graph is None:
                 found.after_first_graph = lines.at(_next_text(text, first_graph_end))[0]
@@ -115,12 +117,19 @@ def scan(text: str) -> Structure:
             braces.append(match.start())
             if depth > MAX_NESTING + 1 and found.too_deep is None:  # the graph's own brace is depth 1
                 found.too_deep = Opening("subgraph", *lines.at(match.start()))
+        elif match.group("list") is not None:
+            attribute_list = match.start()
+        elif match.group("end_list") is not None:
+            attribute_list = None
         elif match.group("close") is not None and depth > 0:
             depth -= 1
             braces.pop()
             if depth == 0 and first_graph_end is None:
                 first_graph_end = match.end()
-    if braces:
+    if attribute_list is not None and found.html_closed_by_edge is None:
+        # The file ends inside `l2_attn [label=`: there, not at a brace, it breaks off.
+        found.unterminated = Opening("attribute list `[`", *lines.at(attribute_list))
+    elif braces:
         found.unterminated = Opening("`{`", *lines.at(braces[-1]))
     elif first_graph_end is not None and found.after_first_graph is None:
         rest = _next_text(text, first_graph_end)

@@ -39,8 +39,30 @@ def _reason(near: str | None) -> str:
 
 
 def _column_of(text: str, line: int, near: str | None) -> int | None:
+    """Where on `line` the token cgraph names stands: its first place outside a quoted string (a
+    `\\` inside `"QKV\\n(Column Parallel)"` is an escape, not the stray one), else its first place."""
     lines = text.splitlines()
     if not near or not 1 <= line <= len(lines):
         return None
-    column = lines[line - 1].find(near)
+    row = lines[line - 1]
+    outside = _first_outside_strings(row, near)
+    column = outside if outside is not None else row.find(near)
     return column + 1 if column >= 0 else None
+
+
+def _first_outside_strings(row: str, near: str) -> int | None:
+    """The first offset of `near` in `row` that is not inside a double-quoted string, or None."""
+    quoted, escaped = False, False
+    for offset, char in enumerate(row):
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif row.startswith(near, offset):
+            return offset
+    return None

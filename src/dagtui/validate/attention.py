@@ -69,7 +69,7 @@ def wiring(ctx: Context):
     right when the softmax feeds it too (that is attention: softmax(QK^T) V), and wrong when
     the softmax does not (V then bypasses the probabilities).
     Also wrong: V into the score, Q/K into the weighted sum, the softmax skipping the weighted
-    sum, Q/K/V straight into the output projection.
+    sum, Q/K/V straight into the output projection, no softmax drawn at all (the raw scores weigh V).
     Example: `layer0_attn_v -> layer0_attn_out` while `layer0_attn_softmax -> layer0_attn_oproj`.
     Fix: Wire Q,K -> score -> softmax -> weighted sum <- V, then weighted sum -> output projection; Q, K and V each from the normed hidden state.
     """
@@ -102,6 +102,7 @@ _SUMMARY = {
     "qkv-into-oproj": "Q/K/V feed the output projection directly",
     "score-without-qk": "the attention score is not fed by both Q and K",
     "no-weighted-sum": "the softmax output never meets V: there is no weighted sum",
+    "no-softmax": "no softmax is drawn: the raw scores weigh V",
     "no-oproj": "the output projection is missing",
     "core-missing-inputs": "the attention core does not get all of Q, K and V",
     "projection-chain": "a Q/K/V projection is fed by another projection",
@@ -115,9 +116,15 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
     def add(node: str, kind: str, nodes: list[str], text: str) -> None:
         faults[ctx.nodes[node].layer].append((kind, nodes, text))
 
+    softmax_drawn = bool(ctx.deployment.nodes_of_op(Op.SOFTMAX))
     for node in ctx.deployment.nodes_of_op(Op.ATTN_WEIGHTED_SUM):
         upstream = feeders(ctx, node)
         ops = {ctx.nodes[n].op for n in upstream}
+        scores = sorted(n for n in upstream if ctx.nodes[n].op is Op.ATTN_SCORE)
+        if not softmax_drawn and scores and ops & _V_OPS:
+            # Q.K^T straight into the product with V, and no softmax anywhere in the file (a score
+            # node that said "softmax" would have been read as one).
+            add(node, "no-softmax", [scores[0], node], f"`{scores[0]}` -> `{node}` with no softmax between")
         v_nodes = sorted(n for n in upstream if ctx.nodes[n].op in _V_OPS or ctx.nodes[n].op is Op.KV_CACHE)
         probability_ops = {Op.SOFTMAX} if ctx.deployment.nodes_of_op(Op.SOFTMAX) else {Op.SOFTMAX, Op.ATTN_SCORE}
         if v_nodes and not ops & probability_ops:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from dagtui.model.operators import Kind
@@ -23,6 +24,8 @@ def unplaced(ctx: Context):
     if not compute:
         return
     missing = [n for n in compute if ctx.nodes[n].placement is None and not ctx.nodes[n].ranks]
+    if len(missing) == len(compute) and _says_one_gpu(ctx):
+        return  # "// MoE Single GPU Deployment DAG": every operator runs on the one GPU there is
     if len(missing) == len(compute):
         yield unplaced.finding(
             f"No computation node states where it runs ({len(compute)} nodes): a deployment without placements "
@@ -35,6 +38,16 @@ def unplaced(ctx: Context):
             f"{len(missing)} computation node(s) have no GPU placement: {node_list(missing)}.",
             nodes=missing, fix="Add a `GPU: ...` line (ids or ranks) to each of them.",
         )
+
+
+def _says_one_gpu(ctx: Context) -> bool:
+    """Whether the graph's name or label, or a comment before the graph, says it runs on one GPU."""
+    raw = ctx.deployment.raw
+    texts = [raw.name, raw.attrs.get("label", ""), *(comment.text for comment in raw.comments if comment.header)]
+    return any(_ONE_GPU.search(text.replace("_", " ")) for text in texts)
+
+
+_ONE_GPU = re.compile(r"\b(?:single|one|1)[- ]gpu\b", re.IGNORECASE)
 
 
 @rule("GPU002", "gpu", Severity.ERROR, "GPU id beyond the strategy's GPU count")
