@@ -535,6 +535,15 @@ def no_softmax_anywhere(g: GenGraph):
     return "attention", {n.id for op in ("attn_score", "attn_weighted_sum") for n in _find(g, op=op, layer=LAYER)}
 
 
+def experts_fed_only_scores(g: GenGraph):
+    """Layer 3's dispatch loses its edge from the norm: only the gate's top-k choice reaches it, the
+    hidden states never reach the experts."""
+    dispatch = _one(g, op="all_to_all", extra="dispatch", layer=LAYER)
+    norm = _one(g, op="norm", extra="moe", layer=LAYER)
+    g.edges = [e for e in g.edges if not (e.source == norm.id and e.target == dispatch.id)]
+    return "expert", {n.id for n in _find(g, op="expert", layer=LAYER)}
+
+
 def missing_combine(g: GenGraph):
     """Layer 3's combine all-to-all left out: the experts' outputs go straight to the residual add."""
     _bypass(g, _one(g, op="all_to_all", extra="combine", layer=LAYER).id)
@@ -601,7 +610,7 @@ MUTATIONS: dict[str, Mutation] = {
         all_reduce_chain, collective_as_parallelogram, residual_before_all_reduce, mlp_down_without_all_reduce,
         missing_output_projection, moe_before_attention, embedding_repeated, tp_splits_the_batch, tp_ranks_share_a_gpu,
         replica_incomplete, placeholder_layers, missing_norm, missing_residual_add, residual_add_bypassed,
-        layer_skip_edge, missing_softmax, no_softmax_anywhere, missing_combine, missing_v_projection,
+        layer_skip_edge, missing_softmax, no_softmax_anywhere, missing_combine, missing_v_projection, experts_fed_only_scores,
         softmax_edge_reversed,
     )
 }

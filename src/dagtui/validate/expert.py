@@ -9,6 +9,7 @@ from collections import defaultdict
 from dagtui.model.flow import nearest
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Kind, Op
+from dagtui.model.roles import top_k_in
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -514,3 +515,80 @@ def _near_all_to_all(ctx: Context, upstream: bool) -> set[str]:
             if _passable(node):
                 frontier.append(neighbour)
     return reached
+
+
+@rule("EXP008", "expert", Severity.WARNING, "Experts fed only the routing scores")
+def fed_only_scores(ctx: Context):
+    """Tokens reach the experts: what feeds them (directly, or through the dispatch, a split or a
+    transfer) carries the hidden states, not only the router's scores.
+
+    Why: the gate's output is one score per expert (or the top-k choice) for each token; an expert
+    whose every input comes from it multiplies scores by its weights, and the hidden states never
+    reach the MoE. Judged only where the gate's output is stated as scores (a dimension named
+    `experts`, `top_k`, `routing`, or as wide as the expert count), never on a gate drawn as the
+    router that hands the tokens on.
+    Example: `gate [Output: [8, 128, num_experts=16]] -> dispatch -> expert_0 [Input: [.., 4096]]`,
+    and no edge from the norm to the dispatch.
+    Fix: Feed the dispatch (or the experts) the normed hidden states; let the gate's scores choose where they go.
+    """
+    order = ctx.topological_order
+    experts = ctx.deployment.nodes_of_op(Op.EXPERT)
+    if order is None or not experts:
+        return
+    graph = ctx.deployment.graph
+    scorers = {n for n in ctx.deployment.nodes_of_op(Op.GATE) if _states_scores(ctx, ctx.nodes[n])}
+    if not scorers:
+        return
+    # What reaches each conduit node (dispatch, all-to-all, split, transfer, expert internals):
+    # "scores" from a scoring gate, "other" from anything else. One pass in data-flow order.
+    reaching: dict[str, frozenset[str]] = {}
+    for node in order:
+        if not _conduit(ctx.nodes[node]):
+            continue
+        kinds: set[str] = set()
+        for producer in graph.predecessors(node):
+            if producer in reaching:
+                kinds |= reaching[producer]
+            else:
+                kinds.add("scores" if producer in scorers else "other")
+        reaching[node] = frozenset(kinds)
+    unfed = [n for n in experts if reaching.get(n) == {"scores"}]
+    if unfed:
+        layers = {ctx.nodes[n].layer for n in unfed}
+        gates = sorted(n for n in scorers if ctx.nodes[n].layer in layers) or sorted(scorers)
+        yield fed_only_scores.finding(
+            f"{len(unfed)} expert node(s) ({node_list(unfed)}) are reached only by the router's scores "
+            f"({node_list(gates)} output one score per expert or the top-k choice){ctx.in_layers(unfed)}: "
+            "the hidden states never reach them.",
+            nodes=unfed, fix="Feed the dispatch (or the experts) the normed hidden states; the gate's scores only choose where they go.",
+        )
+
+
+_SCORE_NAMES = ("experts", "num_experts", "n_experts", "top_k", "topk", "k", "routing", "scores", "logits",
+                "selected_experts", "expert_weights", "routing_weights", "router_logits", "expert_scores")
+# What the tokens pass through on their way from the dispatch into an expert's first operator.
+_CONDUITS = frozenset({Op.DISPATCH, Op.ALL_TO_ALL, Op.SEND_RECV, Op.SPLIT, Op.RESHAPE, Op.EXPERT, Op.MLP,
+                       Op.ELEMENTWISE})
+
+
+def _conduit(node: NodeInfo) -> bool:
+    return node.op in _CONDUITS
+
+
+def _states_scores(ctx: Context, gate: NodeInfo) -> bool:
+    """Whether a gate's stated output is the routing scores, not the tokens: its last dimension is
+    named for experts or top-k, or is as wide as the expert count or the top-k its label states (and
+    is not the hidden size)."""
+    if not gate.outputs:
+        return False
+    last = gate.outputs[0].last
+    if last is None:
+        return False
+    if last.name is not None and last.name.lower() in _SCORE_NAMES:
+        return True
+    hidden = ctx.hidden
+    if not last.is_int or hidden is None or last.value == hidden.value:
+        return False
+    experts = ctx.expert_count
+    top_k = next(filter(None, map(top_k_in, gate.label)), None)  # "Top-2 of 8 experts" with [8, 128, 2] out
+    return (experts is not None and last.value == experts.value) or last.value == top_k
