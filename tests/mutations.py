@@ -544,6 +544,14 @@ def experts_fed_only_scores(g: GenGraph):
     return "expert", {n.id for n in _find(g, op="expert", layer=LAYER)}
 
 
+def no_norm_before_any_moe(g: GenGraph):
+    """Every layer's norm before the MoE left out (attention keeps its own): the MoE reads the raw
+    residual stream in every layer, where comparing layers shows nothing."""
+    for norm in g.find(op="norm", extra="moe"):
+        _bypass(g, norm.id)
+    return "structure", {n.id for op in ("gate", "all_to_all") for n in _find(g, op=op, layer=LAYER)}
+
+
 def missing_combine(g: GenGraph):
     """Layer 3's combine all-to-all left out: the experts' outputs go straight to the residual add."""
     _bypass(g, _one(g, op="all_to_all", extra="combine", layer=LAYER).id)
@@ -611,6 +619,7 @@ MUTATIONS: dict[str, Mutation] = {
         missing_output_projection, moe_before_attention, embedding_repeated, tp_splits_the_batch, tp_ranks_share_a_gpu,
         replica_incomplete, placeholder_layers, missing_norm, missing_residual_add, residual_add_bypassed,
         layer_skip_edge, missing_softmax, no_softmax_anywhere, missing_combine, missing_v_projection, experts_fed_only_scores,
+        no_norm_before_any_moe,
         softmax_edge_reversed,
     )
 }

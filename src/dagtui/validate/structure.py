@@ -614,6 +614,46 @@ def sublayer_frame(ctx: Context):
     )
 
 
+@rule("STR017", "structure", Severity.WARNING, "MLP without the norm its layer's attention has")
+def mlp_without_norm(ctx: Context):
+    """In a pre-norm layer both sublayers read the residual stream through a norm: where a layer's
+    attention has its norm, its MLP or MoE has one too.
+
+    Why: an MLP fed the raw residual stream (`attn_residual -> ffn_up`) beside an attention fed
+    through a pre-attention norm computes another model; a generator that draws the attention's
+    norm and forgets the MLP's does so in every layer, where STR015 (comparing layers) sees nothing.
+    A post-norm layer is never judged (its MLP reads the norm after the attention's residual add),
+    nor a layer whose attention reads no norm of its own.
+    Example: `l0_norm -> l0_qkv ... l0_attn_add -> l0_ffn_up` with no norm before `l0_ffn_up`.
+    Fix: Draw the norm before the MLP/MoE (post-attention RMSNorm / LayerNorm) in the layers named.
+    """
+    status: dict[str, dict[tuple[int, int | None], str]] = defaultdict(dict)
+    evidence: dict[tuple[int, int | None], list[str]] = defaultdict(list)
+    for position, node, verdict in _sublayer_ends(ctx):
+        if position not in ("attention-norm", "mlp-norm"):
+            continue
+        info = ctx.nodes[node]
+        if info.layer is None:
+            continue
+        where = (info.layer, _replica(info))
+        known = status[position].get(where)
+        if verdict == "ok" or known in (None, "unknown"):
+            status[position][where] = verdict
+        if position == "mlp-norm" and verdict == "bare":
+            evidence[where].append(node)
+    bare = sorted((where for where, verdict in status["mlp-norm"].items()
+                   if verdict == "bare" and status["attention-norm"].get(where) == "ok"),
+                  key=lambda where: (where[0], -1 if where[1] is None else where[1]))
+    if not bare:
+        return
+    nodes = [n for where in bare for n in evidence[where][:2]]
+    yield mlp_without_norm.finding(
+        f"No norm before the MLP/MoE in {_layers_of_replicas(bare)}, whose attention reads the stream through "
+        f"its norm: the stream reaches {node_list(nodes)} un-normalised.",
+        nodes=nodes, fix="Draw the norm before the MLP/MoE (post-attention RMSNorm / LayerNorm) in the layers named.",
+    )
+
+
 @rule("STR016", "structure", Severity.WARNING, "Edge skips the layers drawn between its ends")
 def layer_skip(ctx: Context):
     """Layers run one after another: each layer's output feeds the next layer, never one further on
@@ -708,8 +748,8 @@ def _sublayer_ends(ctx: Context):
         yield "attention-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM, undeclared)
     for node in ends(Op.GATE, Op.MLP):
         before = nearest(ctx.nodes, node, graph.predecessors, lambda n: not passes_through(n))
-        if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.GATE, Op.DISPATCH) for n in before):
-            continue  # inside the MLP (the down projection after the up projection)
+        if ctx.nodes[node].op is Op.MLP and any(ctx.nodes[n].op in (Op.MLP, Op.GATE, Op.DISPATCH, Op.EXPERT) for n in before):
+            continue  # inside the MLP (the down projection after the up projection) or an expert (its activation)
         yield "mlp-norm", node, _judge(ctx, node, graph.predecessors, _is_norm, _STREAM - {Op.MLP}, undeclared)
     for node in ends(Op.O_PROJ):
         yield "attention-residual", node, _judge(ctx, node, graph.successors, _is_add, _AFTER_SUBLAYER, undeclared,
