@@ -586,7 +586,7 @@ def sublayer_frame(ctx: Context):
     # A layer of each DP replica drawn is judged on its own: a replica may lose what another keeps.
     status: dict[str, dict[tuple[int, int | None], str]] = defaultdict(dict)
     evidence: dict[tuple[str, tuple[int, int | None]], list[str]] = defaultdict(list)
-    for position, node, verdict in _sublayer_ends(ctx):
+    for position, node, verdict in ctx.shared("sublayer_ends", _sublayer_ends):
         layer, dp = ctx.nodes[node].layer, ctx.nodes[node].rank("dp")
         if layer is None:
             continue
@@ -629,7 +629,7 @@ def mlp_without_norm(ctx: Context):
     """
     status: dict[str, dict[tuple[int, int | None], str]] = defaultdict(dict)
     evidence: dict[tuple[int, int | None], list[str]] = defaultdict(list)
-    for position, node, verdict in _sublayer_ends(ctx):
+    for position, node, verdict in ctx.shared("sublayer_ends", _sublayer_ends):
         if position not in ("attention-norm", "mlp-norm"):
             continue
         info = ctx.nodes[node]
@@ -732,7 +732,12 @@ def _layers_of_replicas(places: list[tuple[int, int | None]]) -> str:
                      for replica, layers in sorted(by_replica.items(), key=lambda item: (item[0] is None, item[0] or 0)))
 
 
-def _sublayer_ends(ctx: Context):
+def _sublayer_ends(ctx: Context) -> list[tuple[str, str, str]]:
+    """What STR015 and STR017 judge, found once per file (`ctx.shared`)."""
+    return list(_walk_sublayer_ends(ctx))
+
+
+def _walk_sublayer_ends(ctx: Context) -> Iterator[tuple[str, str, str]]:
     """(position, node, verdict) for each node where a sublayer starts (Q/K/V projections, the gate,
     the first MLP operator) or ends (output projection, combine, last MLP operator): `ok` when the
     norm before (or the residual add after) is there, `bare` when the nearest operators are the
