@@ -583,24 +583,11 @@ def sublayer_frame(ctx: Context):
     Example: layers 0-2 and 4-7 draw `res1 -> ln2 -> gate`, layer 3 draws `attn_allreduce -> ln2 -> gate`.
     Fix: Draw the missing norm or residual add in the layers named, as in the file's other layers.
     """
-    # A layer of each DP replica drawn is judged on its own: a replica may lose what another keeps.
-    status: dict[str, dict[tuple[int, int | None], str]] = defaultdict(dict)
-    evidence: dict[tuple[str, tuple[int, int | None]], list[str]] = defaultdict(list)
-    for position, node, verdict in ctx.shared("sublayer_ends", _sublayer_ends):
-        layer, dp = ctx.nodes[node].layer, ctx.nodes[node].rank("dp")
-        if layer is None:
-            continue
-        where = (layer, next(iter(dp)) if len(dp) == 1 else None)
-        known = status[position].get(where)
-        if verdict == "ok" or known in (None, "unknown"):
-            status[position][where] = verdict
-        if verdict == "bare":
-            evidence[(position, where)].append(node)
+    status, evidence = ctx.shared("sublayer_status", _sublayer_status)
     faults = []
     for position, judged in status.items():
         good = sorted({layer for (layer, _), verdict in judged.items() if verdict == "ok"})
-        bare = sorted((where for where, verdict in judged.items() if verdict == "bare"),
-                      key=lambda where: (where[0], -1 if where[1] is None else where[1]))
+        bare = sorted((where for where, verdict in judged.items() if verdict == "bare"), key=_layer_then_replica)
         if good and bare:
             faults.append((position, bare, good))
     if not faults:
@@ -627,26 +614,12 @@ def mlp_without_norm(ctx: Context):
     Example: `l0_norm -> l0_qkv ... l0_attn_add -> l0_ffn_up` with no norm before `l0_ffn_up`.
     Fix: Draw the norm before the MLP/MoE (post-attention RMSNorm / LayerNorm) in the layers named.
     """
-    status: dict[str, dict[tuple[int, int | None], str]] = defaultdict(dict)
-    evidence: dict[tuple[int, int | None], list[str]] = defaultdict(list)
-    for position, node, verdict in ctx.shared("sublayer_ends", _sublayer_ends):
-        if position not in ("attention-norm", "mlp-norm"):
-            continue
-        info = ctx.nodes[node]
-        if info.layer is None:
-            continue
-        where = (info.layer, _replica(info))
-        known = status[position].get(where)
-        if verdict == "ok" or known in (None, "unknown"):
-            status[position][where] = verdict
-        if position == "mlp-norm" and verdict == "bare":
-            evidence[where].append(node)
+    status, evidence = ctx.shared("sublayer_status", _sublayer_status)
     bare = sorted((where for where, verdict in status["mlp-norm"].items()
-                   if verdict == "bare" and status["attention-norm"].get(where) == "ok"),
-                  key=lambda where: (where[0], -1 if where[1] is None else where[1]))
+                   if verdict == "bare" and status["attention-norm"].get(where) == "ok"), key=_layer_then_replica)
     if not bare:
         return
-    nodes = [n for where in bare for n in evidence[where][:2]]
+    nodes = [n for where in bare for n in evidence[("mlp-norm", where)][:2]]
     yield mlp_without_norm.finding(
         f"No norm before the MLP/MoE in {_layers_of_replicas(bare)}, whose attention reads the stream through "
         f"its norm: the stream reaches {node_list(nodes)} un-normalised.",
@@ -723,6 +696,32 @@ def _replica(node: NodeInfo) -> int | None:
     return next(iter(replicas)) if len(replicas) == 1 else None
 
 
+Place = tuple[int, int | None]  # (layer, DP replica or None)
+
+
+def _sublayer_status(ctx: Context) -> tuple[dict[str, dict[Place, str]], dict[tuple[str, Place], list[str]]]:
+    """For each sublayer position and (layer, DP replica): `ok`, `bare` or `unknown` (one `ok`
+    settles a place, `bare` outranks `unknown`), and the nodes that show each `bare`, for STR015 and
+    STR017 (found once per file through `ctx.shared`). A layer of each DP replica drawn is judged on
+    its own: a replica may lose what another keeps."""
+    status: dict[str, dict[Place, str]] = defaultdict(dict)
+    evidence: dict[tuple[str, Place], list[str]] = defaultdict(list)
+    for position, node, verdict in _sublayer_ends(ctx):
+        info = ctx.nodes[node]
+        if info.layer is None:
+            continue
+        where = (info.layer, _replica(info))
+        if verdict == "ok" or status[position].get(where) in (None, "unknown"):
+            status[position][where] = verdict
+        if verdict == "bare":
+            evidence[(position, where)].append(node)
+    return status, evidence
+
+
+def _layer_then_replica(where: Place) -> tuple[int, int]:
+    return where[0], -1 if where[1] is None else where[1]
+
+
 def _layers_of_replicas(places: list[tuple[int, int | None]]) -> str:
     """`layer(s) 3` or `layer(s) 3 of DP replica 0` for (layer, replica) pairs."""
     by_replica: dict[int | None, list[int]] = defaultdict(list)
@@ -732,12 +731,7 @@ def _layers_of_replicas(places: list[tuple[int, int | None]]) -> str:
                      for replica, layers in sorted(by_replica.items(), key=lambda item: (item[0] is None, item[0] or 0)))
 
 
-def _sublayer_ends(ctx: Context) -> list[tuple[str, str, str]]:
-    """What STR015 and STR017 judge, found once per file (`ctx.shared`)."""
-    return list(_walk_sublayer_ends(ctx))
-
-
-def _walk_sublayer_ends(ctx: Context) -> Iterator[tuple[str, str, str]]:
+def _sublayer_ends(ctx: Context) -> Iterator[tuple[str, str, str]]:
     """(position, node, verdict) for each node where a sublayer starts (Q/K/V projections, the gate,
     the first MLP operator) or ends (output projection, combine, last MLP operator): `ok` when the
     norm before (or the residual add after) is there, `bare` when the nearest operators are the
