@@ -6,7 +6,8 @@ are matched against it. Run it to print the totals docs/corpus-audit.md quotes:
 Each verdict file holds, for one DOT file of ../shared/corpus: the errors and warnings dagtui gave
 (in round 1, and new ones in round 2), each judged TRUE or FALSE with a reason; and the real
 defects a reviewer found that dagtui missed, each rechecked in round 2 (`status: found`, by which
-rule, or `missed`). Files a round-2 reviewer saw first (folders no rule was tuned on) and the
+rule, or `missed`; `reported` when a rule written later from it reports it and that finding
+is judged TRUE among the file's verdicts, where it is counted once). Files a round-2 reviewer saw first (folders no rule was tuned on) and the
 round-3 and round-4 fresh files (runs never seen) say so in their header line.
 """
 
@@ -123,6 +124,8 @@ def tally(path: Path, errors_only: bool = False) -> Tally:
             result.defects_missed += 1  # a real defect once reported, no longer (`given_up` says why)
     result.unjudged = len(findings) - len(matched)
     for missed in audit.get("missed") or []:
+        if missed.get("status") == "reported":
+            continue  # the same defect as a TRUE verdict of this file (a rule written from it): counted there
         if missed.get("status") == "found" and missed.get("found_by") and still_found(missed, findings):
             result.defects_found += 1
         else:

@@ -277,7 +277,7 @@ def read_line(line: str) -> LineFacts:
 
 def _line_role(line: str) -> LineFacts:
     """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
-    if "[" in line or "=" in line or "(" in line or _TIMES_DIMS.search(line):
+    if "[" in line or "=" in line or "(" in line or _TIMES_DIMS.search(line) or _KEYED_TIMES.match(line):
         io = _io_shapes(line)
         if io is not None:
             return io
@@ -349,9 +349,9 @@ def _bracketed(value: str) -> str:
         return f"[{value.strip().rstrip(',')}]"
     if _TUPLES.match(value):
         return _TUPLE.sub(lambda match: f"[{match.group(1)}]", value)
-    times = _TIMES_DIMS.fullmatch(value.strip().rstrip(","))
-    if times:
-        return "[" + ", ".join(_TIMES.split(times.group(0))) + "]"
+    parts = value.strip().rstrip(",").split(",")
+    if all(_TIMES_SHAPE.fullmatch(part.strip()) for part in parts):  # `2x8x2048x128, 2x8x2048x128`, `8192x2048`
+        return ", ".join("[" + ", ".join(_TIMES.split(part.strip())) + "]" for part in parts)
     return value
 
 
@@ -360,6 +360,9 @@ _TUPLE = re.compile(r"\((" + _DIMS_LIST + r")\)")
 _TUPLES = re.compile(r"^\s*\(" + _DIMS_LIST + r"\)(?:\s*,?\s*\(" + _DIMS_LIST + r"\))*\s*,?\s*$")
 _TIMES = re.compile(r"\s*[x×]\s*")
 _TIMES_DIMS = re.compile(r"\b\d+(?:\s*[x×]\s*\d+){2,}\b")
+# After an Input/Output key a shape may have two dimensions (`out: 8192x2048`, tokens x hidden).
+_TIMES_SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)+")
+_KEYED_TIMES = re.compile(r"^\s*(?:inputs?|in|outputs?|out)\s*[:=]\s*\d+\s*[x×]\s*\d+", re.IGNORECASE)
 
 
 def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:

@@ -102,8 +102,12 @@ _RULES: list[tuple[Op, str]] = [
     # A whole layer (or attention with more) drawn as one box: attention undecomposed.
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
                    r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|(?:attention|\bmha\b|\battn\b)\s*(?:\+|and|&)\s*(?!norm|residual|add\b)\w"),
-    (Op.QKV_PROJ, r"qkv[-_ ]?(?:linear|proj)"),  # "QKV Linear Split": the projection, its output split by head
-    (Op.KV_CACHE, r"kv[-_ ]?cache|\bkv[-_ ]?(?:read|write|store|load)"),
+    (Op.QKV_PROJ, r"qkv[-_ ]?(?:linear|proj)"),
+    # One output of a fused QKV's split ("split_qkv: V", "QKV split -> K"): that tensor, read as Q, K or V.
+    (Op.Q_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:q|query)\)?\s*$"),
+    (Op.K_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:k|key)\)?\s*$"),
+    (Op.V_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:v|value)\)?\s*$"),  # "QKV Linear Split": the projection, its output split by head
+    (Op.KV_CACHE, r"kv[-_ ]?cache|\b[kv][-_ ]cache\b|\bkv[-_ ]?(?:read|write|store|load)|^[kv][-_ ](?:read|write|store|load|append)\b"),
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
@@ -114,12 +118,12 @@ _RULES: list[tuple[Op, str]] = [
     (Op.CONCAT, r"^(?:merge|concat\w*)\b"),  # "Merge Embeddings" merges; it embeds nothing
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
-    (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b"),
+    (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b|\bln[-_]f(?:inal)?\b"),
     (Op.GATE, r"(?<![a-z])gate(?![a-z])|(?<![a-z])gating(?![a-z])|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
-    (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
-    (Op.SPLIT, r"\bsplit\b|\bscatter\b|\bpartition\b"),
+    (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bsum[-_]k\b|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
+    (Op.SPLIT, r"\bsplit(?:\b|_)|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
     (Op.SOFTMAX, r"softmax"),
@@ -138,7 +142,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.MLP, r"^(?!.*(?<!layer )(?<!block )(?<!stage )\b\d+\s+shared[-_ ]?experts\b)(?!.*\bnon[-_ ]?shared).*\bshared[-_ ]?experts?\b"),
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
     (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
-    (Op.EXPERT, r"expert|\bexp\d*\b"),
+    (Op.EXPERT, r"expert|\bexp\d*\b|^e\d+$"),  # `E3` alone: expert 3 (terse styles)
     (Op.MOE, r"\bmoe\d*\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
     (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b|\bmla\b"),

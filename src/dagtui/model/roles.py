@@ -11,11 +11,14 @@ MAX_INDEX = 1_000_000
 
 _LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:expert|exp|e)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
-_EXPERT_WORD = re.compile(r"(?:^|[^a-z])(?:expert|exp)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
-_STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:stage)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)", re.IGNORECASE)
-_LAYER_RANGE = re.compile(r"layers?\s*[:=]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
-_LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
-_LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)", re.IGNORECASE)
+# `Expert 3`, `Expert E3`, `expert #3`, or a label line that is `E3` alone.
+_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|^\s*e(?=\d+\s*$))(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",
+                          re.IGNORECASE)
+_STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)", re.IGNORECASE)
+_LAYER_RANGE = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
+_LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
+# `Layer 3`, or a one-layer list `layers [3]`.
+_LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)
 _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 
 
@@ -68,7 +71,7 @@ def claimed_layers(text: str) -> list[int] | None:
         return None if None in listed else sorted({layer for layer in listed if layer is not None})
     match = _LAYER_SINGLE.search(text)
     if match and not _TOTAL_LAYERS.search(text):
-        layer = _bounded(match.group(1))
+        layer = _bounded(match.group(1) or match.group(2))
         return None if layer is None else [layer]
     return None
 

@@ -111,6 +111,22 @@ class Shape:
             return heads.value, head_dim.value  # type: ignore[return-value]
         return None
 
+    def heads_split_from(self, source: Shape) -> tuple[int, int] | None:
+        """(heads, d_k) of a projection's output, named or, when unnamed, read from how it splits
+        its input's hidden dimension: `[b, s, H]` -> `[b, s, heads, d_k]` or `[b, heads, s, d_k]`
+        (positional dimensions, `[4, 512, 4, 64]` from `[4, 512, 1024]`)."""
+        named = self.heads_and_head_dim()
+        if named or len(self.dims) != 4 or len(source.dims) != 3 or not self.all_int or not source.all_int:
+            return named
+        if any(dim.name for dim in self.dims):
+            return None
+        out, into = self.values, source.values
+        if out[:2] == into[:2]:
+            return int(out[2]), int(out[3])
+        if out[0] == into[0] and out[2] == into[1]:
+            return int(out[1]), int(out[3])
+        return None
+
     def same_elements(self, other: Shape) -> bool:
         """The same tensor laid out otherwise: equal leading dimensions, and the trailing ones
         multiply to the same size (`[b, s, 32, 128]` and `[b, s, 4096]`: heads merged), or heads

@@ -236,7 +236,7 @@ def heads(ctx: Context):
         node = ctx.nodes[node_id]
         copies[(node.op, node.layer)] += 1
         for shape in node.outputs[:1]:
-            pair = shape.heads_and_head_dim()
+            pair = shape.heads_split_from(node.inputs[0]) if node.inputs and node.op in _PROJECTIONS else shape.heads_and_head_dim()
             if pair:
                 groups[pair].append(node_id)
                 drawn_width[(node.op, node.layer)] += pair[0] * pair[1]
@@ -279,6 +279,7 @@ def heads(ctx: Context):
 
 
 _HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)
+_PROJECTIONS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ})
 
 
 def _spec_widths(ctx: Context, tp: int) -> tuple[set[int], set[int], set[int]]:

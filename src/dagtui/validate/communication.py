@@ -182,7 +182,8 @@ def collective_shape(ctx: Context):
 
 def _regrouped(node: NodeInfo, produced: Shape, carried: Shape) -> bool:
     """An all-to-all or all-gather moves tokens between ranks: what it carries may hold more (or
-    fewer) tokens than one producer emits, in one dimension before the feature width. An all-to-all
+    fewer) tokens than one producer emits, in one dimension before the feature width (an all-gather
+    also in the feature width: it joins the shards). An all-to-all
     dispatch may also flatten batch and sequence into token rows, each token once per expert it is
     routed to (`[2, 512, 1024]` in, `[2048, 1024]` carried under top-2): the feature width is what
     must agree."""
@@ -191,7 +192,15 @@ def _regrouped(node: NodeInfo, produced: Shape, carried: Shape) -> bool:
     if node.op not in (Op.ALL_TO_ALL, Op.ALL_GATHER) or len(produced.dims) != len(carried.dims):
         return False
     differing = [i for i, (a, b) in enumerate(zip(produced.values, carried.values)) if a != b]
-    return len(differing) == 1 and differing[0] < len(carried.dims) - 1
+    if len(differing) != 1:
+        return False
+    if differing[0] < len(carried.dims) - 1:
+        return True
+    # The feature width: an all-gather of shards (a vocab-parallel LM head's logits, a TP shard of
+    # the hidden size) carries the whole, a multiple of what one rank emits.
+    whole, shard = carried.values[-1], produced.values[-1]
+    return (node.op is Op.ALL_GATHER and isinstance(whole, int) and isinstance(shard, int)
+            and whole > shard > 0 and whole % shard == 0)
 
 
 def _copies(a: NodeInfo, b: NodeInfo) -> bool:

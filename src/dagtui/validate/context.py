@@ -30,6 +30,7 @@ _SHARD_MOVERS = frozenset({Op.SPLIT, Op.ALL_REDUCE, Op.ALL_GATHER, Op.REDUCE_SCA
 _COLUMN_PARALLEL = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.MLP})
 _DIGITS = re.compile(r"\d+")  # copies of one operator have ids that differ only in their numbers
 _TRAILING_INDEX = re.compile(r"(?<=\s)\d+$")
+_SPLIT_PARTS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ})
 _STREAM_INPUT_OPS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.GATE, Op.OUTPUT, Op.LM_HEAD})
 
 
@@ -136,7 +137,10 @@ class Context:
         stream: tuple[int, str] | None = None
         embedded: tuple[int, str] | None = None
         best: tuple[int, str] | None = None
+        graph = self.deployment.graph
         for node in self.nodes.values():
+            if node.op in _SPLIT_PARTS and any(self.nodes[p].op is Op.QKV_PROJ for p in graph.predecessors(node.id)):
+                continue  # Q, K or V cut from a fused QKV's output: its input is the fused width, not the stream
             consumed = node.op in _STREAM_INPUT_OPS
             shapes = node.inputs if consumed else [*node.inputs, *node.outputs]
             for shape in shapes:

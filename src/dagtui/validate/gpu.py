@@ -23,7 +23,11 @@ def unplaced(ctx: Context):
     compute = ctx.computation
     if not compute:
         return
-    missing = [n for n in compute if ctx.nodes[n].placement is None and not ctx.nodes[n].ranks]
+    # Where the file places its operators with GPU lines, a rank named in passing (`L0 EP1 TP1`) is
+    # no placement: the node lost its GPU line.
+    placed = sum(1 for n in compute if ctx.nodes[n].placement is not None)
+    by_lines = placed * 2 > len(compute)
+    missing = [n for n in compute if ctx.nodes[n].placement is None and (by_lines or not ctx.nodes[n].ranks)]
     if len(missing) == len(compute) and _says_one_gpu(ctx):
         return  # "// MoE Single GPU Deployment DAG": every operator runs on the one GPU there is
     if len(missing) == len(compute):

@@ -6,7 +6,7 @@ import bisect
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from dagtui.model.flow import nearest, passes_through
@@ -102,7 +102,12 @@ def _dangling(ctx: Context, incoming: bool):
     graph = ctx.deployment.graph
     missing_side = ctx.in_degree if incoming else ctx.out_degree
     other_side = ctx.out_degree if incoming else ctx.in_degree
-    end_kind, end_ops = (Kind.INPUT, (Op.INPUT, Op.EMBEDDING)) if incoming else (Kind.OUTPUT, (Op.OUTPUT, Op.LM_HEAD))
+    end_kind = Kind.INPUT if incoming else Kind.OUTPUT
+    end_ops: tuple[Op, ...] = (Op.INPUT, Op.EMBEDDING) if incoming else (Op.OUTPUT, Op.LM_HEAD)
+    if not incoming and any(node.kind is end_kind for node in ctx.nodes.values()):
+        # The file draws its output: an LM head whose logits go nowhere is cut off from it, not an
+        # end of the graph. (A source embedding stays an input: a position embedding takes no tensor.)
+        end_ops = (Op.OUTPUT,)
     islands = set(ctx.shared("islands", _islands))  # reported once, as an island, by STR004
     # What comes after an output (a DP aggregation, a detokenizer) ends the graph too.
     after_ends = set() if incoming else ctx.shared("after_outputs", _after_outputs)
@@ -317,9 +322,11 @@ def residual(ctx: Context):
     add takes two inputs, the sublayer's output and the stream from before the sublayer.
 
     Why: without the skip connection each layer replaces the hidden state instead of refining it;
-    a residual add with one input adds nothing.
-    Example: `attn_allreduce -> res1` as the only edge into `res1`, or layers with attention and
-    MLP but no residual add at all.
+    a residual add with one input adds nothing, and one that sums attention's output with the
+    MLP's (the layer input never rejoining) is no residual either.
+    Example: `attn_allreduce -> res1` as the only edge into `res1`; layers with attention and MLP
+    but no residual add at all; `o_proj -> res` beside `o_proj -> ln2 -> mlp -> res`; every MLP's
+    output going to the next layer's norm while each attention has its add.
     Fix: Add each sublayer's residual add, fed by the sublayer and by the stream from before it.
     """
     adds = ctx.deployment.nodes_of_op(Op.RESIDUAL_ADD)
@@ -337,7 +344,17 @@ def residual(ctx: Context):
             nodes=single, key="STR009:single",
             fix="Draw both inputs of each residual add: the sublayer's output and the stream from before the sublayer (its norm's input).",
         )
+    unskipped = [add for add in [*adds, *fused] if ctx.in_degree[add] > 1 and _sums_sublayers_only(ctx, add)]
+    if unskipped:
+        yield residual.finding(
+            f"{len(unskipped)} residual add(s) sum only what their layer's sublayers computed, never the stream "
+            f"from before them (attention's output added to the MLP/MoE's, say): {node_list(unskipped)}"
+            f"{ctx.in_layers(unskipped)}.",
+            nodes=unskipped, key="STR009:no-skip",
+            fix="Feed each residual add the stream from before its sublayer (the layer input, or the add after attention).",
+        )
     if adds or fused:
+        yield from _sublayer_never_added(ctx)
         return
     layered = ctx.layers_of([*ctx.deployment.nodes_of_op(*_SUBLAYER_OPS)])
     attention = set(ctx.layers_of(ctx.deployment.nodes_of_op(*_ATTENTION_BLOCK)))
@@ -355,6 +372,111 @@ def residual(ctx: Context):
             nodes=nodes, key="STR009:none",
             fix="Add the residual add after attention and after the MLP/MoE, fed by the sublayer and the stream before it.",
         )
+
+
+def _sublayer_never_added(ctx: Context):
+    """One finding per sublayer (attention, MLP/MoE) whose output reaches no residual add in any
+    layer, where the file draws residual adds for the other sublayer: the skip around it is lost."""
+    status, evidence = ctx.shared("sublayer_status", _sublayer_status)
+    for position in ("attention-residual", "mlp-residual"):
+        judged = status.get(position, {})
+        if any(verdict == "ok" for verdict in judged.values()):
+            continue
+        bare = sorted((where for where, verdict in judged.items() if verdict == "bare"
+                       and not any(_reaches_add(ctx, n) for n in evidence[(position, where)])), key=_layer_then_replica)
+        if not bare:
+            continue
+        nodes = [n for where in bare for n in evidence[(position, where)][:2]]
+        what = "attention" if position == "attention-residual" else "the MLP/MoE"
+        yield residual.finding(
+            f"No residual add after {what} in any layer ({_layers_of_replicas(bare)}): the output of "
+            f"{node_list(nodes)} reaches the next sublayer without returning to the residual stream.",
+            nodes=nodes, key=f"STR009:{position}",
+            fix="Add the residual add after the sublayer, fed by its output and by the stream from before its norm.",
+        )
+
+
+# Where the next sublayer (or the model's head) begins; a norm does not: a sandwich norm
+# (`attention -> norm -> add`) normalises the sublayer's output before its residual add.
+_SUBLAYER_STARTS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTENTION, Op.GATE, Op.DISPATCH,
+                              Op.FINAL_NORM, Op.LM_HEAD, Op.OUTPUT})
+
+
+def _sums_sublayers_only(ctx: Context, add: str) -> bool:
+    """Whether a residual add sums attention's output and the MLP/MoE's of its own layer and
+    nothing else: searching back from each input, the nearest nodes are starts of those sublayers
+    (no earlier add, input, embedding or node of another layer), one input for each sublayer. The
+    stream from before the sublayers never reaches the add."""
+    layer = ctx.nodes[add].layer
+    if layer is None:
+        return False
+
+    def start_or_stream(node: NodeInfo) -> bool:
+        return node.op in _SUBLAYER_FIRST or _is_add(node) or node.op in (Op.INPUT, Op.EMBEDDING) or \
+            (node.layer is not None and node.layer != layer)
+
+    sublayers = set()
+    for source in ctx.deployment.graph.predecessors(add):
+        info = ctx.nodes[source]
+        if info.op in _SUBLAYER_FIRST and info.layer == layer:
+            found = {source}  # a sublayer's operator itself (a one-box attention)
+        elif start_or_stream(info):
+            return False
+        else:
+            found = _nearest_before(ctx, source, start_or_stream)
+        if not found or any(ctx.nodes[n].op not in _SUBLAYER_FIRST or ctx.nodes[n].layer != layer for n in found):
+            return False
+        sublayers.add("mlp" if any(ctx.nodes[n].op in _MIXING_FIRST for n in found) else "attention")
+    return sublayers == {"attention", "mlp"}
+
+
+def _nearest_before(ctx: Context, start: str, wanted: Callable[[NodeInfo], bool]) -> set[str]:
+    """The nearest nodes before `start` (searching back through any others) for which `wanted`
+    holds; empty when the search is cut short (not sure)."""
+    found, complete = _bounded_search(ctx, start, ctx.deployment.graph.predecessors, lambda n: wanted(ctx.nodes[n]))
+    return set(found) if complete else set()
+
+
+def _bounded_search(ctx: Context, start: str, neighbours: Callable[[str], Iterable[str]], stop: Callable[[str], bool],
+                    budget: int = 400) -> tuple[list[str], bool]:
+    """Breadth-first from `start` along `neighbours`: the nodes where `stop` holds (not searched
+    past), and whether the search ended before meeting `budget` nodes. The budget bounds each call:
+    `flow.nearest` bounds only the hops, and a hub would make every call walk the file."""
+    stopped: list[str] = []
+    seen, frontier = {start}, [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for neighbour in neighbours(node):
+                if neighbour in seen:
+                    continue
+                seen.add(neighbour)
+                if len(seen) > budget:
+                    return stopped, False
+                (stopped if stop(neighbour) else following).append(neighbour)
+        frontier = following
+    return stopped, True
+
+
+_MIXING_FIRST = frozenset({Op.GATE, Op.MLP, Op.EXPERT, Op.MOE})
+_SUBLAYER_FIRST = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTENTION, Op.ATTN_CORE, *_MIXING_FIRST})
+
+
+def _reaches_add(ctx: Context, start: str) -> bool:
+    """Whether some path from a sublayer's output reaches a residual add of its layer before the next
+    sublayer starts (a projection, a gate), through any operators (an "MoE output" box, an all-reduce,
+    a norm); also when the search is cut short (not sure, so not judged)."""
+    layer = ctx.nodes[start].layer
+
+    def other_layer(node: NodeInfo) -> bool:  # the next layer: its add takes this output as its skip
+        return layer is not None and node.layer not in (None, layer)
+
+    def stop(node_id: str) -> bool:
+        node = ctx.nodes[node_id]
+        return other_layer(node) or _is_add(node) or node.op in _SUBLAYER_STARTS
+
+    ends, complete = _bounded_search(ctx, start, ctx.deployment.graph.successors, stop, budget=200)
+    return not complete or any(_is_add(ctx.nodes[n]) and not other_layer(ctx.nodes[n]) for n in ends)
 
 
 _SUBLAYER_OUTPUTS = frozenset({Op.O_PROJ, Op.MLP, Op.EXPERT, Op.COMBINE, Op.MOE, Op.ATTENTION, Op.ATTN_CORE,

@@ -318,7 +318,7 @@ def group_node_unsharded(ctx: Context):
         node = ctx.nodes[node_id]
         if len(node.gpus) < tp or node.rank("tp") or not node.outputs:
             continue  # a per-rank node, or a node not placed on a whole TP group
-        heads = node.outputs[0].heads_and_head_dim()
+        heads = node.outputs[0].heads_split_from(node.inputs[0]) if node.inputs else node.outputs[0].heads_and_head_dim()
         if heads and heads[0] * heads[1] in (full.value, 3 * full.value) and heads[0] % tp == 0:
             whole.append(node_id)
     if whole:
