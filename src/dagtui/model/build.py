@@ -16,7 +16,7 @@ from dagtui.model.deployment import Deployment, Stage
 from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
-from dagtui.model.operators import NOT_OPERATORS, Kind, Op
+from dagtui.model.operators import MOE_OPS, NOT_OPERATORS, Kind, Op
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
 from dagtui.model.strategy import AXES, Strategy
 
@@ -123,6 +123,7 @@ def _apply_clusters(clusters: list[RawCluster], nodes: dict[str, NodeInfo], path
                 node.layer = single_layer
             if node.placement is None and placement is not None:
                 node.placement = placement
+                node.placed_by_cluster = True
         _apply_clusters(cluster.children, nodes, inner)
         if single_layer is not None:
             for member in cluster.all_nodes():
@@ -307,6 +308,8 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
     for axis in AXES:
         if axis not in strategy.declared and seen.get(axis):
             strategy.degrees[axis] = seen[axis]
+    if strategy.degrees.get("ep") is None and strategy.declared and not any(node.op in MOE_OPS for node in nodes.values()):
+        strategy.degrees["ep"] = 1  # a dense model, its other degrees stated: no experts to spread
     return strategy
 
 

@@ -54,6 +54,7 @@ class NodeInfo:
     expert: int | None = None
     ranks: dict[str, frozenset[int]] = field(default_factory=dict)
     placement: Placement | None = None
+    placed_by_cluster: bool = False  # the placement is the GPUs its cluster's label names, not a line of its own
     group: dict[str, frozenset[int]] = field(default_factory=dict)
     inputs: list[Shape] = field(default_factory=list)
     outputs: list[Shape] = field(default_factory=list)

@@ -9,7 +9,8 @@ import re
 
 MAX_INDEX = 1_000_000
 
-_LAYER = re.compile(r"(?:^|[^a-z])(?:layer|lyr|blk|block|l)[-_ ]?(\d+)(?!\d)", re.IGNORECASE)
+# `layer0_`, `L3`, `Layer 3`, and module paths `decoder_layers_3_`, `model.layers.3.` (never `layers 0-7`).
+_LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.])(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:expert|exp|e)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 # `Expert 3`, `Expert E3`, `expert #3`, or a label line that is `E3` alone.
 _EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|^\s*e(?=\d+\s*$))(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",

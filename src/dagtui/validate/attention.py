@@ -246,7 +246,8 @@ def heads(ctx: Context):
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
         shards = max(copies[(ctx.nodes[n].op, ctx.nodes[n].layer)] for n in nodes)
-        per_rank = {full.value} | {full.value // d for d in (tp, shards, shown_tp) if d > 1 and full.value % d == 0}
+        drawn_tp = ctx.drawn_below_declared("tp") or 1  # the degree the drawing shows, where it disagrees (STG002)
+        per_rank = {full.value} | {full.value // d for d in (tp, shards, shown_tp, drawn_tp) if d > 1 and full.value % d == 0}
         if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
             per_rank |= {3 * width for width in per_rank}  # a fused QKV emits Q, K and V side by side
         per_rank |= widths

@@ -73,6 +73,13 @@ class Context:
     def declared(self, axis: str) -> bool:
         return self.deployment.strategy.is_declared(axis)
 
+    def drawn_below_declared(self, axis: str) -> int | None:
+        """k when the file declares `axis` (TP or EP) with degree d but draws ranks 0..k-1 only,
+        2 <= k < d, in every place that axis is drawn (each tensor-parallel operator of each layer;
+        each MoE layer's experts): the drawing's degree, disagreeing with the statement (STG002),
+        rather than ranks left out of some operators (TEN001, EXP001)."""
+        return self.shared(f"drawn_below:{axis}", lambda ctx: _drawn_below_declared(ctx, axis))
+
     def degree_text(self, axis: str) -> str:
         """`TP8`, or `TP16 (inferred from the ranks drawn)`."""
         value = self.degree(axis)
@@ -151,7 +158,8 @@ class Context:
                 logits = node.op is Op.OUTPUT and shape.named(*HIDDEN_NAMES) is None
                 if (node.op in _STREAM_OPS or consumed) and not logits and (stream is None or hidden > stream[0]):
                     stream = (hidden, node.id)
-                if node.op is Op.EMBEDDING and shape in node.outputs and (embedded is None or hidden > embedded[0]):
+                # The embedding's output, or an input that hands over hidden states (`[b, s, h]`, not token ids).
+                if node.op in (Op.EMBEDDING, Op.INPUT) and shape in node.outputs and (embedded is None or hidden > embedded[0]):
                     embedded = (hidden, node.id)
                 if best is None or hidden > best[0]:
                     best = (hidden, node.id)
@@ -285,3 +293,52 @@ class Context:
         if not full or not tp or tp.value <= 1 or full.value % tp.value:
             return None
         return full.value // tp.value
+
+
+_TP_OPERATORS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE, Op.SOFTMAX,
+                           Op.ATTN_WEIGHTED_SUM, Op.MLP})
+
+
+def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
+    declared = ctx.degree(axis)
+    if axis not in ("tp", "ep") or not declared or declared < 3 or not ctx.declared(axis):
+        return None
+    operators = _TP_OPERATORS if axis == "tp" else frozenset({Op.EXPERT})
+    places: dict[tuple[int, int | None, Op], set[int]] = defaultdict(set)
+    for node in ctx.nodes.values():
+        if node.op in operators and node.rank(axis):
+            places[(min(node.rank("dp"), default=0), node.layer, node.op)] |= node.rank(axis)
+    shown = {frozenset(ranks) for ranks in places.values()}
+    if len(places) < 2 or len(shown) != 1:
+        return None
+    ranks = next(iter(shown))
+    drawn = len(ranks)
+    if ranks != frozenset(range(drawn)) or not 2 <= drawn < declared:
+        return None
+    # Not a drawing that shows a few ranks for all: the shards are those of the degree drawn (TP),
+    # all the layer's experts are placed, on fewer ranks (EP).
+    return drawn if (_shards_of(ctx, drawn) if axis == "tp" else _all_experts_placed(ctx, declared)) else None
+
+
+def _shards_of(ctx: Context, degree: int) -> bool:
+    """Whether the ranked Q/K/V projections hold hidden/`degree` of the width (heads x d_k)."""
+    full = ctx.hidden
+    if full is None or full.value % degree:
+        return False
+    for node in ctx.nodes.values():
+        if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ) and node.rank("tp") and node.outputs and node.inputs:
+            pair = node.outputs[0].heads_split_from(node.inputs[0])
+            if pair:
+                return pair[0] * pair[1] == full.value // degree
+    return False
+
+
+def _all_experts_placed(ctx: Context, declared: int) -> bool:
+    """Whether each MoE layer draws all its experts (the model's count, or at least one per declared rank)."""
+    per_layer: dict[int | None, set[int]] = defaultdict(set)
+    for node in ctx.nodes.values():
+        if node.op is Op.EXPERT and node.expert is not None:
+            per_layer[node.layer].add(node.expert)
+    wanted = ctx.expert_count.value if ctx.expert_count else declared
+    return bool(per_layer) and all(len(experts) >= max(wanted, declared) for experts in per_layer.values())
+

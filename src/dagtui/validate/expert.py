@@ -46,8 +46,8 @@ def ep_coverage(ctx: Context):
     Fix: Place the experts on every EP rank (E/EP each), or draw one node per EP rank that says which experts it holds.
     """
     ep = ctx.degree("ep")
-    if not ep or ep == 1:
-        return
+    if not ep or ep == 1 or ctx.drawn_below_declared("ep"):
+        return  # (every MoE layer on the same fewer ranks: the declared degree disagrees, STG002)
     experts_declared = ctx.expert_count
     grouped: dict[tuple[frozenset[int], int], list[tuple[int | None, list[str]]]] = defaultdict(list)
     by_gpus: dict[int, list[tuple[int | None, list[str]]]] = defaultdict(list)

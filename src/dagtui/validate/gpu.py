@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 
-from dagtui.model.operators import Kind
+from dagtui.model.operators import Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -28,6 +28,7 @@ def unplaced(ctx: Context):
     placed = sum(1 for n in compute if ctx.nodes[n].placement is not None)
     by_lines = placed * 2 > len(compute)
     missing = [n for n in compute if ctx.nodes[n].placement is None and (by_lines or not ctx.nodes[n].ranks)]
+    missing += _lost_own_line(ctx, compute)
     if len(missing) == len(compute) and _says_one_gpu(ctx):
         return  # "// MoE Single GPU Deployment DAG": every operator runs on the one GPU there is
     if len(missing) == len(compute):
@@ -42,6 +43,25 @@ def unplaced(ctx: Context):
             f"{len(missing)} computation node(s) have no GPU placement: {node_list(missing)}.",
             nodes=missing, fix="Add a `GPU: ...` line (ids or ranks) to each of them.",
         )
+
+
+def _lost_own_line(ctx: Context, compute: list[str]) -> list[str]:
+    """Nodes placed only by their cluster's label (`Stage 1 (GPUs 4-7)`) whose copies in other
+    layers or ranks (the same operator, the same title but for its numbers) all carry a GPU line
+    of their own: this one lost its line (a per-rank down projection is not on the whole stage)."""
+    own: dict[tuple[Op, str], int] = defaultdict(int)
+    inherited: dict[tuple[Op, str], list[str]] = defaultdict(list)
+    for node_id in compute:
+        node = ctx.nodes[node_id]
+        key = (node.op, _DIGITS.sub("#", node.title.lower()))
+        if node.placed_by_cluster:
+            inherited[key].append(node_id)
+        elif node.placement is not None:
+            own[key] += 1
+    return [n for key, nodes in inherited.items() if own[key] >= 2 * len(nodes) for n in nodes]
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 def _says_one_gpu(ctx: Context) -> bool:

@@ -90,6 +90,17 @@ def degrees_vs_drawn(ctx: Context):
             title="Two statements of the strategy disagree",
             fix=f"State one {axis.upper()} degree everywhere the file names its strategy.",
         )
+    for axis in ("tp", "ep"):
+        drawn = ctx.drawn_below_declared(axis)
+        if drawn:
+            declared = ctx.degree(axis)
+            what = "every tensor-parallel operator is drawn on" if axis == "tp" else "every MoE layer places all its experts on"
+            yield degrees_vs_drawn.finding(
+                f"The strategy declares {axis.upper()}{declared} ({ctx.deployment.strategy.sources.get(axis, 'the file')}), "
+                f"but {what} {axis.upper()}0-{axis.upper()}{drawn - 1} only: the drawing shows {axis.upper()}{drawn}.",
+                key=f"STG002:drawn:{axis}", severity=Severity.WARNING,
+                fix=f"State the {axis.upper()} degree the drawing uses ({axis.upper()}{drawn}), or draw all {declared} ranks.",
+            )
     axes = tuple(axis for axis in ("ep", "tp", "dp") if ctx.degree(axis) and ctx.declared(axis))
     highest_ranks = _highest_ranks(ctx, axes) if axes else {}
     for axis in axes:

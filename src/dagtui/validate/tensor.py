@@ -32,30 +32,75 @@ def tp_ranks(ctx: Context):
     Fix: Draw the operator for every TP rank, or as one node placed on the whole TP group with per-shard shapes.
     """
     tp = ctx.degree("tp")
-    if not tp or tp == 1:
-        return
-    # Per DP replica drawn: each replica's layer has its own TP group.
-    drawn: dict[tuple[int, int | None, Op], set[int]] = defaultdict(set)
-    members: dict[tuple[int, int | None, Op], list[str]] = defaultdict(list)
+    if not tp or tp == 1 or ctx.drawn_below_declared("tp"):
+        return  # (every operator on the same fewer ranks: the declared degree disagrees, STG002)
+    # Per DP replica drawn (and phase: prefill and decode draw a layer each): each has its own TP group.
+    drawn: dict[tuple[int, str, int | None, Op], set[int]] = defaultdict(set)
+    members: dict[tuple[int, str, int | None, Op], list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
         if (node.op in TP_OPS or node.op in _SAME_ROLE) and node.rank("tp"):
-            key = (min(node.rank("dp"), default=0), node.layer, _SAME_ROLE.get(node.op, node.op))
+            key = (min(node.rank("dp"), default=0), _phase(node), node.layer, _SAME_ROLE.get(node.op, node.op))
             drawn[key] |= node.rank("tp")
             members[key].append(node_id)
-    short: dict[frozenset[int], list[tuple[int, int | None, Op]]] = defaultdict(list)
+    short: dict[frozenset[int], list[tuple[int, str, int | None, Op]]] = defaultdict(list)
     for key, ranks in drawn.items():
         if not ranks >= set(range(tp)):
             short[frozenset(ranks)].append(key)
     for group, keys in short.items():
         nodes = [n for key in keys for n in members[key]]
-        layers = sorted({layer for _, layer, _ in keys if layer is not None})
-        ops = sorted({op.value for _, _, op in keys})
+        layers = sorted({key[2] for key in keys if key[2] is not None})
+        ops = sorted({key[3].value for key in keys})
         yield tp_ranks.finding(
-            f"{', '.join(ops)} of layer(s) {compact_ranges(layers) or '?'} appear for TP rank(s) {compact_ranges(group)} "
-            f"only, of {ctx.degree_text('tp')}: rank(s) {compact_ranges(set(range(tp)) - ranks)} are missing.",
+            f"{', '.join(ops)} of layer(s) {compact_ranges(layers) or '(no layer named)'} appear for TP rank(s) "
+            f"{compact_ranges(group)} only, of {ctx.degree_text('tp')}: rank(s) {compact_ranges(set(range(tp)) - group)} are missing.",
             nodes=nodes, key=f"TEN001:{compact_ranges(group)}", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
             fix=f"Draw the operator for all {tp} TP ranks, or as one node placed on the whole TP group with per-shard shapes.",
         )
+    yield from _copies_missing_ranks(ctx, tp, set().union(*([members[key] for keys in short.values() for key in keys] or [[]])))
+
+
+def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
+    """One operator of a layer drawn for fewer TP ranks than its copies in the file's other layers
+    (`Up proj` for TP0 only in layer 2, for TP0 and TP1 in the others), or drawn once for a group
+    on fewer GPUs than the same operator's other group nodes (`K Projection` on GPUs 0-2 beside
+    Q and V on 0-3): judged against the file's own pattern, operator by operator. Where no TP rank
+    is named, the copies' GPUs stand for the ranks they cover."""
+    ranks_of: dict[tuple[int, str, int | None, Op, str], set[int]] = defaultdict(set)
+    nodes_of: dict[tuple[int, str, int | None, Op, str], list[str]] = defaultdict(list)
+    for node_id, node in ctx.nodes.items():
+        if node.op in TP_OPS and node_id not in reported:
+            covered = node.rank("tp") or node.gpus  # where no TP rank is named, the GPUs the copies cover
+            if covered:
+                key = (min(node.rank("dp"), default=0), _phase(node), node.layer, node.op, _DIGITS.sub("#", node.title.lower()))
+                ranks_of[key] |= covered
+                nodes_of[key].append(node_id)
+    full: dict[tuple[Op, str], int] = defaultdict(int)
+    shorts: dict[tuple[Op, str], int] = defaultdict(int)
+    for (_, _, _, op, template), covering in ranks_of.items():
+        (full if len(covering) >= tp else shorts)[(op, template)] += 1
+    # The pattern is the file's: the copies on all ranks outnumber those on fewer (at least one each).
+    short = [(key, ranks) for key, ranks in ranks_of.items()
+             if len(ranks) < tp and full[(key[3], key[4])] >= shorts[(key[3], key[4])]]
+    if not short:
+        return
+    nodes = [n for key, _ in short for n in nodes_of[key]]
+    texts = [f"`{nodes_of[key][0]}` ({key[3].value}, layer {key[2] if key[2] is not None else '?'}) on {len(ranks)} of "
+             f"{tp} ranks" for key, ranks in short[:4]]
+    yield tp_ranks.finding(
+        f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator covers all {tp} TP ranks "
+        f"elsewhere in the file ({ctx.degree_text('tp')}).",
+        nodes=nodes, key="TEN001:copies", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+        fix=f"Draw the operator for all {tp} TP ranks, as the file does in its other layers.",
+    )
+
+
+def _phase(node: NodeInfo) -> str:
+    """`prefill` or `decode` when the node's label or clusters say which phase it runs in."""
+    text = " ".join([*node.label[:3], *node.clusters]).lower()
+    return "prefill" if "prefill" in text else "decode" if "decode" in text else ""
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 @rule("TEN002", "tensor", Severity.ERROR, "Row-parallel output used without all-reduce")
