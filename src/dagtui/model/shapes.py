@@ -105,8 +105,9 @@ class Shape:
 
     def heads_and_head_dim(self) -> tuple[int, int] | None:
         """(heads, d_k) when both are named with integer values."""
-        heads = self.named("heads", "num_heads", "n_heads", "head")
-        head_dim = self.named("d_k", "head_dim", "d_head", "d_v", "dk")
+        # Megatron writes heads per partition `np` and the head size `hn`.
+        heads = self.named("heads", "num_heads", "n_heads", "head", "nh", "np", "n_head")
+        head_dim = self.named("d_k", "head_dim", "d_head", "d_v", "dk", "hn", "hd", "head_size", "dh")
         if heads and head_dim and heads.is_int and head_dim.is_int:
             return heads.value, head_dim.value  # type: ignore[return-value]
         return None

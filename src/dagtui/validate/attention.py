@@ -215,7 +215,8 @@ _CORE_INPUTS = (
 
 @rule("ATT003", "attention", Severity.ERROR, "Head arithmetic disagrees with the hidden size or TP split")
 def heads(ctx: Context):
-    """Heads x d_k equals the hidden size, and under TP each rank holds heads/TP heads.
+    """Heads x d_k equals the hidden size, and under TP each rank holds heads/TP heads (a node drawn
+    once for the whole TP group shows what one rank holds).
 
     Why: a projection whose heads x d_k is not H (or H/TP on a TP rank) cannot be the model's
     attention; a TP rank holding all heads means the split was not applied.
@@ -230,22 +231,23 @@ def heads(ctx: Context):
     total_heads = ctx.spec.heads if ctx.spec and ctx.spec.heads else None
     widths, kv_widths, kv_counts = _spec_widths(ctx, tp)
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
-    copies: dict[tuple[Op, int | None], int] = defaultdict(int)  # how many shards of an operator a layer draws
-    drawn_width: dict[tuple[Op, int | None], int] = defaultdict(int)  # the heads x d_k its shards hold together
+    # How many shards of an operator a layer draws, per DP replica (each replica holds all the heads).
+    copies: dict[tuple[Op, int | None, int, int], int] = defaultdict(int)
+    drawn_width: dict[tuple[Op, int | None, int, int], int] = defaultdict(int)  # the heads x d_k its shards hold together
     for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.SPLIT):
         node = ctx.nodes[node_id]
-        copies[(node.op, node.layer)] += 1
+        copies[_shard_key(node)] += 1
         for shape in node.outputs[:1]:
             pair = shape.heads_split_from(node.inputs[0]) if node.inputs and node.op in _PROJECTIONS else shape.heads_and_head_dim()
             if pair:
                 groups[pair].append(node_id)
-                drawn_width[(node.op, node.layer)] += pair[0] * pair[1]
+                drawn_width[_shard_key(node)] += pair[0] * pair[1]
     yield from _head_size_within_layers(ctx)
     if full is None:
         return
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
-        shards = max(copies[(ctx.nodes[n].op, ctx.nodes[n].layer)] for n in nodes)
+        shards = max(copies[_shard_key(ctx.nodes[n])] for n in nodes)
         drawn_tp = ctx.drawn_below_declared("tp") or 1  # the degree the drawing shows, where it disagrees (STG002)
         per_rank = {full.value} | {full.value // d for d in (tp, shards, shown_tp, drawn_tp) if d > 1 and full.value % d == 0}
         if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
@@ -258,18 +260,29 @@ def heads(ctx: Context):
         # Heads spread unevenly over the GPUs (8 with 3 heads and 4 with 2 of 32): with no TP degree, where
         # the layer's copies together hold the hidden size, each rank's heads x d_k is its share.
         uneven = (tp == 1 and shards > 1 and product < full.value
-                  and all(drawn_width[(ctx.nodes[n].op, ctx.nodes[n].layer)] == full.value for n in nodes))
+                  and all(drawn_width[_shard_key(ctx.nodes[n])] == full.value for n in nodes))
         if product not in per_rank and not uneven:
             splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)
             problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value} nor {splits}"
                             if splits else f"{head_count} x {head_dim} = {product}, which is not the hidden size {full.value}")
         if key_value and head_count in kv_counts:
             pass  # grouped-query attention: a rank holds its share of the KV heads
-        elif tp > 1 and total_heads and head_count != total_heads // tp:
+        elif tp > 1 and total_heads and head_count not in _heads_a_rank_shows(ctx, nodes, total_heads, tp):
             problems.append(f"a TP{tp} rank holds {total_heads}/{tp} = {total_heads // tp} heads, not {head_count}")
         elif tp > 1 and ctx.declared("tp") and not total_heads and product == full.value and shards > 1:
             problems.append(f"each of the {shards} TP{tp} shards drawn shows the full {head_count} heads; a rank holds 1/{tp} of them")
-        if problems:
+        group_nodes = [n for n in nodes if _drawn_for_the_group(ctx.nodes[n], tp)]
+        if tp > 1 and ctx.declared("tp") and group_nodes and product in (full.value, 3 * full.value) and head_count % tp == 0:
+            yield heads.finding(
+                f"{len(group_nodes)} projection(s) drawn once for a TP group show all {head_count} heads "
+                f"({node_list(group_nodes)}){ctx.in_layers(group_nodes)}: under {ctx.degree_text('tp')} each rank holds "
+                f"{head_count // tp} of them.",
+                nodes=group_nodes, key=f"ATT003:group:{head_count}x{head_dim}", severity=Severity.WARNING,
+                title="One node for the TP group shows all heads",
+                fix="Show per-rank shapes (heads/TP heads) on a node drawn once for the TP group, or draw one node per TP rank.",
+            )
+            nodes = [n for n in nodes if n not in group_nodes]  # said once, above
+        if problems and nodes:
             yield heads.finding(
                 f"{node_list(nodes)} output heads={head_count}, d_k={head_dim}: " + "; and ".join(problems)
                 + f" (hidden size {full.value}, {full.source}).",
@@ -277,6 +290,27 @@ def heads(ctx: Context):
                 severity=Severity.WARNING if full.guessed else ctx.severity_for(("tp",), nodes, Severity.ERROR),
                 fix=f"Give each TP rank heads/TP heads of d_k = H/heads, so that heads x d_k = {full.value // tp if tp > 1 else full.value} per rank.",
             )
+
+
+def _heads_a_rank_shows(ctx: Context, nodes: list[str], total_heads: int, tp: int) -> set[int]:
+    """The head count a TP rank's projection may show: heads/TP, and for a fused QKV the Q, K and
+    V heads side by side (3 x heads/TP, or (heads + 2 kv_heads)/TP under grouped-query attention)."""
+    counts = {total_heads // tp}
+    if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):
+        kv = ctx.spec.kv_head_count if ctx.spec and ctx.spec.kv_head_count else total_heads
+        counts |= {3 * total_heads // tp, (total_heads + 2 * kv) // tp}
+    return counts
+
+
+def _drawn_for_the_group(node: NodeInfo, tp: int) -> bool:
+    """A projection drawn once for its TP group: placed on the group's GPUs, naming no TP rank."""
+    return node.op in _PROJECTIONS and len(node.gpus) >= tp and not node.rank("tp")
+
+
+def _shard_key(node: NodeInfo) -> tuple[Op, int | None, int, int]:
+    """An operator's copies in one layer, per DP replica and per EP rank (attention placed with an EP
+    rank runs data-parallel over the EP ranks: each holds all the heads, split over its TP ranks)."""
+    return node.op, node.layer, min(node.rank("dp"), default=0), min(node.rank("ep"), default=0)
 
 
 _HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)

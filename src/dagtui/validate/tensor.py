@@ -343,32 +343,3 @@ def ranks_share_gpu(ctx: Context):
             f"{len(shared)} operator(s) place several TP ranks on one GPU{ctx.in_layers(nodes)}: " + "; ".join(details) + ".",
             nodes=nodes, details=details, fix="Give each TP rank of a group its own GPU.",
         )
-
-
-@rule("TEN007", "tensor", Severity.WARNING, "One node for the TP group shows unsharded shapes")
-def group_node_unsharded(ctx: Context):
-    """An operator drawn once for the whole TP group (one node on all the group's GPUs) shows what
-    one rank holds: heads/TP heads after a Q, K, V or fused QKV projection, not all of them.
-
-    Why: shapes are how a reviewer checks the split; a TP8 node showing all heads reads as an
-    operator every rank runs in full, and the collective sizes around it cannot be checked.
-    Example: `QKV Projection / Output: [batch=8, seq=1024, heads=32, d_k=128] / GPU: 0-7` under TP8.
-    Fix: Show the per-rank shapes on a node drawn once for the group (heads/TP heads), or draw one node per TP rank.
-    """
-    tp, full = ctx.degree("tp"), ctx.hidden
-    if not tp or tp == 1 or not ctx.declared("tp") or full is None:
-        return
-    whole = []
-    for node_id in ctx.deployment.nodes_of_op(*_COLUMN_PARALLEL):
-        node = ctx.nodes[node_id]
-        if len(node.gpus) < tp or node.rank("tp") or not node.outputs:
-            continue  # a per-rank node, or a node not placed on a whole TP group
-        heads = node.outputs[0].heads_split_from(node.inputs[0]) if node.inputs else node.outputs[0].heads_and_head_dim()
-        if heads and heads[0] * heads[1] in (full.value, 3 * full.value) and heads[0] % tp == 0:
-            whole.append(node_id)
-    if whole:
-        yield group_node_unsharded.finding(
-            f"{len(whole)} projection(s) drawn once for a TP group show all heads ({node_list(whole)}){ctx.in_layers(whole)}: "
-            f"under {ctx.degree_text('tp')} each rank holds 1/{tp} of them.",
-            nodes=whole, fix="Show per-rank shapes (heads/TP heads) on a node drawn once for the TP group.",
-        )
