@@ -107,7 +107,8 @@ _RULES: list[tuple[Op, str]] = [
     (Op.Q_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:q|query)\)?\s*$"),
     (Op.K_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:k|key)\)?\s*$"),
     (Op.V_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:v|value)\)?\s*$"),  # "QKV Linear Split": the projection, its output split by head
-    (Op.KV_CACHE, r"kv[-_ ]?cache|\b[kv][-_ ]cache\b|\bkv[-_ ]?(?:read|write|store|load)|^[kv][-_ ](?:read|write|store|load|append)\b"),
+    # A product with the cache (`scores = q @ k_cache^T`, `probs @ v_cache`) is attention, not the cache.
+    (Op.KV_CACHE, r"^(?!.*(?:@|\bscores?\b|\bprobs?\b|softmax)).*(?:kv[-_ ]?cache|\b[kv][-_ ]cache\b|\bkv[-_ ]?(?:read|write|store|load)|^[kv][-_ ](?:read|write|store|load|append)\b)"),
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
@@ -128,9 +129,9 @@ _RULES: list[tuple[Op, str]] = [
     (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bsum[-_]k\b|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit(?:\b|_)|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
-    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|scores?\s*[x×*@·]\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
+    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|(?:scores?|probs?)\s*[x×*@·]\s*v(?:[-_ ]?cache)?\b|\b(?:probs?|p|scores?)\s*,\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
     (Op.SOFTMAX, r"softmax"),
-    (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b"),
+    (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b|k\s*\^\s*t\b|kᵀ|\bbaddbmm\b"),  # `baddbmm(Q,K^T)`
     (Op.ATTN_CORE, r"dot[-_ ]?product|flash[-_ ]?attn|flash[-_ ]?attention|\bsdpa\b|attention\s*(?:computation|compute|kernel|core)"),
     (Op.QKV_PROJ, r"qkv|\bq\s*[/,]\s*k\s*[/,]\s*v\b"),
     (Op.Q_PROJ, r"\bq[-_ ]?(?:proj|projection|linear)|\bquery\b|\bq\b|(?:attn|wq)[-_]q\b|\bw[-_]?q\b"),

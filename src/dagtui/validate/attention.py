@@ -133,6 +133,8 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
             add(node, "sum-without-v", [node], f"`{node}` has no V input")
         for qk in sorted(n for n in upstream if ctx.nodes[n].op in _QK_OPS):
             add(node, "qk-into-sum", [qk, node], f"`{qk}` -> `{node}`")
+        for source in sorted(p for p in ctx.deployment.graph.predecessors(node) if _edge_tensors(ctx).get((p, node)) in ("Q", "K")):
+            add(node, "qk-into-sum", [source, node], f"`{source}` -> `{node}` (edge labelled {_edge_tensors(ctx)[(source, node)]})")
     for node in ctx.deployment.nodes_of_op(Op.SOFTMAX):
         downstream = consumers(ctx, node)
         if any(ctx.nodes[n].op in (Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE) for n in downstream):
@@ -146,10 +148,13 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         else:
             add(node, "no-weighted-sum", [node, *targets], f"`{node}` meets no V before the output{goes}")
     _core_and_projection_faults(ctx, add)
+    tensors = _edge_tensors(ctx)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
         upstream = feeders(ctx, node)
         for v in sorted(n for n in upstream if ctx.nodes[n].op is Op.V_PROJ):
             add(node, "v-into-score", [v, node], f"`{v}` -> `{node}`")
+        for source in sorted(p for p in ctx.deployment.graph.predecessors(node) if tensors.get((p, node)) == "V"):
+            add(node, "v-into-score", [source, node], f"`{source}` -> `{node}` (edge labelled V)")
         ops = {ctx.nodes[n].op for n in upstream}
         keys = {Op.K_PROJ, Op.KV_CACHE, Op.QKV_PROJ}
         if upstream and not ((Op.Q_PROJ in ops or Op.QKV_PROJ in ops) and ops & keys):
@@ -197,6 +202,22 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
         outside = sorted(n for n in consumers_of if ctx.nodes[n].op in _AFTER_ATTENTION)
         if outside and not attending:
             add(node, "qkv-outside-attention", [node, *outside], f"`{node}` goes to {node_list(outside)}")
+
+
+def _edge_tensors(ctx: Context) -> dict[tuple[str, str], str]:
+    """Edges a fused QKV's split labels with the tensor they carry (`split -> score [label="V"]`):
+    Q, K or V by edge, where no node names it (found once per file)."""
+    def read(ctx: Context) -> dict[tuple[str, str], str]:
+        named: dict[tuple[str, str], str] = {}
+        for edge in ctx.deployment.edges:
+            tensor = _TENSOR_LABELS.get(edge.attrs.get("label", "").strip().strip('"').lower())
+            if tensor:
+                named[(edge.source, edge.target)] = tensor
+        return named
+    return ctx.shared("edge_tensors", read)
+
+
+_TENSOR_LABELS = {"q": "Q", "query": "Q", "k": "K", "key": "K", "v": "V", "value": "V"}
 
 
 def _brings_kv(node: NodeInfo) -> bool:
