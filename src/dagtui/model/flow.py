@@ -86,7 +86,7 @@ def _rename(node: NodeInfo, op: Op) -> None:
 
 _MLP_WORDS = re.compile(r"mlp|ffn|feed|\bup\b|down|gate|expert|fc\d|gelu|silu|swiglu|relu|activation", re.IGNORECASE)
 _NAMES_INPUT = re.compile(r"\binputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)  # `MLP Input`, `Model Input (token ids)`
-_NAMES_OUTPUT = re.compile(r"\boutputs?\b(?:\s*\([^)]*\))?\s*$", re.IGNORECASE)
+_NAMES_OUTPUT = re.compile(r"\boutputs?\b(?:\s*\([^)]*\))?\s*$|\((?:model|graph|final)\s+outputs?\)\s*$", re.IGNORECASE)
 # "Output Logits" as the last node is the graph's sink (an LM head folded into it is SHP003's), not a
 # projection; "Output Projection" and "Output Layer" name operators.
 _STARTS_OUTPUT = re.compile(r"^(?:model\s+|final\s+)?outputs?\b(?!.*(?:proj|layer|linear|norm|dense))", re.IGNORECASE)

@@ -16,7 +16,7 @@ _PLACEHOLDER = re.compile(
 # `TP3`, `TP 3`, `TP0-TP7`, `EP0-63`; never `TP=8` (a degree: see strategy.degree_spans).
 # Delimited by anything but letters and digits: `PP0_TP1` names two ranks.
 _RANK_RANGE = re.compile(
-    r"(?<![A-Za-z0-9])(EP|TP|PP|DP|SP|CP)[_ ]?(?:rank[_ ]?)?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ ]?)?(\d+))?(?![A-Za-z0-9])", re.IGNORECASE,
+    r"(?<![A-Za-z0-9])(EP|TP|PP|DP|SP|CP)[_ ]?(?:rank[_ ]?\s*[=:]?\s*)?(\d+)(?:\s*(?:-|–|to)\s*(?:\1[_ ]?)?(\d+))?(?![A-Za-z0-9])", re.IGNORECASE,
 )
 # At most eight axes a side: unbounded, a long run of `EP1_EP1_...` is re-read from each of its
 # positions (quadratic); no rank names more axes than there are.
@@ -163,9 +163,10 @@ def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: fro
             if values != frozenset({len(gpus)}) or (axis not in alone and min(gpus) != 0)}
 
 
-# `Rank 5` is a GPU; `PP rank 0`, `TP rank 3` name a rank within one parallel axis, not a GPU.
+# `Rank 5` is a GPU; `PP rank 0`, `TP rank 3` name a rank within one parallel axis, not a GPU;
+# `Each GPU: 25% compute` names a share, not GPU 25.
 _INLINE_GPU = re.compile(
-    r"\b(?:gpus?|devices?|cuda|(?<!pp )(?<!tp )(?<!ep )(?<!dp )(?<!pipeline )(?<!tensor )(?<!expert )(?<!data )rank)\s*[-_:#]?\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?:\s*,\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
+    r"\b(?:gpus?|devices?|cuda|(?<!pp )(?<!tp )(?<!ep )(?<!dp )(?<!pipeline )(?<!tensor )(?<!expert )(?<!data )rank)\s*[-_:#]?\s*\d+(?![\d.]|\s*%)(?:\s*(?:-|–|to)\s*\d+)?(?:\s*,\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
     re.IGNORECASE,
 )
 

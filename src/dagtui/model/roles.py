@@ -20,6 +20,8 @@ _LAYER_RANGE = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)
 _LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
 # `Layer 3`, or a one-layer list `layers [3]`.
 _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)
+# `[L00-L01]`, `L4-L7`: a range of layers written with their `L` prefix.
+_L_RANGE = re.compile(r"(?<![A-Za-z])L(\d+)\s*(?:-|–|to|\.\.)\s*L(\d+)\b")
 _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 
 
@@ -60,7 +62,7 @@ def _bounded(digits: str) -> int | None:
 def claimed_layers(text: str) -> list[int] | None:
     """Layers a stage claims: `Layers 0-7`, `Layers: 0,1`, `(Layer 0)`; None when it claims none
     or names a layer past MAX_INDEX (see `layer_claim_beyond_bounds`)."""
-    match = _LAYER_RANGE.search(text)
+    match = _LAYER_RANGE.search(text) or _L_RANGE.search(text)
     if match:
         low, high = _bounded(match.group(1)), _bounded(match.group(2))
         if low is None or high is None:
@@ -97,9 +99,26 @@ _EXPERT_COUNT = re.compile(
     r"(?:num[-_ ]?experts|n[-_]experts|total[-_ ]experts|expert[-_ ]count|experts)\s*[=:]\s*(\d+)"
     r"|top[-_ ]?\d+\s+(?:of|from|among)\s+(\d+)"
     # never a count per GPU or of copies: `8 experts per GPU`, `8 Expert Instances per GPU`
-    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:/|(?:per|each|on\s+each|instances?|replicas?|copies|shards?)\b))",
+    # nor the value of the key before (`ffn=5632 experts=8`)
+    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:/|[=:]|(?:per|each|on\s+each|instances?|replicas?|copies|shards?)\b))",
     re.IGNORECASE,
 )
+
+
+def heads_stated(lines: list[str]) -> tuple[int, int] | None:
+    """(heads, head size) a label states in words rather than as shape dimensions: `heads=8
+    head_dim=128`, `Heads: 4 of 16 per rank, head_dim: 64`, `heads per rank: 8 of 16`."""
+    text = " ".join(lines)
+    heads, size = _HEADS_STATED.search(text), _HEAD_SIZE_STATED.search(text)
+    if heads and size:
+        count, dim = _bounded(heads.group(1)), _bounded(size.group(1))
+        if count and dim:
+            return count, dim
+    return None
+
+
+_HEADS_STATED = re.compile(r"\bheads?(?:\s+per\s+rank)?\s*[=:]\s*(\d+)", re.IGNORECASE)
+_HEAD_SIZE_STATED = re.compile(r"\b(?:head[-_ ]?dim|d_k|dk|d_head|head[-_ ]size)\s*[=:]\s*(\d+)", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=65536)

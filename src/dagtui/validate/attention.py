@@ -9,6 +9,7 @@ from collections import defaultdict
 from dagtui.model.flow import nearest, passes_through
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import ATTENTION_OPS, Op
+from dagtui.model.roles import heads_stated
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -260,6 +261,8 @@ def heads(ctx: Context):
         copies[_shard_key(node)] += 1
         for shape in node.outputs[:1]:
             pair = shape.heads_split_from(node.inputs[0]) if node.inputs and node.op in _PROJECTIONS else shape.heads_and_head_dim()
+            if pair is None and node.op in _PROJECTIONS:
+                pair = heads_stated(node.label)  # `heads=8 head_dim=128` on a line of its own
             if pair:
                 groups[pair].append(node_id)
                 drawn_width[_shard_key(node)] += pair[0] * pair[1]

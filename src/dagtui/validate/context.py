@@ -15,7 +15,7 @@ from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.model.roles import expert_count_in, top_k_in
-from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES
+from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES, Shape
 from dagtui.model.spec import ModelSpec
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
@@ -151,7 +151,7 @@ class Context:
             consumed = node.op in _STREAM_INPUT_OPS
             shapes = node.inputs if consumed else [*node.inputs, *node.outputs]
             for shape in shapes:
-                hidden = shape.hidden()
+                hidden = shape.hidden() or _token_rows_width(shape, node)
                 if not hidden or shape.named(*VOCAB_NAMES) is not None:
                     continue
                 # What reaches the output is logits unless it says hidden.
@@ -299,6 +299,16 @@ _TP_OPERATORS = frozenset({Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PR
                            Op.ATTN_WEIGHTED_SUM, Op.MLP})
 
 
+def _token_rows_width(shape: Shape, node: NodeInfo) -> int | None:
+    """The width of `[tokens, hidden]` rows (batch and sequence flattened) where the stream is
+    drawn so: the input and output of a norm or residual add, what an embedding emits."""
+    if len(shape.dims) != 2 or not shape.all_int or any(dim.name for dim in shape.dims):
+        return None
+    if node.op in _STREAM_OPS or (node.op is Op.EMBEDDING and shape in node.outputs):
+        return int(shape.values[1])
+    return None
+
+
 def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
     declared = ctx.degree(axis)
     if axis not in ("tp", "ep") or not declared or declared < 3 or not ctx.declared(axis):
@@ -327,9 +337,11 @@ def _shards_of(ctx: Context, degree: int) -> bool:
         return False
     for node in ctx.nodes.values():
         if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ) and node.rank("tp") and node.outputs and node.inputs:
-            pair = node.outputs[0].heads_split_from(node.inputs[0])
-            if pair:
-                return pair[0] * pair[1] == full.value // degree
+            output = node.outputs[0]
+            pair = output.heads_split_from(node.inputs[0])
+            width = pair[0] * pair[1] if pair else output.values[-1] if len(output.dims) == 3 and output.all_int else None
+            if width:
+                return width == full.value // degree
     return False
 
 

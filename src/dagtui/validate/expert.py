@@ -370,8 +370,12 @@ def gate_first(ctx: Context):
     gated: set[str] = set()
     # Gates, dispatch nodes and parallelograms dagtui cannot name ("Token Distributor") route tokens;
     # a stage marker or a split does not.
+    # Where the file draws gates, a layer's gate is one of them: a token slice or an all-to-all
+    # dispatch in a layer that lost its gate routes nothing.
+    gates_drawn = bool(ctx.deployment.nodes_of_op(Op.GATE))
     routers = [n for n, node in ctx.nodes.items()
-               if node.op in (Op.GATE, Op.DISPATCH) or (node.kind is Kind.ROUTING and node.op is Op.UNKNOWN)]
+               if node.op is Op.GATE or (node.op is Op.DISPATCH and not (gates_drawn and node.is_communication))
+               or (node.kind is Kind.ROUTING and node.op is Op.UNKNOWN and not gates_drawn)]
     # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts;
     # and it routes to the experts a few steps on, not to everything downstream. One search from
     # all routers, a node expanded again only when reached with more hops to spare.

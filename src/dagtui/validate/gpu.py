@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from dagtui.model.operators import Kind, Op
+from dagtui.model.operators import MOE_OPS, Kind, Op
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
@@ -83,7 +83,10 @@ def out_of_range(ctx: Context):
     Example: `GPU: 64` under EP8-TP4-PP2-DP1 (64 GPUs: ids 0-63).
     Fix: Renumber the GPUs within the strategy's count, or correct the strategy.
     """
-    count = ctx.deployment.strategy.gpu_count
+    strategy = ctx.deployment.strategy
+    count, assumed = strategy.gpu_count, ""
+    if not count and _one_replica_drawn(ctx):
+        count, assumed = _count_without_dp(ctx), "; DP is stated nowhere and no replica is drawn, so DP1"
     if not count:
         return
     beyond = [n for n, info in ctx.nodes.items() if info.gpus and max(info.gpus) >= count]
@@ -92,10 +95,25 @@ def out_of_range(ctx: Context):
         axes = ("ep", "tp", "pp", "dp")
         yield out_of_range.finding(
             f"{len(beyond)} node(s) use GPU id(s) {compact_ranges(ids)}, beyond the {count} GPUs of "
-            f"{ctx.deployment.strategy.label()} (ids 0-{count - 1}): {node_list(beyond)}.",
-            nodes=beyond, severity=ctx.severity_for(axes, beyond, Severity.ERROR),
+            f"{strategy.label()} (ids 0-{count - 1}{assumed}): {node_list(beyond)}.",
+            nodes=beyond, severity=Severity.WARNING if assumed else ctx.severity_for(axes, beyond, Severity.ERROR),
             fix="Renumber the GPUs within the strategy's count, or correct the strategy.",
         )
+
+
+def _one_replica_drawn(ctx: Context) -> bool:
+    """DP unknown, every other degree stated, and the drawing shows no DP rank or replica."""
+    strategy = ctx.deployment.strategy
+    dense = strategy.degrees.get("ep") == 1 and not ctx.deployment.nodes_of_op(*MOE_OPS)  # EP1: no experts drawn
+    return (strategy.degrees.get("dp") is None and all(strategy.is_declared(axis) for axis in ("tp", "pp"))
+            and (strategy.is_declared("ep") or dense)
+            and not any(node.rank("dp") for node in ctx.nodes.values())
+            and not any(stage.replica for stage in ctx.deployment.stages))
+
+
+def _count_without_dp(ctx: Context) -> int:
+    degrees = ctx.deployment.strategy.degrees
+    return (degrees.get("ep") or 1) * (degrees.get("tp") or 1) * (degrees.get("pp") or 1)
 
 
 @rule("GPU003", "gpu", Severity.ERROR, "Pipeline stages share GPUs")

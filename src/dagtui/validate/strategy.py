@@ -24,6 +24,10 @@ def _highest_ranks(ctx: Context, axes: tuple[str, ...]) -> dict[str, tuple[int, 
     return best
 
 
+def _draws_rank_zero(ctx: Context, axis: str) -> bool:
+    return any(0 in node.rank(axis) for node in ctx.nodes.values())
+
+
 # The rules that cannot run without an axis's degree (STG001 names them when it is unknown).
 _NEEDS = {
     "ep": ("EXP001", "EXP002", "EXP005", "GPU002"),
@@ -106,6 +110,8 @@ def degrees_vs_drawn(ctx: Context):
     for axis in axes:
         declared = ctx.degree(axis)
         highest = highest_ranks.get(axis)
+        if axis == "dp" and highest and highest[0] == declared and not _draws_rank_zero(ctx, axis):
+            continue  # replicas numbered from 1 (`dp1_`, `dp2_` under DP2)
         if highest and declared is not None and highest[0] >= declared:
             yield degrees_vs_drawn.finding(
                 f"{axis.upper()} rank {highest[0]} is drawn (at `{highest[1]}`) but the strategy declares "

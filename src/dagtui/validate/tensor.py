@@ -35,21 +35,21 @@ def tp_ranks(ctx: Context):
     if not tp or tp == 1 or ctx.drawn_below_declared("tp"):
         return  # (every operator on the same fewer ranks: the declared degree disagrees, STG002)
     # Per DP replica drawn (and phase: prefill and decode draw a layer each): each has its own TP group.
-    drawn: dict[tuple[int, str, int | None, Op], set[int]] = defaultdict(set)
-    members: dict[tuple[int, str, int | None, Op], list[str]] = defaultdict(list)
+    drawn: dict[tuple[int, int, str, int | None, Op], set[int]] = defaultdict(set)
+    members: dict[tuple[int, int, str, int | None, Op], list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
         if (node.op in TP_OPS or node.op in _SAME_ROLE) and node.rank("tp"):
-            key = (min(node.rank("dp"), default=0), _phase(node), node.layer, _SAME_ROLE.get(node.op, node.op))
+            key = (*_group_of(node), node.layer, _SAME_ROLE.get(node.op, node.op))
             drawn[key] |= node.rank("tp")
             members[key].append(node_id)
-    short: dict[frozenset[int], list[tuple[int, str, int | None, Op]]] = defaultdict(list)
+    short: dict[frozenset[int], list[tuple[int, int, str, int | None, Op]]] = defaultdict(list)
     for key, ranks in drawn.items():
         if not ranks >= set(range(tp)):
             short[frozenset(ranks)].append(key)
     for group, keys in short.items():
         nodes = [n for key in keys for n in members[key]]
-        layers = sorted({key[2] for key in keys if key[2] is not None})
-        ops = sorted({key[3].value for key in keys})
+        layers = sorted({key[3] for key in keys if key[3] is not None})
+        ops = sorted({key[4].value for key in keys})
         yield tp_ranks.finding(
             f"{', '.join(ops)} of layer(s) {compact_ranges(layers) or '(no layer named)'} appear for TP rank(s) "
             f"{compact_ranges(group)} only, of {ctx.degree_text('tp')}: rank(s) {compact_ranges(set(range(tp)) - group)} are missing.",
@@ -65,26 +65,26 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     on fewer GPUs than the same operator's other group nodes (`K Projection` on GPUs 0-2 beside
     Q and V on 0-3): judged against the file's own pattern, operator by operator. Where no TP rank
     is named, the copies' GPUs stand for the ranks they cover."""
-    ranks_of: dict[tuple[int, str, int | None, Op, str], set[int]] = defaultdict(set)
-    nodes_of: dict[tuple[int, str, int | None, Op, str], list[str]] = defaultdict(list)
+    ranks_of: dict[tuple[int, int, str, int | None, Op, str], set[int]] = defaultdict(set)
+    nodes_of: dict[tuple[int, int, str, int | None, Op, str], list[str]] = defaultdict(list)
     for node_id, node in ctx.nodes.items():
         if node.op in TP_OPS and node_id not in reported:
             covered = node.rank("tp") or node.gpus  # where no TP rank is named, the GPUs the copies cover
             if covered:
-                key = (min(node.rank("dp"), default=0), _phase(node), node.layer, node.op, _DIGITS.sub("#", node.title.lower()))
+                key = (*_group_of(node), node.layer, node.op, _DIGITS.sub("#", node.title.lower()))
                 ranks_of[key] |= covered
                 nodes_of[key].append(node_id)
     full: dict[tuple[Op, str], int] = defaultdict(int)
     shorts: dict[tuple[Op, str], int] = defaultdict(int)
-    for (_, _, _, op, template), covering in ranks_of.items():
+    for (_, _, _, _, op, template), covering in ranks_of.items():
         (full if len(covering) >= tp else shorts)[(op, template)] += 1
     # The pattern is the file's: the copies on all ranks outnumber those on fewer (at least one each).
     short = [(key, ranks) for key, ranks in ranks_of.items()
-             if len(ranks) < tp and full[(key[3], key[4])] >= shorts[(key[3], key[4])]]
+             if len(ranks) < tp and full[(key[4], key[5])] >= shorts[(key[4], key[5])]]
     if not short:
         return
     nodes = [n for key, _ in short for n in nodes_of[key]]
-    texts = [f"`{nodes_of[key][0]}` ({key[3].value}, layer {key[2] if key[2] is not None else '?'}) on {len(ranks)} of "
+    texts = [f"`{nodes_of[key][0]}` ({key[4].value}, layer {key[3] if key[3] is not None else '?'}) on {len(ranks)} of "
              f"{tp} ranks" for key, ranks in short[:4]]
     yield tp_ranks.finding(
         f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator covers all {tp} TP ranks "
@@ -92,6 +92,12 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
         nodes=nodes, key="TEN001:copies", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
         fix=f"Draw the operator for all {tp} TP ranks, as the file does in its other layers.",
     )
+
+
+def _group_of(node: NodeInfo) -> tuple[int, int, str]:
+    """Which TP group's copy a node is: its DP replica, its EP rank (attention drawn per EP rank
+    runs data-parallel over them, each EP rank with TP ranks of its own) and its phase."""
+    return min(node.rank("dp"), default=0), min(node.rank("ep"), default=0), _phase(node)
 
 
 def _phase(node: NodeInfo) -> str:
