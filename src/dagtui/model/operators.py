@@ -129,7 +129,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bmoe[-_ ]?(?:reduce|sum)\b|\bsum[-_]k\b|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit(?:\b|_)|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
-    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|(?:scores?|probs?)\s*[x×*@·]\s*v(?:[-_ ]?cache)?\b|\b(?:probs?|p|scores?)\s*,\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\bsv\b"),
+    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|(?:scores?|probs?)\s*[x×*@·]\s*v(?:[-_ ]?cache)?\b|\b(?:probs?|p|scores?)\s*,\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\b(?:sv|pv|av)\b"),
     (Op.SOFTMAX, r"softmax"),
     (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b|k\s*\^\s*t\b|kᵀ|\bbaddbmm\b"),  # `baddbmm(Q,K^T)`
     (Op.ATTN_CORE, r"dot[-_ ]?product|flash[-_ ]?attn|flash[-_ ]?attention|\bsdpa\b|attention\s*(?:computation|compute|kernel|core)"),
@@ -187,8 +187,15 @@ def _operator_of_id_template(masked_id: str) -> Op:
 
 @functools.lru_cache(maxsize=16384)
 def _operator_of_template(masked: str) -> Op:
+    op = _first_rule(masked)
+    if op is Op.UNKNOWN and "_" in masked:
+        op = _first_rule(masked.replace("_", " "))  # `qk_matmul`, `pv_matmul`: snake-case words
+    return op
+
+
+def _first_rule(text: str) -> Op:
     for op, pattern in RULES:
-        if pattern.search(masked):
+        if pattern.search(text):
             return op
     return Op.UNKNOWN
 

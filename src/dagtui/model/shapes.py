@@ -117,11 +117,13 @@ class Shape:
         its input's hidden dimension: `[b, s, H]` -> `[b, s, heads, d_k]` or `[b, heads, s, d_k]`
         (positional dimensions, `[4, 512, 4, 64]` from `[4, 512, 1024]`)."""
         named = self.heads_and_head_dim()
-        if named or len(self.dims) != 4 or len(source.dims) != 3 or not self.all_int or not source.all_int:
+        if named or not self.all_int or not source.all_int or any(dim.name for dim in self.dims):
             return named
-        if any(dim.name for dim in self.dims):
-            return None
         out, into = self.values, source.values
+        if len(out) == 3 and len(into) == 2:  # `[tokens, width]` -> `[tokens, heads, d_k]`
+            return (int(out[1]), int(out[2])) if out[0] == into[0] else None
+        if len(out) != 4 or len(into) != 3:
+            return None
         if out[:2] == into[:2]:
             return int(out[2]), int(out[3])
         if out[0] == into[0] and out[2] == into[1]:

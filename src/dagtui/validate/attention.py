@@ -50,6 +50,7 @@ def monolithic(ctx: Context):
     """
     # A box is what a label says; an id only an edge mentions is STR005's to report.
     boxes = [node for node in ctx.deployment.nodes_of_op(Op.ATTENTION) if ctx.nodes[node].label]
+    boxes += _cores_where_others_decompose(ctx)
     if not boxes:
         return
     yield monolithic.finding(
@@ -59,6 +60,25 @@ def monolithic(ctx: Context):
         fix="Decompose attention into Q/K/V projections, score, softmax, weighted sum (x V) and output "
         "projection, with the all-reduce after the row-parallel projection.",
     )
+
+
+def _cores_where_others_decompose(ctx: Context) -> list[str]:
+    """Fused cores of layers that draw no score or softmax, in a file whose other layers draw
+    them: there the layer's attention is one box among decomposed ones (a fused core is fine where
+    the file draws its attention so throughout)."""
+    decomposed = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.ATTN_SCORE, Op.SOFTMAX)))
+    if not decomposed:
+        return []
+    return [node for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE)
+            if ctx.nodes[node].label and ctx.nodes[node].layer is not None and ctx.nodes[node].layer not in decomposed
+            and not _names_scores(ctx.nodes[node])]  # scores with no softmax after them: ATT002's
+
+
+def _names_scores(node: NodeInfo) -> bool:
+    return _SCORE_WORDS.search(" ".join(node.label[:2]) or node.title) is not None  # `Layer 1` then `Attention Score`
+
+
+_SCORE_WORDS = re.compile(r"score|\bqk\b|q\s*[x×*@·]\s*k|k\s*\^\s*t\b|kᵀ", re.IGNORECASE)
 
 
 @rule("ATT002", "attention", Severity.ERROR, "Attention block wired incorrectly")
@@ -104,6 +124,7 @@ _SUMMARY = {
     "score-without-qk": "the attention score is not fed by both Q and K",
     "no-weighted-sum": "the softmax output never meets V: there is no weighted sum",
     "no-softmax": "no softmax is drawn: the raw scores weigh V",
+    "scores-without-softmax": "the scores go on with no softmax (and no weighted sum with V), unlike the file's other layers",
     "no-oproj": "the output projection is missing",
     "core-missing-inputs": "the attention core does not get all of Q, K and V",
     "projection-chain": "a Q/K/V projection is fed by another projection",
@@ -149,6 +170,13 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         else:
             add(node, "no-weighted-sum", [node, *targets], f"`{node}` meets no V before the output{goes}")
     _core_and_projection_faults(ctx, add)
+    layers_with_softmax = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.SOFTMAX)))
+    for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE):
+        # "Attention Score" read as a fused core (no softmax after it), in a layer with no softmax
+        # where the file's other layers draw theirs: the scores go on unnormalised, V unused.
+        layer = ctx.nodes[node].layer
+        if layers_with_softmax and layer is not None and layer not in layers_with_softmax and _names_scores(ctx.nodes[node]):
+            add(node, "scores-without-softmax", [node], f"`{node}` computes scores; its layer draws no softmax")
     tensors = _edge_tensors(ctx)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
         upstream = feeders(ctx, node)
@@ -206,16 +234,24 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
 
 
 def _edge_tensors(ctx: Context) -> dict[tuple[str, str], str]:
-    """Edges a fused QKV's split labels with the tensor they carry (`split -> score [label="V"]`):
-    Q, K or V by edge, where no node names it (found once per file)."""
+    """Edges that say which of Q, K and V they carry, where no projection node does (after a fused
+    QKV's split): labelled so (`split -> score [label="V"]`), or leaving a pass-through node named
+    for it (`reshape (v)`, `RotaryEmbedding (k)`). Found once per file."""
     def read(ctx: Context) -> dict[tuple[str, str], str]:
         named: dict[tuple[str, str], str] = {}
         for edge in ctx.deployment.edges:
             tensor = _TENSOR_LABELS.get(edge.attrs.get("label", "").strip().strip('"').lower())
+            source = ctx.nodes.get(edge.source)
+            if tensor is None and source is not None and passes_through(source):
+                role = _NAMED_TENSOR.search(source.title)
+                tensor = _TENSOR_LABELS.get(role.group(1).lower()) if role else None
             if tensor:
                 named[(edge.source, edge.target)] = tensor
         return named
     return ctx.shared("edge_tensors", read)
+
+
+_NAMED_TENSOR = re.compile(r"\(\s*(q|k|v|query|key|value)\s*\)\s*$", re.IGNORECASE)
 
 
 _TENSOR_LABELS = {"q": "Q", "query": "Q", "k": "K", "key": "K", "v": "V", "value": "V"}
@@ -254,13 +290,14 @@ def heads(ctx: Context):
     widths, kv_widths, kv_counts = _spec_widths(ctx, tp)
     groups: dict[tuple[int, int], list[str]] = defaultdict(list)
     # How many shards of an operator a layer draws, per DP replica (each replica holds all the heads).
-    copies: dict[tuple[Op, int | None, int, int], int] = defaultdict(int)
-    drawn_width: dict[tuple[Op, int | None, int, int], int] = defaultdict(int)  # the heads x d_k its shards hold together
-    for node_id in ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.SPLIT):
+    copies: dict[tuple[Op, str, int | None, int, int], int] = defaultdict(int)
+    drawn_width: dict[tuple[Op, str, int | None, int, int], int] = defaultdict(int)  # the heads x d_k its shards hold together
+    for node_id in [*ctx.deployment.nodes_of_op(*_HEAD_OPS, Op.SPLIT), *_named_head_splits(ctx)]:
         node = ctx.nodes[node_id]
         copies[_shard_key(node)] += 1
         for shape in node.outputs[:1]:
-            pair = shape.heads_split_from(node.inputs[0]) if node.inputs and node.op in _PROJECTIONS else shape.heads_and_head_dim()
+            splits_heads = node.op in _PROJECTIONS or node.op in (Op.RESHAPE, Op.ELEMENTWISE)
+            pair = shape.heads_split_from(node.inputs[0]) if node.inputs and splits_heads else shape.heads_and_head_dim()
             if pair is None and node.op in _PROJECTIONS:
                 pair = heads_stated(node.label)  # `heads=8 head_dim=128` on a line of its own
             if pair:
@@ -269,6 +306,15 @@ def heads(ctx: Context):
     yield from _head_size_within_layers(ctx)
     if full is None:
         return
+    if tp > 1 and ctx.declared("tp"):
+        whole = _full_width_ranks(ctx, tp, full.value)
+        if whole:
+            yield heads.finding(
+                f"{len(whole)} projection(s) of one TP rank output the full width ({node_list(whole)}){ctx.in_layers(whole)}: "
+                f"under {ctx.degree_text('tp')} a rank holds 1/{tp} of the heads, {full.value // tp} wide ({full.source}).",
+                nodes=whole, key="ATT003:rank-width", severity=Severity.WARNING, title="A TP rank's projection holds all heads",
+                fix=f"Give each TP rank's Q/K/V projection heads/TP heads: {full.value // tp} wide ({3 * full.value // tp} for a fused QKV).",
+            )
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
         shards = max(copies[_shard_key(ctx.nodes[n])] for n in nodes)
@@ -316,6 +362,28 @@ def heads(ctx: Context):
             )
 
 
+def _named_head_splits(ctx: Context) -> list[str]:
+    """Reshape and rotary nodes named for Q, K or V (`reshape (v)`, `RotaryEmbedding (q)`): where a
+    fused QKV's output is cut into heads, they show the heads a rank holds."""
+    return [n for n in ctx.deployment.nodes_of_op(Op.RESHAPE, Op.ELEMENTWISE) if _NAMED_TENSOR.search(ctx.nodes[n].title)]
+
+
+def _full_width_ranks(ctx: Context, tp: int, full: int) -> list[str]:
+    """Projections drawn for one TP rank (a rank named, one GPU) whose unnamed output is the full
+    width: H for Q, K or V, 3H for a fused QKV. A rank holds 1/TP of the heads."""
+    found = []
+    for node_id in ctx.deployment.nodes_of_op(*_PROJECTIONS):
+        node = ctx.nodes[node_id]
+        if not node.rank("tp") or len(node.gpus) > 1 or not node.outputs or not node.inputs:
+            continue
+        output = node.outputs[0]
+        if output.heads_split_from(node.inputs[0]) or len(output.dims) not in (2, 3) or not output.all_int:
+            continue
+        if output.values[-1] == (3 * full if node.op is Op.QKV_PROJ else full):
+            found.append(node_id)
+    return found
+
+
 def _heads_a_rank_shows(ctx: Context, nodes: list[str], total_heads: int, tp: int) -> set[int]:
     """The head count a TP rank's projection may show: heads/TP, and for a fused QKV the Q, K and
     V heads side by side (3 x heads/TP, or (heads + 2 kv_heads)/TP under grouped-query attention)."""
@@ -331,10 +399,13 @@ def _drawn_for_the_group(node: NodeInfo, tp: int) -> bool:
     return node.op in _PROJECTIONS and len(node.gpus) >= tp and not node.rank("tp")
 
 
-def _shard_key(node: NodeInfo) -> tuple[Op, int | None, int, int]:
+def _shard_key(node: NodeInfo) -> tuple[Op, str, int | None, int, int]:
     """An operator's copies in one layer, per DP replica and per EP rank (attention placed with an EP
-    rank runs data-parallel over the EP ranks: each holds all the heads, split over its TP ranks)."""
-    return node.op, node.layer, min(node.rank("dp"), default=0), min(node.rank("ep"), default=0)
+    rank runs data-parallel over the EP ranks: each holds all the heads, split over its TP ranks),
+    and per tensor a reshape or rotary names (`(q)` and `(k)` are two operators)."""
+    named = _NAMED_TENSOR.search(node.title)
+    return (node.op, named.group(1).lower() if named else "", node.layer, min(node.rank("dp"), default=0),
+            min(node.rank("ep"), default=0))
 
 
 _HEAD_OPS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_WEIGHTED_SUM)

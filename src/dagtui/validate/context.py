@@ -336,12 +336,13 @@ def _shards_of(ctx: Context, degree: int) -> bool:
     if full is None or full.value % degree:
         return False
     for node in ctx.nodes.values():
-        if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ) and node.rank("tp") and node.outputs and node.inputs:
+        if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ) and node.rank("tp") and node.outputs and node.inputs:
             output = node.outputs[0]
             pair = output.heads_split_from(node.inputs[0])
-            width = pair[0] * pair[1] if pair else output.values[-1] if len(output.dims) == 3 and output.all_int else None
-            if width:
-                return width == full.value // degree
+            width = pair[0] * pair[1] if pair else output.values[-1] if len(output.dims) in (2, 3) and output.all_int else None
+            if isinstance(width, int) and width:
+                fused = 3 if node.op is Op.QKV_PROJ else 1  # Q, K and V side by side
+                return width == fused * full.value // degree
     return False
 
 

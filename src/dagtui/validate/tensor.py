@@ -78,17 +78,22 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     shorts: dict[tuple[Op, str], int] = defaultdict(int)
     for (_, _, _, _, op, template), covering in ranks_of.items():
         (full if len(covering) >= tp else shorts)[(op, template)] += 1
-    # The pattern is the file's: the copies on all ranks outnumber those on fewer (at least one each).
-    short = [(key, ranks) for key, ranks in ranks_of.items()
-             if len(ranks) < tp and full[(key[4], key[5])] >= shorts[(key[4], key[5])]]
+    # The pattern is the file's: the copies on all ranks outnumber those on fewer (at least one each),
+    # or, where the operator has no copy elsewhere, the other operators of its kind beside it in the
+    # same TP group name all the ranks (`GATE_PROJ` on TP0-2 beside `UP_PROJ` on TP0-3).
+    named_ranks = {key for key, nodes in nodes_of.items() if all(ctx.nodes[n].rank("tp") for n in nodes)}
+    complete_beside = {key[:5] for key, covering in ranks_of.items() if len(covering) >= tp and key in named_ranks}
+    short = [(key, ranks) for key, ranks in ranks_of.items() if len(ranks) < tp and (
+        full[(key[4], key[5])] >= shorts[(key[4], key[5])]
+        or (not full[(key[4], key[5])] and key in named_ranks and key[:5] in complete_beside))]
     if not short:
         return
     nodes = [n for key, _ in short for n in nodes_of[key]]
     texts = [f"`{nodes_of[key][0]}` ({key[4].value}, layer {key[3] if key[3] is not None else '?'}) on {len(ranks)} of "
              f"{tp} ranks" for key, ranks in short[:4]]
     yield tp_ranks.finding(
-        f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator covers all {tp} TP ranks "
-        f"elsewhere in the file ({ctx.degree_text('tp')}).",
+        f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator, or the others of its kind in "
+        f"its layer, cover all {tp} TP ranks ({ctx.degree_text('tp')}).",
         nodes=nodes, key="TEN001:copies", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
         fix=f"Draw the operator for all {tp} TP ranks, as the file does in its other layers.",
     )
