@@ -23,7 +23,7 @@ from dagtui.model.strategy import AXES, Strategy
 if TYPE_CHECKING:
     import networkx as nx
 
-_STAGE_WORDS = re.compile(r"\b(?:pipeline|pp)\b[-_ ]*(?:stage|rank\s*\d)|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:stage|rank\s*\d)|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
 # Nodes read between two calls of the checkpoint: a few milliseconds' work.
@@ -310,6 +310,8 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
             strategy.degrees[axis] = seen[axis]
     if strategy.degrees.get("ep") is None and strategy.declared and not any(node.op in MOE_OPS for node in nodes.values()):
         strategy.degrees["ep"] = 1  # a dense model, its other degrees stated: no experts to spread
+    if strategy.degrees.get("pp") is None and strategy.declared and not stages:
+        strategy.degrees["pp"] = 1  # its other degrees stated, no stage drawn: one pipeline stage
     return strategy
 
 

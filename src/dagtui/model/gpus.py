@@ -209,12 +209,13 @@ _SUM = re.compile(r"(?<![\d.])(\d{1,9})\s*\+\s*(\d{1,9})(?![\d.])")  # `128+7`: 
 
 
 _LEADING_NUMBER = re.compile(r"\s*\d")
+_RANKS_ONLY = re.compile(r"(?:(?:EP|TP|PP|DP|SP|CP)[_ ]?\d+\s*[/_,;]?\s*)+", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=65536)
 def parse_placement(text: str) -> Placement:
     """Parse the value of a `GPU:` / `GPUs:` / `Device:` line (or a bare `GPU5`)."""
-    if _FORMULA.search(text):
+    if _FORMULA.search(text) and not _RANKS_ONLY.fullmatch(text.strip()):  # `tp2/dp1` names ranks, no formula
         return Placement(placeholder=text.strip())
     text = _SUM.sub(lambda m: str(int(m.group(1)) + int(m.group(2))), text)  # `[128+0-128+7]` is 128-135
     original = text

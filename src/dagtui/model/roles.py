@@ -9,11 +9,11 @@ import re
 
 MAX_INDEX = 1_000_000
 
-# `layer0_`, `L3`, `Layer 3`, and module paths `decoder_layers_3_`, `model.layers.3.` (never `layers 0-7`).
-_LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.])(\d+)(?!\d)", re.IGNORECASE)
-_EXPERT = re.compile(r"(?:^|[^a-z])(?:expert|exp|e)[-_ ]?(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
-# `Expert 3`, `Expert E3`, `expert #3`, or a label line that is `E3` alone.
-_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|^\s*e(?=\d+\s*$))(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",
+# `layer0_`, `L3`, `Layer 3`, `layer: 3`, and module paths `decoder_layers_3_`, `model.layers.3.` (never `layers 0-7`).
+_LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.]|layer\s*[:=]\s*)(\d+)(?!\d)", re.IGNORECASE)
+_EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
+# `Expert 3`, `Expert E3`, `expert #3`, `moe.expert.3`, `mlp.experts.3`, or a label line that is `E3` alone.
+_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$))(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",
                           re.IGNORECASE)
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)", re.IGNORECASE)
 _LAYER_RANGE = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
@@ -111,12 +111,15 @@ def heads_stated(lines: list[str]) -> tuple[int, int] | None:
     text = " ".join(lines)
     heads, size = _HEADS_STATED.search(text), _HEAD_SIZE_STATED.search(text)
     if heads and size:
-        count, dim = _bounded(heads.group(1)), _bounded(size.group(1))
+        # `heads=16 (4 per TP rank)`: what one rank holds is the count the shapes show.
+        per_rank = _PER_RANK.match(text, heads.end())
+        count, dim = _bounded(per_rank.group(1) if per_rank else heads.group(1)), _bounded(size.group(1))
         if count and dim:
             return count, dim
     return None
 
 
+_PER_RANK = re.compile(r"\s*\(\s*(\d+)\s+(?:per|on each|each)\s+(?:tp\s+)?(?:rank|gpu|shard)", re.IGNORECASE)
 _HEADS_STATED = re.compile(r"\bheads?(?:\s+per\s+rank)?\s*[=:]\s*(\d+)", re.IGNORECASE)
 _HEAD_SIZE_STATED = re.compile(r"\b(?:head[-_ ]?dim|d_k|dk|d_head|head[-_ ]size)\s*[=:]\s*(\d+)", re.IGNORECASE)
 
