@@ -25,9 +25,6 @@ STYLES = sorted(path.parent.name for path in (Path(__file__).parent / "foreign")
 # Defects each style draws in a way dagtui does not yet find (by category). Styles a-h were read
 # and the rules fixed until each was found; i-k were the held-out round (docs/corpus-audit.md).
 KNOWN_MISSES: dict[str, set[str]] = {
-    # `head_dim=64` stated only on the weighted sum's context; a norm (not a TP operator) missing a rank;
-    # ranks written only in ids as `[ep=0,tp=1]` (read as nothing), so the declared tp=4 over two ranks is not seen
-    "style_i": {"head_arithmetic", "tp_rank_missing", "strategy_mismatch"},
     # a layer missing from a stage drawn without markers of its own; a replica missing one rank's MLP;
     # a node that keeps `rank: tp2/dp1` but lost its `gpu:` line; a layer wired MoE first through its residual
     "style_k": {"stage_missing_layer", "tp_rank_missing", "missing_gpu", "moe_before_attention"},

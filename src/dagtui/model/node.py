@@ -36,7 +36,8 @@ _PLACEMENT_KEYS = {
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
 _ID_GPU = re.compile(r"(?:^|_)(?:gpu|device|dev)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
-_ID_RANK = re.compile(r"(?:^|_)(ep|tp|pp|dp)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
+# `layer0_tp3`, `L3_TP3_QPROJ`, and key=value ranks in a module path's brackets (`q_proj[ep=0,tp=1]`).
+_ID_RANK = re.compile(r"(?:^|_|(?<=[\[,]))(ep|tp|pp|dp)(?:_?|\s*=\s*)(\d{1,7})(?=[_\],]|$)", re.IGNORECASE)
 
 
 @dataclass(slots=True)

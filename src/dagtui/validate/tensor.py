@@ -67,11 +67,20 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     is named, the copies' GPUs stand for the ranks they cover."""
     ranks_of: dict[tuple[int, int, str, int | None, Op, str], set[int]] = defaultdict(set)
     nodes_of: dict[tuple[int, int, str, int | None, Op, str], list[str]] = defaultdict(list)
+    # Ids that name the operator (`model.layers.1.input_layernorm[tp=0]`) repeat once numbers are
+    # masked and hold a word; opaque or hashed ids (`n12`, `op_3fa9c1`) do not: the title tells then.
+    id_templates = Counter(_DIGITS.sub("#", node_id.lower()) for node_id in ctx.nodes)
     for node_id, node in ctx.nodes.items():
-        if node.op in TP_OPS and node_id not in reported:
+        # Norms and residual adds drawn per TP rank (each rank holds the whole stream) count where they name their rank.
+        replicated = node.op in (Op.NORM, Op.RESIDUAL_ADD) and bool(node.rank("tp"))
+        if (node.op in TP_OPS or replicated) and node_id not in reported:
             covered = node.rank("tp") or node.gpus  # where no TP rank is named, the GPUs the copies cover
             if covered:
-                key = (*_group_of(node), node.layer, node.op, _DIGITS.sub("#", node.title.lower()))
+                # The operator by its title and its id, numbers masked (`input_layernorm` and
+                # `post_attention_layernorm` are two norms though both are titled `rms_norm(x)`).
+                id_template = _DIGITS.sub("#", node_id.lower())
+                named_by_id = id_template if id_templates[id_template] > 1 and _WORDY_ID.search(id_template) else ""
+                key = (*_group_of(node), node.layer, node.op, f"{_DIGITS.sub('#', node.title.lower())}|{named_by_id}")
                 ranks_of[key] |= covered
                 nodes_of[key].append(node_id)
     full: dict[tuple[Op, str], int] = defaultdict(int)
@@ -112,6 +121,8 @@ def _phase(node: NodeInfo) -> str:
 
 
 _DIGITS = re.compile(r"\d+")
+# An id that names its operator has a word in it (`layernorm`, `proj`), not only hex digits and letters.
+_WORDY_ID = re.compile(r"(?=[a-z]*[g-z])[a-z]{4,}")
 
 
 @rule("TEN002", "tensor", Severity.ERROR, "Row-parallel output used without all-reduce")
