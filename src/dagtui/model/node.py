@@ -246,6 +246,7 @@ class LineFacts:
     continues: bool = False  # `→ [..]` on a line of its own: the output of the bare shapes above
 
 
+_LAYER_KEYS = frozenset({"layer", "block", "blk", "layer id", "layer_id", "layer index"})
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
 # `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, wherever they stand
 # in a line: `[Input: [..], Output: [..]]` gives both on one line.
@@ -286,6 +287,8 @@ def _line_role(line: str) -> LineFacts:
     keyed = _KEYED_LINE.match(line)
     key = keyed.group(1).strip().lower() if keyed else ""
     value = keyed.group(2) if keyed else line
+    if key in _LAYER_KEYS:
+        return LineFacts("free")  # `layer: 3`: the line states the node's layer (read_line reads it), unkeyed
     if key in _ATTENTION_INPUT_KEYS:
         return LineFacts("shapes", inputs=tuple(parse_shapes(value)), keyed=True)
     if key in _TENSOR_KEYS:

@@ -10,7 +10,7 @@ import re
 MAX_INDEX = 1_000_000
 
 # `layer0_`, `L3`, `Layer 3`, `layer: 3`, and module paths `decoder_layers_3_`, `model.layers.3.` (never `layers 0-7`).
-_LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.]|layer\s*[:=]\s*)(\d+)(?!\d)", re.IGNORECASE)
+_LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.]|(?:layer|block)\s*[:=]\s*)(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 # `Expert 3`, `Expert E3`, `expert #3`, `moe.expert.3`, `mlp.experts.3`, or a label line that is `E3` alone.
 _EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$))(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",
