@@ -23,10 +23,21 @@ from dagtui.validate import Severity
 STYLES = sorted(path.parent.name for path in (Path(__file__).parent / "foreign").glob("style_*/gen.py"))
 
 # Defects each style draws in a way dagtui does not yet find (by category). Styles a-h were read
-# and the rules fixed until each was found; i-k were the held-out round (docs/corpus-audit.md).
+# and the rules fixed until each was found; i-k and l-n were held-out rounds (docs/corpus-audit.md).
 KNOWN_MISSES: dict[str, set[str]] = {
     # a node that keeps its `rank: tp2/dp1` line but lost its `gpu:` line: the ranks still place it
     "style_k": {"missing_gpu"},
+    # Round 4, held out as well (l-n), after the fixes their clean DAGs asked for:
+    # a PP stated twice, graph name and comment, is read as a conflict (STG002) rather than a stage
+    # count; an LM head missing on one rank is seen as the dead end it leaves (STR003)
+    "style_l": {"stage_count", "tp_rank_missing"},
+    # stages only as `| stage 1` tags on first lines and `// stage 1: layers 2-3` comments, ranks only
+    # as `| tp1` tags: the pipeline, TP and head rules see neither
+    "style_m": {"head_arithmetic", "no_allreduce_after_rowparallel", "no_stage_transfer", "stage_count",
+                "stage_missing_layer", "stage_range_gap", "stages_share_gpus", "strategy_mismatch", "tp_heads",
+                "tp_rank_missing", "v_into_score"},
+    # a vocab shard into the output, `tp2·ep4` degrees and ranks as `.r0` id suffixes are not read
+    "style_n": {"shard_without_gather", "strategy_mismatch", "tp_rank_missing"},
 }
 
 
@@ -73,4 +84,4 @@ def test_each_defect_of_a_foreign_style_is_found_in_its_category(style, scratch)
         new = [f for f in flagged(out / entry["file"]) if (f.rule, f.message) not in before]
         if not any(f.category == entry["category"] for f in new):
             missed.add(entry["kind"])
-    assert missed == KNOWN_MISSES.get(style, set()), f"missed now: {sorted(missed)}; known: {sorted(KNOWN_MISSES[style])}"
+    assert missed == KNOWN_MISSES.get(style, set()), f"missed now: {sorted(missed)}; known: {sorted(KNOWN_MISSES.get(style, set()))}"

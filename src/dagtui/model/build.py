@@ -23,7 +23,7 @@ from dagtui.model.strategy import AXES, Strategy
 if TYPE_CHECKING:
     import networkx as nx
 
-_STAGE_WORDS = re.compile(r"(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:stage|rank\s*\d)|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,])|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
 # Nodes read between two calls of the checkpoint: a few milliseconds' work.

@@ -217,6 +217,16 @@ def _fused_scores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
             continue
         if nearest(nodes, node_id, graph.predecessors, is_v):
             _rename(nodes[node_id], Op.ATTN_CORE)
+    # Conversely a "Scaled Dot-Product" read as a fused core that a softmax follows computes the
+    # scores; so do its copies drawn without edges (a layer left unwired).
+    scores: set[str] = set()
+    for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_CORE]:
+        if nearest(nodes, node_id, graph.successors, lambda n: n.op is Op.SOFTMAX) and _DOT_PRODUCT.search(nodes[node_id].title):
+            _rename(nodes[node_id], Op.ATTN_SCORE)
+            scores.add(_DIGITS.sub("#", nodes[node_id].title))
+    for node_id in [n for n, node in nodes.items() if node.op is Op.ATTN_CORE and not graph.degree(n)]:
+        if _DIGITS.sub("#", nodes[node_id].title) in scores:
+            _rename(nodes[node_id], Op.ATTN_SCORE)
 
 
 def _weighted_sums(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
@@ -289,6 +299,7 @@ def _attention_cores(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 _DIGITS = re.compile(r"\d+")
+_DOT_PRODUCT = re.compile(r"dot[-_ ]?product", re.IGNORECASE)
 _BLOCK_END = re.compile(r"\b(?:output|result|end|done)\b", re.IGNORECASE)
 _NAMES_A_LAYER = re.compile(r"\b(?:layer|projection|proj|linear|head)\b", re.IGNORECASE)
 

@@ -199,6 +199,9 @@ def read_node(raw: RawNode) -> NodeInfo:
     lines = label_lines(label_value, node_id) if label_value else []
     if len(lines) > 1 and lines[0].strip('"\' ') == node_id and not _states_facts(lines[1]):
         lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper (kept as the name before `GPU: 1`)
+    named = _NAME_KEY.match(lines[0]) if lines else None
+    if named:
+        lines = [named.group(1), *lines[1:]]  # `Title: Output Projection`: the operator's name, keyed
     if attrs.get("xlabel"):
         lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
@@ -227,6 +230,7 @@ def read_node(raw: RawNode) -> NodeInfo:
 
 
 _EXPERT_OPS = frozenset({Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN})
+_NAME_KEY = re.compile(r"^\s*(?:title|name|operator|op|type)\s*[:=]\s*(\S.*)$", re.IGNORECASE)
 _REDUCE = re.compile(r"\breduce\b(?![-_ ]*scatter)", re.IGNORECASE)
 
 

@@ -16,7 +16,7 @@ _EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!
 _EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$))(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",
                           re.IGNORECASE)
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)", re.IGNORECASE)
-_LAYER_RANGE = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
+_LAYER_RANGE = re.compile(r"(?:layers?|blocks)\s*[:=]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
 _LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
 # `Layer 3`, or a one-layer list `layers [3]`.
 _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)

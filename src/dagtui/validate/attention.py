@@ -71,14 +71,14 @@ def _cores_where_others_decompose(ctx: Context) -> list[str]:
         return []
     return [node for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE)
             if ctx.nodes[node].label and ctx.nodes[node].layer is not None and ctx.nodes[node].layer not in decomposed
-            and not _names_scores(ctx.nodes[node])]  # scores with no softmax after them: ATT002's
+            and not _names_scores(ctx.nodes[node]) and ctx.in_degree[node] and ctx.out_degree[node]]  # wired, in the flow  # scores with no softmax after them: ATT002's
 
 
 def _names_scores(node: NodeInfo) -> bool:
     return _SCORE_WORDS.search(" ".join(node.label[:2]) or node.title) is not None  # `Layer 1` then `Attention Score`
 
 
-_SCORE_WORDS = re.compile(r"score|\bqk\b|q\s*[x×*@·]\s*k|k\s*\^\s*t\b|kᵀ", re.IGNORECASE)
+_SCORE_WORDS = re.compile(r"score|dot[-_ ]?product|\bqk\b|q\s*[x×*@·]\s*k|k\s*\^\s*t\b|kᵀ", re.IGNORECASE)
 
 
 @rule("ATT002", "attention", Severity.ERROR, "Attention block wired incorrectly")
@@ -175,7 +175,8 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         # "Attention Score" read as a fused core (no softmax after it), in a layer with no softmax
         # where the file's other layers draw theirs: the scores go on unnormalised, V unused.
         layer = ctx.nodes[node].layer
-        if layers_with_softmax and layer is not None and layer not in layers_with_softmax and _names_scores(ctx.nodes[node]):
+        if (layers_with_softmax and layer is not None and layer not in layers_with_softmax and _names_scores(ctx.nodes[node])
+                and ctx.out_degree[node]):
             add(node, "scores-without-softmax", [node], f"`{node}` computes scores; its layer draws no softmax")
     tensors = _edge_tensors(ctx)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
@@ -331,7 +332,7 @@ def heads(ctx: Context):
         # the layer's copies together hold the hidden size, each rank's heads x d_k is its share.
         uneven = (tp == 1 and shards > 1 and product < full.value
                   and all(drawn_width[_shard_key(ctx.nodes[n])] == full.value for n in nodes))
-        if product not in per_rank and not uneven:
+        if product not in per_rank and not uneven and not (key_value and _fewer_kv_heads(ctx, nodes, head_count, head_dim, groups)):
             splits = " nor ".join(f"its {d}-way shard {full.value // d}" for d in sorted({tp, shards}) if d > 1)
             problems.append(f"{head_count} x {head_dim} = {product}, which is neither the hidden size {full.value} nor {splits}"
                             if splits else f"{head_count} x {head_dim} = {product}, which is not the hidden size {full.value}")
@@ -360,6 +361,16 @@ def heads(ctx: Context):
                 severity=Severity.WARNING if full.guessed else ctx.severity_for(("tp",), nodes, Severity.ERROR),
                 fix=f"Give each TP rank heads/TP heads of d_k = H/heads, so that heads x d_k = {full.value // tp if tp > 1 else full.value} per rank.",
             )
+
+
+def _fewer_kv_heads(ctx: Context, nodes: list[str], kv_heads: int, head_dim: int,
+                    groups: dict[tuple[int, int], list[str]]) -> bool:
+    """Grouped-query attention read from the drawing: the Q projections of the same layers show
+    more heads of the same size, a multiple of the K/V heads (32 query heads and 8 KV heads)."""
+    layers = {ctx.nodes[n].layer for n in nodes}
+    return any(q_heads > kv_heads and q_heads % kv_heads == 0 and size == head_dim
+               and any(ctx.nodes[q].op is Op.Q_PROJ and ctx.nodes[q].layer in layers for q in q_nodes)
+               for (q_heads, size), q_nodes in groups.items())
 
 
 def _named_head_splits(ctx: Context) -> list[str]:
