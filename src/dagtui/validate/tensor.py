@@ -27,7 +27,9 @@ def tp_ranks(ctx: Context):
     covers the whole TP group with per-shard shapes.
 
     Why: TP8 means eight shards of every column/row-parallel matmul; drawing fewer hides a
-    placement that does not add up.
+    placement that does not add up. Each operator is also judged against its own copies in the
+    file: one layer's `Up proj` on fewer ranks than in the other layers, a group node on fewer GPUs
+    than the same operator's other group nodes, a gate projection beside an up projection on all.
     Example: `L3_TP0_QPROJ` .. `L3_TP3_QPROJ` under TP8.
     Fix: Draw the operator for every TP rank, or as one node placed on the whole TP group with per-shard shapes.
     """
