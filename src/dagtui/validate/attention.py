@@ -139,6 +139,7 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
         faults[ctx.nodes[node].layer].append((kind, nodes, text))
 
     softmax_drawn = bool(ctx.deployment.nodes_of_op(Op.SOFTMAX))
+    tensors = _edge_tensors(ctx)  # Q, K or V by edge, after a fused QKV's split
     for node in ctx.deployment.nodes_of_op(Op.ATTN_WEIGHTED_SUM):
         upstream = feeders(ctx, node)
         ops = {ctx.nodes[n].op for n in upstream}
@@ -155,8 +156,9 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
             add(node, "sum-without-v", [node], f"`{node}` has no V input")
         for qk in sorted(n for n in upstream if ctx.nodes[n].op in _QK_OPS):
             add(node, "qk-into-sum", [qk, node], f"`{qk}` -> `{node}`")
-        for source in sorted(p for p in ctx.deployment.graph.predecessors(node) if _edge_tensors(ctx).get((p, node)) in ("Q", "K")):
-            add(node, "qk-into-sum", [source, node], f"`{source}` -> `{node}` (edge labelled {_edge_tensors(ctx)[(source, node)]})")
+        for source in sorted(p for p in ctx.deployment.graph.predecessors(node) if tensors.get((p, node), set()) & {"Q", "K"}):
+            carried = "/".join(sorted(tensors[(source, node)] & {"Q", "K"}))
+            add(node, "qk-into-sum", [source, node], f"`{source}` -> `{node}` (the edge carries {carried})")
     for node in ctx.deployment.nodes_of_op(Op.SOFTMAX):
         downstream = consumers(ctx, node)
         if any(ctx.nodes[n].op in (Op.ATTN_WEIGHTED_SUM, Op.ATTN_CORE) for n in downstream):
@@ -171,20 +173,19 @@ def _layer_faults(ctx: Context, layers_with_sum: set[int | None]) -> dict[int | 
             add(node, "no-weighted-sum", [node, *targets], f"`{node}` meets no V before the output{goes}")
     _core_and_projection_faults(ctx, add)
     layers_with_softmax = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.SOFTMAX)))
-    for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE):
-        # "Attention Score" read as a fused core (no softmax after it), in a layer with no softmax
-        # where the file's other layers draw theirs: the scores go on unnormalised, V unused.
+    for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE, Op.ATTN_CORE):
+        # Scores (or an "Attention Score" read as a fused core: no softmax after it) in a layer with no
+        # softmax where the file's other layers draw theirs: the scores go on unnormalised, V unused.
         layer = ctx.nodes[node].layer
-        if (layers_with_softmax and layer is not None and layer not in layers_with_softmax and _names_scores(ctx.nodes[node])
-                and ctx.out_degree[node]):
+        named = ctx.nodes[node].op is Op.ATTN_SCORE or _names_scores(ctx.nodes[node])
+        if layers_with_softmax and layer is not None and layer not in layers_with_softmax and named and ctx.out_degree[node]:
             add(node, "scores-without-softmax", [node], f"`{node}` computes scores; its layer draws no softmax")
-    tensors = _edge_tensors(ctx)
     for node in ctx.deployment.nodes_of_op(Op.ATTN_SCORE):
         upstream = feeders(ctx, node)
         for v in sorted(n for n in upstream if ctx.nodes[n].op is Op.V_PROJ):
             add(node, "v-into-score", [v, node], f"`{v}` -> `{node}`")
-        for source in sorted(p for p in ctx.deployment.graph.predecessors(node) if tensors.get((p, node)) == "V"):
-            add(node, "v-into-score", [source, node], f"`{source}` -> `{node}` (edge labelled V)")
+        for source in sorted(p for p in ctx.deployment.graph.predecessors(node) if "V" in tensors.get((p, node), set())):
+            add(node, "v-into-score", [source, node], f"`{source}` -> `{node}` (the edge carries V)")
         ops = {ctx.nodes[n].op for n in upstream}
         keys = {Op.K_PROJ, Op.KV_CACHE, Op.QKV_PROJ}
         if upstream and not ((Op.Q_PROJ in ops or Op.QKV_PROJ in ops) and ops & keys):
@@ -234,12 +235,12 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
             add(node, "qkv-outside-attention", [node, *outside], f"`{node}` goes to {node_list(outside)}")
 
 
-def _edge_tensors(ctx: Context) -> dict[tuple[str, str], str]:
+def _edge_tensors(ctx: Context) -> dict[tuple[str, str], set[str]]:
     """Edges that say which of Q, K and V they carry, where no projection node does (after a fused
     QKV's split): labelled so (`split -> score [label="V"]`), or leaving a pass-through node named
     for it (`reshape (v)`, `RotaryEmbedding (k)`). Found once per file."""
-    def read(ctx: Context) -> dict[tuple[str, str], str]:
-        named: dict[tuple[str, str], str] = {}
+    def read(ctx: Context) -> dict[tuple[str, str], set[str]]:
+        named: dict[tuple[str, str], set[str]] = defaultdict(set)  # parallel edges may carry one each
         for edge in ctx.deployment.edges:
             tensor = _TENSOR_LABELS.get(edge.attrs.get("label", "").strip().strip('"').lower())
             source = ctx.nodes.get(edge.source)
@@ -247,8 +248,8 @@ def _edge_tensors(ctx: Context) -> dict[tuple[str, str], str]:
                 role = _NAMED_TENSOR.search(source.title)
                 tensor = _TENSOR_LABELS.get(role.group(1).lower()) if role else None
             if tensor:
-                named[(edge.source, edge.target)] = tensor
-        return named
+                named[(edge.source, edge.target)].add(tensor)
+        return dict(named)
     return ctx.shared("edge_tensors", read)
 
 
