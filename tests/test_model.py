@@ -147,6 +147,31 @@ def test_an_id_echoing_the_degree_its_label_states_names_no_rank(deploy):
     assert deployment.nodes["layer0_tp3"].rank("tp") == frozenset({3})
 
 
+def test_ranks_tagged_on_the_first_line_and_in_dotted_ids(deploy):
+    deployment = deploy("""digraph {
+      n1 [label="qkv_proj | L2 | tp1 | stage 1\\n[4,256,1024] -> [4,256,1536]\\ngpu 3"];
+      n2 [label="MLP TP8\\nGPU: 0-7"];
+      "dp1.blk0.attn.wq.g0.r1" [label="op=wq\\ngpu=9"];
+      n1 -> n2 -> "dp1.blk0.attn.wq.g0.r1";
+    }""")
+    tagged = deployment.nodes["n1"]
+    assert (tagged.op, tagged.rank("tp"), tagged.rank("pp"), tagged.layer) == (Op.QKV_PROJ, frozenset({1}), frozenset({1}), 2)
+    assert deployment.nodes["n2"].rank("tp") == frozenset()  # a degree in the operator's name, not a tag
+    assert deployment.nodes["dp1.blk0.attn.wq.g0.r1"].rank("dp") == frozenset({1})
+
+
+def test_stage_layers_from_comments_where_stages_are_only_tagged(deploy):
+    deployment = deploy("""// tp=1 pp=2
+    // stage 0: layers 0-1, gpus 0
+    // stage 1: layers 2-3, gpus 1
+    digraph {
+      a [label="mlp | L0 | stage 0\\ngpu 0"];
+      b [label="mlp | L2 | stage 1\\ngpu 1"];
+      a -> b;
+    }""")
+    assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(0, [0, 1]), (1, [2, 3])]
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

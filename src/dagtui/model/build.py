@@ -52,7 +52,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
     checkpoint()
     _read_attention_in_context(nodes, graph)
     checkpoint()
-    stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes)
+    stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes, raw)
     for stage in stages:
         for member in stage.members:
             if nodes[member].stage is None:
@@ -276,8 +276,9 @@ def _unclaimed_ancestors(start: str, nodes: dict[str, NodeInfo], graph: nx.DiGra
     return found
 
 
-def _stage_ranks(nodes: dict[str, NodeInfo]) -> list[Stage]:
-    """Without clusters or markers, `GPU: ..., PP1` placements still say which stage a node is in."""
+def _stage_ranks(nodes: dict[str, NodeInfo], raw: RawGraph) -> list[Stage]:
+    """Without clusters or markers, `GPU: ..., PP1` placements (or `| stage 1` tags) still say
+    which stage a node is in; a comment may say which layers it holds (`// stage 1: layers 2-3`)."""
     by_rank: dict[int, list[str]] = {}
     for node_id, node in nodes.items():
         pp = node.rank("pp")
@@ -285,7 +286,26 @@ def _stage_ranks(nodes: dict[str, NodeInfo]) -> list[Stage]:
             by_rank.setdefault(next(iter(pp)), []).append(node_id)
     if len(by_rank) < 2:
         return []
-    return [Stage(index, f"PP{index}", None, members, "rank") for index, members in sorted(by_rank.items())]
+    claims = _stage_claims_in_comments(raw)
+    return [Stage(index, claims.get(index, f"PP{index}"), claimed_layers(claims[index]) if index in claims else None,
+                  members, "rank") for index, members in sorted(by_rank.items())]
+
+
+def _stage_claims_in_comments(raw: RawGraph) -> dict[int, str]:
+    """Comments naming one stage and the layers it holds (`// stage 1: layers 2-3, gpus 2-3`), by
+    stage; a stage named by two such comments is left unclaimed (which one is meant is unknown)."""
+    claims: dict[int, str] = {}
+    doubled: set[int] = set()
+    for comment in raw.comments:
+        text = comment.text.strip()
+        if not _STAGE_WORDS.search(text) or _BETWEEN_STAGES.search(text) or not claimed_layers(text):
+            continue
+        index = stage_in(text)
+        if index is not None:
+            if index in claims:
+                doubled.add(index)
+            claims[index] = text
+    return {index: text for index, text in claims.items() if index not in doubled}
 
 
 def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], override: Strategy | None) -> Strategy:

@@ -37,7 +37,7 @@ _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp grou
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
 _ID_GPU = re.compile(r"(?:^|_)(?:gpu|device|dev)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 # `layer0_tp3`, `L3_TP3_QPROJ`, and key=value ranks in a module path's brackets (`q_proj[ep=0,tp=1]`).
-_ID_RANK = re.compile(r"(?:^|_|(?<=[\[,]))(ep|tp|pp|dp)(?:_?|\s*=\s*)(\d{1,7})(?=[_\],]|$)", re.IGNORECASE)
+_ID_RANK = re.compile(r"(?:^|_|(?<=[\[,.]))(ep|tp|pp|dp)(?:_?|\s*=\s*)(\d{1,7})(?=[_\],.]|$)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -214,6 +214,7 @@ def read_node(raw: RawNode) -> NodeInfo:
     node = NodeInfo(node_id, lines, shape, kind_for(op, shape), op, source, line=raw.line, attrs=attrs)
     if facts:
         _read_label_lines(node, facts)
+        _read_tags(node, lines[0])
     if op not in COLLECTIVES and lines and _REDUCE.search(lines[0]) and (len(node.gpus) > 1 or kind_for(Op.UNKNOWN, shape) is Kind.COMMUNICATION):
         # "MLP Reduce\nAll Devices 0-7", or drawn as an ellipse: the partial sums reduced across GPUs
         # (a "Reduce" on one GPU, taking what others computed, is a local operator).
@@ -399,6 +400,22 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
                 node.placement = fact.placement
             if fact.ranks and (index > 0 or node.op is Op.UNKNOWN):
                 _merge_ranks(node.ranks, fact.ranks)
+
+
+# `qkv_proj | L2 | tp1 | stage 1`: a first line of `|`-separated tags after the operator's name,
+# one of them a rank alone (a stage is the pipeline rank it names).
+_RANK_TAG = re.compile(r"\|\s*(tp|ep|dp|pp|stage)\s*[_=:]?\s*(\d{1,7})\s*(?=\||$)", re.IGNORECASE)
+
+
+def _read_tags(node: NodeInfo, first_line: str) -> None:
+    """Ranks given as tags of the first line, which otherwise names the operator (where a rank
+    token may be a degree: `MLP TP8`); a tag standing alone between bars is a rank."""
+    if "|" not in first_line:
+        return
+    for axis, value in _RANK_TAG.findall(first_line):
+        axis = "pp" if axis.lower() == "stage" else axis.lower()
+        if axis not in node.ranks:
+            _merge_ranks(node.ranks, {axis: frozenset({int(value)})})
 
 
 def _multiply(node: NodeInfo, weights: tuple[Shape, ...]) -> None:

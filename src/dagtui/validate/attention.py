@@ -238,22 +238,33 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
 def _edge_tensors(ctx: Context) -> dict[tuple[str, str], set[str]]:
     """Edges that say which of Q, K and V they carry, where no projection node does (after a fused
     QKV's split): labelled so (`split -> score [label="V"]`), or leaving a pass-through node named
-    for it (`reshape (v)`, `RotaryEmbedding (k)`). Found once per file."""
+    for it (`reshape (v)`, `RotaryEmbedding (k)`) or a split that gives only it (`split v`). Found
+    once per file."""
     def read(ctx: Context) -> dict[tuple[str, str], set[str]]:
         named: dict[tuple[str, str], set[str]] = defaultdict(set)  # parallel edges may carry one each
         for edge in ctx.deployment.edges:
             tensor = _TENSOR_LABELS.get(edge.attrs.get("label", "").strip().strip('"').lower())
             source = ctx.nodes.get(edge.source)
-            if tensor is None and source is not None and passes_through(source):
-                role = _NAMED_TENSOR.search(source.title)
-                tensor = _TENSOR_LABELS.get(role.group(1).lower()) if role else None
+            if tensor is None and source is not None:
+                tensor = _tensor_named_by(source)
             if tensor:
                 named[(edge.source, edge.target)].add(tensor)
         return dict(named)
     return ctx.shared("edge_tensors", read)
 
 
+def _tensor_named_by(node: NodeInfo) -> str | None:
+    """Q, K or V, where a pass-through or split node's name says it carries only that tensor."""
+    role = None
+    if node.op is Op.SPLIT:
+        role = _SPLIT_OF_ONE.match(node.title.split("|")[0])  # `split v | L1 | tp0`: the tags follow the name
+    if role is None and passes_through(node):
+        role = _NAMED_TENSOR.search(node.title)
+    return _TENSOR_LABELS.get(role.group(1).lower()) if role else None
+
+
 _NAMED_TENSOR = re.compile(r"\(\s*(q|k|v|query|key|value)\s*\)\s*$", re.IGNORECASE)
+_SPLIT_OF_ONE = re.compile(r"^\s*(?:split|slice|chunk)[\s_:\-]*(q|k|v|query|key|value)\s*$", re.IGNORECASE)
 
 
 _TENSOR_LABELS = {"q": "Q", "query": "Q", "k": "K", "key": "K", "v": "V", "value": "V"}
@@ -298,7 +309,7 @@ def heads(ctx: Context):
         node = ctx.nodes[node_id]
         copies[_shard_key(node)] += 1
         for shape in node.outputs[:1]:
-            splits_heads = node.op in _PROJECTIONS or node.op in (Op.RESHAPE, Op.ELEMENTWISE)
+            splits_heads = node.op in _PROJECTIONS or node.op in (Op.RESHAPE, Op.ELEMENTWISE, Op.SPLIT)
             pair = shape.heads_split_from(node.inputs[0]) if node.inputs and splits_heads else shape.heads_and_head_dim()
             if pair is None and node.op in _PROJECTIONS:
                 pair = heads_stated(node.label)  # `heads=8 head_dim=128` on a line of its own
@@ -414,9 +425,9 @@ def _drawn_for_the_group(node: NodeInfo, tp: int) -> bool:
 def _shard_key(node: NodeInfo) -> tuple[Op, str, int | None, int, int]:
     """An operator's copies in one layer, per DP replica and per EP rank (attention placed with an EP
     rank runs data-parallel over the EP ranks: each holds all the heads, split over its TP ranks),
-    and per tensor a reshape or rotary names (`(q)` and `(k)` are two operators)."""
+    and per tensor a reshape, rotary or split names (`(q)` and `(k)`, `split q` and `split k` are two operators)."""
     named = _NAMED_TENSOR.search(node.title)
-    return (node.op, named.group(1).lower() if named else "", node.layer, min(node.rank("dp"), default=0),
+    return (node.op, named.group(1).lower() if named else (_tensor_named_by(node) or ""), node.layer, min(node.rank("dp"), default=0),
             min(node.rank("ep"), default=0))
 
 

@@ -105,8 +105,8 @@ def edge_mismatch(ctx: Context):
     groups: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     candidates = [
         (source, target, producer, consumer) for source, target, producer, consumer in ctx.edges
-        if producer.op not in SHAPE_CHANGING and consumer.op not in SHAPE_CHANGING and producer.outputs
-        and not producer.is_communication and not consumer.is_communication
+        if producer.op not in SHAPE_CHANGING and producer.outputs and not producer.is_communication
+        and not consumer.is_communication and (consumer.op not in SHAPE_CHANGING or _logit_shard_into_output(ctx, producer, consumer))
     ]
     # Consumers whose listed input matches one producer: the other producers' inputs are unlisted.
     matched = {target for _, target, producer, consumer in candidates if not _mismatch(producer.outputs[0], consumer)}
@@ -136,14 +136,28 @@ def edge_mismatch(ctx: Context):
         )
 
 
+def _logit_shard_into_output(ctx: Context, producer: NodeInfo, consumer: NodeInfo) -> bool:
+    """A vocab-parallel LM head's shard (vocab/TP) straight into an output that takes the whole
+    vocabulary: the all-gather of logits is missing. (Other edges into an output are not judged:
+    outputs are drawn with shapes of every kind.)"""
+    tp = ctx.degree("tp") or 1
+    if producer.op is not Op.LM_HEAD or consumer.op is not Op.OUTPUT or tp == 1:
+        return False
+    produced = producer.outputs[0]
+    return produced.all_int and any(
+        shape.all_int and len(shape.dims) == len(produced.dims) and shape.values[:-1] == produced.values[:-1]
+        and shape.values[-1] == tp * produced.values[-1]  # type: ignore[operator]
+        for shape in consumer.inputs)
+
+
 def _factor_note(ctx: Context, produced: Shape, expected: list[Shape]) -> str:
     for shape in expected:
         a, b = produced.hidden(), shape.hidden()
         if a and b and a != b:
             note = ctx.explain_factor(min(a, b), max(a, b))
             if note:
-                collective = "all-gather or all-reduce" if a < b else "reduce-scatter or split"
-                return f" {note}: a {collective} is missing on this edge."
+                collective = "an all-gather or all-reduce" if a < b else "a reduce-scatter or split"
+                return f" {note}: {collective} is missing on this edge."
     return ""
 
 

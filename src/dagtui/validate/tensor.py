@@ -59,6 +59,30 @@ def tp_ranks(ctx: Context):
             fix=f"Draw the operator for all {tp} TP ranks, or as one node placed on the whole TP group with per-shard shapes.",
         )
     yield from _copies_missing_ranks(ctx, tp, set().union(*([members[key] for keys in short.values() for key in keys] or [[]])))
+    yield from _vocab_shards_missing(ctx, tp)
+
+
+def _vocab_shards_missing(ctx: Context, tp: int):
+    """A vocab-parallel LM head drawn for fewer TP ranks than the all-gather of logits after it
+    assembles: the gather's output is TP shards wide, fewer shards come in."""
+    graph = ctx.deployment.graph
+    for gather in ctx.deployment.nodes_of_op(Op.ALL_GATHER):
+        heads = [p for p in graph.predecessors(gather) if ctx.nodes[p].op is Op.LM_HEAD and ctx.nodes[p].outputs]
+        gathered = ctx.nodes[gather].outputs
+        widths = {ctx.nodes[p].outputs[0].values[-1] for p in heads}
+        if not heads or not gathered or len(widths) != 1:
+            continue
+        width = next(iter(widths))
+        covered = set().union(*(ctx.nodes[p].rank("tp") or ctx.nodes[p].gpus for p in heads))  # a group node covers its group
+        if isinstance(width, int) and width and gathered[0].values[-1] == tp * width and len(heads) < tp and len(covered) < tp:
+            yield tp_ranks.finding(
+                f"The LM head is drawn for {len(heads)} of {tp} TP ranks ({node_list(sorted(heads))}): the all-gather "
+                f"`{gather}` assembles {tp} vocabulary shards of {width} into {tp * width}, so "
+                f"{tp - len(heads)} shard(s) of the logits are missing ({ctx.degree_text('tp')}).",
+                nodes=[*sorted(heads), gather], key=f"TEN001:vocab:{gather}",
+                severity=ctx.severity_for(("tp",), sorted(heads), Severity.ERROR),
+                fix=f"Draw the vocab-parallel LM head on all {tp} TP ranks, each feeding the all-gather of logits.",
+            )
 
 
 def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
@@ -77,7 +101,7 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     for node_id, node in ctx.nodes.items():
         # Norms and residual adds drawn per TP rank (each rank holds the whole stream) count where they name their rank.
         replicated = node.op in (Op.NORM, Op.RESIDUAL_ADD) and bool(node.rank("tp"))
-        if (node.op in TP_OPS or replicated) and node_id not in reported:
+        if (node.op in TP_OPS or replicated or node.op is Op.ELEMENTWISE) and node_id not in reported:
             covered = node.rank("tp") or node.gpus  # where no TP rank is named, the GPUs the copies cover
             if covered:
                 # The operator by its title and its id, numbers masked (`input_layernorm` and
@@ -89,27 +113,45 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
                 nodes_of[key].append(node_id)
     full: dict[tuple[Op, str], int] = defaultdict(int)
     shorts: dict[tuple[Op, str], int] = defaultdict(int)
+    sizes: dict[tuple[Op, str], Counter[int]] = defaultdict(Counter)
     for (_, _, _, _, op, template), covering in ranks_of.items():
         (full if len(covering) >= tp else shorts)[(op, template)] += 1
+        sizes[(op, template)][len(covering)] += 1
+    # Copies the file draws for more than one TP group it does not name (`.g0.r1`, `.g1.r0` on four
+    # GPUs under TP2), or elementwise operators drawn per rank (rotary): the count most of the
+    # operator's layers draw is the pattern a layer with fewer breaks.
+    usual = {operator: size for operator, counts in sizes.items() if (size := _usual_size(counts, tp, operator[0]))}
     # The pattern is the file's: the copies on all ranks outnumber those on fewer (at least one each),
     # or, where the operator has no copy elsewhere, the other operators of its kind beside it in the
     # same TP group name all the ranks (`GATE_PROJ` on TP0-2 beside `UP_PROJ` on TP0-3).
     named_ranks = {key for key, nodes in nodes_of.items() if all(ctx.nodes[n].rank("tp") for n in nodes)}
     complete_beside = {key[:5] for key, covering in ranks_of.items() if len(covering) >= tp and key in named_ranks}
-    short = [(key, ranks) for key, ranks in ranks_of.items() if len(ranks) < tp and (
+    short = [(key, ranks) for key, ranks in ranks_of.items() if (len(ranks) < tp and key[4] is not Op.ELEMENTWISE and (
         full[(key[4], key[5])] >= shorts[(key[4], key[5])]
-        or (not full[(key[4], key[5])] and key in named_ranks and key[:5] in complete_beside))]
+        or (not full[(key[4], key[5])] and key in named_ranks and key[:5] in complete_beside)))
+        or len(ranks) < usual.get((key[4], key[5]), 0)]
     if not short:
         return
     nodes = [n for key, _ in short for n in nodes_of[key]]
     texts = [f"`{nodes_of[key][0]}` ({key[4].value}, layer {key[3] if key[3] is not None else '?'}) on {len(ranks)} of "
-             f"{tp} ranks" for key, ranks in short[:4]]
+             f"{max(tp, usual.get((key[4], key[5]), 0))} {'ranks' if len(ranks) < tp else 'GPUs its copies in other layers cover'}"
+             for key, ranks in short[:4]]
     yield tp_ranks.finding(
-        f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator, or the others of its kind in "
-        f"its layer, cover all {tp} TP ranks ({ctx.degree_text('tp')}).",
+        f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator in other layers, or the others "
+        f"of its kind beside it, cover all of them under {ctx.degree_text('tp')}.",
         nodes=nodes, key="TEN001:copies", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
         fix=f"Draw the operator for all {tp} TP ranks, as the file does in its other layers.",
     )
+
+
+def _usual_size(counts: Counter[int], tp: int, op: Op) -> int | None:
+    """How many GPUs most layers' copies of an operator cover, where that is the file's clear
+    pattern (two layers or more, outnumbering those with fewer) and says more than TP alone
+    does: above TP, or at least TP for an elementwise operator, which TP_OPS leaves out."""
+    size, times = max(counts.items(), key=lambda item: (item[1], item[0]))
+    fewer = sum(n for other, n in counts.items() if other < size)
+    enough = size > tp or (op is Op.ELEMENTWISE and size >= tp)
+    return size if enough and times >= 2 and times > fewer else None
 
 
 def _group_of(node: NodeInfo) -> tuple[int, int, str]:
@@ -258,8 +300,9 @@ def _feature_width(node: NodeInfo) -> int | None:
 
 
 _SAYS_TENSOR_PARALLEL = re.compile(r"tensor[-_ ]?parallel|row[-_ ]?parallel|\bTP\b", re.IGNORECASE)
-_DOWN = re.compile(r"\bdown\b|\bfc2\b|linear2|\bw2\b|row[-_ ]?parallel", re.IGNORECASE)
-_UP = re.compile(r"\bup\b|gate[-_ ]?(?:proj|linear)|\bfc1\b|column|\bw1\b|\bw3\b", re.IGNORECASE)
+# Words, or snake_case parts (`down_proj`, `linear_fc2`): an underscore separates as a space does.
+_DOWN = re.compile(r"(?<![A-Za-z0-9])(?:down|fc2|w2)(?![A-Za-z0-9])|linear2|row[-_ ]?parallel", re.IGNORECASE)
+_UP = re.compile(r"(?<![A-Za-z0-9])(?:up|fc1|w1|w3)(?![A-Za-z0-9])|gate[-_ ]?(?:proj|linear)|column", re.IGNORECASE)
 
 
 @rule("TEN004", "tensor", Severity.WARNING, "Tensor parallelism without a collective")
