@@ -172,6 +172,46 @@ def test_stage_layers_from_comments_where_stages_are_only_tagged(deploy):
     assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(0, [0, 1]), (1, [2, 3])]
 
 
+def test_record_nodes_html_tables_and_named_ranks(deploy):
+    deployment = deploy("""digraph {
+      q [shape=record, label="{ QProj | in: 4 1024 2048 | out: 4 1024 4 128 | gpu 3 }"];
+      h [shape=plaintext, label=<<TABLE><TR><TD>Op</TD><TD>Wk</TD></TR><TR><TD>Input</TD><TD>[2, 512, 2048]</TD></TR>
+         <TR><TD>Output</TD><TD>[2, 512, 8, 128]</TD></TR><TR><TD>Device</TD><TD>cuda:5</TD></TR></TABLE>>];
+      e [label="expert[4] (EP rank 1, TP rank 0)\\nInput: [4, 4096]\\nOutput: [4, 4096]\\nRank 4"];
+      q -> h -> e;
+    }""")
+    record, table, expert = (deployment.nodes[n] for n in "qhe")
+    assert (record.op, [s.values for s in record.inputs], [s.values for s in record.outputs], record.gpus) == (
+        Op.Q_PROJ, [(4, 1024, 2048)], [(4, 1024, 4, 128)], frozenset({3}))
+    assert (table.op, table.kind, table.gpus, [s.values for s in table.outputs]) == (
+        Op.K_PROJ, Kind.COMPUTE, frozenset({5}), [(2, 512, 8, 128)])
+    assert (expert.expert, expert.rank("ep"), expert.rank("tp"), expert.gpus) == (4, frozenset({1}), frozenset({0}), frozenset({4}))
+
+
+def test_a_stage_banner_in_the_flow_opens_its_stage_and_a_loose_one_is_a_note(deploy):
+    deployment = deploy("""digraph {
+      s0 [shape=plaintext, label="== Pipeline stage 0: layers 0-0 =="];
+      a [label="MLP Layer 0\\nGPU: 0"];
+      send [shape=ellipse, label="Send\\nGPU: 0"];
+      s1 [shape=plaintext, label="== Pipeline stage 1: layers 1-1 =="];
+      b [label="MLP Layer 1\\nGPU: 1"];
+      note [shape=plaintext, label="Pipeline Stage 2"];
+      s0 -> a -> send; send -> s1 [style=dashed]; send -> b; s1 -> b [style=dashed];
+    }""")
+    assert deployment.nodes["s1"].op is Op.STAGE_MARKER and deployment.nodes["note"].op is Op.LEGEND
+    assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(0, [0]), (1, [1])]
+
+
+def test_replica_clusters_named_with_a_letter(deploy):
+    deployment = deploy("""digraph {
+      subgraph cluster_r0 { label="Replica R0 (gpus 0-1)";
+        subgraph cluster_r0_s0 { label="PP stage 0 | layers 0-0"; a [label="MLP Layer 0\\nGPU: 0"]; } }
+      subgraph cluster_r1 { label="Replica R1 (gpus 2-3)";
+        subgraph cluster_r1_s0 { label="PP stage 0 | layers 0-0"; b [label="MLP Layer 0\\nGPU: 2"]; } }
+    }""")
+    assert [(stage.index, stage.replica) for stage in deployment.stages] == [(0, 0), (0, 1)]
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagtui.dot.labels import label_lines
+from dagtui.dot.labels import label_lines, record_label_lines
 from dagtui.errors import ConfigError
 from dagtui.model.gpus import inline_placement, parse_placement, parse_ranks
 from dagtui.model.operators import Op, operator_from_text, readable_id
@@ -26,9 +26,20 @@ from dagtui.model.strategy import parse_declared_total, parse_degrees, parse_str
     (r"a\\nb\nc", ["a\\", "b", "c"]),  # an escaped backslash, then `n`: split as Graphviz's own code does
     ("mixed\\nescape\\nand\nliteral", ["mixed", "escape", "and", "literal"]),
     ("crlf\\nthen\r\nend \\N", ["crlf", "then", "end node7"]),
+    # a key/value table: each row's first cell is the key of the others
+    ("<TABLE><TR><TD>Op</TD><TD>Wq</TD></TR><TR><TD>Device</TD><TD>cuda:0</TD></TR></TABLE>", ["Op: Wq", "Device: cuda:0"]),
 ])
 def test_label_lines(value, lines):
     assert label_lines(value, "node7") == lines
+
+
+@pytest.mark.parametrize("value, lines", [
+    ("{ QProj | in: 4 1024 2048 | out: 4 1024 4 128 | gpu 0 }", ["QProj", "in: 4 1024 2048", "out: 4 1024 4 128", "gpu 0"]),
+    ("{<op> Gate|<g> GPU: 3}", ["Gate", "GPU: 3"]),
+    (r"a\|b|c", ["a|b", "c"]),  # an escaped bar is text
+])
+def test_record_label_lines(value, lines):
+    assert record_label_lines(value) == lines
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -43,6 +54,7 @@ def test_label_lines(value, lines):
     ("[b,s,64E=64*64]", [("b", "s", 4096)]),
     ("[batch_size=?, seq_len=?]", [("?", "?")]),
     ("[1_024, 8]", [(1024, 8)]),
+    ("[128, 1024 1024]", [(128, 1024, 1024)]),  # a comma left out
     ("no shape here", []),
 ])
 def test_parse_shapes(text, expected):
@@ -125,6 +137,8 @@ def test_parse_ranks_ignores_plain_numbers():
     ("GPU: DP0_EP0", {}),
     ("EP0-63 TP8", {"tp": 8}),
     ("Layer 3 TP rank", {}),
+    ("tensor_model_parallel_size=2, pipeline_model_parallel_size=1, expert_model_parallel_size=8",
+     {"tp": 2, "pp": 1, "ep": 8}),  # Megatron-LM's argument names
 ])
 def test_parse_degrees(text, degrees):
     assert parse_degrees(text) == degrees
@@ -157,7 +171,8 @@ def test_parse_strategy_and_gpu_counts():
         parse_strategy("fast please")
 
 
-@pytest.mark.parametrize("text, total", [("Total GPUs: 2048", 2048), ("(2048 GPUs = 64x8x2x2)", 2048), ("no total", None)])
+@pytest.mark.parametrize("text, total", [("Total GPUs: 2048", 2048), ("(2048 GPUs = 64x8x2x2)", 2048), ("no total", None),
+                                         ("padded_vocab_size=32000 gpu = ((dp_rank*PP + pp_rank)", None)])
 def test_declared_total(text, total):
     assert parse_declared_total(text) == total
 
@@ -174,6 +189,7 @@ def test_layer_in(text, layer):
 
 @pytest.mark.parametrize("text, expert", [
     ("layer0_expert3", 3), ("exp3", 3), ("Expert 12 L1", 12), ("Expert0MLP1(col)", 0), ("L1 E0-1", None), ("expert_layer_2_expert_5", 5),
+    ("expert[4] (EP rank 1, TP rank 0)", 4), ("SequentialMLP.local_experts[0] (expert 2 of 8)", 2),
 ])
 def test_expert_in(text, expert):
     assert expert_in(text) == expert
@@ -186,6 +202,7 @@ def test_expert_in(text, expert):
     ("Pipeline Stage 2 (Layer 2) - GPUs 32-47", 2, [2]),
     ("Stage 2", 2, None),
     ("Pipeline Stage 1: GPUs 8-15 (Layers 23-46)", 1, list(range(23, 47))),
+    ("pipeline_model_parallel_rank 1 (layers 3-4)", 1, [3, 4]),
 ])
 def test_stage_labels(text, stage, layers):
     assert stage_in(text) == stage
@@ -205,6 +222,7 @@ def test_stage_labels(text, stage, layers):
     ("Attention Start (Layer 0)", Op.ELEMENTWISE), ("Stage 1 Processing\\nSimilar TP+EP pattern", Op.PLACEHOLDER),
     ("Identical computation graph", Op.PLACEHOLDER), ("Same attention decomposition", Op.PLACEHOLDER),
     ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV), ("ResAdd", Op.RESIDUAL_ADD), ("O_linear", Op.O_PROJ),
+    ("== Pipeline stage 1: layers 2-3 ==", Op.STAGE_MARKER), ("Pipeline Stage 0: Embedding", Op.EMBEDDING),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
@@ -218,6 +236,13 @@ def test_readable_id_splits_words():
 @pytest.mark.parametrize("text, gpus", [("RTX3090_0", {0}), ("H100-7", {7}), ("A100 #3", {3}), ("P100_2", {2}),
                                         ("A100-80GB", None)])
 def test_device_named_by_its_model(text, gpus):
+    placement = inline_placement(text)
+    assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
+
+
+@pytest.mark.parametrize("text, gpus", [("Rank 5", {5}), ("Ranks 0-3", {0, 1, 2, 3}), ("Ranks 0, 4", {0, 4}),
+                                        ("TP rank 3", None), ("TP ranks 0-3", None)])
+def test_a_global_rank_is_a_gpu_an_axis_rank_is_not(text, gpus):
     placement = inline_placement(text)
     assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
 

@@ -31,6 +31,7 @@ def shorten_numbers(text: str) -> str:
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 _HTML_BLOCK_END = re.compile(r"</\s*(tr|p|div|table)\s*>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<[^<>]*>")
+_HTML_CELL_BREAK = re.compile(r"</\s*td\s*>\s*<\s*td\b[^<>]*>", re.IGNORECASE)
 _LOOKS_LIKE_HTML = re.compile(r"<\s*(br|b|i|u|font|table|tr|td|sub|sup|s|o|hr|vr|img)\b[^<>]*/?\s*>", re.IGNORECASE)
 
 
@@ -45,6 +46,8 @@ def label_lines(value: str, node_id: str = "") -> list[str]:
     if "<" in value and is_html_label(value):
         text = _HTML_BREAK.sub("\n", value)
         text = _HTML_BLOCK_END.sub("\n", text)
+        text = _HTML_CELL_BREAK.sub("\t", text)  # `<TR><TD>Device</TD><TD>cuda:0</TD></TR>`: a key and its value
+        text = "\n".join(line.replace("\t", ": ", 1).replace("\t", " ") for line in text.split("\n"))
         text = html.unescape(_HTML_TAG.sub("", text))
     elif "\\" in value:
         parts = value.split("\\n")
@@ -59,3 +62,19 @@ def label_lines(value: str, node_id: str = "") -> list[str]:
     else:
         text = value  # no escapes and no markup: nothing to undo
     return [stripped for line in text.replace("\r\n", "\n").split("\n") if (stripped := line.strip())]
+
+
+RECORD_SHAPES = frozenset({"record", "mrecord"})
+_RECORD_PORT = re.compile(r"(?<!\\)<[^<>|{}]*>")
+_RECORD_SEPARATOR = re.compile(r"(?<!\\)[|{}]")
+
+
+def record_label_lines(value: str, node_id: str = "") -> list[str]:
+    """The fields of a record label (`{ QProj | in: 4 1024 2048 | gpu 0 }`), one line each, as
+    Graphviz draws them: `|` separates fields, braces turn the layout, `<port>` names a field."""
+    if "<" in value and is_html_label(value):
+        return label_lines(value, node_id)  # an HTML label on a record node is drawn as HTML
+    text = _RECORD_SEPARATOR.sub("\\n", _RECORD_PORT.sub("", value[:MAX_LABEL_CHARS]))
+    for escaped in "|{}<>":
+        text = text.replace("\\" + escaped, escaped)
+    return label_lines(text, node_id)

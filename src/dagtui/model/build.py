@@ -16,14 +16,14 @@ from dagtui.model.deployment import Deployment, Stage
 from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
-from dagtui.model.operators import MOE_OPS, NOT_OPERATORS, Kind, Op
+from dagtui.model.operators import MOE_OPS, NOT_OPERATORS, Kind, Op, kind_for, operator_from_text
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
 from dagtui.model.strategy import AXES, Strategy
 
 if TYPE_CHECKING:
     import networkx as nx
 
-_STAGE_WORDS = re.compile(r"(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,])|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,])|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
 # Nodes read between two calls of the checkpoint: a few milliseconds' work.
@@ -47,6 +47,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
     graph.add_nodes_from(nodes)
     graph.add_edges_from((edge.source, edge.target) for edge in raw.edges)  # parallel edges become one
     dashed = {(edge.source, edge.target) for edge in raw.edges if "dashed" in edge.attrs.get("style", "")}
+    _banners_in_the_flow(nodes, graph)
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
     checkpoint()
@@ -70,6 +71,16 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
         undeclared=[node_id for node_id, node in raw.nodes.items() if "label" not in node.attrs],
         dashed=dashed,
     )
+
+
+def _banners_in_the_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
+    """Text drawn without a box is a note (node.py), unless it is a stage banner wired into the
+    flow (`== Pipeline stage 1: layers 2-3 ==` between the send and the stage's first layer): a
+    marker that opens its stage."""
+    for node_id, node in nodes.items():
+        if (node.op is Op.LEGEND and node.op_source == "shape" and graph.degree(node_id)
+                and operator_from_text(node.title) is Op.STAGE_MARKER):
+            node.op, node.op_source, node.kind = Op.STAGE_MARKER, "label", kind_for(Op.STAGE_MARKER, node.shape)
 
 
 def _invisible(attrs: dict[str, str]) -> bool:
@@ -217,7 +228,7 @@ def _merged(stages: list[Stage]) -> list[Stage]:
     return merged
 
 
-_REPLICA = re.compile(r"(?<![a-z])(?:dp|replica)[-_ ]*(\d+)", re.IGNORECASE)
+_REPLICA = re.compile(r"(?<![a-z])(?:dp|replica)[-_ ]*(?:r|#|no\.?\s*)?(\d+)", re.IGNORECASE)  # `DP1`, `Replica R0`, `replica #2`
 
 
 def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]:

@@ -7,7 +7,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from dagtui.dot.labels import label_lines
+from dagtui.dot.labels import RECORD_SHAPES, label_lines, record_label_lines
 from dagtui.dot.raw import RawNode
 from dagtui.model.declared import line_degrees
 from dagtui.model.gpus import Placement, inline_placement, parse_placement, parse_ranks, without_parenthesised
@@ -196,7 +196,12 @@ def read_node(raw: RawNode) -> NodeInfo:
     """Build a `NodeInfo` from a raw node: label lines, operator, kind, shapes, placement, ranks."""
     node_id, attrs = raw.id, raw.attrs
     label_value = attrs.get("label")
-    lines = label_lines(label_value, node_id) if label_value else []
+    if not label_value:
+        lines = []
+    elif attrs.get("shape", "").lower() in RECORD_SHAPES:
+        lines = record_label_lines(label_value, node_id)
+    else:
+        lines = label_lines(label_value, node_id)
     if len(lines) > 1 and lines[0].strip('"\' ') == node_id and not _states_facts(lines[1]):
         lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper (kept as the name before `GPU: 1`)
     named = _NAME_KEY.match(lines[0]) if lines else None
@@ -362,6 +367,8 @@ def _bracketed(value: str) -> str:
     parts = value.strip().rstrip(",").split(",")
     if all(_TIMES_SHAPE.fullmatch(part.strip()) for part in parts):  # `2x8x2048x128, 2x8x2048x128`, `8192x2048`
         return ", ".join("[" + ", ".join(_TIMES.split(part.strip())) + "]" for part in parts)
+    if all(_SPACED_SHAPE.fullmatch(part.strip()) for part in parts):  # `in: 4 1024 2048, 4 1024 512` (record fields)
+        return ", ".join("[" + ", ".join(part.split()) + "]" for part in parts)
     return value
 
 
@@ -372,7 +379,8 @@ _TIMES = re.compile(r"\s*[x×]\s*")
 _TIMES_DIMS = re.compile(r"\b\d+(?:\s*[x×]\s*\d+){2,}\b")
 # After an Input/Output key a shape may have two dimensions (`out: 8192x2048`, tokens x hidden).
 _TIMES_SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)+")
-_KEYED_TIMES = re.compile(r"^\s*(?:inputs?|in|outputs?|out)\s*[:=]\s*\d+\s*[x×]\s*\d+", re.IGNORECASE)
+_KEYED_TIMES = re.compile(r"^\s*(?:inputs?|in|outputs?|out)\s*[:=]\s*\d+\s*(?:[x×]\s*)?\d+", re.IGNORECASE)
+_SPACED_SHAPE = re.compile(r"\d+(?:[ \t]+\d+)+")  # `4 1024 2048`: dims separated by spaces alone
 
 
 def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
@@ -405,14 +413,18 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
 # `qkv_proj | L2 | tp1 | stage 1`: a first line of `|`-separated tags after the operator's name,
 # one of them a rank alone (a stage is the pipeline rank it names).
 _RANK_TAG = re.compile(r"\|\s*(tp|ep|dp|pp|stage)\s*[_=:]?\s*(\d{1,7})\s*(?=\||$)", re.IGNORECASE)
+# `expert[4] (EP rank 0, TP rank 0)`, `linear (tp_rank=1)`: a rank the word "rank" names.
+_NAMED_RANK = re.compile(r"(?<![A-Za-z])(tp|ep|dp|pp)[-_ ]?rank\s*[:=]?\s*(\d{1,7})(?![\d.])", re.IGNORECASE)
 
 
 def _read_tags(node: NodeInfo, first_line: str) -> None:
     """Ranks given as tags of the first line, which otherwise names the operator (where a rank
-    token may be a degree: `MLP TP8`); a tag standing alone between bars is a rank."""
-    if "|" not in first_line:
-        return
-    for axis, value in _RANK_TAG.findall(first_line):
+    token may be a degree: `MLP TP8`): a tag standing alone between bars, or a rank the word
+    "rank" names."""
+    tags = _RANK_TAG.findall(first_line) if "|" in first_line else []
+    if "rank" in first_line.lower():
+        tags += _NAMED_RANK.findall(first_line)
+    for axis, value in tags:
         axis = "pp" if axis.lower() == "stage" else axis.lower()
         if axis not in node.ranks:
             _merge_ranks(node.ranks, {axis: frozenset({int(value)})})

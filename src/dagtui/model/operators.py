@@ -95,7 +95,8 @@ _RULES: list[tuple[Op, str]] = [
                 r"|description|(?:deployment |parallel(?:ism)? )?configuration|performance(?: metrics)?)\s*(?:[:(\-–]|$)"),
     # "Expert Parallelism" alone names a strategy (a concept box beside "Tensor Parallelism"), not a box of experts.
     (Op.LEGEND, r"^(?:expert|tensor|pipeline|data|sequence|context)[-_ ]parallelism\s*$"),
-    (Op.STAGE_MARKER, r"^(?:pp|pipeline)\s*stage\s*\d+(?:\s+(?:start|begin|entry|boundary))?\s*(?:$|[,(|])|^pp\d+[_ ]?(?:start|begin)$"
+    # `Pipeline Stage 1`, `PP Stage 0 (Layers 0-3)`, `== Pipeline stage 1: layers 2-3 ==` (a banner's rules around it).
+    (Op.STAGE_MARKER, r"^[=\-#*~ ]*(?:pp|pipeline)\s*stage\s*\d+(?:\s+(?:start|begin|entry|boundary))?\s*(?:$|[,(|=]|:\s*(?:$|(?:layers?|blocks?|gpus?|devices?)\b[\s\d,\-–]*(?:$|[,(|=])))|^pp\d+[_ ]?(?:start|begin)$"
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
     (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|patterns?|computation graph|graph|decomposition)\b"
                      r"|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),

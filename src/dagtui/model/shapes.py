@@ -213,6 +213,7 @@ def _evaluate(node: ast.AST) -> float | None:
     return None
 
 
+_SPACED_NUMBERS = re.compile(r"\d+(?:\s+\d+)+")
 _SPACED_DIMS = re.compile(r"^\s*(?:[\w.]+=)?[\w?]+(?:\s+(?:[\w.]+=)?[\w?]+)+\s*$")
 _TIMES_DIMS = re.compile(r"^\s*\d+(?:\s*[x×]\s*\d+)+\s*$")
 
@@ -224,7 +225,8 @@ def parse_shape(text: str) -> Shape:
             return Shape(tuple(parse_dim(part) for part in text.split()))
         if _TIMES_DIMS.match(text):
             return Shape(tuple(parse_dim(part) for part in re.split(r"[x×]", text)))
-    parts = [part for part in _split_top_level(text) if part.strip()]
+    parts = [piece for part in _split_top_level(text) if part.strip()
+             for piece in (part.split() if _SPACED_NUMBERS.fullmatch(part.strip()) else [part])]  # `[128, 1024 1024]`: a comma left out
     dims = [parse_dim(part) for part in parts]
     return Shape(tuple(dim for dim in dims if (dim.name or "").lower() not in _TAG_NAMES))
 

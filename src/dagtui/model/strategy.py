@@ -42,8 +42,8 @@ _EXPLICIT = [
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*(?:groups|replicas|ranks)\b", re.IGNORECASE),
     # Tensor Parallel 4-way, tensor parallelism (8-way)
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*[-‐ ]?\s*ways?\b", re.IGNORECASE),
-    # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8
-    re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
+    # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8, Megatron's tensor_model_parallel_size=8
+    re.compile(_AXIS_WORD + r"[-_ ]?(?:model[-_ ]?)?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
                + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
 ]
 # `16 EP x 4 TP`: a count before the axis, then a separator or the end (not `3 TP rank`).
@@ -58,7 +58,9 @@ _RANK_RANGE = re.compile(
 # `EP64`, `EP-16`, `tp8`, `TP 8`: a token that is a degree or a rank, depending on its company.
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])" + _AXIS + r"[-_ ]?(\d+)(?![\d.])", re.IGNORECASE)
 _CHAIN_GAP = re.compile(r"^\s*(?:[-_,/x×*+|]|and|\s)\s*(?:[-_,/x×*+|]\s*)?$", re.IGNORECASE)
-_TOTAL = re.compile(r"(?:total\s*gpus?\s*[:=]?\s*(\d+))|(?:(\d+)\s*gpus?\b)", re.IGNORECASE)
+# `Total GPUs: 2048`, `2048 GPUs`; not the value of another key before a line break (`vocab=32000` then
+# `gpu = ((dp_rank*PP ...`).
+_TOTAL = re.compile(r"(?:total\s*gpus?\s*[:=]?\s*(\d+))|(?:(?<![=:\w.])(\d+)\s*gpus?\b)", re.IGNORECASE)
 
 
 def _axis(name: str) -> str:

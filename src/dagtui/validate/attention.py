@@ -331,6 +331,8 @@ def heads(ctx: Context):
     for (head_count, head_dim), nodes in groups.items():
         product = head_count * head_dim
         shards = max(copies[_shard_key(ctx.nodes[n])] for n in nodes)
+        if tp > 1 and ctx.declared("tp") and shards > tp and shards % tp == 0:
+            shards = tp  # TP groups drawn side by side (attention per EP rank or replica): each holds all the heads
         drawn_tp = ctx.drawn_below_declared("tp") or 1  # the degree the drawing shows, where it disagrees (STG002)
         per_rank = {full.value} | {full.value // d for d in (tp, shards, shown_tp, drawn_tp) if d > 1 and full.value % d == 0}
         if all(ctx.nodes[n].op is Op.QKV_PROJ for n in nodes):

@@ -27,6 +27,11 @@ _SCORES = frozenset({Op.ATTN_SCORE, Op.SOFTMAX})
 _GATHERING = _ATTENDING | {Op.COMBINE, Op.CONCAT, Op.RESIDUAL_ADD}
 
 
+# Shape-changing operators whose input is still the tensor their producer gives: a gate reads the
+# hidden states it routes (its output, the routing weights, is another shape).
+_TAKES_ITS_INPUT_WHOLE = frozenset({Op.GATE})
+
+
 def _same_head_layout(produced: Shape, consumer: NodeInfo) -> bool:
     """Tensors of the same rank and last (head or hidden) size: K/V may differ from Q in heads and length."""
     return any(len(produced.dims) == len(shape.dims) and produced.values[-1] == shape.values[-1]
@@ -60,13 +65,27 @@ def _mismatch(produced: Shape, consumer: NodeInfo) -> bool:
     if not candidates or not _comparable(produced):
         return False
     for expected in candidates:
-        if produced.same_as(expected) or produced.same_elements(expected):
+        if produced.same_as(expected) or produced.same_elements(expected) or _tokens_flattened(produced, expected):
             return False  # equal, or the same tensor with heads merged or split ([b,s,32,128] = [b,s,4096])
         if len(produced.dims) == len(expected.dims) and any(
             not a.is_int or not b.is_int for a, b in zip(produced.dims, expected.dims) if a.value != b.value
         ):
             return False  # differs only where a symbol stands: not evidence of a mismatch
     return True
+
+
+def _tokens_flattened(a: Shape, b: Shape) -> bool:
+    """`[b, s, h]` and `[b*s, h]`: the same tokens, batch and sequence merged into one dimension."""
+    if not a.all_int or not b.all_int or len(a.dims) == len(b.dims) or not a.dims or not b.dims:
+        return False
+    return a.values[-1] == b.values[-1] and _product(a.values) == _product(b.values)
+
+
+def _product(values) -> int:
+    result = 1
+    for value in values:
+        result *= value
+    return result
 
 
 def _shard_sources(ctx: Context, starts: list[str]) -> set[str]:
@@ -106,7 +125,8 @@ def edge_mismatch(ctx: Context):
     candidates = [
         (source, target, producer, consumer) for source, target, producer, consumer in ctx.edges
         if producer.op not in SHAPE_CHANGING and producer.outputs and not producer.is_communication
-        and not consumer.is_communication and (consumer.op not in SHAPE_CHANGING or _logit_shard_into_output(ctx, producer, consumer))
+        and not consumer.is_communication and (consumer.op not in SHAPE_CHANGING or consumer.op in _TAKES_ITS_INPUT_WHOLE
+                                               or _logit_shard_into_output(ctx, producer, consumer))
     ]
     # Consumers whose listed input matches one producer: the other producers' inputs are unlisted.
     matched = {target for _, target, producer, consumer in candidates if not _mismatch(producer.outputs[0], consumer)}

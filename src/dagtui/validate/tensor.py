@@ -58,8 +58,42 @@ def tp_ranks(ctx: Context):
             nodes=nodes, key=f"TEN001:{compact_ranges(group)}", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
             fix=f"Draw the operator for all {tp} TP ranks, or as one node placed on the whole TP group with per-shard shapes.",
         )
-    yield from _copies_missing_ranks(ctx, tp, set().union(*([members[key] for keys in short.values() for key in keys] or [[]])))
+    reported = set().union(*([members[key] for keys in short.values() for key in keys] or [[]]))
+    copies = list(_copies_missing_ranks(ctx, tp, reported))
+    yield from copies
     yield from _vocab_shards_missing(ctx, tp)
+    yield from _partial_sums_missing(ctx, tp, reported.union(*(finding.nodes for finding in copies)))
+
+
+def _partial_sums_missing(ctx: Context, tp: int, reported: set[str]):
+    """An all-reduce (or reduce-scatter) over a group of GPUs that gets partial sums from some of
+    them only, where the file's other such collectives get one from every GPU they span: the
+    operators of the rank on the missing GPU are not drawn (`o_proj` of TP rank 3 left out).
+    Collectives fed by operators already reported missing a rank are left to that finding."""
+    graph = ctx.deployment.graph
+    full, short = 0, []
+    for collective in ctx.deployment.nodes_of_op(Op.ALL_REDUCE, Op.REDUCE_SCATTER):
+        span = ctx.nodes[collective].gpus
+        producers = [p for p in graph.predecessors(collective) if not ctx.nodes[p].is_communication and ctx.nodes[p].gpus]
+        if len(span) < 2 or not producers or reported.intersection(producers):
+            continue
+        covered = set().union(*(ctx.nodes[p].gpus for p in producers))
+        if covered >= span:
+            full += 1
+        elif covered < span:
+            short.append((collective, sorted(producers), sorted(span - covered)))
+    if not short or full < 2 or full <= len(short):
+        return
+    nodes = [n for collective, producers, _ in short for n in (*producers, collective)]
+    texts = [f"`{collective}` spans GPU(s) {compact_ranges(set(ctx.nodes[collective].gpus))} but gets partial sums from "
+             f"{node_list(producers)} only, none from GPU(s) {compact_ranges(set(missing))}" for collective, producers, missing in short[:3]]
+    yield tp_ranks.finding(
+        f"{'; '.join(texts)}{' and more' if len(short) > 3 else ''}: the operators of the rank(s) on the missing GPU(s) "
+        f"are not drawn{ctx.in_layers([c for c, _, _ in short])}, where the file's other {full} reductions get one from "
+        f"every GPU they span ({ctx.degree_text('tp')}).",
+        nodes=nodes, key="TEN001:partial-sums", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
+        fix="Draw the operators of every TP rank the reduction spans, each feeding it its partial sum.",
+    )
 
 
 def _vocab_shards_missing(ctx: Context, tp: int):
