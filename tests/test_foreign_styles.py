@@ -23,7 +23,7 @@ from dagtui.validate import Severity
 STYLES = sorted(path.parent.name for path in (Path(__file__).parent / "foreign").glob("style_*/gen.py"))
 
 # Defects each style draws in a way dagtui does not yet find (by category). Styles a-h were read
-# and the rules fixed until each was found; i-k and l-n were held-out rounds (docs/corpus-audit.md).
+# and the rules fixed until each was found; i-k, l-n and o-r were held-out rounds (docs/corpus-audit.md).
 KNOWN_MISSES: dict[str, set[str]] = {
     # a node that keeps its `rank: tp2/dp1` line but lost its `gpu:` line: the ranks still place it
     "style_k": {"missing_gpu"},
@@ -33,6 +33,11 @@ KNOWN_MISSES: dict[str, set[str]] = {
     "style_l": {"stage_count"},
     # `tp2·ep4` stated, but the two ranks drawn are named only as `.r0`/`.r1` id suffixes
     "style_n": {"strategy_mismatch"},
+    # Round 5, held out (o-r), after the fixes their files asked for: a TP4 stated in the graph name
+    # over groups of two unnamed ranks is found as the heads a rank holds (ATT003), not as STG002;
+    # a legend's PP3 against the graph name's PP2 is a conflict of statements (STG002, found)
+    "style_o": {"strategy_mismatch"},
+    "style_p": {"stage_count"},
 }
 
 

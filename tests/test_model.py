@@ -212,6 +212,26 @@ def test_replica_clusters_named_with_a_letter(deploy):
     assert [(stage.index, stage.replica) for stage in deployment.stages] == [(0, 0), (0, 1)]
 
 
+def test_a_legend_box_states_the_strategy_for_the_whole_file(deploy):
+    deployment = deploy("""digraph MoE_TP2_EP4 {
+      legend [shape=note, label="Legend\\nTP 2 / PP 3 / DP 1 / EP 4\\nbox = compute"];
+      a [label="MLP Layer 0\\nGPU: 0"];
+    }""")
+    strategy = deployment.strategy
+    assert (strategy.degrees["pp"], strategy.sources["pp"]) == (3, "legend `legend`")
+    assert deployment.nodes["legend"].op is Op.LEGEND
+
+
+def test_text_without_a_box_is_a_note_unless_it_is_a_placed_operator(deploy):
+    deployment = deploy("""digraph {
+      pv [shape=plaintext, label=<<TABLE><TR><TD>Op</TD><TD>P @ V</TD></TR><TR><TD>Device</TD><TD>cuda:2</TD></TR></TABLE>>];
+      note [shape=plaintext, label="Weighted sum: P @ V"];
+    }""")
+    placed = deployment.nodes["pv"]
+    assert (placed.op is not Op.LEGEND, placed.kind, placed.gpus) == (True, Kind.COMPUTE, frozenset({2}))
+    assert deployment.nodes["note"].op is Op.LEGEND
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

@@ -189,7 +189,7 @@ def test_layer_in(text, layer):
 
 @pytest.mark.parametrize("text, expert", [
     ("layer0_expert3", 3), ("exp3", 3), ("Expert 12 L1", 12), ("Expert0MLP1(col)", 0), ("L1 E0-1", None), ("expert_layer_2_expert_5", 5),
-    ("expert[4] (EP rank 1, TP rank 0)", 4), ("SequentialMLP.local_experts[0] (expert 2 of 8)", 2),
+    ("expert[4] (EP rank 1, TP rank 0)", 4), ("SequentialMLP.local_experts[0] (expert 2 of 8)", 2), ("ExpertFFN 5", 5),
 ])
 def test_expert_in(text, expert):
     assert expert_in(text) == expert
@@ -223,6 +223,7 @@ def test_stage_labels(text, stage, layers):
     ("Identical computation graph", Op.PLACEHOLDER), ("Same attention decomposition", Op.PLACEHOLDER),
     ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV), ("ResAdd", Op.RESIDUAL_ADD), ("O_linear", Op.O_PROJ),
     ("== Pipeline stage 1: layers 2-3 ==", Op.STAGE_MARKER), ("Pipeline Stage 0: Embedding", Op.EMBEDDING),
+    ("W_down", Op.MLP), ("W_gate", Op.MLP), ("Expert 3 W_up", Op.EXPERT), ("Router top-2", Op.GATE),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op

@@ -320,7 +320,8 @@ def _stage_claims_in_comments(raw: RawGraph) -> dict[int, str]:
 
 
 def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], override: Strategy | None) -> Strategy:
-    strategy = declared_strategy(raw, (node.label for node in nodes.values()))
+    legends = [(node.id, node.label) for node in nodes.values() if node.op is Op.LEGEND and node.label]
+    strategy = declared_strategy(raw, (node.label for node in nodes.values() if node.op is not Op.LEGEND), legends)
     if override is not None:
         for axis in override.declared:
             strategy.degrees[axis] = override.degrees[axis]

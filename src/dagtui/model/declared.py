@@ -56,10 +56,11 @@ def line_degrees(line: str) -> tuple[tuple[str, int], ...]:
 _PLACEMENT_LINE = re.compile(r"^\s*(?:gpus?|devices?|placement|ranks?)\s*[:=]", re.IGNORECASE)
 
 
-def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]]) -> Strategy:
+def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]], legends: Iterable[tuple[str, list[str]]] = ()) -> Strategy:
     """The strategy the file states, with where each degree was read and the conflicts between
-    whole-file statements; `node_lines` are the nodes' label lines."""
-    whole, local = _statements(raw, node_lines)
+    whole-file statements; `node_lines` are the nodes' label lines, `legends` the (id, lines) of
+    its legend boxes, which speak for the whole file as a title does."""
+    whole, local = _statements(raw, node_lines, legends)
     strategy = Strategy()
     for statement in whole:
         for axis, value in statement.degrees.items():
@@ -91,7 +92,8 @@ def _declare(strategy: Strategy, axis: str, value: int, statement: Statement) ->
         strategy.raw, strategy.source = statement.text, statement.source
 
 
-def _statements(raw: RawGraph, node_lines: Iterable[list[str]]) -> tuple[list[Statement], list[Statement]]:
+def _statements(raw: RawGraph, node_lines: Iterable[list[str]],
+                legends: Iterable[tuple[str, list[str]]] = ()) -> tuple[list[Statement], list[Statement]]:
     """Whole-file statements in trust order (file name last), and local ones (body comments,
     clusters, nodes); only statements that state a degree."""
     whole: list[Statement] = []
@@ -106,6 +108,8 @@ def _statements(raw: RawGraph, node_lines: Iterable[list[str]]) -> tuple[list[St
     add(whole, "graph label", raw.attrs.get("label", ""))
     add(whole, "graph name", raw.name)
     add(whole, "comment attribute", raw.attrs.get("comment", ""))
+    for legend_id, lines in legends:
+        add(whole, f"legend `{legend_id}`", " · ".join(lines), single_tokens=False)
     for comment in raw.comments:
         if comment.header:
             add(whole, "title comment", comment.text)

@@ -224,9 +224,11 @@ def read_node(raw: RawNode) -> NodeInfo:
         # "MLP Reduce\nAll Devices 0-7", or drawn as an ellipse: the partial sums reduced across GPUs
         # (a "Reduce" on one GPU, taking what others computed, is a local operator).
         node.op, node.op_source, node.kind = Op.ALL_REDUCE, "label", kind_for(Op.ALL_REDUCE, shape)
-    if (shape or "").lower() in TEXT_SHAPES and not node.inputs and not node.outputs and not _ELLIPSIS.search(" ".join(lines)):
+    if ((shape or "").lower() in TEXT_SHAPES and not node.inputs and not node.outputs and not _ELLIPSIS.search(" ".join(lines))
+            and (node.op in (Op.UNKNOWN, Op.LEGEND) or node.placement is None)):
         # Text drawn without a box and stating no tensor: a legend or note, whatever words it uses
-        # (a bare "..." among experts stands for the experts left out: a placeholder).
+        # (a bare "..." among experts stands for the experts left out: a placeholder). An operator
+        # placed on a GPU (`P @ V` on `cuda:2`) is an operator whose shapes are missing (ANN001).
         node.op, node.op_source, node.kind = Op.LEGEND, "shape", Kind.NOTE
     _read_id(node)
     node.layer = _first_layer(node_id, facts)

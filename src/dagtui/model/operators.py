@@ -121,9 +121,10 @@ _RULES: list[tuple[Op, str]] = [
     (Op.EMBEDDING, r"embed"),
     (Op.LM_HEAD, r"lm[-_ ]?head|\bvocab|logits|unembed"),
     (Op.FINAL_NORM, r"final[-_ ]?(?:layer[-_ ]?|rms[-_ ]?)?norm|norm[-_ ]?f\b|\bfinal[-_ ]?ln\b|\bln[-_]f(?:inal)?\b"),
-    # An MLP's gate (SwiGLU's gate projection, `SiLU(Gate) ⊙ Up`) is no router; an expert's stays an expert.
+    # An MLP's gate (SwiGLU's gate projection, `SiLU(Gate) ⊙ Up`, its weight `W_gate`) is no router; an expert's
+    # stays an expert. `W_up`, `W_down`, `w1`..`w3` name the MLP's matrices.
     (Op.MLP, r"^(?!.*(?:expert|\bexp\d*\b|router|routing|moe)).*(?:\bsilu\b|swiglu|geglu|\bgelu\b|"
-             r"\bgate[-_ ]?(?:proj(?:ection)?|linear)\b|\bgate[-_ ]?(?:and|&|/|\+)[-_ ]?up\b)"),
+             r"\bgate[-_ ]?(?:proj(?:ection)?|linear)\b|\bgate[-_ ]?(?:and|&|/|\+)[-_ ]?up\b|\bw[-_]?(?:gate|up|down)\b|\bw[123]\b)"),
     (Op.GATE, r"(?<![a-z])gate(?![a-z])|(?<![a-z])gating(?![a-z])|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),

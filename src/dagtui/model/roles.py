@@ -12,9 +12,9 @@ MAX_INDEX = 1_000_000
 # `layer0_`, `L3`, `Layer 3`, `layer: 3`, and module paths `decoder_layers_3_`, `model.layers.3.` (never `layers 0-7`).
 _LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.]|(?:layer|block)\s*[:=]\s*)(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
-# `Expert 3`, `Expert E3`, `expert #3`, `moe.expert.3`, `mlp.experts.3`, `expert[3]`, or a label line that is `E3`
+# `Expert 3`, `Expert E3`, `expert #3`, `ExpertFFN 3`, `moe.expert.3`, `mlp.experts.3`, `expert[3]`, or a label line that is `E3`
 # alone; not Megatron's `local_experts[3]`, an index that restarts on every EP rank.
-_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$)"
+_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*|(?:ffn|mlp)\s+)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$)"
                           r"|(?:^|[^a-z])(?<!local_)experts?\[)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 # `Pipeline Stage 1`, `PP1`, `pp_rank=1`, Megatron's `pipeline_model_parallel_rank 1`, `Stage 2`.
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)",

@@ -160,15 +160,17 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     # same TP group name all the ranks (`GATE_PROJ` on TP0-2 beside `UP_PROJ` on TP0-3).
     named_ranks = {key for key, nodes in nodes_of.items() if all(ctx.nodes[n].rank("tp") for n in nodes)}
     complete_beside = {key[:5] for key, covering in ranks_of.items() if len(covering) >= tp and key in named_ranks}
+    beside = _siblings_cover(ranks_of)
     short = [(key, ranks) for key, ranks in ranks_of.items() if (len(ranks) < tp and key[4] is not Op.ELEMENTWISE and (
         full[(key[4], key[5])] >= shorts[(key[4], key[5])]
         or (not full[(key[4], key[5])] and key in named_ranks and key[:5] in complete_beside)))
-        or len(ranks) < usual.get((key[4], key[5]), 0)]
+        or len(ranks) < usual.get((key[4], key[5]), 0) or key in beside]
     if not short:
         return
     nodes = [n for key, _ in short for n in nodes_of[key]]
     texts = [f"`{nodes_of[key][0]}` ({key[4].value}, layer {key[3] if key[3] is not None else '?'}) on {len(ranks)} of "
-             f"{max(tp, usual.get((key[4], key[5]), 0))} {'ranks' if len(ranks) < tp else 'GPUs its copies in other layers cover'}"
+             + (f"{tp} ranks" if len(ranks) < tp else f"{usual[(key[4], key[5])]} GPUs its copies in other layers cover"
+                if (key[4], key[5]) in usual and len(ranks) < usual[(key[4], key[5])] else f"{beside[key]} GPUs the others of its kind beside it cover")
              for key, ranks in short[:4]]
     yield tp_ranks.finding(
         f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator in other layers, or the others "
@@ -176,6 +178,26 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
         nodes=nodes, key="TEN001:copies", severity=ctx.severity_for(("tp",), nodes, Severity.ERROR),
         fix=f"Draw the operator for all {tp} TP ranks, as the file does in its other layers.",
     )
+
+
+def _siblings_cover(ranks_of: dict[tuple, set[int]]) -> dict[tuple, int]:
+    """Operators that cover fewer GPUs than the others of their kind beside them (`W_up` on 7 of the
+    8 GPUs `W_gate` covers in layer 1), where in every other layer the file draws them they cover
+    the same GPUs as those others: the copy on the missing GPU is left out. Maps each to the count
+    its siblings cover."""
+    union: dict[tuple, set[int]] = defaultdict(set)
+    for key, covering in ranks_of.items():
+        union[key[:5]] |= covering
+    matches: dict[tuple, list[bool]] = defaultdict(list)  # per operator: does it cover what its siblings do, layer by layer
+    for key, covering in ranks_of.items():
+        matches[(key[:3], key[4], key[5])].append(covering == union[key[:5]])
+    found = {}
+    for key, covering in ranks_of.items():
+        siblings = union[key[:5]]
+        if covering < siblings and matches[(key[:3], key[4], key[5])].count(True) >= 1 \
+                and matches[(key[:3], key[4], key[5])].count(False) == 1:
+            found[key] = len(siblings)
+    return found
 
 
 def _usual_size(counts: Counter[int], tp: int, op: Op) -> int | None:
@@ -334,9 +356,9 @@ def _feature_width(node: NodeInfo) -> int | None:
 
 
 _SAYS_TENSOR_PARALLEL = re.compile(r"tensor[-_ ]?parallel|row[-_ ]?parallel|\bTP\b", re.IGNORECASE)
-# Words, or snake_case parts (`down_proj`, `linear_fc2`): an underscore separates as a space does.
-_DOWN = re.compile(r"(?<![A-Za-z0-9])(?:down|fc2|w2)(?![A-Za-z0-9])|linear2|row[-_ ]?parallel", re.IGNORECASE)
-_UP = re.compile(r"(?<![A-Za-z0-9])(?:up|fc1|w1|w3)(?![A-Za-z0-9])|gate[-_ ]?(?:proj|linear)|column", re.IGNORECASE)
+# Words, or snake_case and CamelCase parts (`down_proj`, `DownProj`, `linear_fc2`): an underscore separates as a space does.
+_DOWN = re.compile(r"(?<![A-Za-z0-9])(?:down|fc2|w2)(?![A-Za-z0-9])|down[-_ ]?proj|linear2|row[-_ ]?parallel", re.IGNORECASE)
+_UP = re.compile(r"(?<![A-Za-z0-9])(?:up|fc1|w1|w3)(?![A-Za-z0-9])|up[-_ ]?proj|gate[-_ ]?(?:proj|linear)|column", re.IGNORECASE)
 
 
 @rule("TEN004", "tensor", Severity.WARNING, "Tensor parallelism without a collective")
