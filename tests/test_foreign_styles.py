@@ -25,8 +25,6 @@ STYLES = sorted(path.parent.name for path in (Path(__file__).parent / "foreign")
 # Defects each style draws in a way dagtui does not yet find (by category). Styles a-h were read
 # and the rules fixed until each was found; i-k, l-n and o-r were held-out rounds (docs/corpus-audit.md).
 KNOWN_MISSES: dict[str, set[str]] = {
-    # a node that keeps its `rank: tp2/dp1` line but lost its `gpu:` line: the ranks still place it
-    "style_k": {"missing_gpu"},
     # Round 4, held out as well (l-n), after the fixes their clean DAGs asked for:
     # a PP stated twice, graph name and comment, is read as a conflict (STG002) rather than a stage
     # count (found, in the strategy category)

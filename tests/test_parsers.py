@@ -139,6 +139,7 @@ def test_parse_ranks_ignores_plain_numbers():
     ("Layer 3 TP rank", {}),
     ("tensor_model_parallel_size=2, pipeline_model_parallel_size=1, expert_model_parallel_size=8",
      {"tp": 2, "pp": 1, "ep": 8}),  # Megatron-LM's argument names
+    ("each node gives its rank (`rank: tp1`)", {}),  # the word says it is a rank
 ])
 def test_parse_degrees(text, degrees):
     assert parse_degrees(text) == degrees

@@ -151,6 +151,9 @@ def _statements(masked: str, count_first: bool) -> tuple[tuple[_Shape, ...], tup
     return tuple(found), tuple(_chains(masked, taken))
 
 
+_RANK_WORD_BEFORE = re.compile(r"\branks?\s*[:=#]?\s*[`'\"(\[]?\s*$", re.IGNORECASE)
+
+
 def degree_matches(text: str, single_tokens: bool = True, count_first: bool = True) -> list[DegreeMatch]:
     """Every degree `text` states, in order of position.
 
@@ -166,6 +169,8 @@ def degree_matches(text: str, single_tokens: bool = True, count_first: bool = Tr
         axes = {token.axis for token in tokens}
         if any(token.value == 0 for token in tokens):
             continue  # ranks: `DP0_PP1`, `dp1_pp0_tp7`
+        if len(tokens) == 1 and _RANK_WORD_BEFORE.search(text[max(0, tokens[0].start - 12):tokens[0].start]):
+            continue  # `rank: tp1`, `on rank TP3`: the word says it is a rank
         if len(axes) >= 2 or single_tokens:
             found.extend(tokens)
     # A degree past MAX_DEGREE states nothing dagtui can use: checks would enumerate its ranks.

@@ -29,6 +29,7 @@ def unplaced(ctx: Context):
     by_lines = placed * 2 > len(compute)
     missing = [n for n in compute if ctx.nodes[n].placement is None and (by_lines or not ctx.nodes[n].ranks)]
     missing += _lost_own_line(ctx, compute)
+    missing += _lost_gpu_ids(ctx, compute)
     if len(missing) == len(compute) and _says_one_gpu(ctx):
         return  # "// MoE Single GPU Deployment DAG": every operator runs on the one GPU there is
     if len(missing) == len(compute):
@@ -59,6 +60,25 @@ def _lost_own_line(ctx: Context, compute: list[str]) -> list[str]:
         elif node.placement is not None:
             own[key] += 1
     return [n for key, nodes in inherited.items() if own[key] >= 2 * len(nodes) for n in nodes]
+
+
+def _lost_gpu_ids(ctx: Context, compute: list[str]) -> list[str]:
+    """Nodes placed by ranks alone (`rank: tp2/dp1`) whose copies (the same operator, the same title
+    but for its numbers) all give GPU ids as well (`rank: tp2/dp1`, `gpu: 6`): this one lost its
+    GPU line. (Where the file places every node by ranks, ranks are its placement.)"""
+    with_ids: dict[tuple[Op, str], int] = defaultdict(int)
+    ranks_only: dict[tuple[Op, str], list[str]] = defaultdict(list)
+    for node_id in compute:
+        node = ctx.nodes[node_id]
+        placement = node.placement
+        if placement is None or node.placed_by_cluster:
+            continue
+        key = (node.op, _DIGITS.sub("#", node.title.lower()))
+        if placement.gpus:
+            with_ids[key] += 1
+        elif placement.ranks and not placement.everywhere and placement.placeholder is None:
+            ranks_only[key].append(node_id)
+    return [n for key, nodes in ranks_only.items() if with_ids[key] >= 2 * len(nodes) for n in nodes]
 
 
 _DIGITS = re.compile(r"\d+")
