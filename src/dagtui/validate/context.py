@@ -17,6 +17,7 @@ from dagtui.model.operators import NOT_OPERATORS, Kind, Op
 from dagtui.model.roles import expert_count_in, top_k_in
 from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES, Shape
 from dagtui.model.spec import ModelSpec
+from dagtui.model.strategy import Statement
 from dagtui.validate.finding import Severity
 from dagtui.validate.ranges import compact_ranges
 
@@ -79,6 +80,11 @@ class Context:
         each MoE layer's experts): the drawing's degree, disagreeing with the statement (STG002),
         rather than ranks left out of some operators (TEN001, EXP001)."""
         return self.shared(f"drawn_below:{axis}", lambda ctx: _drawn_below_declared(ctx, axis))
+
+    def stages_settle(self, first: Statement, other: Statement) -> bool:
+        """Whether the stages drawn agree with exactly one of two statements of PP that disagree."""
+        drawn = len({stage.index for stage in self.deployment.stages})
+        return bool(self.deployment.stages) and (first.degrees["pp"] == drawn) != (other.degrees["pp"] == drawn)
 
     def degree_text(self, axis: str) -> str:
         """`TP8`, or `TP16 (inferred from the ranks drawn)`."""

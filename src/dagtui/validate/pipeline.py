@@ -40,6 +40,16 @@ def stage_count(ctx: Context):
     if pp is None or not ctx.declared("pp") or not stages:
         return
     indices = sorted({stage.index for stage in stages})  # DP replicas draw the same stages again
+    for axis, first, other in ctx.deployment.strategy.conflicts:
+        if axis == "pp" and ctx.stages_settle(first, other):
+            # Two statements disagree and the stages drawn agree with one: the other miscounts them.
+            agrees, wrong = (first, other) if first.degrees["pp"] == len(indices) else (other, first)
+            yield stage_count.finding(
+                f"The {wrong.source} states PP{wrong.degrees['pp']} but {len(indices)} pipeline stage(s) are drawn "
+                f"({', '.join(map(str, indices))}), as the {agrees.source} states (PP{agrees.degrees['pp']}).",
+                nodes=[s.anchor or s.members[0] for s in stages if s.anchor or s.members], key="PIP001:statement",
+                fix=f"State PP{len(indices)} in the {wrong.source} too, or draw {wrong.degrees['pp']} stages.",
+            )
     if len(indices) != pp:
         yield stage_count.finding(
             f"{len(indices)} pipeline stage(s) are drawn ({', '.join(map(str, indices))}) but the strategy "

@@ -84,17 +84,14 @@ def degrees_vs_drawn(ctx: Context):
     Example: label says EP16 but experts are placed on EP0-EP31; `// TP8-PP2` over `label="TP4"`.
     Fix: State one degree per axis everywhere the file names its strategy, and draw ranks below it.
     """
-    stages_drawn = len({stage.index for stage in ctx.deployment.stages})
     for axis, first, other in ctx.deployment.strategy.conflicts:
+        if axis == "pp" and ctx.stages_settle(first, other):
+            continue  # the stages drawn agree with one statement: PIP001 names the other
         on_file_name = "file name" in (first.source, other.source)
-        settled = ""
-        if axis == "pp" and stages_drawn in (first.degrees[axis], other.degrees[axis]):
-            agrees = first if first.degrees[axis] == stages_drawn else other
-            settled = f" The drawing has {stages_drawn} pipeline stage(s), as the {agrees.source} says."
         yield degrees_vs_drawn.finding(
             f"The {first.source} states {axis.upper()}{first.degrees[axis]} (\"{_quote(first.text)}\") but the "
             f"{other.source} states {axis.upper()}{other.degrees[axis]} (\"{_quote(other.text)}\"); dagtui uses "
-            f"{axis.upper()}{first.degrees[axis]}.{settled}",
+            f"{axis.upper()}{first.degrees[axis]}.",
             key=f"STG002:conflict:{axis}", severity=Severity.WARNING if on_file_name else None,
             title="Two statements of the strategy disagree",
             fix=f"State one {axis.upper()} degree everywhere the file names its strategy.",
