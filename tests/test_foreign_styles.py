@@ -24,14 +24,7 @@ STYLES = sorted(path.parent.name for path in (Path(__file__).parent / "foreign")
 
 # Defects each style draws in a way dagtui does not yet find (by category). Styles a-h were read
 # and the rules fixed until each was found; i-k, l-n and o-r were held-out rounds (docs/corpus-audit.md).
-KNOWN_MISSES: dict[str, set[str]] = {
-    # Round 4, held out as well (l-n), after the fixes their clean DAGs asked for:
-    # `tp2·ep4` stated, but the two ranks drawn are named only as `.r0`/`.r1` id suffixes
-    "style_n": {"strategy_mismatch"},
-    # Round 5, held out (o-r), after the fixes their files asked for: a TP4 stated in the graph name
-    # over groups of two unnamed ranks is found as the heads a rank holds (ATT003), not as STG002
-    "style_o": {"strategy_mismatch"},
-}
+KNOWN_MISSES: dict[str, set[str]] = {}
 
 
 @cache

@@ -324,6 +324,9 @@ def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
     for node in ctx.nodes.values():
         if node.op in operators and node.rank(axis):
             places[(min(node.rank("dp"), default=0), node.layer, node.op)] |= node.rank(axis)
+    if not places and axis == "tp":
+        drawn = _reduction_group_size(ctx)  # no TP rank named: the groups the partial sums are reduced over
+        return drawn if drawn and 2 <= drawn < declared and _shards_of(ctx, drawn, ranked=False) else None
     shown = {frozenset(ranks) for ranks in places.values()}
     if len(places) < 2 or len(shown) != 1:
         return None
@@ -336,13 +339,24 @@ def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
     return drawn if (_shards_of(ctx, drawn) if axis == "tp" else _all_experts_placed(ctx, declared)) else None
 
 
-def _shards_of(ctx: Context, degree: int) -> bool:
-    """Whether the ranked Q/K/V projections hold hidden/`degree` of the width (heads x d_k)."""
+def _reduction_group_size(ctx: Context) -> int | None:
+    """How many GPUs every all-reduce after a row-parallel projection spans, where they all span the
+    same number (two such reductions at least); None otherwise."""
+    graph = ctx.deployment.graph
+    sizes = [len(ctx.nodes[n].gpus) for n in ctx.deployment.nodes_of_op(Op.ALL_REDUCE)
+             if any(ctx.nodes[p].op in (Op.O_PROJ, Op.MLP) for p in graph.predecessors(n))]
+    return sizes[0] if len(sizes) >= 2 and len(set(sizes)) == 1 else None
+
+
+def _shards_of(ctx: Context, degree: int, ranked: bool = True) -> bool:
+    """Whether the ranked Q/K/V projections (or, `ranked` false, any placed on one GPU) hold
+    hidden/`degree` of the width (heads x d_k)."""
     full = ctx.hidden
     if full is None or full.value % degree:
         return False
     for node in ctx.nodes.values():
-        if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ) and node.rank("tp") and node.outputs and node.inputs:
+        drawn_per_rank = bool(node.rank("tp")) if ranked else len(node.gpus) == 1
+        if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ) and drawn_per_rank and node.outputs and node.inputs:
             output = node.outputs[0]
             pair = output.heads_split_from(node.inputs[0])
             width = pair[0] * pair[1] if pair else output.values[-1] if len(output.dims) in (2, 3) and output.all_int else None

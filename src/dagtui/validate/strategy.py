@@ -101,9 +101,12 @@ def degrees_vs_drawn(ctx: Context):
         if drawn:
             declared = ctx.degree(axis)
             what = "every tensor-parallel operator is drawn on" if axis == "tp" else "every MoE layer places all its experts on"
+            shown = f"{what} {axis.upper()}0-{axis.upper()}{drawn - 1} only"
+            if not any(node.rank(axis) for node in ctx.nodes.values()):  # no rank named: the groups drawn say it
+                shown = f"every all-reduce after a row-parallel projection spans {drawn} GPUs, each holding 1/{drawn} of the heads"
             yield degrees_vs_drawn.finding(
                 f"The strategy declares {axis.upper()}{declared} ({ctx.deployment.strategy.sources.get(axis, 'the file')}), "
-                f"but {what} {axis.upper()}0-{axis.upper()}{drawn - 1} only: the drawing shows {axis.upper()}{drawn}.",
+                f"but {shown}: the drawing shows {axis.upper()}{drawn}.",
                 key=f"STG002:drawn:{axis}", severity=Severity.WARNING,
                 fix=f"State the {axis.upper()} degree the drawing uses ({axis.upper()}{drawn}), or draw all {declared} ranks.",
             )
