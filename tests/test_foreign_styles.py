@@ -23,8 +23,14 @@ from dagtui.validate import Severity
 STYLES = sorted(path.parent.name for path in (Path(__file__).parent / "foreign").glob("style_*/gen.py"))
 
 # Defects each style draws in a way dagtui does not yet find (by category). Styles a-h were read
-# and the rules fixed until each was found; i-k, l-n and o-r were held-out rounds (docs/corpus-audit.md).
-KNOWN_MISSES: dict[str, set[str]] = {}
+# and the rules fixed until each was found; i-k, l-n, o-r and s-v were held-out rounds (docs/corpus-audit.md).
+KNOWN_MISSES: dict[str, set[str]] = {
+    # Round 6, held out (s-v), being read: the defects not yet found
+    "style_s": {"experts_subset_ranks"},
+    "style_t": {"gpu_out_of_range", "stages_share_gpus", "strategy_mismatch"},
+    "style_u": {"stage_count", "gpu_out_of_range"},
+    "style_v": {"stage_missing_layer", "no_all_to_all", "tp_rank_missing", "strategy_mismatch", "moe_before_attention"},
+}
 
 
 @cache
@@ -63,7 +69,7 @@ def test_each_defect_of_a_foreign_style_is_found_in_its_category(style, scratch)
                      for entry in manifest if entry["kind"] == "clean"}
     missed = set()
     for entry in manifest:
-        if entry["kind"] == "clean" or not (out / entry["file"]).is_file():
+        if entry["kind"] == "clean" or not entry.get("file") or not (out / entry["file"]).is_file():
             continue
         base = entry.get("base") or ""
         before = base_findings.get(base if base.endswith(".dot") or not base else f"{base}.dot", set())

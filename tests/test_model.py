@@ -232,6 +232,27 @@ def test_text_without_a_box_is_a_note_unless_it_is_a_placed_operator(deploy):
     assert deployment.nodes["note"].op is Op.LEGEND
 
 
+def test_prefill_and_decode_each_run_their_own_pipeline(deploy):
+    deployment = deploy("""digraph {
+      subgraph cluster_prefill { label="Prefill";
+        subgraph cluster_p0 { label="Stage 0: layers 0-0"; p0 [label="MLP Layer 0\\nGPU: 0"]; }
+        subgraph cluster_p1 { label="Stage 1: layers 1-1"; p1 [label="MLP Layer 1\\nGPU: 1"]; } }
+      subgraph cluster_decode { label="Decode step";
+        subgraph cluster_d0 { label="Stage 0: layers 0-0"; d0 [label="MLP Layer 0\\nGPU: 0"]; }
+        subgraph cluster_d1 { label="Stage 1: layers 1-1"; d1 [label="MLP Layer 1\\nGPU: 1"]; } }
+    }""")
+    assert [(stage.phase, stage.index) for stage in deployment.stages] == [("decode", 0), ("decode", 1), ("prefill", 0), ("prefill", 1)]
+    assert [[stage.phase for stage in stages] for stages in deployment.replicas().values()] == [["prefill"] * 2, ["decode"] * 2]
+
+
+def test_input_tensor_shape_keys_and_tuples_joined_by_and(deploy):
+    deployment = deploy("""digraph {
+      s [label="Layer 1 — scaled scores QK^T (tensor-parallel rank 0 of 4) on GPU 4\\nInput tensor shape: (batch=4, seq=8, heads=4, head_dim=128) and (batch=4, seq=8, heads=4, head_dim=128)\\nOutput tensor shape: (batch=4, heads=4, q=8, k=8)"];
+    }""")
+    node = deployment.nodes["s"]
+    assert (len(node.inputs), len(node.outputs), node.gpus) == (2, 1, frozenset({4}))
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

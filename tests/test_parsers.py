@@ -243,7 +243,8 @@ def test_device_named_by_its_model(text, gpus):
 
 
 @pytest.mark.parametrize("text, gpus", [("Rank 5", {5}), ("Ranks 0-3", {0, 1, 2, 3}), ("Ranks 0, 4", {0, 4}),
-                                        ("TP rank 3", None), ("TP ranks 0-3", None)])
+                                        ("TP rank 3", None), ("TP ranks 0-3", None), ("dev 3", {3}), ("devs 0-3", {0, 1, 2, 3}),
+                                        ("norm (replicated on tensor-parallel rank 0 of 4) on GPU 4", {4})])
 def test_a_global_rank_is_a_gpu_an_axis_rank_is_not(text, gpus):
     placement = inline_placement(text)
     assert (placement.gpus if placement else None) == (frozenset(gpus) if gpus is not None else None)
@@ -264,6 +265,7 @@ def test_a_line_saying_all_gpus_places_everywhere(text):
 @pytest.mark.parametrize("text, count", [
     ("64 experts", 64), ("num_experts=64", 64), ("8 Expert Instances per GPU", None), ("8 experts per GPU", None),
     ("16 experts / 4 GPUs", None), ("Top-2 of 64", 64), ("Select 2 experts per token", None),
+    ("8 experts per MoE layer", 8), ("The 4 expert-parallel ranks", None),
 ])
 def test_expert_count_never_a_count_per_gpu(text, count):
     assert expert_count_in(text) == count

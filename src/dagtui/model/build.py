@@ -192,19 +192,27 @@ def _stage_clusters(raw: RawGraph) -> list[Stage]:
     repeats the pipeline per replica (`DP1 · Pipeline Stage 1`, or inside a `Replica 1` cluster)."""
     stages: list[Stage] = []
 
-    def visit(clusters: list[RawCluster], replica: int) -> None:
+    def visit(clusters: list[RawCluster], replica: int, phase: str) -> None:
         for cluster in clusters:
             text = " ".join(label_lines(cluster.label)) if cluster.label else cluster.name.replace("_", " ")
             named = _REPLICA.search(text) or _REPLICA.search(cluster.name.replace("_", " "))
             own = int(named.group(1)) if named else replica
+            phased = _PHASE.search(text) or _PHASE.search(cluster.name)
+            own_phase = phased.group(1).lower() if phased else phase
             index = stage_in(_REPLICA.sub(" ", text)) if _STAGE_WORDS.search(text) else None
             if index is None or _BETWEEN_STAGES.search(text):  # "Pipeline Communication (Stage 1 -> Stage 2)"
-                visit(cluster.children, own)
+                visit(cluster.children, own, own_phase)
                 continue
-            stages.append(Stage(index, text, claimed_layers(text), cluster.all_nodes(), "cluster", replica=own))
+            stages.append(Stage(index, text, claimed_layers(text), cluster.all_nodes(), "cluster", replica=own,
+                                phase=own_phase))
 
-    visit(raw.subgraphs, 0)
-    return sorted(_merged(stages), key=lambda stage: (stage.replica, stage.index))
+    visit(raw.subgraphs, 0, "")
+    return sorted(_merged(stages), key=lambda stage: (stage.replica, stage.phase, stage.index))
+
+
+# A phase cluster (`Prefill (prompt 2048 tokens)`, `cluster_decode`): its stages are the pipeline of
+# that phase, as a replica's are of that replica.
+_PHASE = re.compile(r"(?<![a-z])(prefill|decode)(?![a-z])", re.IGNORECASE)
 
 
 _BETWEEN_STAGES = re.compile(r"stage\s*\d+\s*(?:->|→|to)\s*(?:stage\s*)?\d+", re.IGNORECASE)
@@ -218,13 +226,13 @@ def _merged(stages: list[Stage]) -> list[Stage]:
     merged: list[Stage] = []
     for stage in stages:
         last = merged[-1] if merged else None
-        if last is None or (last.replica, last.index) != (stage.replica, stage.index):
+        if last is None or (last.replica, last.phase, last.index) != (stage.replica, stage.phase, stage.index):
             merged.append(stage)
             continue
         claims = None if last.claimed_layers is None and stage.claimed_layers is None else \
             sorted({*(last.claimed_layers or []), *(stage.claimed_layers or [])})
         merged[-1] = Stage(last.index, f"{last.label} · {stage.label}", claims, [*last.members, *stage.members],
-                           "cluster", replica=last.replica)
+                           "cluster", replica=last.replica, phase=last.phase)
     return merged
 
 

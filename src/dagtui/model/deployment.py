@@ -28,6 +28,10 @@ class Stage:
     source: str  # "cluster", "marker" or "rank"
     anchor: str | None = None  # the marker node or None for a cluster
     replica: int = 0  # the DP replica, when a file draws several
+    phase: str = ""  # `prefill` or `decode`, when a file draws both phases, each with its own stages
+
+
+_PHASE_ORDER = {"": 0, "prefill": 1, "decode": 2}
 
 
 @dataclass
@@ -98,11 +102,13 @@ class Deployment:
         return [node for op in ops for node in self._by_op.get(op, [])]
 
     def replicas(self) -> dict[int, list[Stage]]:
-        """Stages of each DP replica, in stage order (one replica unless the file draws several)."""
-        grouped: dict[int, list[Stage]] = defaultdict(list)
-        for stage in sorted(self.stages, key=lambda s: (s.replica, s.index)):
-            grouped[stage.replica].append(stage)
-        return dict(grouped)
+        """Stages of each DP replica, in stage order (one replica unless the file draws several);
+        a file that draws prefill and decode with stages each gives each phase of a replica its own
+        entry (numbered after the replicas: a phase runs its own pipeline)."""
+        grouped: dict[tuple[int, str], list[Stage]] = defaultdict(list)
+        for stage in sorted(self.stages, key=lambda s: (s.replica, _PHASE_ORDER.get(s.phase, 2), s.index)):
+            grouped[(stage.replica, stage.phase)].append(stage)
+        return {number: stages for number, stages in enumerate(grouped.values())}
 
     def nodes_of_stage(self, index: int) -> list[str]:
         for stage in self.stages:

@@ -163,10 +163,10 @@ def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: fro
             if values != frozenset({len(gpus)}) or (axis not in alone and min(gpus) != 0)}
 
 
-# `Rank 5` and `Ranks 0-3` are GPUs; `PP rank 0`, `TP rank 3` name a rank within one parallel axis, not a GPU;
+# `Rank 5` and `Ranks 0-3` are GPUs (as `dev 3`, `devs 0-3`); `PP rank 0`, `tensor-parallel rank 0`, `TP rank 3` name a rank within one parallel axis, not a GPU;
 # `Each GPU: 25% compute` names a share, not GPU 25.
 _INLINE_GPU = re.compile(
-    r"\b(?:gpus?|devices?|cuda|(?<!pp )(?<!tp )(?<!ep )(?<!dp )(?<!pipeline )(?<!tensor )(?<!expert )(?<!data )ranks?)\s*[-_:#]?\s*\d+(?![\d.]|\s*%)(?:\s*(?:-|–|to)\s*\d+)?(?:\s*,\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
+    r"\b(?:gpus?|devices?|devs?|cuda|(?<!pp )(?<!tp )(?<!ep )(?<!dp )(?<!pipeline )(?<!tensor )(?<!expert )(?<!data )(?<!parallel )ranks?)\s*[-_:#]?\s*\d+(?![\d.]|\s*%)(?:\s*(?:-|–|to)\s*\d+)?(?:\s*,\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
     re.IGNORECASE,
 )
 

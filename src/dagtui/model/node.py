@@ -260,10 +260,10 @@ class LineFacts:
 
 _LAYER_KEYS = frozenset({"layer", "block", "blk", "layer id", "layer_id", "layer index"})
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
-# `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, wherever they stand
+# `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, `Input tensor shape:`, wherever they stand
 # in a line: `[Input: [..], Output: [..]]` gives both on one line.
 _IO_KEY = re.compile(
-    r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|[ _](?:shape|tensor|[A-Za-z]{1,6}))?\s*[:=]",
+    r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|(?:[ _](?:shape|tensor|[A-Za-z]{1,6})){1,2})?\s*[:=]",
     re.IGNORECASE,
 )
 _BOTH_KEY = re.compile(r"(?<![A-Za-z])(?:inputs?|in)\s*/\s*(?:outputs?|out)\s*[:=]", re.IGNORECASE)
@@ -376,7 +376,8 @@ def _bracketed(value: str) -> str:
 
 _DIMS_LIST = r"\s*\w+(?:\s*=\s*[\w?]+)?(?:\s*,\s*\w+(?:\s*=\s*[\w?]+)?)+\s*"
 _TUPLE = re.compile(r"\((" + _DIMS_LIST + r")\)")
-_TUPLES = re.compile(r"^\s*\(" + _DIMS_LIST + r"\)(?:\s*,?\s*\(" + _DIMS_LIST + r"\))*\s*,?\s*$")
+# `(8, 128, 4096), (8, 128, 4096)` or `(..) and (..)`: several tuples, one shape each.
+_TUPLES = re.compile(r"^\s*\(" + _DIMS_LIST + r"\)(?:\s*(?:,|and\b|&|\+)?\s*\(" + _DIMS_LIST + r"\))*\s*,?\s*$", re.IGNORECASE)
 _TIMES = re.compile(r"\s*[x×]\s*")
 _TIMES_DIMS = re.compile(r"\b\d+(?:\s*[x×]\s*\d+){2,}\b")
 # After an Input/Output key a shape may have two dimensions (`out: 8192x2048`, tokens x hidden).

@@ -103,7 +103,9 @@ _EXPERT_COUNT = re.compile(
     r"|top[-_ ]?\d+\s+(?:of|from|among)\s+(\d+)"
     # never a count per GPU or of copies: `8 experts per GPU`, `8 Expert Instances per GPU`
     # nor the value of the key before (`ffn=5632 experts=8`)
-    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?!\s*(?:/|[=:]|(?:per|each|on\s+each|instances?|replicas?|copies|shards?)\b))",
+    # nor the ranks of expert parallelism (`4 expert-parallel ranks`); `8 experts per MoE layer` is the count
+    r"|(\d+)\s+(?:total\s+|routed\s+)?experts?\b(?![-_ ]?parallel)"
+    r"(?!\s*(?:/|[=:]|(?:per(?!\s+(?:moe\s+)?layer\b)|each|on\s+each|instances?|replicas?|copies|shards?)\b))",
     re.IGNORECASE,
 )
 
