@@ -253,6 +253,16 @@ def test_input_tensor_shape_keys_and_tuples_joined_by_and(deploy):
     assert (len(node.inputs), len(node.outputs), node.gpus) == (2, 1, frozenset({4}))
 
 
+def test_layers_from_id_prefixes_the_stage_claims_confirm(deploy):
+    body = "".join(f'b{layer}_{op}_r0 [label="{op}\\ndev 0"]; ' for layer in (0, 1) for op in ("ln1", "q", "k", "v"))
+    body2 = "".join(f'b{layer}_{op}_r0 [label="{op}\\ndev 1"]; ' for layer in (2, 3) for op in ("ln1", "q", "k", "v"))
+    deployment = deploy(f"""digraph {{
+      subgraph cluster_pp0 {{ label="pp0: blocks 0-1"; {body} emb_r0 [label="Embedding\\ndev 0"]; }}
+      subgraph cluster_pp1 {{ label="pp1: blocks 2-3"; {body2} }}
+    }}""")
+    assert (deployment.nodes["b1_q_r0"].layer, deployment.nodes["b3_v_r0"].layer, deployment.nodes["emb_r0"].layer) == (1, 3, None)
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

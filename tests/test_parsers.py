@@ -140,6 +140,7 @@ def test_parse_ranks_ignores_plain_numbers():
     ("tensor_model_parallel_size=2, pipeline_model_parallel_size=1, expert_model_parallel_size=8",
      {"tp": 2, "pp": 1, "ep": 8}),  # Megatron-LM's argument names
     ("each node gives its rank (`rank: tp1`)", {}),  # the word says it is a rank
+    ("Deployed with 4-way tensor parallelism, 3 pipeline stages (no data parallelism)", {"tp": 4, "pp": 3, "dp": 1}),
 ])
 def test_parse_degrees(text, degrees):
     assert parse_degrees(text) == degrees

@@ -54,6 +54,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
     _read_attention_in_context(nodes, graph)
     checkpoint()
     stages = _stage_clusters(raw) or _stage_markers(nodes, graph) or _stage_ranks(nodes, raw)
+    _layers_from_stage_claims(nodes, stages)
     for stage in stages:
         for member in stage.members:
             if nodes[member].stage is None:
@@ -180,6 +181,31 @@ def _layers_from_id_pattern(nodes: dict[str, NodeInfo]) -> None:
             number = _FIRST_NUMBER.search(node.id)
             if number is not None and int(number.group(1)) in labelled_layers:
                 node.layer = int(number.group(1))
+
+
+_ID_PREFIX_NUMBER = re.compile(r"^[A-Za-z]{1,6}(\d{1,4})[_.\-]")  # `b2_add2_r0`, `blk3.attn`: a block's number
+
+
+def _layers_from_stage_claims(nodes: dict[str, NodeInfo], stages: list[Stage]) -> None:
+    """In a file whose labels name no layer, learn from the stage clusters whether the number an id
+    starts with is the layer (`b2_add2_r0` in a stage claiming blocks 2-3): when it falls in its
+    stage's claimed range for nine ids in ten (five at least), it is read as the layer."""
+    if any(node.layer is not None for node in nodes.values()):
+        return
+    numbered: list[tuple[NodeInfo, int]] = []
+    agree = disagree = 0
+    for stage in stages:
+        claimed = set(stage.claimed_layers or [])
+        for member in stage.members:
+            match = _ID_PREFIX_NUMBER.match(member)
+            if match and claimed:
+                number = int(match.group(1))
+                numbered.append((nodes[member], number))
+                agree, disagree = (agree + 1, disagree) if number in claimed else (agree, disagree + 1)
+    if agree >= 5 and agree >= 9 * disagree:
+        for node, number in numbered:
+            if node.op not in NOT_OPERATORS:
+                node.layer = number
 
 
 def _read_attention_in_context(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

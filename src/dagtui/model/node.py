@@ -82,6 +82,12 @@ class NodeInfo:
         return self.label[0] if self.label else self.id
 
     @property
+    def phase(self) -> str:
+        """`prefill` or `decode` when the node's label or clusters say which phase it runs in."""
+        text = " ".join([*self.label[:3], *self.clusters]).lower()
+        return "prefill" if "prefill" in text else "decode" if "decode" in text else ""
+
+    @property
     def is_communication(self) -> bool:
         return self.kind is Kind.COMMUNICATION or self.op in _COMMUNICATION_OPS
 

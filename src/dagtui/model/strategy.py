@@ -42,6 +42,8 @@ _EXPLICIT = [
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*(?:groups|replicas|ranks)\b", re.IGNORECASE),
     # Tensor Parallel 4-way, tensor parallelism (8-way)
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*[-‐ ]?\s*ways?\b", re.IGNORECASE),
+    # 2 pipeline stages
+    re.compile(r"(?<![\w.])(\d+)\s+(pipeline)\s+stages\b", re.IGNORECASE),
     # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8, Megatron's tensor_model_parallel_size=8
     re.compile(_AXIS_WORD + r"[-_ ]?(?:model[-_ ]?)?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
                + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
@@ -173,8 +175,13 @@ def degree_matches(text: str, single_tokens: bool = True, count_first: bool = Tr
             continue  # `rank: tp1`, `on rank TP3`: the word says it is a rank
         if len(axes) >= 2 or single_tokens:
             found.extend(tokens)
+    if "no " in text.lower():  # `(no data parallelism)`: a degree of 1, in words
+        found.extend(DegreeMatch(_axis(m.group(1)), 1, m.start(), m.end()) for m in _NO_PARALLELISM.finditer(text))
     # A degree past MAX_DEGREE states nothing dagtui can use: checks would enumerate its ranks.
     return sorted((m for m in found if m.value <= MAX_DEGREE), key=lambda m: m.start)
+
+
+_NO_PARALLELISM = re.compile(r"\bno\s+" + _AXIS_WORD + r"[-_ ]?parallel(?:ism)?\b", re.IGNORECASE)
 
 
 def parse_degrees(text: str, single_tokens: bool = True, count_first: bool = True, keep_zero: bool = False) -> dict[str, int]:

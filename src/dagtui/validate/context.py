@@ -328,7 +328,8 @@ def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
         drawn = _reduction_group_size(ctx)  # no TP rank named: the groups the partial sums are reduced over
         return drawn if drawn and 2 <= drawn < declared and _shards_of(ctx, drawn, ranked=False) else None
     shown = {frozenset(ranks) for ranks in places.values()}
-    if len(places) < 2 or len(shown) != 1:
+    # TP: two operators at least say it; EP: one MoE layer placing all its experts does.
+    if len(places) < (2 if axis == "tp" else 1) or len(shown) != 1:
         return None
     ranks = next(iter(shown))
     drawn = len(ranks)

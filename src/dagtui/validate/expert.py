@@ -15,11 +15,14 @@ from dagtui.validate.finding import Severity, rule
 from dagtui.validate.ranges import compact_ranges, node_list
 
 
-def _experts_by_layer(ctx: Context) -> dict[int | None, list[str]]:
-    layers: dict[int | None, list[str]] = defaultdict(list)
+def _experts_by_layer(ctx: Context) -> list[tuple[int | None, list[str]]]:
+    """Each MoE layer's experts, with its layer number; a file drawing prefill and decode has each
+    phase's layer apart (decode's layer 1 may leave out experts prefill's draws)."""
+    layers: dict[tuple[str, int | None], list[str]] = defaultdict(list)
     for node_id in ctx.deployment.nodes_of_op(Op.EXPERT):
-        layers[ctx.nodes[node_id].layer].append(node_id)
-    return dict(layers)
+        node = ctx.nodes[node_id]
+        layers[(node.phase, node.layer)].append(node_id)
+    return [(layer, nodes) for (_, layer), nodes in layers.items()]
 
 
 def _alike_layers(items: list[tuple[str, int | None, list[str]]]) -> list[tuple[str, str, list[str]]]:
@@ -51,7 +54,7 @@ def ep_coverage(ctx: Context):
     experts_declared = ctx.expert_count
     grouped: dict[tuple[frozenset[int], int], list[tuple[int | None, list[str]]]] = defaultdict(list)
     by_gpus: dict[int, list[tuple[int | None, list[str]]]] = defaultdict(list)
-    for layer, experts in _experts_by_layer(ctx).items():
+    for layer, experts in _experts_by_layer(ctx):
         ranks = frozenset(rank for node in experts for rank in ctx.nodes[node].rank("ep"))
         if not ranks:
             groups = {ctx.nodes[n].gpus for n in experts if ctx.nodes[n].gpus and ctx.nodes[n].expert is not None}
@@ -112,7 +115,7 @@ def expert_count_drawn(ctx: Context):
     if ctx.deployment.nodes_of_op(Op.PLACEHOLDER):
         return  # an elided part ("... 56 more experts") is ANN003's
     short: list[tuple[str, int | None, list[str]]] = []
-    for layer, nodes in _experts_by_layer(ctx).items():
+    for layer, nodes in _experts_by_layer(ctx):
         if any(_COUNTS_EXPERTS.search(" ".join(ctx.nodes[n].label)) for n in nodes):
             continue  # `4 Experts`: a node holding several experts without saying which
         indices = {expert for n in nodes for expert in _experts_held(ctx.nodes[n]) if isinstance(expert, int)}
@@ -269,7 +272,7 @@ def even_split(ctx: Context):
     # Layers with the same spread are one finding: a file drawing one expert per rank in every
     # layer has one fault, not one per layer.
     uneven: list[tuple[str, int | None, list[str]]] = []
-    for layer, nodes in _experts_by_layer(ctx).items():
+    for layer, nodes in _experts_by_layer(ctx):
         per_rank = _experts_per_rank(ctx, nodes)
         if len({rank for _, rank in per_rank}) < 2:
             continue
@@ -421,7 +424,7 @@ def all_to_all(ctx: Context):
     # where the file states no EP; under a stated EP the experts hold other ranks' tokens.
     reduced = set() if ctx.declared("ep") else ctx.shared("reduced_experts", _reduced_experts)
     experts = [node for node in ctx.deployment.nodes_of_op(Op.EXPERT) if _connected(ctx, node) and node not in reduced]
-    missing_in = [node for node in experts if node not in dispatched]
+    missing_in = [node for node in experts if node not in dispatched or _routed_across_gpus(ctx, node)]
     missing_out = [node for node in experts if node not in combined]
     for nodes, which in ((missing_in, "dispatch"), (missing_out, "combine")):
         if nodes:
@@ -431,6 +434,19 @@ def all_to_all(ctx: Context):
                 nodes=nodes, key=f"EXP005:{which}", severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
                 fix=f"Insert the all-to-all {which} between the {'gate/tokens and the experts' if which == 'dispatch' else 'experts and the combine'}.",
             )
+
+
+def _routed_across_gpus(ctx: Context, expert: str) -> bool:
+    """Whether a gate hands the expert its tokens straight from another GPU: the edge carries the
+    hidden states (the gate's output is the expert's input shape), and no all-to-all moves them,
+    whatever gathered the tokens before the gate."""
+    node = ctx.nodes[expert]
+    for source in ctx.deployment.graph.predecessors(expert):
+        gate = ctx.nodes[source]
+        if (gate.op is Op.GATE and gate.gpus and node.gpus and gate.gpus.isdisjoint(node.gpus)
+                and gate.outputs and any(gate.outputs[0].same_as(shape) for shape in node.inputs)):
+            return True
+    return False
 
 
 def _reduced_experts(ctx: Context) -> set[str]:

@@ -167,6 +167,37 @@ def stage_overlap(ctx: Context):
                     nodes=nodes, key=f"GPU003:{first}:{second}",
                     fix="Give every pipeline stage its own disjoint GPU range.",
                 )
+    yield from _placed_on_another_stage(ctx)
+
+
+def _placed_on_another_stage(ctx: Context):
+    """Where placements name ranks (`GPU: DP0_PP1_TP3`), a node of one stage placed on another
+    stage's PP rank: on that stage's GPUs. Judged where most nodes (two in three) name their own."""
+    own = other = 0
+    astray: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for stage in ctx.deployment.stages:
+        if stage.source != "cluster":
+            continue  # stages read from the PP ranks themselves agree with them
+        for member in stage.members:
+            placement = ctx.nodes[member].placement
+            pp = placement.ranks.get("pp") if placement is not None else None
+            if pp is None or len(pp) != 1 or ctx.nodes[member].kind is not Kind.COMPUTE:
+                continue
+            rank = next(iter(pp))
+            if rank == stage.index:
+                own += 1
+            else:
+                other += 1
+                astray[(stage.index, rank)].append(member)
+    if not astray or own < 2 * other:
+        return
+    for (index, rank), nodes in sorted(astray.items()):
+        yield stage_overlap.finding(
+            f"{len(nodes)} node(s) of PP Stage {index} are placed on PP rank {rank}, the GPUs of PP Stage {rank}: "
+            f"{node_list(nodes)}.",
+            nodes=nodes, key=f"GPU003:rank:{index}:{rank}",
+            fix=f"Place the nodes of PP Stage {index} on PP rank {index}.",
+        )
 
 
 @rule("GPU004", "gpu", Severity.INFO, "Unbalanced load across GPUs")

@@ -213,13 +213,7 @@ def _usual_size(counts: Counter[int], tp: int, op: Op) -> int | None:
 def _group_of(node: NodeInfo) -> tuple[int, int, str]:
     """Which TP group's copy a node is: its DP replica, its EP rank (attention drawn per EP rank
     runs data-parallel over them, each EP rank with TP ranks of its own) and its phase."""
-    return min(node.rank("dp"), default=0), min(node.rank("ep"), default=0), _phase(node)
-
-
-def _phase(node: NodeInfo) -> str:
-    """`prefill` or `decode` when the node's label or clusters say which phase it runs in."""
-    text = " ".join([*node.label[:3], *node.clusters]).lower()
-    return "prefill" if "prefill" in text else "decode" if "decode" in text else ""
+    return min(node.rank("dp"), default=0), min(node.rank("ep"), default=0), node.phase
 
 
 _DIGITS = re.compile(r"\d+")
