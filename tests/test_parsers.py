@@ -7,7 +7,8 @@ import pytest
 from dagtui.dot.labels import label_lines, record_label_lines
 from dagtui.errors import ConfigError
 from dagtui.model.gpus import inline_placement, parse_placement, parse_ranks
-from dagtui.model.operators import Op, operator_from_text, readable_id
+from dagtui.model.node import _first_line_operator, read_line
+from dagtui.model.operators import Op, operator_from_id, operator_from_text, readable_id
 from dagtui.model.roles import claimed_layers, expert_count_in, expert_in, layer_in, stage_in
 from dagtui.model.shapes import parse_dim, parse_shapes
 from dagtui.model.strategy import parse_declared_total, parse_degrees, parse_strategy
@@ -226,9 +227,24 @@ def test_stage_labels(text, stage, layers):
     ("Expert Gate_0", Op.GATE), ("PP Stage 0→1", Op.SEND_RECV), ("ResAdd", Op.RESIDUAL_ADD), ("O_linear", Op.O_PROJ),
     ("== Pipeline stage 1: layers 2-3 ==", Op.STAGE_MARKER), ("Pipeline Stage 0: Embedding", Op.EMBEDDING),
     ("W_down", Op.MLP), ("W_gate", Op.MLP), ("Expert 3 W_up", Op.EXPERT), ("Router top-2", Op.GATE),
+    ("L3 · resid", Op.RESIDUAL_ADD), ("kv_b_proj (column-parallel)", Op.QKV_PROJ), ("kv_a_proj_with_mqa", Op.QKV_PROJ),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
+
+
+@pytest.mark.parametrize("node_id, op", [("v_7f3a", Op.UNKNOWN), ("h3fa2c1", Op.UNKNOWN), ("v_proj_tp0", Op.V_PROJ),
+                                         ("layer0_v", Op.V_PROJ)])
+def test_a_hashed_id_names_no_operator(node_id, op):
+    assert operator_from_id(node_id) is op
+
+
+@pytest.mark.parametrize("line, op", [("输出 (Output Logits)", Op.LM_HEAD), ("层归一化 (RMSNorm)", Op.NORM),
+                                      ("专家 3 (Expert 3)", Op.EXPERT), ("路由 (Router, Top-2)", Op.GATE)])
+def test_a_name_in_another_script_is_read_in_its_english(line, op):
+    assert _first_line_operator(line) is op
+
+
 
 
 def test_readable_id_splits_words():
@@ -288,3 +304,14 @@ def test_long_numbers_are_found_in_ascii_and_other_text(text, long):
     from dagtui.dot.labels import has_long_numbers
 
     assert has_long_numbers(text) is long
+
+
+@pytest.mark.parametrize("line, inputs, outputs", [
+    ("in [8,2048,4096]", [(8, 2048, 4096)], []),  # the key's colon left out, a shape right after it
+    ("out [8,2048,1024]", [], [(8, 2048, 1024)]),
+    ("in: 4 1024 2048, 4 1024 512", [(4, 1024, 2048), (4, 1024, 512)], []),  # record fields
+    ("Input tensor shape: (batch=4, seq=8, hidden=64) and (batch=4, seq=8, hidden=64)", [(4, 8, 64), (4, 8, 64)], []),
+])
+def test_shape_lines_of_other_hands(line, inputs, outputs):
+    facts = read_line(line)
+    assert ([s.values for s in facts.inputs], [s.values for s in facts.outputs]) == (inputs, outputs)

@@ -110,9 +110,9 @@ def tally(path: Path, errors_only: bool = False) -> Tally:
         findings = [f for f in findings if f.severity is Severity.ERROR]
     result = Tally()
     matched: set[int] = set()
-    for verdict in audit["findings"]:
-        # A verdict whose defect is now reported under another rule (`now`) may share that finding
-        # with the verdicts of the rule (one finding for the root cause both named).
+    # Verdicts of the rule itself first: one whose defect is now reported under another rule (`now`)
+    # may then share that finding with them (one finding for the root cause both named).
+    for verdict in sorted(audit["findings"], key=lambda verdict: "now" in verdict):
         hits = [i for i, finding in enumerate(findings) if (i not in matched or verdict.get("now")) and same(verdict, finding)]
         if hits:
             matched.add(hits[0])

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from dagtui.model.node import NodeInfo
+from dagtui.model.node import NodeInfo, english_name
 from dagtui.model.operators import COLLECTIVES, PASS_THROUGH, Kind, Op
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def _ends(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     has_input = any(node.op is Op.INPUT for node in nodes.values())
     has_output = any(node.op is Op.OUTPUT for node in nodes.values())
     for node_id, node in nodes.items():
-        text = " ".join(node.label[:1]) or node.id.replace("_", " ")
+        text = english_name(node.label[0]) if node.label else node.id.replace("_", " ")
         if node.op is not Op.UNKNOWN:
             # "MLP Layer 1 Input" as the first node names the tensor coming in, not an MLP.
             if graph.in_degree(node_id) == 0 and graph.out_degree(node_id) > 0 and _NAMES_INPUT.search(text):
@@ -195,8 +195,9 @@ def _gathered_holders(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
     """A "QKV_full" node right after a collective, its input the same as its output, holds the
     gathered tensor on one rank: it passes it on, it projects nothing."""
     for node_id, node in nodes.items():
+        # Not after a pipeline transfer: there a `V Linear` of hidden width in and out is the projection.
         if (node.op in _PROJECTIONS and node.inputs and node.outputs and node.inputs[0] == node.outputs[0]
-                and any(nodes[p].op in COLLECTIVES for p in graph.predecessors(node_id))):
+                and any(nodes[p].op in COLLECTIVES and nodes[p].op is not Op.SEND_RECV for p in graph.predecessors(node_id))):
             _rename(node, Op.RESHAPE)
 
 

@@ -152,9 +152,22 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
     return Op.UNKNOWN, "none"
 
 
+def english_name(line: str) -> str:
+    """The English a name in another script gives in parentheses (`输出 (Output Logits)` ->
+    `Output Logits`), or the line itself."""
+    translated = _TRANSLATED.match(line)
+    return translated.group(1) if translated else line
+
+
 def _first_line_operator(line: str) -> Op:
     """The operator a first label line names, read after a prefix naming the layer's kind ("Dense
-    Layer 0 MHA", "MoE Layer 3 Gate": the words "Dense" and "MoE" name the layer, not the node)."""
+    Layer 0 MHA", "MoE Layer 3 Gate": the words "Dense" and "MoE" name the layer, not the node),
+    or in the English a name in another script gives in parentheses (`输出 (Output Logits)`)."""
+    translated = _TRANSLATED.match(line)
+    if translated:
+        op = operator_from_text(translated.group(1))
+        if op is not Op.UNKNOWN:
+            return op
     prefix = _LAYER_KIND_PREFIX.match(line)
     if prefix:
         op = operator_from_text(line[prefix.end():])
@@ -163,6 +176,8 @@ def _first_line_operator(line: str) -> Op:
     return operator_from_text(line)
 
 
+# A name in another script, then its English in parentheses: `层归一化 (RMSNorm)`, `专家 3 (Expert 3)`.
+_TRANSLATED = re.compile(r"^\s*[^\x00-\x7f][^()]*\(\s*([\x20-\x7e]+?)\s*\)\s*$")
 _LAYER_KIND_PREFIX = re.compile(r"^\s*(?:dense|moe|sparse|transformer|decoder|encoder)\s+layer\s*\d+\s*[:\-–]?\s*(?=\S)",
                                 re.IGNORECASE)
 # A first line that is an add only by its `+` sign (no "add", "residual", "sum").
@@ -272,6 +287,8 @@ _IO_KEY = re.compile(
     r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|(?:[ _](?:shape|tensor|[A-Za-z]{1,6})){1,2})?\s*[:=]",
     re.IGNORECASE,
 )
+# `in [8,2048,4096]`, `out [8,2048,1024]`: a key without its colon, a shape right after it.
+_BARE_IO_KEY = re.compile(r"^\s*(?:inputs?|in|outputs?|out)(?=\s+\[)", re.IGNORECASE)
 _BOTH_KEY = re.compile(r"(?<![A-Za-z])(?:inputs?|in)\s*/\s*(?:outputs?|out)\s*[:=]", re.IGNORECASE)
 # `batch=64, seq=1024, hidden=1024` or `batch_size, seq_len=128, d_model=1024`: dims written without brackets,
 # at least one of them named.
@@ -346,6 +363,9 @@ def _arrow_shapes(text: str) -> LineFacts | None:
 def _io_shapes(line: str) -> LineFacts | None:
     """Shapes after Input/Output keys anywhere in the line, each key's shapes up to the next key;
     None when the line names no such key (or one with no shape after it)."""
+    bare = _BARE_IO_KEY.match(line)
+    if bare:
+        line = f"{bare.group(0)}:{line[bare.end():]}"  # `in [..]`: the colon left out
     both = _BOTH_KEY.search(line)
     if both:  # `Input/Output: [..]`: one tensor in and out (a norm, a softmax)
         shapes = tuple(parse_shapes(line[both.end():]))

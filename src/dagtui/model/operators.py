@@ -104,6 +104,9 @@ _RULES: list[tuple[Op, str]] = [
     (Op.ATTENTION, r"^(?:layer\s*\d+\s*:?\s*)?(?:transformer|decoder|encoder|decode|prefill|dense)\s+(?:layer|block)\s*\d*\s*(?:\(.*\))?$"
                    r"|^layer\s*\d+\s*:\s*(?:final|full)\s*(?:layer)?$|^layer\s*\d+$|(?:attention|\bmha\b|\battn\b)\s*(?:\+|and|&)\s*(?!norm|residual|add\b)\w"),
     (Op.QKV_PROJ, r"qkv[-_ ]?(?:linear|proj)"),
+    # Multi-head latent attention (DeepSeek): `kv_a_proj_with_mqa` projects to the shared K/V latent and
+    # `kv_b_proj` up to the heads' K and V: one projection giving several of Q, K and V.
+    (Op.QKV_PROJ, r"\bkv[-_ ]?(?:[ab][-_ ]?)?proj|\bwkv(?:[-_ ]?[ab])?\b"),
     # One output of a fused QKV's split ("split_qkv: V", "QKV split -> K"): that tensor, read as Q, K or V.
     (Op.Q_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:q|query)\)?\s*$"),
     (Op.K_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:k|key)\)?\s*$"),
@@ -124,7 +127,7 @@ _RULES: list[tuple[Op, str]] = [
     # An MLP's gate (SwiGLU's gate projection, `SiLU(Gate) ⊙ Up`, its weight `W_gate`) is no router; an expert's
     # stays an expert. `W_up`, `W_down`, `w1`..`w3` name the MLP's matrices.
     (Op.MLP, r"^(?!.*(?:expert|\bexp\d*\b|router|routing|moe)).*(?:\bsilu\b|swiglu|geglu|\bgelu\b|"
-             r"\bgate[-_ ]?(?:proj(?:ection)?|linear)\b|\bgate[-_ ]?(?:and|&|/|\+)[-_ ]?up\b|\bw[-_]?(?:gate|up|down)\b|\bw[123]\b)"),
+             r"\bgate[-_ ]?(?:proj(?:ection)?|linear)\b|\bgate[-_ ]?(?:and|&|/|\+)[-_ ]?up\b|\bw[-_]?(?:gate|up|down)\b|\bw\d\b)"),
     (Op.GATE, r"(?<![a-z])gate(?![a-z])|(?<![a-z])gating(?![a-z])|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
@@ -142,7 +145,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.O_PROJ, r"\bo[-_ ]?proj|\blinear[-_]o\b|\bo[-_]linear\b|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
-    (Op.RESIDUAL_ADD, r"residual|\badd\b|\bres(?:id)?[-_ ]?add|\b(?:attn|attention|ffn|mlp|moe)[-_ ]res\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
+    (Op.RESIDUAL_ADD, r"residual|\bresid\b|\badd\b|\bres(?:id)?[-_ ]?add|\b(?:attn|attention|ffn|mlp|moe)[-_ ]res\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
     # A shared expert (DeepSeek's, Qwen's) is a dense FFN every token goes through: no gate, no
     # all-to-all. "16 Shared Experts" (a count) is the MoE drawn as one box, shared across GPUs.
     (Op.MLP, r"^(?!.*(?<!layer )(?<!block )(?<!stage )\b\d+\s+shared[-_ ]?experts\b)(?!.*\bnon[-_ ]?shared).*\bshared[-_ ]?experts?\b"),
@@ -178,8 +181,14 @@ def operator_from_text(text: str) -> Op:
 
 
 def operator_from_id(node_id: str) -> Op:
-    """The operator a node's id names (`layer0_attn_q_tp2`: a Q projection)."""
+    """The operator a node's id names (`layer0_attn_q_tp2`: a Q projection); a hashed id (`v_7f3a`,
+    `n_3fa2c1`) names none, whatever letter it starts with."""
+    if _HASHED_ID.fullmatch(node_id):
+        return Op.UNKNOWN
     return _operator_of_id_template(templates.template(node_id))
+
+
+_HASHED_ID = re.compile(r"[A-Za-z]{1,2}[_-]?(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{4,}")
 
 
 @functools.lru_cache(maxsize=16384)

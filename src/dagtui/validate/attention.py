@@ -225,10 +225,13 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
     for node in projections:
         # Q, K and V drawn after a fused QKV projection (and its split) are its parts, not projections.
         fed_by = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _PROJECTION_OPS
-                        and not (ctx.nodes[n].op is Op.QKV_PROJ and ctx.nodes[node].op is not Op.QKV_PROJ))
+                        and not (ctx.nodes[n].op is Op.QKV_PROJ and ctx.nodes[node].op is not Op.QKV_PROJ)
+                        and not _LOW_RANK_DOWN.search(ctx.nodes[n].title))
         if fed_by:
             add(node, "projection-chain", [*fed_by, node], f"{node_list(fed_by)} -> `{node}`")
-        consumers_of = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n))
+        # A norm right after a projection (Qwen3's q_norm, MLA's q_a_layernorm) is part of attention's way.
+        consumers_of = nearest(ctx.nodes, node, graph.successors, lambda n: not passes_through(n) and n.op is not Op.NORM,
+                               through=lambda n: passes_through(n) or n.op is Op.NORM)
         attending = [n for n in consumers_of if ctx.nodes[n].op in ATTENTION_OPS or ctx.nodes[n].op is Op.KV_CACHE]
         outside = sorted(n for n in consumers_of if ctx.nodes[n].op in _AFTER_ATTENTION)
         if outside and not attending:
@@ -268,6 +271,11 @@ _SPLIT_OF_ONE = re.compile(r"^\s*(?:split|slice|chunk)[\s_:\-]*(q|k|v|query|key|
 
 
 _TENSOR_LABELS = {"q": "Q", "query": "Q", "k": "K", "key": "K", "v": "V", "value": "V"}
+
+
+# The down half of a low-rank projection (MLA's `q_a_proj`, `kv_a_proj_with_mqa`, `wq_a`): the up
+# half (`q_b_proj`) after it completes one projection, not a chain of two.
+_LOW_RANK_DOWN = re.compile(r"(?:^|[^a-z])(?:q|kv|wq|wkv)[-_ ]?a(?:[-_ ]?proj|\b)|lora", re.IGNORECASE)
 
 
 def _brings_kv(node: NodeInfo) -> bool:

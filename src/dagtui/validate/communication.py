@@ -98,7 +98,12 @@ def shape_convention(ctx: Context):
     Fix: Draw communication as an ellipse, computation as a box, routing (gate, split, combine) as a parallelogram.
     """
     wrong: dict[str, list[str]] = defaultdict(list)
+    # Named only in an edge, or declared without a label (often a typo: `pipeline_commulation`): no
+    # shape was chosen for what the id says.
+    undeclared = set(ctx.deployment.undeclared)
     for node_id, node in ctx.nodes.items():
+        if node_id in undeclared or (node.label in ([], [node_id]) and node.op in COLLECTIVES):
+            continue  # (`label="\\N"`, the default, echoes the id)
         named_by_id = node.op_source == "id" and (not node.label or node.op in COLLECTIVES)
         if node.op_source != "label" and not named_by_id:
             continue  # where the first label line names the operator, or the id does (unlabelled, or a collective's id)

@@ -132,8 +132,8 @@ def edge_mismatch(ctx: Context):
     matched = {target for _, target, producer, consumer in candidates if not _mismatch(producer.outputs[0], consumer)}
     for source, target, producer, consumer in candidates:
         produced = producer.outputs[0]
-        if not _mismatch(produced, consumer) or _shard_to_full(ctx, produced, consumer):
-            continue
+        if any(not _mismatch(output, consumer) for output in producer.outputs) or _shard_to_full(ctx, produced, consumer):
+            continue  # (a node listing several outputs hands each consumer one of them)
         if len(consumer.inputs) < ctx.in_degree[target] and (target in matched or consumer.op in _GATHERING):
             continue  # a node of several inputs that lists fewer: an annotation gap (ANN), not a mismatch
         if producer.op is Op.QKV_PROJ and consumer.op in _ATTENDING and _fused_qkv_of(produced, consumer):

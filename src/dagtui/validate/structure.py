@@ -418,6 +418,8 @@ def _sums_sublayers_only(ctx: Context, add: str) -> bool:
     sublayers = set()
     for source in ctx.deployment.graph.predecessors(add):
         info = ctx.nodes[source]
+        if info.op is Op.GATE and info.inputs and info.outputs and info.inputs[0] == info.outputs[0]:
+            return False  # a "Gate Routing" node that hands the stream on unchanged: the skip comes through it
         if info.op in _SUBLAYER_FIRST and info.layer == layer:
             found = {source}  # a sublayer's operator itself (a one-box attention)
         elif start_or_stream(info):
