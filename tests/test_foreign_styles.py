@@ -31,11 +31,12 @@ KNOWN_MISSES: dict[str, set[str]] = {
     # gates drawn per GPU after the sequence all-gather, each feeding its own GPU's experts: the tokens
     # are on every rank then (an all-gather dispatch), so dagtui does not call the all-to-all missing
     "style_v": {"no_all_to_all"},
-    # Round 7, held out (w-z), being read: the defects not yet found
+    # Round 7, held out (w-z), after the fixes their files asked for. Experts named by GPU alone: two
+    # experts swapped between GPUs keep two on each (its author doubts it is a defect), and EP2 over
+    # experts on four GPUs reads as EP2 x TP2 groups, a layout other styles draw correctly
     "style_w": {"experts_share_gpu", "strategy_mismatch"},
-    "style_x": {"strategy_mismatch"},
-    "style_y": {"experts_subset_ranks", "tp_rank_missing"},
-    "style_z": {"stage_range_gap", "stage_missing_layer"},
+    # an output projection missing on one GPU: found as attention without it (ATT002), not as TEN001
+    "style_y": {"tp_rank_missing"},
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ from dagtui.dot.labels import label_lines
 from dagtui.dot.raw import RawCluster, RawGraph
 from dagtui.errors import Checkpoint, no_checkpoint
 from dagtui.model.declared import declared_strategy
-from dagtui.model.deployment import Deployment, Stage
+from dagtui.model.deployment import Deployment, Stage, expert_spread
 from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
@@ -368,7 +367,7 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
         # Files that repeat the pipeline per DP replica draw PP x DP stages: count distinct ones.
         seen["pp"] = max(seen.get("pp", 0), len({stage.index for stage in stages}))
     # Numbered experts spread over disjoint GPUs show EP.
-    spread = _expert_spread(nodes)
+    spread = expert_spread(nodes)
     if not seen.get("ep") and spread > 1:
         seen["ep"] = spread
     for axis in AXES:
@@ -379,31 +378,6 @@ def _strategy(raw: RawGraph, nodes: dict[str, NodeInfo], stages: list[Stage], ov
     if strategy.degrees.get("pp") is None and strategy.declared and not stages:
         strategy.degrees["pp"] = 1  # its other degrees stated, no stage drawn: one pipeline stage
     return strategy
-
-
-def _expert_spread(nodes: dict[str, NodeInfo]) -> int:
-    """Over how many disjoint GPU groups one layer's numbered experts are spread, when the file names
-    no EP ranks (experts 0..7 on GPUs 0..7 suggest EP8); each expert counts once (its up and down
-    projections are one expert). The most, over the layers drawn; 0 when nothing is spread."""
-    places: dict[tuple[int | None, int], dict[int, frozenset[int]]] = defaultdict(dict)
-    for node in nodes.values():
-        if node.op is Op.EXPERT and node.expert is not None and node.gpus and len(node.gpus) < 512:
-            places[(node.layer, min(node.rank("dp"), default=0))].setdefault(node.expert, node.gpus)
-    best = 0
-    for copies in places.values():
-        groups = set(copies.values())
-        if len(groups) > 1 and not _overlapping(groups):
-            best = max(best, len(groups))
-    return best
-
-
-def _overlapping(groups: set[frozenset[int]]) -> bool:
-    seen: set[int] = set()
-    for group in groups:
-        if seen & group:
-            return True
-        seen |= group
-    return False
 
 
 def _ranks_drawn(nodes: dict[str, NodeInfo]) -> dict[str, int]:

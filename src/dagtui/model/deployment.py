@@ -175,3 +175,29 @@ def _index(nodes: dict[str, NodeInfo], keys) -> dict:
         for key in keys(info):
             index[key].append(node_id)
     return dict(index)
+
+
+def expert_spread(nodes: dict[str, NodeInfo]) -> int:
+    """Over how many disjoint GPU groups one layer's numbered experts are spread, when the file names
+    no EP ranks (experts 0..7 on GPUs 0..7 suggest EP8); each expert counts once (its up and down
+    projections are one expert). The most, over the layers drawn; 0 when nothing is spread."""
+    places: dict[tuple[int | None, int], dict[int, frozenset[int]]] = defaultdict(dict)
+    for node in nodes.values():
+        if node.op is Op.EXPERT and node.expert is not None and node.gpus and len(node.gpus) < 512:
+            places[(node.layer, min(node.rank("dp"), default=0))].setdefault(node.expert, node.gpus)
+    best = 0
+    for copies in places.values():
+        groups = set(copies.values())
+        if len(groups) > 1 and not overlapping(groups):
+            best = max(best, len(groups))
+    return best
+
+
+def overlapping(groups: set[frozenset[int]]) -> bool:
+    """Whether any two of the GPU groups share a GPU."""
+    seen: set[int] = set()
+    for group in groups:
+        if seen & group:
+            return True
+        seen |= group
+    return False

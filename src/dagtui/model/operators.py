@@ -180,6 +180,16 @@ def operator_from_text(text: str) -> Op:
     return _operator_of_template(templates.template(text))
 
 
+# The down half of a low-rank projection (MLA's `q_a_proj`, `kv_a_proj_with_mqa`, `wq_a`): a latent
+# replicated on every rank; the up half (`q_b_proj`) after it completes the projection.
+_LOW_RANK_DOWN = re.compile(r"(?:^|[^a-z])(?:q|kv|wq|wkv)[-_ ]?a(?:[-_ ]?proj|\b)|lora", re.IGNORECASE)
+
+
+def low_rank_down(title: str) -> bool:
+    """Whether a projection's name says it is the down half of a low-rank pair (see `_LOW_RANK_DOWN`)."""
+    return _LOW_RANK_DOWN.search(title) is not None
+
+
 def operator_from_id(node_id: str) -> Op:
     """The operator a node's id names (`layer0_attn_q_tp2`: a Q projection); a hashed id (`v_7f3a`,
     `n_3fa2c1`) names none, whatever letter it starts with."""

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from dagtui.model.flow import nearest, passes_through
 from dagtui.model.node import NodeInfo
-from dagtui.model.operators import ATTENTION_OPS, Op
+from dagtui.model.operators import ATTENTION_OPS, Op, low_rank_down
 from dagtui.model.roles import heads_stated
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
@@ -226,7 +226,7 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
         # Q, K and V drawn after a fused QKV projection (and its split) are its parts, not projections.
         fed_by = sorted(n for n in feeders(ctx, node) if ctx.nodes[n].op in _PROJECTION_OPS
                         and not (ctx.nodes[n].op is Op.QKV_PROJ and ctx.nodes[node].op is not Op.QKV_PROJ)
-                        and not _LOW_RANK_DOWN.search(ctx.nodes[n].title))
+                        and not low_rank_down(ctx.nodes[n].title))  # MLA's q_a_proj, then q_b_proj: one projection
         if fed_by:
             add(node, "projection-chain", [*fed_by, node], f"{node_list(fed_by)} -> `{node}`")
         # A norm right after a projection (Qwen3's q_norm, MLA's q_a_layernorm) is part of attention's way.
@@ -271,11 +271,6 @@ _SPLIT_OF_ONE = re.compile(r"^\s*(?:split|slice|chunk)[\s_:\-]*(q|k|v|query|key|
 
 
 _TENSOR_LABELS = {"q": "Q", "query": "Q", "k": "K", "key": "K", "v": "V", "value": "V"}
-
-
-# The down half of a low-rank projection (MLA's `q_a_proj`, `kv_a_proj_with_mqa`, `wq_a`): the up
-# half (`q_b_proj`) after it completes one projection, not a chain of two.
-_LOW_RANK_DOWN = re.compile(r"(?:^|[^a-z])(?:q|kv|wq|wkv)[-_ ]?a(?:[-_ ]?proj|\b)|lora", re.IGNORECASE)
 
 
 def _brings_kv(node: NodeInfo) -> bool:

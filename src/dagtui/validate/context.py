@@ -13,7 +13,7 @@ from typing import TypeVar
 from dagtui.cost.hardware import HardwareProfile
 from dagtui.model.deployment import Deployment
 from dagtui.model.node import NodeInfo
-from dagtui.model.operators import NOT_OPERATORS, Kind, Op
+from dagtui.model.operators import NOT_OPERATORS, Kind, Op, low_rank_down
 from dagtui.model.roles import expert_count_in, top_k_in
 from dagtui.model.shapes import HIDDEN_NAMES, VOCAB_NAMES, Shape
 from dagtui.model.spec import ModelSpec
@@ -357,6 +357,8 @@ def _shards_of(ctx: Context, degree: int, ranked: bool = True) -> bool:
         return False
     for node in ctx.nodes.values():
         drawn_per_rank = bool(node.rank("tp")) if ranked else len(node.gpus) == 1
+        if low_rank_down(node.title):
+            continue  # MLA's q_a_proj: a latent, replicated on every rank, no share of the heads
         if node.op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ) and drawn_per_rank and node.outputs and node.inputs:
             output = node.outputs[0]
             pair = output.heads_split_from(node.inputs[0])

@@ -6,6 +6,7 @@ import functools
 import re
 from collections import defaultdict
 
+from dagtui.model.deployment import overlapping
 from dagtui.model.flow import nearest
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Kind, Op
@@ -57,9 +58,15 @@ def ep_coverage(ctx: Context):
     for layer, experts in _experts_by_layer(ctx):
         ranks = frozenset(rank for node in experts for rank in ctx.nodes[node].rank("ep"))
         if not ranks:
-            groups = {ctx.nodes[n].gpus for n in experts if ctx.nodes[n].gpus and ctx.nodes[n].expert is not None}
-            if (0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not _overlap(groups)
-                    and not _numbered_twice(ctx, experts) and not _stages_holding_ep(ctx, groups, ep)):
+            # An expert's GPUs: all its nodes' (an expert split over its EP rank's TP GPUs is on all of them).
+            held: dict[int, set[int]] = defaultdict(set)
+            for n in experts:
+                expert = ctx.nodes[n].expert
+                if ctx.nodes[n].gpus and expert is not None:
+                    held[expert] |= ctx.nodes[n].gpus
+            groups = {frozenset(gpus) for gpus in held.values()}
+            if (0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not overlapping(groups)
+                    and (len(groups) > 1 or not _numbered_twice(ctx, experts)) and not _stages_holding_ep(ctx, groups, ep)):
                 by_gpus[len(groups)].append((layer, experts))  # no ranks drawn: count the GPU groups used
             continue
         if ranks >= set(range(ep)):
@@ -69,8 +76,10 @@ def ep_coverage(ctx: Context):
         layers = [layer for layer, _ in occurrences if layer is not None]
         nodes = [node for _, experts in occurrences for node in experts]
         where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
+        # Experts counted once each, however many nodes draw one (its TP shards, its up and down projections).
+        counted = len({(ctx.nodes[n].layer, ctx.nodes[n].expert) for n in nodes if ctx.nodes[n].expert is not None}) or len(nodes)
         yield ep_coverage.finding(
-            f"{where} place(s) {len(nodes)} expert(s) on {used} GPU group(s) ({_gpu_text(ctx, nodes)}), but "
+            f"{where} place(s) {counted} expert(s) on {used} GPU group(s) ({_gpu_text(ctx, nodes)}), but "
             f"{ctx.degree_text('ep')} spreads them over {ep} EP ranks, each on GPUs of its own.",
             nodes=nodes, key=f"EXP001:gpus:{compact_ranges(layers)}",
             severity=ctx.severity_for(("ep",), nodes, Severity.ERROR),
@@ -185,7 +194,7 @@ def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]
         if info.gpus and info.expert is not None and (info.labelled or not labelled):
             experts[info.gpus] |= _experts_held(info)
     counts = {group: len(numbers) for group, numbers in experts.items()}
-    if len(counts) < 2 or _overlap(set(counts)):
+    if len(counts) < 2 or overlapping(set(counts)):
         return {}
     return {(0, index): counts[group] for index, group in enumerate(sorted(counts, key=min))}
 
@@ -217,13 +226,6 @@ def _numbered_twice(ctx: Context, experts: list[str]) -> bool:
     return False
 
 
-def _overlap(groups: set[frozenset[int]]) -> bool:
-    seen: set[int] = set()
-    for group in groups:
-        if seen & group:
-            return True
-        seen |= group
-    return False
 
 
 def _gpu_text(ctx: Context, nodes: list[str]) -> str:

@@ -3,6 +3,7 @@ and with the model (heads % TP, experts % EP, layers % PP)."""
 
 from __future__ import annotations
 
+from dagtui.model.deployment import expert_spread
 from dagtui.validate.context import Context
 from dagtui.validate.finding import Severity, rule
 
@@ -110,6 +111,7 @@ def degrees_vs_drawn(ctx: Context):
                 key=f"STG002:drawn:{axis}", severity=Severity.WARNING,
                 fix=f"State the {axis.upper()} degree the drawing uses ({axis.upper()}{drawn}), or draw all {declared} ranks.",
             )
+    yield from _experts_beyond_declared_ep(ctx)
     axes = tuple(axis for axis in ("ep", "tp", "dp") if ctx.degree(axis) and ctx.declared(axis))
     highest_ranks = _highest_ranks(ctx, axes) if axes else {}
     for axis in axes:
@@ -124,6 +126,23 @@ def degrees_vs_drawn(ctx: Context):
                 nodes=[highest[1]], key=f"STG002:{axis}",
                 fix=f"Correct the {axis.upper()} degree or the ranks in the labels.",
             )
+
+
+def _experts_beyond_declared_ep(ctx: Context):
+    """Where no EP rank is named, one MoE layer's experts spread over more disjoint GPU groups than
+    the declared EP has ranks (EP2 declared, experts two each on GPUs 0-3): the drawing's EP."""
+    ep = ctx.degree("ep")
+    if not ep or not ctx.declared("ep") or any(node.rank("ep") for node in ctx.nodes.values()):
+        return
+    spread = expert_spread(ctx.nodes)
+    # Each EP rank's experts may sit whole on the GPUs of its TP group, alternating: EP x TP groups.
+    if spread > ep and spread != ep * (ctx.degree("tp") or 1):
+        yield degrees_vs_drawn.finding(
+            f"The strategy declares EP{ep} ({ctx.deployment.strategy.sources.get('ep', 'the file')}), but one MoE "
+            f"layer's experts sit on {spread} disjoint GPU groups: the drawing shows EP{spread}.",
+            key="STG002:drawn-above:ep", severity=Severity.WARNING,
+            fix=f"State the EP degree the drawing uses (EP{spread}), or place the experts on {ep} EP ranks.",
+        )
 
 
 @rule("STG003", "strategy", Severity.WARNING, "Stated GPU total disagrees with the degrees")
