@@ -103,8 +103,11 @@ def test_a_stopped_wait_returns_nothing_and_close_cleans_up():
     assert helper.findings(0, stop=lambda: True) is None  # the caller stopped waiting: nothing taken
     helper.close()
     assert not multiprocessing.active_children() and not os.path.exists(folder)
-    helper.skip(0)  # a helper that has gone is not an error: the caller validates itself
-    assert not helper.started(0)
+    # Whether the helper had started file 0 before it was stopped depends on how fast it ran; after
+    # close nothing more comes in, and skipping a helper that has gone is not an error.
+    taken = helper.started(0)
+    helper.skip(0)
+    assert helper.started(0) is taken
 
 
 def test_helper_steps_aside_for_small_files_running_threads_and_when_disabled(monkeypatch):
