@@ -206,6 +206,8 @@ def test_expert_in(text, expert):
     ("Stage 2", 2, None),
     ("Pipeline Stage 1: GPUs 8-15 (Layers 23-46)", 1, list(range(23, 47))),
     ("pipeline_model_parallel_rank 1 (layers 3-4)", 1, [3, 4]),
+    ("Stage 1: h.2 - h.3", 1, [2, 3]),  # GPT-2's module path
+    ("流水线阶段 1 (Pipeline Stage 1): 层 2-3", 1, [2, 3]),
 ])
 def test_stage_labels(text, stage, layers):
     assert stage_in(text) == stage

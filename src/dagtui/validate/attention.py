@@ -241,8 +241,8 @@ def _core_and_projection_faults(ctx: Context, add) -> None:
 def _edge_tensors(ctx: Context) -> dict[tuple[str, str], set[str]]:
     """Edges that say which of Q, K and V they carry, where no projection node does (after a fused
     QKV's split): labelled so (`split -> score [label="V"]`), or leaving a pass-through node named
-    for it (`reshape (v)`, `RotaryEmbedding (k)`) or a split that gives only it (`split v`). Found
-    once per file."""
+    for it (`reshape (v)`, `RotaryEmbedding (k)`, `v (split_heads)`) or a split that gives only it
+    (`split v`). Found once per file."""
     def read(ctx: Context) -> dict[tuple[str, str], set[str]]:
         named: dict[tuple[str, str], set[str]] = defaultdict(set)  # parallel edges may carry one each
         for edge in ctx.deployment.edges:
@@ -262,11 +262,12 @@ def _tensor_named_by(node: NodeInfo) -> str | None:
     if node.op is Op.SPLIT:
         role = _SPLIT_OF_ONE.match(node.title.split("|")[0])  # `split v | L1 | tp0`: the tags follow the name
     if role is None and passes_through(node):
-        role = _NAMED_TENSOR.search(node.title)
+        role = _NAMED_TENSOR.search(node.title) or _LEADING_TENSOR.match(node.title)
     return _TENSOR_LABELS.get(role.group(1).lower()) if role else None
 
 
 _NAMED_TENSOR = re.compile(r"\(\s*(q|k|v|query|key|value)\s*\)\s*$", re.IGNORECASE)
+_LEADING_TENSOR = re.compile(r"^\s*(q|k|v|query|key|value)(?:\s*\(|\s*[:\-–]|\s*$)", re.IGNORECASE)  # `v (split_heads)`
 _SPLIT_OF_ONE = re.compile(r"^\s*(?:split|slice|chunk)[\s_:\-]*(q|k|v|query|key|value)\s*$", re.IGNORECASE)
 
 
