@@ -263,6 +263,27 @@ def test_layers_from_id_prefixes_the_stage_claims_confirm(deploy):
     assert (deployment.nodes["b1_q_r0"].layer, deployment.nodes["b3_v_r0"].layer, deployment.nodes["emb_r0"].layer) == (1, 3, None)
 
 
+def test_symbolic_shapes_the_graph_label_defines(deploy):
+    deployment = deploy("""digraph {
+      graph [label="B=8, S=2048, H=4096, NH=32, HD=128, TP=4"];
+      q [label="Q projection\\nInput: [B, S, H]\\nOutput: [B, S, NH/TP, HD/2]\\nGPU: 0"];
+      r [label="Router\\nInput: [B, S, X]\\nGPU: 0"];
+      q -> r;
+    }""")
+    assert [s.values for s in deployment.nodes["q"].outputs] == [(8, 2048, 8, 64)]
+    assert [s.values for s in deployment.nodes["r"].inputs] == [(8, 2048, "X")]  # an undefined symbol stays
+
+
+def test_upper_case_key_value_labels(deploy):
+    deployment = deploy("""digraph {
+      subgraph cluster_s1 { label="PP=1 LAYERS=2..3";
+        e [label="OP=EXPERT_FFN\\lLAYER=2\\lEXPERT=5\\lIN=[8,1024]\\lOUT=[8,1024]\\lDEV=GPU4,GPU6\\l"]; }
+    }""")
+    node = deployment.nodes["e"]
+    assert (node.op, node.expert, node.layer, node.gpus) == (Op.EXPERT, 5, 2, frozenset({4, 6}))
+    assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(1, [2, 3])]
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

@@ -9,7 +9,7 @@ from dagtui.errors import ConfigError
 from dagtui.model.gpus import inline_placement, parse_placement, parse_ranks
 from dagtui.model.node import _first_line_operator, read_line
 from dagtui.model.operators import Op, operator_from_id, operator_from_text, readable_id
-from dagtui.model.roles import claimed_layers, expert_count_in, expert_in, layer_in, stage_in
+from dagtui.model.roles import claimed_layers, expert_count_in, expert_in, heads_stated, layer_in, stage_in
 from dagtui.model.shapes import parse_dim, parse_shapes
 from dagtui.model.strategy import parse_declared_total, parse_degrees, parse_strategy
 
@@ -193,6 +193,7 @@ def test_layer_in(text, layer):
 @pytest.mark.parametrize("text, expert", [
     ("layer0_expert3", 3), ("exp3", 3), ("Expert 12 L1", 12), ("Expert0MLP1(col)", 0), ("L1 E0-1", None), ("expert_layer_2_expert_5", 5),
     ("expert[4] (EP rank 1, TP rank 0)", 4), ("SequentialMLP.local_experts[0] (expert 2 of 8)", 2), ("ExpertFFN 5", 5),
+    ("EXPERT=3", 3),
 ])
 def test_expert_in(text, expert):
     assert expert_in(text) == expert
@@ -230,6 +231,7 @@ def test_stage_labels(text, stage, layers):
     ("== Pipeline stage 1: layers 2-3 ==", Op.STAGE_MARKER), ("Pipeline Stage 0: Embedding", Op.EMBEDDING),
     ("W_down", Op.MLP), ("W_gate", Op.MLP), ("Expert 3 W_up", Op.EXPERT), ("Router top-2", Op.GATE),
     ("L3 · resid", Op.RESIDUAL_ADD), ("kv_b_proj (column-parallel)", Op.QKV_PROJ), ("kv_a_proj_with_mqa", Op.QKV_PROJ),
+    ("EXPERT_SUM", Op.COMBINE),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
@@ -317,3 +319,7 @@ def test_long_numbers_are_found_in_ascii_and_other_text(text, long):
 def test_shape_lines_of_other_hands(line, inputs, outputs):
     facts = read_line(line)
     assert ([s.values for s in facts.inputs], [s.values for s in facts.outputs]) == (inputs, outputs)
+
+
+def test_heads_a_rank_holds_said_outright():
+    assert heads_stated(["OP=Q_PROJ", "HEADS=16", "HEADS_PER_RANK=8", "HEAD_DIM=128"]) == (8, 128)

@@ -17,12 +17,13 @@ from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
 from dagtui.model.operators import MOE_OPS, NOT_OPERATORS, Kind, Op, kind_for, operator_from_text
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
+from dagtui.model.shapes import resolved
 from dagtui.model.strategy import AXES, Strategy
 
 if TYPE_CHECKING:
     import networkx as nx
 
-_STAGE_WORDS = re.compile(r"(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,])|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"(?<![a-z])pp\s*=\s*\d+(?=[\s,]+(?:layers?|blocks?)\b)|(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,])|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
 # Nodes read between two calls of the checkpoint: a few milliseconds' work.
@@ -47,6 +48,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
     graph.add_edges_from((edge.source, edge.target) for edge in raw.edges)  # parallel edges become one
     dashed = {(edge.source, edge.target) for edge in raw.edges if "dashed" in edge.attrs.get("style", "")}
     _banners_in_the_flow(nodes, graph)
+    _resolve_symbols(raw, nodes)
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
     checkpoint()
@@ -71,6 +73,26 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
         undeclared=[node_id for node_id, node in raw.nodes.items() if "label" not in node.attrs],
         dashed=dashed,
     )
+
+
+_DEFINITION = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]{0,15})\s*=\s*(\d{1,9})(?![\w.])")
+
+
+def _resolve_symbols(raw: RawGraph, nodes: dict[str, NodeInfo]) -> None:
+    """Shapes written in symbols the graph label or a title comment defines (`B=8, S=2048, H=4096,
+    NH=32, TP=4` over `[B, S, NH/TP, HD]`): each symbolic dimension evaluated to its number, so that
+    the shape rules compare numbers. Three definitions at least (a lone `TP=4` defines no shapes)."""
+    texts = [raw.attrs.get("label", ""), *(comment.text for comment in raw.comments if comment.header)]
+    symbols: dict[str, int] = {}
+    for text in texts:
+        for name, value in _DEFINITION.findall(text.replace("\\n", " ")):
+            symbols.setdefault(name, int(value))
+    if len(symbols) < 3:
+        return
+    for node in nodes.values():
+        node.inputs[:] = [resolved(shape, symbols) for shape in node.inputs]
+        node.outputs[:] = [resolved(shape, symbols) for shape in node.outputs]
+        node.bare_shapes[:] = [resolved(shape, symbols) for shape in node.bare_shapes]
 
 
 def _banners_in_the_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:

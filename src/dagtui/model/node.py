@@ -31,7 +31,7 @@ _TENSOR_KEYS = {"size", "tensor", "shape", "data", "dims", "dimensions", "activa
 _PLACEMENT_KEYS = {
     "gpu", "gpus", "device", "devices", "placement", "gpu ids", "gpu_ids", "gpu id", "gpu_id", "device ids",
     "device_ids", "rank", "ranks", "location", "on", "placed on", "runs on", "gpu range", "gpus range",
-    "device range", "gpu list", "gpu set", "gpu assignment",
+    "device range", "gpu list", "gpu set", "gpu assignment", "dev", "devs",
 }
 _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp group"}
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
@@ -474,8 +474,9 @@ def _multiply(node: NodeInfo, weights: tuple[Shape, ...]) -> None:
 def _read_id(node: NodeInfo) -> None:
     stated: dict[str, int] | None = None  # the degrees the label states, read once, when a rank asks
     for axis, value in _ID_RANK.findall(node.id):
-        if node.placement is not None and len(node.gpus) > 1 and int(value) == len(node.gpus):
+        if node.placement is not None and len(node.gpus) > 2 and int(value) == len(node.gpus):
             continue  # `mlp_tp8` on GPUs 0-7 (or 8-15): the degree of the group it runs on, not rank 8
+            # (on two GPUs, `expert4.ep2` on GPUs 4-5 is as likely rank 2 of a group of two)
         if node.label and int(value) > 0:  # a degree is never 0: rank 0 echoes none
             if stated is None:
                 stated = parse_degrees(" ".join(node.label), single_tokens=False)
@@ -505,4 +506,7 @@ def _first_expert(node_id: str, facts: list[LineFacts]) -> int | None:
     for fact in facts[:2]:
         if fact.expert is not None:
             return fact.expert
+    for fact in facts[2:]:
+        if fact.keyed and fact.expert is not None and fact.role == "free":
+            return fact.expert  # `OP=EXPERT_FFN`, `LAYER=0`, then `EXPERT=5`: the key says it
     return expert_in(node_id)

@@ -131,7 +131,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.GATE, r"(?<![a-z])gate(?![a-z])|(?<![a-z])gating(?![a-z])|router|\brouting\b|\broute\d*\b|top-?\d+\s*(?:expert)?\s*select|expert[-_ ]?select|\btop[-_ ]?k\b|\btopk\b"
               r"|token[-_ ]?distributor"),
     (Op.DISPATCH, r"dispatch|token[-_ ]?split|split[-_ ]?tokens|scatter[-_ ]?tokens|route\s+to|\bpack\b"),
-    (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bexperts?[-_ ]mix(?:ing)?\b|\bsum\s*\(\s*(?:weights?|gates?|probs?|scores?)\s*[*×·]|\bmoe[-_ ]?(?:reduce|sum|add|merge)\b|\bsum[-_]k\b|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
+    (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bexperts?[-_ ]?(?:sum|merge)\b|\bexperts?[-_ ]mix(?:ing)?\b|\bsum\s*\(\s*(?:weights?|gates?|probs?|scores?)\s*[*×·]|\bmoe[-_ ]?(?:reduce|sum|add|merge)\b|\bsum[-_]k\b|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit(?:\b|_)|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
     (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|(?:scores?|probs?)\s*[x×*@·]\s*v(?:[-_ ]?cache)?\b|\b(?:probs?|p|scores?)\s*,\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\b(?:sv|pv|av)\b"),

@@ -12,9 +12,9 @@ MAX_INDEX = 1_000_000
 # `layer0_`, `L3`, `Layer 3`, `layer: 3`, and module paths `decoder_layers_3_`, `model.layers.3.` (never `layers 0-7`).
 _LAYER = re.compile(r"(?:^|[^a-z])(?:(?:layer|lyr|blk|block|l)[-_ ]?|layers[_.]|(?:layer|block)\s*[:=]\s*)(\d+)(?!\d)", re.IGNORECASE)
 _EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
-# `Expert 3`, `Expert E3`, `expert #3`, `ExpertFFN 3`, `moe.expert.3`, `mlp.experts.3`, `expert[3]`, or a label line that is `E3`
+# `Expert 3`, `Expert E3`, `expert #3`, `EXPERT=3`, `ExpertFFN 3`, `moe.expert.3`, `mlp.experts.3`, `expert[3]`, or a label line that is `E3`
 # alone; not Megatron's `local_experts[3]`, an index that restarts on every EP rank.
-_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*|(?:ffn|mlp)\s+)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$)"
+_EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*|(?:ffn|mlp)\s+|\s*[=:]\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$)"
                           r"|(?:^|[^a-z])(?<!local_)experts?\[)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 # `Pipeline Stage 1`, `PP1`, `pp_rank=1`, Megatron's `pipeline_model_parallel_rank 1`, `Stage 2`.
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)",
@@ -115,7 +115,7 @@ def heads_stated(lines: list[str]) -> tuple[int, int] | None:
     """(heads, head size) a label states in words rather than as shape dimensions: `heads=8
     head_dim=128`, `Heads: 4 of 16 per rank, head_dim: 64`, `heads per rank: 8 of 16`."""
     text = " ".join(lines)
-    heads, size = _HEADS_STATED.search(text), _HEAD_SIZE_STATED.search(text)
+    heads, size = _HEADS_PER_RANK_STATED.search(text) or _HEADS_STATED.search(text), _HEAD_SIZE_STATED.search(text)
     if heads and size:
         # `heads=16 (4 per TP rank)`: what one rank holds is the count the shapes show.
         per_rank = _PER_RANK.match(text, heads.end())
@@ -126,6 +126,8 @@ def heads_stated(lines: list[str]) -> tuple[int, int] | None:
 
 
 _PER_RANK = re.compile(r"\s*\(\s*(\d+)\s+(?:per|on each|each)\s+(?:tp\s+)?(?:rank|gpu|shard)", re.IGNORECASE)
+# `HEADS_PER_RANK=8` beside `HEADS=16`: what one rank holds, said outright.
+_HEADS_PER_RANK_STATED = re.compile(r"\bheads?[-_ ]per[-_ ](?:tp[-_ ])?(?:rank|gpu|shard)\s*[=:]\s*(\d+)", re.IGNORECASE)
 _HEADS_STATED = re.compile(r"\bheads?(?:\s+per\s+rank)?\s*[=:]\s*(\d+)", re.IGNORECASE)
 _HEAD_SIZE_STATED = re.compile(r"\b(?:head[-_ ]?dim|d_k|dk|d_head|head[-_ ]size)\s*[=:]\s*(\d+)", re.IGNORECASE)
 

@@ -213,6 +213,28 @@ def _evaluate(node: ast.AST) -> float | None:
     return None
 
 
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def resolved(shape: Shape, symbols: dict[str, int]) -> Shape:
+    """`shape` with each symbolic dimension the file defines (`NH/TP` where the graph label says
+    `NH=32, TP=4`) evaluated to its number; dimensions with an undefined symbol stay as written."""
+    dims = []
+    changed = False
+    for dim in shape.dims:
+        value = dim.value
+        if isinstance(value, str) and value != "?":
+            names = _SYMBOL.findall(value)
+            if names and all(name in symbols for name in names):
+                number = _safe_arithmetic(_SYMBOL.sub(lambda match: str(symbols[match.group(0)]), value))
+                if number is not None:
+                    dims.append(Dim(dim.name, number))
+                    changed = True
+                    continue
+        dims.append(dim)
+    return Shape(tuple(dims)) if changed else shape
+
+
 _SPACED_NUMBERS = re.compile(r"\d+(?:\s+\d+)+")
 _SPACED_DIMS = re.compile(r"^\s*(?:[\w.]+=)?[\w?]+(?:\s+(?:[\w.]+=)?[\w?]+)+\s*$")
 _TIMES_DIMS = re.compile(r"^\s*\d+(?:\s*[x×]\s*\d+)+\s*$")

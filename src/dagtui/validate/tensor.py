@@ -142,7 +142,9 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
                 # `post_attention_layernorm` are two norms though both are titled `rms_norm(x)`).
                 id_template = _DIGITS.sub("#", node_id.lower())
                 named_by_id = id_template if ids_name_operators and id_templates[id_template] > 1 else ""
-                key = (*_group_of(node), node.layer, node.op, f"{_DIGITS.sub('#', node.title.lower())}|{named_by_id}")
+                tensor = _TENSOR_LINE.search(" ".join(node.label[1:])) if node.op is Op.ELEMENTWISE else None
+                key = (*_group_of(node), node.layer, node.op,
+                       f"{_DIGITS.sub('#', node.title.lower())}|{named_by_id}|{tensor.group(1).lower() if tensor else ''}")
                 ranks_of[key] |= covered
                 nodes_of[key].append(node_id)
     full: dict[tuple[Op, str], int] = defaultdict(int)
@@ -217,6 +219,8 @@ def _group_of(node: NodeInfo) -> tuple[int, int, str]:
 
 
 _DIGITS = re.compile(r"\d+")
+# `OP=ROPE` then `TENSOR=K`: a rotary on K is another operator than the one on Q.
+_TENSOR_LINE = re.compile(r"\btensor\s*[=:]\s*(q|k|v)\b", re.IGNORECASE)
 
 
 @rule("TEN002", "tensor", Severity.ERROR, "Row-parallel output used without all-reduce")
