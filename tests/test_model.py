@@ -284,6 +284,26 @@ def test_upper_case_key_value_labels(deploy):
     assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(1, [2, 3])]
 
 
+def test_shapes_written_on_the_edges(deploy):
+    deployment = deploy("""digraph {
+      a [label="LayerNorm\\nGPU 0"]; b [label="Q proj\\nGPU 0"];
+      a -> b [label="[8,1024,4096]"];
+    }""")
+    assert [s.values for s in deployment.nodes["a"].outputs] == [(8, 1024, 4096)]
+    assert [s.values for s in deployment.nodes["b"].inputs] == [(8, 1024, 4096)]
+
+
+def test_host_and_local_gpu_placements_are_global_ids(deploy):
+    deployment = deploy("""// 2 nodes x 8 GPUs
+    digraph {
+      a [label="Q Proj\\nPlacement: node1/gpu3"];
+      b [label="AllReduce\\nPlacement: node0/gpu0-7 + node1/gpu0-7", shape=ellipse];
+      a -> b;
+    }""")
+    assert deployment.nodes["a"].gpus == frozenset({11})
+    assert deployment.nodes["b"].gpus == frozenset(range(16))
+
+
 def test_two_axis_degrees_on_stage_nodes_numbered_from_one(deploy):
     deployment = deploy("""digraph {
       input [label="Input Layer"];

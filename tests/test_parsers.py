@@ -142,6 +142,7 @@ def test_parse_ranks_ignores_plain_numbers():
      {"tp": 2, "pp": 1, "ep": 8}),  # Megatron-LM's argument names
     ("each node gives its rank (`rank: tp1`)", {}),  # the word says it is a rank
     ("Deployed with 4-way tensor parallelism, 3 pipeline stages (no data parallelism)", {"tp": 4, "pp": 3, "dp": 1}),
+    ("vllm serve --tensor-parallel-size 4 --pipeline-parallel-size 2", {"tp": 4, "pp": 2}),  # the tool's flags
 ])
 def test_parse_degrees(text, degrees):
     assert parse_degrees(text) == degrees
@@ -175,7 +176,8 @@ def test_parse_strategy_and_gpu_counts():
 
 
 @pytest.mark.parametrize("text, total", [("Total GPUs: 2048", 2048), ("(2048 GPUs = 64x8x2x2)", 2048), ("no total", None),
-                                         ("padded_vocab_size=32000 gpu = ((dp_rank*PP + pp_rank)", None)])
+                                         ("padded_vocab_size=32000 gpu = ((dp_rank*PP + pp_rank)", None),
+                                         ("2 nodes x 8 GPUs: TP8, PP2", None), ("8 GPUs per node", None)])
 def test_declared_total(text, total):
     assert parse_declared_total(text) == total
 
@@ -208,6 +210,7 @@ def test_expert_in(text, expert):
     ("Pipeline Stage 1: GPUs 8-15 (Layers 23-46)", 1, list(range(23, 47))),
     ("pipeline_model_parallel_rank 1 (layers 3-4)", 1, [3, 4]),
     ("Stage 1: h.2 - h.3", 1, [2, 3]),  # GPT-2's module path
+    ("pipeline rank 1: model.layers.2-3", 1, [2, 3]),
     ("流水线阶段 1 (Pipeline Stage 1): 层 2-3", 1, [2, 3]),
 ])
 def test_stage_labels(text, stage, layers):
@@ -231,7 +234,8 @@ def test_stage_labels(text, stage, layers):
     ("== Pipeline stage 1: layers 2-3 ==", Op.STAGE_MARKER), ("Pipeline Stage 0: Embedding", Op.EMBEDDING),
     ("W_down", Op.MLP), ("W_gate", Op.MLP), ("Expert 3 W_up", Op.EXPERT), ("Router top-2", Op.GATE),
     ("L3 · resid", Op.RESIDUAL_ADD), ("kv_b_proj (column-parallel)", Op.QKV_PROJ), ("kv_a_proj_with_mqa", Op.QKV_PROJ),
-    ("EXPERT_SUM", Op.COMBINE),
+    ("EXPERT_SUM", Op.COMBINE), ("Stage 0 begin", Op.STAGE_MARKER), ("Layer 0 Experts 4-7 (EP rank 1)", Op.EXPERT),
+    ("Layer 15 (64 Experts)", Op.MOE),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op

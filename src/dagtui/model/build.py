@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from dagtui.model.gpus import inline_placement
 from dagtui.model.node import NodeInfo, read_node
 from dagtui.model.operators import MOE_OPS, NOT_OPERATORS, Kind, Op, kind_for, operator_from_text
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
-from dagtui.model.shapes import resolved
+from dagtui.model.shapes import Shape, parse_shapes, resolved
 from dagtui.model.strategy import AXES, Strategy
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
                      checkpoint: Checkpoint = no_checkpoint) -> Deployment:
     """Build the deployment model from a raw graph; `strategy_override` is `--strategy`;
     `checkpoint` is called between steps (see `dagtui.errors.Checkpoint`)."""
-    raw = _without_layout(raw)
+    raw = _global_gpu_ids(_without_layout(raw))
     nodes: dict[str, NodeInfo] = {}
     items = list(raw.nodes.items())
     for start in range(0, len(items), _NODES_PER_CHECKPOINT):
@@ -48,6 +49,7 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
     graph.add_edges_from((edge.source, edge.target) for edge in raw.edges)  # parallel edges become one
     dashed = {(edge.source, edge.target) for edge in raw.edges if "dashed" in edge.attrs.get("style", "")}
     _banners_in_the_flow(nodes, graph)
+    _shapes_from_edge_labels(raw, nodes)
     _resolve_symbols(raw, nodes)
     _apply_clusters(raw.subgraphs, nodes, [])
     _layers_from_id_pattern(nodes)
@@ -78,6 +80,31 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
 _DEFINITION = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]{0,15})\s*=\s*(\d{1,9})(?![\w.])")
 
 
+def _shapes_from_edge_labels(raw: RawGraph, nodes: dict[str, NodeInfo]) -> None:
+    """Where a file writes each tensor on the edge that moves it (`a -> b [label="[8,1024,4096]"]`)
+    and its nodes state none: the shapes on a node's incoming edges are its inputs, those on its
+    outgoing edges its outputs (each shape once, in edge order)."""
+    incoming: dict[str, list[Shape]] = defaultdict(list)
+    outgoing: dict[str, list[Shape]] = defaultdict(list)
+    for edge in raw.edges:
+        label = edge.attrs.get("label")
+        if not label or "[" not in label:
+            continue
+        shapes = parse_shapes(label)
+        if len(shapes) != 1:
+            continue
+        incoming[edge.target].append(shapes[0])
+        outgoing[edge.source].append(shapes[0])
+    if not incoming:
+        return
+    for node_id, node in nodes.items():
+        if node.inputs or node.outputs or node.bare_shapes:
+            continue  # the node's own label states its shapes
+        node.inputs.extend(dict.fromkeys(incoming.get(node_id, [])))
+        node.outputs.extend(dict.fromkeys(outgoing.get(node_id, [])))
+        node.shapes_from_edges = node_id in incoming or node_id in outgoing
+
+
 def _resolve_symbols(raw: RawGraph, nodes: dict[str, NodeInfo]) -> None:
     """Shapes written in symbols the graph label or a title comment defines (`B=8, S=2048, H=4096,
     NH=32, TP=4` over `[B, S, NH/TP, HD]`): each symbolic dimension evaluated to its number, so that
@@ -103,6 +130,39 @@ def _banners_in_the_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
         if (node.op is Op.LEGEND and node.op_source == "shape" and graph.degree(node_id)
                 and operator_from_text(node.title) is Op.STAGE_MARKER):
             node.op, node.op_source, node.kind = Op.STAGE_MARKER, "label", kind_for(Op.STAGE_MARKER, node.shape)
+
+
+# `node1/gpu3`, `node0/gpu0-7`: a GPU named by its host and its index on the host.
+_HOST_GPU = re.compile(r"\bnode\s*(\d{1,4})\s*[/:]\s*gpus?\s*(\d{1,3})(?:\s*-\s*(\d{1,3}))?", re.IGNORECASE)
+_PER_HOST = re.compile(r"(\d{1,3})\s*gpus?\s*(?:per|/|each)\s*(?:node|host)|\bx\s*(\d{1,3})\s*gpus?\b", re.IGNORECASE)
+
+
+def _global_gpu_ids(raw: RawGraph) -> RawGraph:
+    """A file that places nodes as `node1/gpu3` (host and local index) has its placements read as
+    global GPU ids, host x GPUs per host + index: the count a comment states (`2 nodes x 8 GPUs`,
+    `8 GPUs per node`), else the most local indices any host shows."""
+    labels = {node_id: node.attrs.get("label", "") for node_id, node in raw.nodes.items()}
+    if not any("node" in label.lower() and _HOST_GPU.search(label) for label in labels.values()):
+        return raw
+    stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
+                   if (m := _PER_HOST.search(text))), None)
+    highest = max(int(m.group(3) or m.group(2)) for label in labels.values() for m in _HOST_GPU.finditer(label))
+    per_host = stated if stated and stated > highest else highest + 1
+
+    def global_ids(match: re.Match[str]) -> str:
+        host, low = int(match.group(1)), int(match.group(2))
+        high = int(match.group(3)) if match.group(3) else low
+        first, last = host * per_host + low, host * per_host + high
+        return f"GPU {first}" if first == last else f"GPUs {first}-{last}"
+
+    nodes = {}
+    for node_id, node in raw.nodes.items():
+        label = labels[node_id]
+        if _HOST_GPU.search(label):
+            label = re.sub(r"(?<=\d)\s*\+\s*GPUs?\s*", ", ", _HOST_GPU.sub(global_ids, label))
+            node = dataclasses.replace(node, attrs={**node.attrs, "label": label})
+        nodes[node_id] = node
+    return dataclasses.replace(raw, nodes=nodes)
 
 
 def _invisible(attrs: dict[str, str]) -> bool:
@@ -297,7 +357,7 @@ def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]
     }
     if not markers:
         return []
-    order = sorted(markers, key=lambda marker: (min(nodes[marker].rank("dp"), default=0), markers[marker]))
+    order = sorted(markers, key=lambda marker: (_marker_replica(nodes[marker]), markers[marker]))
     owner: dict[str, str] = {marker: marker for marker in markers}
     for marker in reversed(order):
         frontier = [marker]
@@ -314,7 +374,7 @@ def _stage_markers(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> list[Stage]
     stages = []
     for marker in order:
         text = " ".join(nodes[marker].label)
-        replica = min(nodes[marker].rank("dp"), default=0)
+        replica = _marker_replica(nodes[marker])
         stages.append(Stage(markers[marker], text, claimed_layers(text), members[marker], "marker", anchor=marker,
                             replica=replica))
     first = stages[0]
@@ -340,6 +400,13 @@ def _unclaimed_ancestors(start: str, nodes: dict[str, NodeInfo], graph: nx.DiGra
                 frontier.append(predecessor)
     found = [n for n in nodes if n in seen and nodes[n].op not in NOT_OPERATORS]
     return found
+
+
+def _marker_replica(marker: NodeInfo) -> int:
+    """The DP replica a stage marker opens a stage of: its DP rank, or the replica its label names
+    (`DP replica 1 of 4`)."""
+    named = _REPLICA.search(" ".join(marker.label))
+    return min(marker.rank("dp"), default=int(named.group(1)) if named else 0)
 
 
 def _stage_ranks(nodes: dict[str, NodeInfo], raw: RawGraph) -> list[Stage]:

@@ -77,11 +77,22 @@ def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]], legends: I
         if len(values) == 1 and min(values) > 0:
             _declare(strategy, axis, values.pop(), next(s for s in local if axis in s.degrees))
     for statement in whole:
+        if _SERVING_COMMAND.search(statement.text):
+            # `vllm serve --tensor-parallel-size 4`: a command line states every degree, the ones it
+            # leaves out at the tool's default of 1.
+            for axis in ("tp", "pp", "dp"):
+                if axis not in strategy.declared:
+                    _declare(strategy, axis, 1, Statement(statement.source, statement.text, {axis: 1}))
+            break
+    for statement in whole:
         total = parse_declared_total(statement.text)
         if total is not None:
             strategy.declared_total = total
             break
     return strategy
+
+
+_SERVING_COMMAND = re.compile(r"--(?:tensor|pipeline|data)-parallel-size\b", re.IGNORECASE)
 
 
 def _declare(strategy: Strategy, axis: str, value: int, statement: Statement) -> None:

@@ -56,6 +56,7 @@ class NodeInfo:
     ranks: dict[str, frozenset[int]] = field(default_factory=dict)
     placement: Placement | None = None
     placed_by_cluster: bool = False  # the placement is the GPUs its cluster's label names, not a line of its own
+    shapes_from_edges: bool = False  # the shapes are those its edges' labels carry, not lines of its own
     group: dict[str, frozenset[int]] = field(default_factory=dict)
     inputs: list[Shape] = field(default_factory=list)
     outputs: list[Shape] = field(default_factory=list)

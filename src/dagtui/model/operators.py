@@ -96,7 +96,7 @@ _RULES: list[tuple[Op, str]] = [
     # "Expert Parallelism" alone names a strategy (a concept box beside "Tensor Parallelism"), not a box of experts.
     (Op.LEGEND, r"^(?:expert|tensor|pipeline|data|sequence|context)[-_ ]parallelism\s*$"),
     # `Pipeline Stage 1`, `PP Stage 0 (Layers 0-3)`, `== Pipeline stage 1: layers 2-3 ==` (a banner's rules around it).
-    (Op.STAGE_MARKER, r"^[=\-#*~ ]*(?:pp|pipeline)\s*stage\s*\d+(?:\s+(?:start|begin|entry|boundary))?\s*(?:$|[,(|=]|:\s*(?:$|(?:layers?|blocks?|gpus?|devices?)\b[\s\d,\-–]*(?:$|[,(|=])))|^pp\d+[_ ]?(?:start|begin)$"
+    (Op.STAGE_MARKER, r"^stage\s*\d+\s+(?:start|begin|entry)\b|^[=\-#*~ ]*(?:pp|pipeline)\s*stage\s*\d+(?:\s+(?:start|begin|entry|boundary))?\s*(?:$|[,(|=]|:\s*(?:$|(?:layers?|blocks?|gpus?|devices?)\b[\s\d,\-–]*(?:$|[,(|=])))|^pp\d+[_ ]?(?:start|begin)$"
                       r"|^(?:prefill|decode|generation)\s+(?:phase\s+)?(?:start|end|begin|boundary)$"),
     (Op.PLACEHOLDER, r"(?:similar|same|identical)\s+(?:[\w+/-]+\s+){0,2}(?:structure|patterns?|computation graph|graph|decomposition)\b"
                      r"|\btemplate\b|\brepeat(?:ed)?\b|\.\.\.|…|\bmore layers\b"),
@@ -150,7 +150,8 @@ _RULES: list[tuple[Op, str]] = [
     # all-to-all. "16 Shared Experts" (a count) is the MoE drawn as one box, shared across GPUs.
     (Op.MLP, r"^(?!.*(?<!layer )(?<!block )(?<!stage )\b\d+\s+shared[-_ ]?experts\b)(?!.*\bnon[-_ ]?shared).*\bshared[-_ ]?experts?\b"),
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
-    (Op.MOE, r"^(?!.*expert\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts|\b\d+\s+(?:routed\s+)?experts\b"),
+    (Op.MOE, r"^(?!.*experts?\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts"
+             r"|(?<!layer )(?<!block )(?<!stage )\b\d+\s+(?:routed\s+)?experts\b(?!\s*\d)"),  # not `Layer 0 Experts 4-7`
     (Op.EXPERT, r"expert|\bexp\d*\b|^e\d+$"),  # `E3` alone: expert 3 (terse styles)
     (Op.MOE, r"\bmoe\d*\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),

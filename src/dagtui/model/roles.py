@@ -19,7 +19,8 @@ _EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*|(?:ffn|
 # `Pipeline Stage 1`, `PP1`, `pp_rank=1`, Megatron's `pipeline_model_parallel_rank 1`, `Stage 2`.
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)",
                     re.IGNORECASE)
-_LAYER_RANGE = re.compile(r"(?:layers?|blocks|层)\s*[:=]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)  # 层: layer
+# `Layers 0-7`, `layers=0..1`, a module path's `model.layers.2-3`; 层 is layer.
+_LAYER_RANGE = re.compile(r"(?:layers?|blocks|层)\s*[:=.]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
 _LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
 # `Layer 3`, or a one-layer list `layers [3]`.
 _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)

@@ -42,6 +42,8 @@ _EXPLICIT = [
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*(?:groups|replicas|ranks)\b", re.IGNORECASE),
     # Tensor Parallel 4-way, tensor parallelism (8-way)
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*[-‐ ]?\s*ways?\b", re.IGNORECASE),
+    # vLLM's and SGLang's flags: --tensor-parallel-size 4, --pipeline-parallel-size 2, --data-parallel-size 2
+    re.compile(r"--" + _AXIS_WORD + r"-parallel-size[=\s]+(\d+)", re.IGNORECASE),
     # 2 pipeline stages
     re.compile(r"(?<![\w.])(\d+)\s+(pipeline)\s+stages\b", re.IGNORECASE),
     # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8, Megatron's tensor_model_parallel_size=8
@@ -62,7 +64,8 @@ _TOKEN = re.compile(r"(?<![A-Za-z0-9])" + _AXIS + r"[-_ ]?(\d+)(?![\d.])", re.IG
 _CHAIN_GAP = re.compile(r"^\s*(?:[-_,/x×*+|]|and|\s)\s*(?:[-_,/x×*+|]\s*)?$", re.IGNORECASE)
 # `Total GPUs: 2048`, `2048 GPUs`; not the value of another key before a line break (`vocab=32000` then
 # `gpu = ((dp_rank*PP ...`).
-_TOTAL = re.compile(r"(?:total\s*gpus?\s*[:=]?\s*(\d+))|(?:(?<![=:\w.])(\d+)\s*gpus?\b)", re.IGNORECASE)
+_TOTAL = re.compile(r"(?:total\s*gpus?\s*[:=]?\s*(\d+))|(?:(?<![=:\w.])(?<!x )(?<!× )(\d+)\s*gpus?\b(?!\s*(?:per|/|each)\s*(?:node|host)))",
+                    re.IGNORECASE)  # not `2 nodes x 8 GPUs`, `8 GPUs per node`: one host's
 
 
 def _axis(name: str) -> str:

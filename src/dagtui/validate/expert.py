@@ -61,11 +61,11 @@ def ep_coverage(ctx: Context):
             # An expert's GPUs: all its nodes' (an expert split over its EP rank's TP GPUs is on all of them).
             held: dict[int, set[int]] = defaultdict(set)
             for n in experts:
-                expert = ctx.nodes[n].expert
-                if ctx.nodes[n].gpus and expert is not None:
-                    held[expert] |= ctx.nodes[n].gpus
+                if ctx.nodes[n].gpus:
+                    for expert in _numbered_experts(ctx.nodes[n]):
+                        held[expert] |= ctx.nodes[n].gpus
             groups = {frozenset(gpus) for gpus in held.values()}
-            if (0 < len(groups) < ep and len({ctx.nodes[n].expert for n in experts}) > 1 and not overlapping(groups)
+            if (0 < len(groups) < ep and len(held) > 1 and not overlapping(groups)
                     and (len(groups) > 1 or not _numbered_twice(ctx, experts)) and not _stages_holding_ep(ctx, groups, ep)):
                 by_gpus[len(groups)].append((layer, experts))  # no ranks drawn: count the GPU groups used
             continue
@@ -88,7 +88,7 @@ def ep_coverage(ctx: Context):
     for (ranks, count), occurrences in grouped.items():
         layers = [layer for layer, _ in occurrences if layer is not None]
         nodes = [node for _, experts in occurrences for node in experts]
-        expert_ids = sorted({expert for n in nodes if (expert := ctx.nodes[n].expert) is not None})
+        expert_ids = sorted({number for n in nodes if (number := ctx.nodes[n].expert) is not None})
         where = f"Layer(s) {compact_ranges(layers)}" if layers else "The MoE block"
         message = (
             f"{where} place(s) {count} expert(s) ({'experts ' + compact_ranges(expert_ids) if expert_ids else node_list(nodes)}) "
@@ -191,8 +191,8 @@ def _per_gpu_group(ctx: Context, nodes: list[str]) -> dict[tuple[int, int], int]
     labelled = any(ctx.nodes[n].labelled for n in nodes)
     for node in nodes:
         info = ctx.nodes[node]
-        if info.gpus and info.expert is not None and (info.labelled or not labelled):
-            experts[info.gpus] |= _experts_held(info)
+        if info.gpus and _numbered_experts(info) and (info.labelled or not labelled):
+            experts[info.gpus] |= _numbered_experts(info)
     counts = {group: len(numbers) for group, numbers in experts.items()}
     if len(counts) < 2 or overlapping(set(counts)):
         return {}
@@ -328,6 +328,12 @@ def _experts_held(node: NodeInfo) -> set[object]:
     if span and int(span.group(2)) - int(span.group(1)) < 4096:
         return set(range(int(span.group(1)), int(span.group(2)) + 1))
     return {node.expert if node.expert is not None else node.id}
+
+
+def _numbered_experts(node: NodeInfo) -> set[int]:
+    """The numbered experts a node stands for: its number, or the range its label names
+    (`FusedMoE (experts 0-3)`); empty when it names none."""
+    return {expert for expert in _experts_held(node) if isinstance(expert, int)}
 
 
 _NAMES_EXPERTS = re.compile(r"expert", re.IGNORECASE)

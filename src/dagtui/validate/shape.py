@@ -143,6 +143,7 @@ def edge_mismatch(ctx: Context):
         if consumer.op in _ATTENDING and producer.op in _KEYS_AND_VALUES and _same_head_layout(produced, consumer):
             continue  # K/V may have fewer heads (GQA/MQA) and another length (a KV cache) than Q
         groups[(str(produced), " or ".join(str(s) for s in consumer.inputs))].append((source, target))
+    yield from _edges_disagree(ctx)
     for (produced_text, expected), edges in groups.items():
         nodes = [node for edge in edges for node in edge]
         first_source, first_target = edges[0]
@@ -154,6 +155,26 @@ def edge_mismatch(ctx: Context):
             severity=ctx.severity_for((), nodes, Severity.ERROR),
             fix="Make the shapes agree: fix the label, or insert the missing collective or reshape on the edge.",
         )
+
+
+def _edges_disagree(ctx: Context):
+    """Where the tensors are written on the edges, an operator of one output (a norm, an add, a
+    projection) whose outgoing edges carry different shapes: one edge's label is wrong."""
+    for node_id, node in ctx.nodes.items():
+        if (not node.shapes_from_edges or len(node.outputs) < 2 or node.op in SHAPE_CHANGING or node.is_communication
+                or node.op in (Op.QKV_PROJ, Op.UNKNOWN) or not all(_comparable(shape) for shape in node.outputs)):
+            continue
+        first, *others = node.outputs
+        if any(not shape.same_as(first) and not shape.same_elements(first) for shape in others):
+            edges = [(node_id, target) for target in ctx.deployment.graph.successors(node_id)]
+            yield edge_mismatch.finding(
+                f"`{node_id}` hands on {' and '.join(str(shape) for shape in node.outputs)} on its outgoing edges "
+                f"({', '.join(f'`{a}` -> `{b}`' for a, b in edges[:4])}): one operator gives one tensor, so an edge's "
+                "shape is wrong.",
+                nodes=[node_id, *(b for _, b in edges)], key=f"SHP001:edges:{node_id}",
+                severity=ctx.severity_for((), [node_id], Severity.ERROR),
+                fix="Correct the shape on the edge that disagrees with the operator's output.",
+            )
 
 
 def _logit_shard_into_output(ctx: Context, producer: NodeInfo, consumer: NodeInfo) -> bool:
