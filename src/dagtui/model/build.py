@@ -35,12 +35,15 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
                      checkpoint: Checkpoint = no_checkpoint) -> Deployment:
     """Build the deployment model from a raw graph; `strategy_override` is `--strategy`;
     `checkpoint` is called between steps (see `dagtui.errors.Checkpoint`)."""
-    raw = _global_gpu_ids(_without_layout(raw))
+    raw = _without_layout(raw)
     nodes: dict[str, NodeInfo] = {}
-    items = list(raw.nodes.items())
+    items = list(_global_gpu_ids(raw).nodes.items())
     for start in range(0, len(items), _NODES_PER_CHECKPOINT):
         checkpoint()
         nodes.update((node_id, read_node(raw_node)) for node_id, raw_node in items[start:start + _NODES_PER_CHECKPOINT])
+    for node_id, raw_node in items:
+        if raw_node is not raw.nodes[node_id]:  # placements read as global GPU ids; the label shown as written
+            nodes[node_id].label = read_node(raw.nodes[node_id]).label
     checkpoint()
     import networkx as nx  # imported when needed: `dagtui rules` and `generate` do without it
 

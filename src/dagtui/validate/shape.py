@@ -3,6 +3,7 @@ a tensor-parallel region without being gathered or reduced."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 
@@ -78,14 +79,7 @@ def _tokens_flattened(a: Shape, b: Shape) -> bool:
     """`[b, s, h]` and `[b*s, h]`: the same tokens, batch and sequence merged into one dimension."""
     if not a.all_int or not b.all_int or len(a.dims) == len(b.dims) or not a.dims or not b.dims:
         return False
-    return a.values[-1] == b.values[-1] and _product(a.values) == _product(b.values)
-
-
-def _product(values) -> int:
-    result = 1
-    for value in values:
-        result *= value
-    return result
+    return a.values[-1] == b.values[-1] and math.prod(a.values) == math.prod(b.values)  # type: ignore[arg-type]
 
 
 def _shard_sources(ctx: Context, starts: list[str]) -> set[str]:
