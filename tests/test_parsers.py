@@ -316,6 +316,7 @@ def test_long_numbers_are_found_in_ascii_and_other_text(text, long):
 
 @pytest.mark.parametrize("line, inputs, outputs", [
     ("in [8,2048,4096]", [(8, 2048, 4096)], []),  # the key's colon left out, a shape right after it
+    ("in (b,nh,s,s)=(4,8,512,512), (b,s,nh,hd)=(4,512,8,128)", [(4, 8, 512, 512), (4, 512, 8, 128)], []),
     ("out [8,2048,1024]", [], [(8, 2048, 1024)]),
     ("in: 4 1024 2048, 4 1024 512", [(4, 1024, 2048), (4, 1024, 512)], []),  # record fields
     ("Input tensor shape: (batch=4, seq=8, hidden=64) and (batch=4, seq=8, hidden=64)", [(4, 8, 64), (4, 8, 64)], []),

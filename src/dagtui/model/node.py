@@ -389,6 +389,7 @@ def _bracketed(value: str) -> str:
     `batch=64, seq=1024, hidden=1024`, `(8, 128, 4096)` (a tuple, also several), `8x128x4096`."""
     if "[" in value:
         return value
+    value = _TUPLE_NAMES.sub("", value)  # `(b,nh,s,s)=(4,8,512,512), (b,s,nh,hd)=(..)`: each tuple's names
     if _NAMED_DIMS.match(value):
         return f"[{value.strip().rstrip(',')}]"
     if _TUPLES.match(value):
@@ -401,6 +402,7 @@ def _bracketed(value: str) -> str:
     return value
 
 
+_TUPLE_NAMES = re.compile(r"\([A-Za-z_][\w\s,]*\)\s*=\s*(?=\()")
 _DIMS_LIST = r"\s*\w+(?:\s*=\s*[\w?]+)?(?:\s*,\s*\w+(?:\s*=\s*[\w?]+)?)+\s*"
 _TUPLE = re.compile(r"\((" + _DIMS_LIST + r")\)")
 # `(8, 128, 4096), (8, 128, 4096)` or `(..) and (..)`: several tuples, one shape each.
