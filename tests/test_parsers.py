@@ -235,7 +235,8 @@ def test_stage_labels(text, stage, layers):
     ("W_down", Op.MLP), ("W_gate", Op.MLP), ("Expert 3 W_up", Op.EXPERT), ("Router top-2", Op.GATE),
     ("L3 · resid", Op.RESIDUAL_ADD), ("kv_b_proj (column-parallel)", Op.QKV_PROJ), ("kv_a_proj_with_mqa", Op.QKV_PROJ),
     ("EXPERT_SUM", Op.COMBINE), ("Stage 0 begin", Op.STAGE_MARKER), ("Layer 0 Experts 4-7 (EP rank 1)", Op.EXPERT),
-    ("Layer 15 (64 Experts)", Op.MOE),
+    ("Layer 15 (64 Experts)", Op.MOE), ("matmul(q, k.transpose(-2, -1)) / sqrt(128)", Op.ATTN_SCORE),
+    ("matmul(attn, v)", Op.ATTN_WEIGHTED_SUM),
 ])
 def test_operator_from_text(text, op):
     assert operator_from_text(text) is op
@@ -250,6 +251,15 @@ def test_a_hashed_id_names_no_operator(node_id, op):
 @pytest.mark.parametrize("line, op", [("输出 (Output Logits)", Op.LM_HEAD), ("层归一化 (RMSNorm)", Op.NORM),
                                       ("专家 3 (Expert 3)", Op.EXPERT), ("路由 (Router, Top-2)", Op.GATE)])
 def test_a_name_in_another_script_is_read_in_its_english(line, op):
+    assert _first_line_operator(line) is op
+
+
+@pytest.mark.parametrize("line, op", [
+    ("matmul(attn, v)  # v.view(4, 1024, 8, 128).transpose(1, 2)", Op.ATTN_WEIGHTED_SUM),  # the call, not the comment
+    ("MixtralBlockSparseTop2MLP (expert 0)  # w1/w3 column + w2 row shard", Op.EXPERT),
+    ("Linear(in_features=2048, out_features=1024, bias=False)  # q_proj, column shard 1/2", Op.Q_PROJ),  # a generic module
+])
+def test_a_code_comment_after_the_operator(line, op):
     assert _first_line_operator(line) is op
 
 

@@ -169,6 +169,13 @@ def _first_line_operator(line: str) -> Op:
         op = operator_from_text(translated.group(1))
         if op is not Op.UNKNOWN:
             return op
+    code, hash_sign, _ = line.partition("  #")
+    if hash_sign and code.strip():
+        # `matmul(attn, v)  # v.view(..).transpose(1, 2)`: the call names the operator, the comment
+        # after it how the tensors are laid out
+        op = _first_line_operator(code)
+        if op not in (Op.UNKNOWN, Op.MLP):  # (`Linear(...)  # q_proj`: a generic module, the comment says which)
+            return op
     prefix = _LAYER_KIND_PREFIX.match(line)
     if prefix:
         op = operator_from_text(line[prefix.end():])

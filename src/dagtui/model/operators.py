@@ -113,7 +113,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.V_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:v|value)\)?\s*$"),  # "QKV Linear Split": the projection, its output split by head
     # A product with the cache (`scores = q @ k_cache^T`, `probs @ v_cache`) is attention, not the cache.
     (Op.KV_CACHE, r"^(?!.*(?:@|\bscores?\b|\bprobs?\b|softmax)).*(?:kv[-_ ]?cache|\b[kv][-_ ]cache\b|\bkv[-_ ]?(?:read|write|store|load)|^[kv][-_ ](?:read|write|store|load|append)\b)"),
-    (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:reshape|transpose|permute|\bview\b|"
+    (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax|\b(?:mat|b)mm?u?l?\s*\()).*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
                      r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
@@ -134,7 +134,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.COMBINE, r"combin(?:e|ation)|aggregat|\bexperts?[-_ ]?(?:sum|merge)\b|\bexperts?[-_ ]mix(?:ing)?\b|\bsum\s*\(\s*(?:weights?|gates?|probs?|scores?)\s*[*×·]|\bmoe[-_ ]?(?:reduce|sum|add|merge)\b|\bsum[-_]k\b|\bagg\d*\b|\bunpack\b|gather[-_ ]?(?:expert|outputs)|expert[-_ ]?return|\breturn\b"),
     (Op.SPLIT, r"\bsplit(?:\b|_)|\bscatter\b|\bpartition\b"),
     (Op.CONCAT, r"concat|\bmerge\b|gather results|\bgather\b"),
-    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|(?:scores?|probs?)\s*[x×*@·]\s*v(?:[-_ ]?cache)?\b|\b(?:probs?|p|scores?)\s*,\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\b(?:sv|pv|av)\b"),
+    (Op.ATTN_WEIGHTED_SUM, r"weighted[-_ ]?sum|(?:scores?|probs?)\s*[x×*@·]\s*v(?:[-_ ]?cache)?\b|\b(?:probs?|p|scores?|attn|weights?)\s*,\s*v\b|\bp\s*[x×*@·]\s*v\b|\bcontext\b|attn[-_ ]?out(?:put)?\b(?![-_ ]*proj)|attention[-_ ]?out(?:put)?\b(?![-_ ]*proj)|\b(?:sv|pv|av)\b"),
     (Op.SOFTMAX, r"softmax"),
     (Op.ATTN_SCORE, r"score|\bqk\^?t\b|q\s*[x×*@·]\s*k|\bqk\b|k\s*\^\s*t\b|kᵀ|\bk\.t\b|\bq\s*,\s*k\b(?!\s*[,/]\s*v\b)|\bbaddbmm\b"),  # `baddbmm(Q,K^T)`, `matmul(q, k.T)`
     (Op.ATTN_CORE, r"dot[-_ ]?product|flash[-_ ]?attn|flash[-_ ]?attention|\bsdpa\b|attention\s*(?:computation|compute|kernel|core)"),
