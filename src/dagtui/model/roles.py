@@ -24,8 +24,8 @@ _LAYER_RANGE = re.compile(r"(?:layers?|blocks|层)\s*[:=.]?\s*[\[(]?\s*(\d+)\s*(
 _LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
 # `Layer 3`, or a one-layer list `layers [3]`.
 _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)
-# `[L00-L01]`, `L4-L7`: a range of layers written with their `L` prefix.
-# `L4-L7`, or module paths: GPT-2's `h.2 - h.3`, `blocks.4 .. blocks.7`.
+# A range of layers written with their prefix: `[L00-L01]`, `L4-L7`, or module paths (GPT-2's `h.2 - h.3`,
+# `blocks.4 .. blocks.7`).
 _L_RANGE = re.compile(r"(?<![A-Za-z])(?:L|h\.|blocks?\.|layers\.)(\d+)\s*(?:-|–|to|\.\.)\s*(?:L|h\.|blocks?\.|layers\.)(\d+)\b")
 _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 

@@ -69,9 +69,10 @@ def _cores_where_others_decompose(ctx: Context) -> list[str]:
     decomposed = set(ctx.layers_of(ctx.deployment.nodes_of_op(Op.ATTN_SCORE, Op.SOFTMAX)))
     if not decomposed:
         return []
+    # A core that names scores is scores with no softmax after them (ATT002's); one not wired in is STR's.
     return [node for node in ctx.deployment.nodes_of_op(Op.ATTN_CORE)
             if ctx.nodes[node].label and ctx.nodes[node].layer is not None and ctx.nodes[node].layer not in decomposed
-            and not _names_scores(ctx.nodes[node]) and ctx.in_degree[node] and ctx.out_degree[node]]  # wired, in the flow  # scores with no softmax after them: ATT002's
+            and not _names_scores(ctx.nodes[node]) and ctx.in_degree[node] and ctx.out_degree[node]]
 
 
 def _names_scores(node: NodeInfo) -> bool:

@@ -226,8 +226,6 @@ def _numbered_twice(ctx: Context, experts: list[str]) -> bool:
     return False
 
 
-
-
 def _gpu_text(ctx: Context, nodes: list[str]) -> str:
     gpus = sorted({gpu for node in nodes for gpu in ctx.nodes[node].gpus})
     return f"GPU(s) {compact_ranges(gpus)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from typing import NamedTuple
 
 from dagtui.model.node import NodeInfo
 from dagtui.model.operators import Op
@@ -119,40 +120,45 @@ def _vocab_shards_missing(ctx: Context, tp: int):
             )
 
 
+class _CopyKey(NamedTuple):
+    """One operator's copies in one layer of one TP group (DP replica, EP rank, phase)."""
+
+    dp: int
+    ep: int
+    phase: str
+    layer: int | None
+    op: Op
+    template: str  # the operator's title (and id, where ids name operators), numbers masked
+
+    @property
+    def operator(self) -> tuple[Op, str]:
+        """The operator whatever its group and layer: its copies across the file."""
+        return self.op, self.template
+
+    @property
+    def kind_in_layer(self) -> tuple[int, int, str, int | None, Op]:
+        """The operators of its kind beside it: same group, same layer, same role."""
+        return self.dp, self.ep, self.phase, self.layer, self.op
+
+    @property
+    def across_layers(self) -> tuple[int, int, str, Op, str]:
+        """The same operator of the same group in every layer."""
+        return self.dp, self.ep, self.phase, self.op, self.template
+
+
 def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     """One operator of a layer drawn for fewer TP ranks than its copies in the file's other layers
     (`Up proj` for TP0 only in layer 2, for TP0 and TP1 in the others), or drawn once for a group
     on fewer GPUs than the same operator's other group nodes (`K Projection` on GPUs 0-2 beside
     Q and V on 0-3): judged against the file's own pattern, operator by operator. Where no TP rank
     is named, the copies' GPUs stand for the ranks they cover."""
-    ranks_of: dict[tuple[int, int, str, int | None, Op, str], set[int]] = defaultdict(set)
-    nodes_of: dict[tuple[int, int, str, int | None, Op, str], list[str]] = defaultdict(list)
-    # Ids that name the operator (`model.layers.1.input_layernorm[tp=0]`) repeat once numbers are
-    # masked, a few patterns for many nodes; hashed ids (`op_3fa9c1`) stay nearly unique, and
-    # opaque ones (`n12`) are one pattern for all: only the title tells the operator then.
-    id_templates = Counter(_DIGITS.sub("#", node_id.lower()) for node_id in ctx.nodes)
-    ids_name_operators = len(id_templates) * 2 <= len(ctx.nodes)  # hashed ids stay (nearly) unique
-    for node_id, node in ctx.nodes.items():
-        # Norms and residual adds drawn per TP rank (each rank holds the whole stream) count where they name their rank.
-        replicated = node.op in (Op.NORM, Op.RESIDUAL_ADD) and bool(node.rank("tp"))
-        if (node.op in TP_OPS or replicated or node.op is Op.ELEMENTWISE) and node_id not in reported:
-            covered = node.rank("tp") or node.gpus  # where no TP rank is named, the GPUs the copies cover
-            if covered:
-                # The operator by its title and its id, numbers masked (`input_layernorm` and
-                # `post_attention_layernorm` are two norms though both are titled `rms_norm(x)`).
-                id_template = _DIGITS.sub("#", node_id.lower())
-                named_by_id = id_template if ids_name_operators and id_templates[id_template] > 1 else ""
-                tensor = _TENSOR_LINE.search(" ".join(node.label[1:])) if node.op is Op.ELEMENTWISE else None
-                key = (*_group_of(node), node.layer, node.op,
-                       f"{_DIGITS.sub('#', node.title.lower())}|{named_by_id}|{tensor.group(1).lower() if tensor else ''}")
-                ranks_of[key] |= covered
-                nodes_of[key].append(node_id)
+    ranks_of, nodes_of = _copies(ctx, reported)
     full: dict[tuple[Op, str], int] = defaultdict(int)
     shorts: dict[tuple[Op, str], int] = defaultdict(int)
     sizes: dict[tuple[Op, str], Counter[int]] = defaultdict(Counter)
-    for (_, _, _, _, op, template), covering in ranks_of.items():
-        (full if len(covering) >= tp else shorts)[(op, template)] += 1
-        sizes[(op, template)][len(covering)] += 1
+    for key, covering in ranks_of.items():
+        (full if len(covering) >= tp else shorts)[key.operator] += 1
+        sizes[key.operator][len(covering)] += 1
     # Copies the file draws for more than one TP group it does not name (`.g0.r1`, `.g1.r0` on four
     # GPUs under TP2), or elementwise operators drawn per rank (rotary): the count most of the
     # operator's layers draw is the pattern a layer with fewer breaks.
@@ -161,19 +167,32 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     # or, where the operator has no copy elsewhere, the other operators of its kind beside it in the
     # same TP group name all the ranks (`GATE_PROJ` on TP0-2 beside `UP_PROJ` on TP0-3).
     named_ranks = {key for key, nodes in nodes_of.items() if all(ctx.nodes[n].rank("tp") for n in nodes)}
-    complete_beside = {key[:5] for key, covering in ranks_of.items() if len(covering) >= tp and key in named_ranks}
+    complete_beside = {key.kind_in_layer for key, covering in ranks_of.items() if len(covering) >= tp and key in named_ranks}
     beside = _siblings_cover(ranks_of)
-    short = [(key, ranks) for key, ranks in ranks_of.items() if (len(ranks) < tp and key[4] is not Op.ELEMENTWISE and (
-        full[(key[4], key[5])] >= shorts[(key[4], key[5])]
-        or (not full[(key[4], key[5])] and key in named_ranks and key[:5] in complete_beside)))
-        or len(ranks) < usual.get((key[4], key[5]), 0) or key in beside]
+
+    def below_tp(key: _CopyKey) -> bool:
+        operator = key.operator
+        return key.op is not Op.ELEMENTWISE and (
+            full[operator] >= shorts[operator]
+            or (not full[operator] and key in named_ranks and key.kind_in_layer in complete_beside))
+
+    def falls_short(key: _CopyKey, ranks: set[int]) -> bool:
+        return (len(ranks) < tp and below_tp(key)) or len(ranks) < usual.get(key.operator, 0) or key in beside
+
+    def short_of(key: _CopyKey, ranks: set[int]) -> str:
+        """What the copy falls short of, for the message."""
+        if len(ranks) < tp:
+            return f"{tp} ranks"
+        if len(ranks) < usual.get(key.operator, 0):
+            return f"{usual[key.operator]} GPUs its copies in other layers cover"
+        return f"{beside[key]} GPUs the others of its kind beside it cover"
+
+    short = [(key, ranks) for key, ranks in ranks_of.items() if falls_short(key, ranks)]
     if not short:
         return
     nodes = [n for key, _ in short for n in nodes_of[key]]
-    texts = [f"`{nodes_of[key][0]}` ({key[4].value}, layer {key[3] if key[3] is not None else '?'}) on {len(ranks)} of "
-             + (f"{tp} ranks" if len(ranks) < tp else f"{usual[(key[4], key[5])]} GPUs its copies in other layers cover"
-                if (key[4], key[5]) in usual and len(ranks) < usual[(key[4], key[5])] else f"{beside[key]} GPUs the others of its kind beside it cover")
-             for key, ranks in short[:4]]
+    texts = [f"`{nodes_of[key][0]}` ({key.op.value}, layer {key.layer if key.layer is not None else '?'}) on "
+             f"{len(ranks)} of {short_of(key, ranks)}" for key, ranks in short[:4]]
     yield tp_ranks.finding(
         f"{'; '.join(texts)}{' and more' if len(short) > 4 else ''}: the same operator in other layers, or the others "
         f"of its kind beside it, cover all of them under {ctx.degree_text('tp')}.",
@@ -182,22 +201,52 @@ def _copies_missing_ranks(ctx: Context, tp: int, reported: set[str]):
     )
 
 
-def _siblings_cover(ranks_of: dict[tuple, set[int]]) -> dict[tuple, int]:
+def _copies(ctx: Context, reported: set[str]) -> tuple[dict[_CopyKey, set[int]], dict[_CopyKey, list[str]]]:
+    """The ranks (or, where no TP rank is named, the GPUs) each operator's copies cover, and the
+    copies, by group, layer and operator; nodes already `reported` left out."""
+    ranks_of: dict[_CopyKey, set[int]] = defaultdict(set)
+    nodes_of: dict[_CopyKey, list[str]] = defaultdict(list)
+    # Ids that name the operator (`model.layers.1.input_layernorm[tp=0]`) repeat once numbers are
+    # masked, a few patterns for many nodes; hashed ids (`op_3fa9c1`) stay nearly unique, and
+    # opaque ones (`n12`) are one pattern for all: only the title tells the operator then.
+    id_templates = Counter(_DIGITS.sub("#", node_id.lower()) for node_id in ctx.nodes)
+    ids_name_operators = len(id_templates) * 2 <= len(ctx.nodes)  # hashed ids stay (nearly) unique
+    for node_id, node in ctx.nodes.items():
+        # Norms and residual adds drawn per TP rank (each rank holds the whole stream) count where they name their rank.
+        replicated = node.op in (Op.NORM, Op.RESIDUAL_ADD) and bool(node.rank("tp"))
+        if not (node.op in TP_OPS or replicated or node.op is Op.ELEMENTWISE) or node_id in reported:
+            continue
+        covered = node.rank("tp") or node.gpus  # where no TP rank is named, the GPUs the copies cover
+        if not covered:
+            continue
+        # The operator by its title and its id, numbers masked (`input_layernorm` and
+        # `post_attention_layernorm` are two norms though both are titled `rms_norm(x)`).
+        id_template = _DIGITS.sub("#", node_id.lower())
+        named_by_id = id_template if ids_name_operators and id_templates[id_template] > 1 else ""
+        tensor = _TENSOR_LINE.search(" ".join(node.label[1:])) if node.op is Op.ELEMENTWISE else None
+        template = f"{_DIGITS.sub('#', node.title.lower())}|{named_by_id}|{tensor.group(1).lower() if tensor else ''}"
+        key = _CopyKey(*_group_of(node), node.layer, node.op, template)
+        ranks_of[key] |= covered
+        nodes_of[key].append(node_id)
+    return ranks_of, nodes_of
+
+
+def _siblings_cover(ranks_of: dict[_CopyKey, set[int]]) -> dict[_CopyKey, int]:
     """Operators that cover fewer GPUs than the others of their kind beside them (`W_up` on 7 of the
     8 GPUs `W_gate` covers in layer 1), where in every other layer the file draws them they cover
     the same GPUs as those others: the copy on the missing GPU is left out. Maps each to the count
     its siblings cover."""
     union: dict[tuple, set[int]] = defaultdict(set)
     for key, covering in ranks_of.items():
-        union[key[:5]] |= covering
+        union[key.kind_in_layer] |= covering
     matches: dict[tuple, list[bool]] = defaultdict(list)  # per operator: does it cover what its siblings do, layer by layer
     for key, covering in ranks_of.items():
-        matches[(key[:3], key[4], key[5])].append(covering == union[key[:5]])
+        matches[key.across_layers].append(covering == union[key.kind_in_layer])
     found = {}
     for key, covering in ranks_of.items():
-        siblings = union[key[:5]]
-        if covering < siblings and matches[(key[:3], key[4], key[5])].count(True) >= 1 \
-                and matches[(key[:3], key[4], key[5])].count(False) == 1:
+        siblings = union[key.kind_in_layer]
+        layers = matches[key.across_layers]
+        if covering < siblings and layers.count(True) >= 1 and layers.count(False) == 1:
             found[key] = len(siblings)
     return found
 
