@@ -563,3 +563,50 @@ def test_label_forms_round_twelve_taught(deploy):
     qkv, core = deployment.nodes["qkv"], deployment.nodes["core"]
     assert [s.values for s in qkv.inputs + qkv.outputs] == [(128, 2048, 4096), (128, 2048, 1536)]
     assert [s.values for s in core.inputs + core.outputs] == [(128, 2048, 1536), (128, 2048, 512)]
+
+
+def test_host_gpu_lists_are_global_ids(deploy):
+    deployment = deploy("""digraph {
+      a [label="Q Proj\\nGPUs: node1:gpu0,2,4,6"];
+      b [label="Expert 0\\nGPUs: node1:gpu0-1,4-5"];
+      c [label="AllReduce\\nGPUs: node0:gpu0-7, node1:gpu0-7", shape=ellipse];
+      a -> c; b -> c;
+    }""")
+    assert deployment.nodes["a"].gpus == frozenset({8, 10, 12, 14})
+    assert deployment.nodes["b"].gpus == frozenset({8, 9, 12, 13})
+    assert deployment.nodes["c"].gpus == frozenset(range(16))
+
+
+def test_hashed_ids_name_no_expert_layer_or_rank(deploy):
+    nodes = "\n".join(f'e{n:03d} [label="UP\\nL{n % 2} tp0\\n[4,512,2048] → [4,512,8192]\\n@g0"];' for n in range(100, 112))
+    deployment = deploy(f"digraph {{ {nodes} }}")
+    node = deployment.nodes["e100"]
+    assert node.op is Op.MLP and node.expert is None and node.layer == 0
+    assert node.gpus == frozenset({0})
+    assert [s.values for s in node.inputs] == [(4, 512, 2048)]
+
+
+def test_context_parallel_counts_gpus_and_megatron_folds_experts(deploy):
+    deployment = deploy("""digraph {
+      label="Parallelism: TP=2, CP=2, PP=2, EP=4, DP=1\\nTotal GPUs: 8 = TP*CP*PP*DP";
+      // mcore switches: expert_tensor_parallel_size=1
+      a [label="Linear QKV\\nGPU: 0"];
+    }""")
+    strategy = deployment.strategy
+    assert strategy.degrees["tp"] == 2 and strategy.conflicts == []  # the experts' own TP is no TP statement
+    assert strategy.context_parallel and strategy.cp == 2
+    assert strategy.gpu_count == 32 and strategy.megatron_gpu_count == 8
+
+
+def test_sequence_parallel_adds_no_gpus(deploy):
+    strategy = deploy('digraph { label="TP=2, SP=2, PP=1, EP=1, DP=1"; a [label="Norm\\nGPU: 0"]; }').strategy
+    assert not strategy.context_parallel and strategy.gpu_count == 2
+
+
+def test_terse_stage_cluster_labels_claim_layers(deploy):
+    deployment = deploy("""digraph tp1_pp2 {
+      subgraph cluster_dp0_pp0 { label="dp0/pp0\\nL0-1"; a [label="LN1\\nL0\\n@g0"]; }
+      subgraph cluster_dp0_pp1 { label="dp0/pp1\\nL2-3"; b [label="LN1\\nL2\\n@g1"]; }
+      a -> b;
+    }""")
+    assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(0, [0, 1]), (1, [2, 3])]

@@ -338,3 +338,53 @@ def test_shape_lines_of_other_hands(line, inputs, outputs):
 
 def test_heads_a_rank_holds_said_outright():
     assert heads_stated(["OP=Q_PROJ", "HEADS=16", "HEADS_PER_RANK=8", "HEAD_DIM=128"]) == (8, 128)
+
+
+@pytest.mark.parametrize("line, op", [
+    ("IN", Op.INPUT), ("OUT", Op.OUTPUT), ("SM", Op.SOFTMAX), ("O", Op.O_PROJ), ("RTR", Op.GATE),
+    ("EMB", Op.EMBEDDING), ("LNf", Op.FINAL_NORM), ("LMH", Op.LM_HEAD), ("UP", Op.MLP), ("DN", Op.MLP),
+    ("Input (token ids)", Op.INPUT), ("Token embedding", Op.EMBEDDING),
+])
+def test_terse_abbreviations_standing_alone(line, op):
+    assert operator_from_text(line) is op
+
+
+def test_a_cut_along_two_axes_is_no_residual_add():
+    assert _first_line_operator("Slice Batch (DP) + Sequence (CP)") is Op.RESIDUAL_ADD  # the word alone
+    from dagtui.model.node import classify_operator
+    assert classify_operator("", ["Slice Batch (DP) + Sequence (CP)", "Input: (b=2, s=4096)"])[0] is Op.UNKNOWN
+    assert classify_operator("", ["Attn + Residual", "Input: [2,4]"])[0] is Op.RESIDUAL_ADD
+
+
+def test_terse_placement_line():
+    assert read_line("@g0,2,4,6").placement.gpus == frozenset({0, 2, 4, 6})
+    assert read_line("@g8-15").placement.gpus == frozenset(range(8, 16))
+    assert read_line("@ home").placement is None
+
+
+def test_tuple_shapes_with_arithmetic_over_degrees():
+    facts = read_line("Input: (b=1, s=8192/CP/TP, h=4096)")
+    assert facts.role == "shapes"
+    assert [(dim.name, dim.value) for dim in facts.inputs[0].dims] == [("b", 1), ("s", "8192/CP/TP"), ("h", 4096)]
+
+
+def test_a_size_divided_by_a_degree_names_no_rank():
+    assert parse_ranks("ffn_dim=14336/tp2 ep_rank=0") == {"ep": frozenset({0})}
+    assert parse_ranks("EP1/TP1") == {"ep": frozenset({1}), "tp": frozenset({1})}
+
+
+def test_single_letter_head_dims_and_kv_heads():
+    assert parse_shapes("[B=2, S=1024, NH=8, D=128]")[0].heads_and_head_dim() == (8, 128)
+    assert parse_shapes("[B=2, S=1024, KVH=2, D=64]")[0].heads_and_head_dim() == (2, 64)
+    assert parse_shapes("[B=2, S=1024, D=4096]")[0].heads_and_head_dim() is None  # a bare D is no head size
+
+
+def test_heads_stated_as_attributes():
+    assert heads_stated(["attrs: tp_rank=0 local_heads=16 num_heads=32 head_dim=64"]) == (16, 64)
+    assert heads_stated(["num_heads=32 head_dim=128"]) == (32, 128)
+
+
+def test_the_last_factor_of_a_product_states_no_degree():
+    assert parse_degrees("Total GPUs: 8 = TP*CP*PP*DP = 2*2*2*1") == {}
+    assert parse_degrees("TP x PP x DP = 16 GPUs, TP=4") == {"tp": 4}
+    assert parse_degrees("FFN Phase (TP=8×EP=1)") == {"tp": 8, "ep": 1}

@@ -15,7 +15,7 @@ from dagtui.model.declared import declared_strategy
 from dagtui.model.deployment import Deployment, Stage, expert_spread
 from dagtui.model.flow import read_roles_from_flow
 from dagtui.model.gpus import inline_placement
-from dagtui.model.node import NodeInfo, read_node
+from dagtui.model.node import NodeInfo, ids_are_hashes, read_node
 from dagtui.model.operators import MOE_OPS, NOT_OPERATORS, Kind, Op, kind_for, operator_from_text
 from dagtui.model.roles import claimed_layers, layer_in, stage_in
 from dagtui.model.shapes import Shape, parse_shapes, resolved
@@ -24,7 +24,7 @@ from dagtui.model.strategy import AXES, Strategy
 if TYPE_CHECKING:
     import networkx as nx
 
-_STAGE_WORDS = re.compile(r"(?<![a-z])pp\s*=\s*\d+(?=[\s,]+(?:layers?|blocks?)\b)|(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,])|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"(?<![a-z])pp\s*=\s*\d+(?=[\s,]+(?:layers?|blocks?)\b)|(?<![a-z])(?:pipeline|pp)(?![a-z])[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank\s*\d)|(?<![a-z])pp[-_ ]?\d+\s*(?:$|[\[(:|,]|(?=\s+(?:l\d|layers?\b|blocks?\b)))|\bpp\s*stage|pipeline[-_ ]*\d|\bstage\s*\d", re.IGNORECASE)
 
 
 # Nodes read between two calls of the checkpoint: a few milliseconds' work.
@@ -38,12 +38,14 @@ def build_deployment(raw: RawGraph, strategy_override: Strategy | None = None,
     raw = _without_layout(raw)
     nodes: dict[str, NodeInfo] = {}
     items = list(_global_gpu_ids(raw).nodes.items())
+    ids_name_roles = not ids_are_hashes([node_id for node_id, node in items if "label" in node.attrs])
     for start in range(0, len(items), _NODES_PER_CHECKPOINT):
         checkpoint()
-        nodes.update((node_id, read_node(raw_node)) for node_id, raw_node in items[start:start + _NODES_PER_CHECKPOINT])
+        nodes.update((node_id, read_node(raw_node, ids_name_roles))
+                     for node_id, raw_node in items[start:start + _NODES_PER_CHECKPOINT])
     for node_id, raw_node in items:
         if raw_node is not raw.nodes[node_id]:  # placements read as global GPU ids; the label shown as written
-            nodes[node_id].label = read_node(raw.nodes[node_id]).label
+            nodes[node_id].label = read_node(raw.nodes[node_id], ids_name_roles).label
     checkpoint()
     import networkx as nx  # imported when needed: `dagtui rules` and `generate` do without it
 
@@ -136,7 +138,10 @@ def _banners_in_the_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 
 
 # `node1/gpu3`, `node0/gpu0-7`: a GPU named by its host and its index on the host.
-_HOST_GPU = re.compile(r"\bnode\s*(\d{1,4})\s*[/:]\s*gpus?\s*(\d{1,3})(?:\s*-\s*(\d{1,3}))?", re.IGNORECASE)
+# `node1:gpu0,2,4,6` and `node1:gpu0-1,4-5` list several indices on one host.
+_HOST_GPU = re.compile(r"\bnode\s*(\d{1,4})\s*[/:]\s*gpus?\s*(\d{1,3}(?:\s*-\s*\d{1,3})?(?:\s*,\s*\d{1,3}(?:\s*-\s*\d{1,3})?)*)",
+                       re.IGNORECASE)
+_LOCAL_RANGE = re.compile(r"(\d{1,3})(?:\s*-\s*(\d{1,3}))?")
 _PER_HOST = re.compile(r"(\d{1,3})\s*gpus?\s*(?:per|/|each)\s*(?:node|host)|\bx\s*(\d{1,3})\s*gpus?\b", re.IGNORECASE)
 
 
@@ -149,14 +154,16 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
         return raw
     stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
                    if (m := _PER_HOST.search(text))), None)
-    highest = max(int(m.group(3) or m.group(2)) for label in labels.values() for m in _HOST_GPU.finditer(label))
+    highest = max(int(number) for label in labels.values() for m in _HOST_GPU.finditer(label)
+                  for number in re.findall(r"\d+", m.group(2)))
     per_host = stated if stated and stated > highest else highest + 1
 
     def global_ids(match: re.Match[str]) -> str:
-        host, low = int(match.group(1)), int(match.group(2))
-        high = int(match.group(3)) if match.group(3) else low
-        first, last = host * per_host + low, host * per_host + high
-        return f"GPU {first}" if first == last else f"GPUs {first}-{last}"
+        offset = int(match.group(1)) * per_host
+        ranges = [(offset + int(low), offset + int(high or low)) for low, high in _LOCAL_RANGE.findall(match.group(2))]
+        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+            return f"GPU {ranges[0][0]}"
+        return "GPUs " + ",".join(str(first) if first == last else f"{first}-{last}" for first, last in ranges)
 
     nodes = {}
     for node_id, node in raw.nodes.items():

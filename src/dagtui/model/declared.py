@@ -92,6 +92,7 @@ def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]], legends: I
     return strategy
 
 
+_CONTEXT_PARALLEL = re.compile(r"(?<![a-z])cp(?![a-z])|context[-_ ]?parallel", re.IGNORECASE)
 _SERVING_COMMAND = re.compile(r"--(?:tensor|pipeline|data)-parallel-size\b", re.IGNORECASE)
 
 
@@ -99,6 +100,8 @@ def _declare(strategy: Strategy, axis: str, value: int, statement: Statement) ->
     strategy.degrees[axis] = value
     strategy.declared.add(axis)
     strategy.sources[axis] = statement.source
+    if axis == "sp" and _CONTEXT_PARALLEL.search(statement.text):
+        strategy.context_parallel = True
     if strategy.raw is None:
         strategy.raw, strategy.source = statement.text, statement.source
 

@@ -117,6 +117,7 @@ def parse_ranks(text: str) -> dict[str, frozenset[int]]:
     """Rank sets named in `text`: `TP0-TP7` -> {tp: 0..7}, `EP3` -> {ep: {3}}, `DP0_PP0_TP0-DP0_PP0_TP7`.
     Degree statements (`TP=8`, `8-way TP`) are skipped: they count GPUs, they do not name one."""
     text = blank_out(text, degree_spans(text))
+    text = _DIVIDED_BY_DEGREE.sub(" ", text)
     ranks: dict[str, set[int]] = {}
     for match in _COMPOSITE_RANGE.finditer(text):
         start: dict[str, str] = dict(re.findall(r"([A-Za-z]{2})(\d+)", match.group(1)))
@@ -149,6 +150,9 @@ def parse_gpu_ids(text: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+# `ffn_dim=14336/tp2`: a size divided by the TP degree (after a plain number, not a rank token
+# as in `EP1/TP1`).
+_DIVIDED_BY_DEGREE = re.compile(r"(?:(?<=[=\s(\[,:])|^)\d+\s*/\s*(?:EP|TP|PP|DP|SP|CP)\s*\d+(?![A-Za-z0-9])", re.IGNORECASE)
 _PARENTHESISED_RANK = re.compile(r"\(\s*(EP|TP|PP|DP|SP|CP)\s*(\d+)\s*\)", re.IGNORECASE)
 
 

@@ -117,6 +117,8 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
             # "Token + Position\nEmbedding": a name wrapped over two lines, whose `+` joins words, not tensors.
             joined = operator_from_text(f"{lines[0]} {lines[1]}")
             op = joined if joined is not Op.UNKNOWN else op
+        if op is Op.RESIDUAL_ADD and _PLUS_ONLY.search(lines[0]) and _SLICING.match(lines[0]):
+            return Op.UNKNOWN, "none"  # "Slice Batch (DP) + Sequence (CP)": one cut along two axes, no add
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
         if op in (Op.ATTENTION, Op.MOE, Op.EXPERT):
@@ -190,6 +192,7 @@ _LAYER_KIND_PREFIX = re.compile(r"^\s*(?:dense|moe|sparse|transformer|decoder|en
                                 re.IGNORECASE)
 # A first line that is an add only by its `+` sign (no "add", "residual", "sum").
 _PLUS_ONLY = re.compile(r"^(?!.*(?:residual|\badd\b|\bsum\b|skip)).*(?:^|\s)[+⊕](?:\s|$)", re.IGNORECASE)
+_SLICING = re.compile(r"^\s*(?:slice|split|shard|partition|chunk)\b", re.IGNORECASE)
 _MAY_BE_TRANSFER = frozenset({Op.COMBINE, Op.DISPATCH, Op.SPLIT, Op.CONCAT, Op.UNKNOWN})
 _FROM_GPUS = re.compile(r"^\s*from\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)
 _TO_GPUS = re.compile(r"^\s*to\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)
@@ -221,9 +224,11 @@ def _merge_ranks(target: dict[str, frozenset[int]], extra) -> None:
         target[axis] = values if current is None else current | values
 
 
-def read_node(raw: RawNode) -> NodeInfo:
-    """Build a `NodeInfo` from a raw node: label lines, operator, kind, shapes, placement, ranks."""
+def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
+    """Build a `NodeInfo` from a raw node: label lines, operator, kind, shapes, placement, ranks.
+    `ids_name_roles` False: the file's ids are hashes (see `ids_are_hashes`), read for nothing."""
     node_id, attrs = raw.id, raw.attrs
+    role_id = node_id if ids_name_roles else ""
     label_value = attrs.get("label")
     if not label_value:
         lines = []
@@ -239,7 +244,7 @@ def read_node(raw: RawNode) -> NodeInfo:
     if attrs.get("xlabel"):
         lines += label_lines(attrs["xlabel"], node_id)  # shapes and GPUs written beside the box
     facts = [read_line(line) for line in lines]
-    op, source = classify_operator(node_id, lines)
+    op, source = classify_operator(role_id, lines)
     if op in _MAY_BE_TRANSFER and any(map(_FROM_GPUS.match, lines)) and any(map(_TO_GPUS.match, lines)):
         op = Op.SEND_RECV  # "Return to Attention\nFrom: GPUs 12-15\nTo: GPUs 0-11" moves data between GPUs
     if "invis" in attrs.get("style", "") and op not in NOT_OPERATORS:
@@ -259,14 +264,24 @@ def read_node(raw: RawNode) -> NodeInfo:
         # (a bare "..." among experts stands for the experts left out: a placeholder). An operator
         # placed on a GPU (`P @ V` on `cuda:2`) is an operator whose shapes are missing (ANN001).
         node.op, node.op_source, node.kind = Op.LEGEND, "shape", Kind.NOTE
-    _read_id(node)
-    node.layer = _first_layer(node_id, facts)
-    if op in _EXPERT_OPS or "expert" in node_id.lower():
-        node.expert = _first_expert(node_id, facts)
+    if ids_name_roles:
+        _read_id(node)
+    node.layer = _first_layer(role_id, facts)
+    if op in _EXPERT_OPS or "expert" in role_id.lower():
+        node.expert = _first_expert(role_id, facts)
     return node
 
 
 _EXPERT_OPS = frozenset({Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN})
+# `c9c8`, `e086`, `fe06`: hex digests of at least four digits, letters and digits mixed.
+_HEX_DIGEST = re.compile(r"(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{4,}")
+
+
+def ids_are_hashes(node_ids: list[str]) -> bool:
+    """Whether a file names its nodes by hashes: nine ids in ten (of ten at least) hex digests.
+    Their letters and digits are no expert, layer or rank (`e086` is no expert 86)."""
+    digests = sum(1 for node_id in node_ids if _HEX_DIGEST.fullmatch(node_id))
+    return len(node_ids) >= 10 and digests >= 0.9 * len(node_ids)
 _NAME_KEY = re.compile(r"^\s*(?:title|name|operator|op|type)\s*[:=]\s*(\S.*)$", re.IGNORECASE)
 _REDUCE = re.compile(r"\breduce\b(?![-_ ]*scatter)", re.IGNORECASE)
 
@@ -304,6 +319,8 @@ _NAMED_DIMS = re.compile(r"^(?=[^=]*\w\s*=)\s*\w+(?:\s*=\s*\w+)?(?:\s*,\s*\w+(?:
 _ARROW = re.compile(r"(?<!\s)\s*(?:→|->|=>|⟶)\s*")  # from the start of a space run: linear
 _LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
 _COUNTED_SHAPE = re.compile(r"^\s*\d+\s*[x×]\s*\[")  # `8×[128,2048,512]`: one shard's shape, eight of them
+_AT_GPUS = re.compile(r"^\s*@\s*(?:g|gpus?|devs?|devices?|cuda)\s*:?\s*(\d+(?:\s*[-–]\s*\d+)?(?:\s*,\s*\d+(?:\s*[-–]\s*\d+)?)*)\s*$",
+                      re.IGNORECASE)
 _WEIGHT_LINE = re.compile(r"^\s*[x×*@]\s*\[")
 # Two widths joined by an arrow, after at most a word that is no place (`GPU 0 -> 1` moves data).
 _WIDTH_ARROW = re.compile(
@@ -327,6 +344,10 @@ def _line_role(line: str) -> LineFacts:
         io = _io_shapes(line)
         if io is not None:
             return io
+    at_gpus = _AT_GPUS.match(line)
+    if at_gpus:  # `@g0-3`, `@g5`, `@gpu0,2`: a terse placement
+        placement = parse_placement(at_gpus.group(1))
+        return LineFacts("placement", placement=placement, keyed=True)
     keyed = _KEYED_LINE.match(line)
     key = keyed.group(1).strip().lower() if keyed else ""
     value = keyed.group(2) if keyed else line
@@ -395,30 +416,47 @@ def _bracketed(value: str) -> str:
     """The value of an Input/Output/shape key with its dims in brackets, however it writes them:
     `batch=64, seq=1024, hidden=1024`, `(8, 128, 4096)` (a tuple, also several), `8x128x4096`."""
     if "[" in value:
-        return value
+        return _SYMBOLS_THEN_VALUES.sub(_named_by_symbols, value)
     value = _TUPLE_NAMES.sub("", value)  # `(b,nh,s,s)=(4,8,512,512), (b,s,nh,hd)=(..)`: each tuple's names
     if _NAMED_DIMS.match(value):
         return f"[{value.strip().rstrip(',')}]"
     if _TUPLES.match(value):
         return _TUPLE.sub(lambda match: f"[{match.group(1)}]", value)
-    parts = value.strip().rstrip(",").split(",")
-    if all(_TIMES_SHAPE.fullmatch(part.strip()) for part in parts):  # `2x8x2048x128, 2x8x2048x128`, `8192x2048`
+    parts = re.split(r"[,;]", value.strip().rstrip(",;"))
+    if all(_TIMES_SHAPE.fullmatch(part.strip()) for part in parts):  # `2x8x2048x128, 2x8x2048x128` (or `;`), `8192x2048`
         return ", ".join("[" + ", ".join(_TIMES.split(part.strip())) + "]" for part in parts)
     if all(_SPACED_SHAPE.fullmatch(part.strip()) for part in parts):  # `in: 4 1024 2048, 4 1024 512` (record fields)
         return ", ".join("[" + ", ".join(part.split()) + "]" for part in parts)
     return value
 
 
+# `[B/EP, S, H] = [4, 512, 1024]`: the symbols, then their values.
+_SYMBOLS_THEN_VALUES = re.compile(r"\[([^\[\]=]*)\]\s*=\s*\[([\d\s,]*)\]")
+
+
+def _named_by_symbols(match: re.Match[str]) -> str:
+    """One shape of named dimensions, each symbol naming its value (`B/EP` names the batch `B`,
+    what one rank holds of it); left as written when the counts differ."""
+    names = [name.strip().split("/")[0].strip() for name in match.group(1).split(",")]
+    values = [value.strip() for value in match.group(2).split(",")]
+    if len(names) != len(values) or not all(re.fullmatch(r"[A-Za-z_]\w*", name) for name in names):
+        return match.group(0)
+    return "[" + ", ".join(f"{name}={value}" for name, value in zip(names, values)) + "]"
+
+
 _TUPLE_NAMES = re.compile(r"\([A-Za-z_][\w\s,]*\)\s*=\s*(?=\()")
-_DIMS_LIST = r"\s*\w+(?:\s*=\s*[\w?]+)?(?:\s*,\s*\w+(?:\s*=\s*[\w?]+)?)+\s*"
+# A dimension's value may be arithmetic over numbers and symbols: `s=8192/CP/TP`, `qkv=3*4096/TP`.
+_DIM_VALUE = r"[\w?]+(?:\s*[*/]\s*[\w?]+)*"
+_DIMS_LIST = r"\s*\w+(?:\s*=\s*" + _DIM_VALUE + r")?(?:\s*,\s*\w+(?:\s*=\s*" + _DIM_VALUE + r")?)+\s*"
 _TUPLE = re.compile(r"\((" + _DIMS_LIST + r")\)")
 # `(8, 128, 4096), (8, 128, 4096)` or `(..) and (..)`: several tuples, one shape each.
 _TUPLES = re.compile(r"^\s*\(" + _DIMS_LIST + r"\)(?:\s*(?:,|and\b|&|\+)?\s*\(" + _DIMS_LIST + r"\))*\s*,?\s*$", re.IGNORECASE)
 _TIMES = re.compile(r"\s*[x×]\s*")
 _TIMES_DIMS = re.compile(r"\b\d+(?:\s*[x×]\s*\d+){2,}\b")
 # After an Input/Output key a shape may have two dimensions (`out: 8192x2048`, tokens x hidden).
-_TIMES_SHAPE = re.compile(r"\d+(?:\s*[x×]\s*\d+)+")
-_KEYED_TIMES = re.compile(r"^\s*(?:inputs?|in|outputs?|out)\s*[:=]\s*\d+\s*(?:[x×]\s*)?\d+", re.IGNORECASE)
+_TIMES_SHAPE = re.compile(r"(?:\d+|\?)(?:\s*[x×]\s*(?:\d+|\?))+")  # `?×2048×3072`: a placeholder dimension too
+_KEYED_TIMES = re.compile(r"^\s*(?:(?:shape|tensor)\s+)?(?:inputs?|in|outputs?|out)(?:\s+shape)?\s*[:=]\s*(?:\d+|\?)\s*(?:[x×]\s*)?\d+",
+                          re.IGNORECASE)  # `Shape in: 4×1024`, `Out: 8192x2048`
 _SPACED_SHAPE = re.compile(r"\d+(?:[ \t]+\d+)+")  # `4 1024 2048`: dims separated by spaces alone
 
 

@@ -85,6 +85,16 @@ SHAPE_CHANGING = COLLECTIVES | {
 PASS_THROUGH = frozenset({Op.RESHAPE, Op.ELEMENTWISE, Op.SPLIT, Op.CONCAT, Op.KV_CACHE})
 
 _RULES: list[tuple[Op, str]] = [
+    # Terse abbreviations standing alone on a line (`SM`, `O`, `RTR`, `LMH`): whole-line matches only.
+    (Op.INPUT, r"^\s*in\s*$"),
+    (Op.OUTPUT, r"^\s*out\s*$"),
+    (Op.SOFTMAX, r"^\s*sm\s*$"),
+    (Op.O_PROJ, r"^\s*o\s*$"),
+    (Op.GATE, r"^\s*rtr\s*$"),
+    (Op.EMBEDDING, r"^\s*emb\s*$"),
+    (Op.FINAL_NORM, r"^\s*ln[-_ ]?f\s*$"),
+    (Op.LM_HEAD, r"^\s*lmh\s*$"),
+    (Op.MLP, r"^\s*(?:up|act|dn|down)\s*$"),
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),

@@ -26,7 +26,7 @@ _LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.
 _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)
 # A range of layers written with their prefix: `[L00-L01]`, `L4-L7`, or module paths (GPT-2's `h.2 - h.3`,
 # `blocks.4 .. blocks.7`).
-_L_RANGE = re.compile(r"(?<![A-Za-z])(?:L|h\.|blocks?\.|layers\.)(\d+)\s*(?:-|–|to|\.\.)\s*(?:L|h\.|blocks?\.|layers\.)(\d+)\b")
+_L_RANGE = re.compile(r"(?<![A-Za-z])(?:L|h\.|blocks?\.|layers\.)(\d+)\s*(?:-|–|to|\.\.)\s*(?:L|h\.|blocks?\.|layers\.)?(\d+)\b")
 _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 
 
@@ -34,9 +34,13 @@ _TOTAL_LAYERS = re.compile(r"\((\d+)\s+total\s+layers\)", re.IGNORECASE)
 def layer_in(text: str) -> int | None:
     """Layer index in an id or label: `layer0_`, `l0_`, `L0`, `Layer 0`, `mha_layer_0`."""
     for match in _LAYER.finditer(text):
-        if not _MLP_SUBLAYER.search(text, 0, match.end()):
+        if not _MLP_SUBLAYER.search(text, 0, match.end()) and not _RELATIVE.search(text, 0, match.start() + 1):
             return _bounded(match.group(1))
     return None
+
+
+# "Final RMSNorm / after layer 4": a place relative to the layer, outside it.
+_RELATIVE = re.compile(r"\b(?:after|before|following|preceding)\s*$", re.IGNORECASE)
 
 
 # "MLP Layer1", "FFN Layer2": the MLP's first and second linear, not transformer layers.
@@ -128,8 +132,10 @@ def heads_stated(lines: list[str]) -> tuple[int, int] | None:
 
 _PER_RANK = re.compile(r"\s*\(\s*(\d+)\s+(?:per|on each|each)\s+(?:tp\s+)?(?:rank|gpu|shard)", re.IGNORECASE)
 # `HEADS_PER_RANK=8` beside `HEADS=16`: what one rank holds, said outright.
-_HEADS_PER_RANK_STATED = re.compile(r"\bheads?[-_ ]per[-_ ](?:tp[-_ ])?(?:rank|gpu|shard)\s*[=:]\s*(\d+)", re.IGNORECASE)
-_HEADS_STATED = re.compile(r"\bheads?(?:\s+per\s+rank)?\s*[=:]\s*(\d+)", re.IGNORECASE)
+# `local_heads=16` (ONNX and vLLM attribute names): the same.
+_HEADS_PER_RANK_STATED = re.compile(
+    r"\b(?:heads?[-_ ]per[-_ ](?:tp[-_ ])?(?:rank|gpu|shard)|local[-_ ]heads)\s*[=:]\s*(\d+)", re.IGNORECASE)
+_HEADS_STATED = re.compile(r"\b(?:num[-_ ]|n[-_])?heads?(?:\s+per\s+rank)?\s*[=:]\s*(\d+)", re.IGNORECASE)
 _HEAD_SIZE_STATED = re.compile(r"\b(?:head[-_ ]?dim|d_k|dk|d_head|head[-_ ]size)\s*[=:]\s*(\d+)", re.IGNORECASE)
 
 

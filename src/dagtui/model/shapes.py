@@ -105,9 +105,11 @@ class Shape:
 
     def heads_and_head_dim(self) -> tuple[int, int] | None:
         """(heads, d_k) when both are named with integer values."""
-        # Megatron writes heads per partition `np` and the head size `hn`.
-        heads = self.named("heads", "num_heads", "n_heads", "head", "nh", "np", "n_head")
-        head_dim = self.named("d_k", "head_dim", "d_head", "d_v", "dk", "hn", "hd", "head_size", "dh")
+        # Megatron writes heads per partition `np` and the head size `hn`; grouped-query K/V heads
+        # come as `KVH`, `kv_heads`. A bare `D` is the head size only beside a head count.
+        heads = self.named("heads", "num_heads", "n_heads", "head", "nh", "np", "n_head",
+                           "kvh", "kv_heads", "n_kv_heads", "num_kv_heads", "num_key_value_heads")
+        head_dim = self.named("d_k", "head_dim", "d_head", "d_v", "dk", "hn", "hd", "head_size", "dh", "d")
         if heads and head_dim and heads.is_int and head_dim.is_int:
             return heads.value, head_dim.value  # type: ignore[return-value]
         return None

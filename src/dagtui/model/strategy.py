@@ -26,8 +26,9 @@ _AXIS_WORD = r"(expert|tensor|pipeline|data|sequence|context)"
 # Forms that state a degree wherever they stand; not `Expert Parallelism: 1 expert per GPU`.
 _NOT_A_COUNT_OF_RANKS = r"(?![\d.])(?!\s*(?:experts?\s+)?per\b)"
 _EXPLICIT = [
-    # TP=8, TP: 8, tp_size=8, TP degree = 8, EP-size: 16
-    re.compile(_AXIS + r"(?:[-_ ]?(?:size|degree|world[-_ ]?size|ways?))?\s*[=:]\s*(\d+)" + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
+    # TP=8, TP: 8, tp_size=8, TP degree = 8, EP-size: 16, `TP=8×EP=1`; not the last factor of a product
+    # of axes (`TP*PP*DP = 4`, `TP x PP x DP = 16`)
+    re.compile(r"(?<![A-Za-z]{2}[*×/])(?<![A-Za-z]{2}\s[*×x/]\s)" + _AXIS + r"(?:[-_ ]?(?:size|degree|world[-_ ]?size|ways?))?\s*[=:]\s*(\d+)" + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
     # 8-way TP, 8 way EP
     re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS + r"\b", re.IGNORECASE),
     # 8-way tensor parallel(ism); 8-way column-parallel FC1 (a column or row split is tensor parallelism)
@@ -47,7 +48,8 @@ _EXPLICIT = [
     # 2 pipeline stages
     re.compile(r"(?<![\w.])(\d+)\s+(pipeline)\s+stages\b", re.IGNORECASE),
     # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8, Megatron's tensor_model_parallel_size=8
-    re.compile(_AXIS_WORD + r"[-_ ]?(?:model[-_ ]?)?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
+    # (not its expert_tensor_parallel_size: the TP of the experts alone)
+    re.compile(r"(?<!expert[-_])" + _AXIS_WORD + r"[-_ ]?(?:model[-_ ]?)?parallel(?:ism)?(?:[-_ ]?(?:degree|size))?\s*(?:[=:]|of|degree|size)\s*(\d+)"
                + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
 ]
 # `16 EP x 4 TP`: a count before the axis, then a separator or the end (not `3 TP rank`).
@@ -226,6 +228,9 @@ class Strategy:
     declared_total: int | None = None
     sources: dict[str, str] = field(default_factory=dict)  # axis -> where its declared degree was read
     conflicts: list[tuple[str, Statement, Statement]] = field(default_factory=list)  # (axis, first, other)
+    # The SP degree was stated as context parallelism (`CP=2`): its ranks hold different GPUs. (Megatron's
+    # sequence parallelism shards the sequence over the TP group and adds none.)
+    context_parallel: bool = False
 
     def degree(self, axis: str) -> int | None:
         return self.degrees.get(axis)
@@ -250,25 +255,31 @@ class Strategy:
         return self.degrees["dp"]
 
     @property
+    def cp(self) -> int:
+        """The context-parallel degree: the SP degree when stated as CP, else 1."""
+        return (self.degrees["sp"] or 1) if self.context_parallel else 1
+
+    @property
     def gpu_count(self) -> int | None:
-        """EP*TP*PP*DP, the convention these files use; None while a degree is unknown."""
+        """EP*TP*PP*DP (times CP where stated), the convention these files use; None while a degree
+        is unknown."""
         values = [self.degrees[axis] for axis in ("ep", "tp", "pp", "dp")]
         if any(value is None for value in values):
             return None
-        product = 1
+        product = self.cp
         for value in values:
             product *= value  # type: ignore[operator]
         return product
 
     @property
     def megatron_gpu_count(self) -> int | None:
-        """TP*PP*DP: Megatron carves EP out of DP*TP instead of multiplying it in."""
+        """TP*CP*PP*DP: Megatron carves EP out of DP*CP*TP instead of multiplying it in."""
         tp, pp, dp = (self.degrees[axis] for axis in ("tp", "pp", "dp"))
         if tp is None or pp is None or dp is None:
             return None
-        if self.ep and (tp * dp) % self.ep:  # EP cannot be carved out of DP*TP: not a Megatron layout
+        if self.ep and (tp * dp * self.cp) % self.ep:  # EP cannot be carved out of DP*CP*TP: not a Megatron layout
             return None
-        return tp * pp * dp
+        return tp * self.cp * pp * dp
 
     def label(self) -> str:
         """`EP64-TP8-PP2-DP2`, with `?` for unknown degrees and `~` for inferred ones."""

@@ -361,6 +361,48 @@ def shared_gpu(ctx: Context):
             f"{len(clashes)} GPU(s) ({compact_ranges(clashes)}) hold experts of several EP ranks.",
             nodes=nodes, details=details, fix="Give each EP rank its own GPUs.",
         )
+        return
+    straddling = [(layer, pair) for layer, experts in _experts_by_layer(ctx)
+                  if (pair := _straddling_expert(ctx, [e for e in experts if not ctx.nodes[e].rank("ep")]))]
+    for fault, where, nodes in _alike_layers([(_straddle_text(ctx, pair), layer, list(pair)) for layer, pair in straddling]):
+        yield shared_gpu.finding(
+            f"{where}: {fault}", nodes=nodes, severity=Severity.WARNING,
+            fix="Place each expert on the GPUs of one EP rank (the same GPU set as the other experts of that rank).",
+        )
+
+
+def _straddling_expert(ctx: Context, experts: list[str]) -> tuple[str, str] | None:
+    """Where no EP rank is named, an EP rank is the GPU set its experts share. When the experts of
+    one layer sit on equal-sized GPU sets, all disjoint but one, and that one overlaps others,
+    its expert straddles two ranks: the pair (straddling expert, an expert it overlaps). Any
+    other overlap is a layout this cannot read (`GPU: 0_1` as host 0, GPU 1) and is left alone."""
+    by_gpus: dict[frozenset[int], str] = {}
+    for expert in experts:
+        if ctx.nodes[expert].gpus:
+            by_gpus.setdefault(frozenset(ctx.nodes[expert].gpus), expert)
+    if len(by_gpus) < 3 or len({len(gpus) for gpus in by_gpus}) != 1:
+        return None
+    holders: dict[int, list[frozenset[int]]] = defaultdict(list)
+    for gpus in by_gpus:
+        for gpu in gpus:
+            holders[gpu].append(gpus)
+    shared = [sets for sets in holders.values() if len(sets) > 1]
+    if not shared or any(len(sets) > 2 for sets in shared):
+        return None
+    common = set(shared[0]).intersection(*shared[1:])
+    if len(common) != 1:
+        return None  # overlaps between several pairs: no one expert breaks an otherwise clean layout
+    straddler = common.pop()
+    other = next(sets for sets in shared[0] if sets != straddler)
+    return by_gpus[straddler], by_gpus[other]
+
+
+def _straddle_text(ctx: Context, pair: tuple[str, str]) -> str:
+    straddler, other = (ctx.nodes[node_id] for node_id in pair)
+    shared = sorted(straddler.gpus & other.gpus)
+    return (f"expert `{straddler.id}` on GPUs {compact_ranges(straddler.gpus)} shares GPU(s) "
+            f"{compact_ranges(shared)} with `{other.id}` (GPUs {compact_ranges(other.gpus)}) without "
+            f"sitting on the same GPUs: its GPUs straddle two EP ranks.")
 
 
 @rule("EXP004", "expert", Severity.ERROR, "Experts without a gate before them")
@@ -381,9 +423,12 @@ def gate_first(ctx: Context):
     # a stage marker or a split does not.
     # Where the file draws gates, a layer's gate is one of them: a token slice or an all-to-all
     # dispatch in a layer that lost its gate routes nothing.
-    gates_drawn = bool(ctx.deployment.nodes_of_op(Op.GATE))
+    # So is a dispatch split in a numbered layer that draws no gate while other layers draw theirs.
+    gate_layers = {ctx.nodes[gate].layer for gate in ctx.deployment.nodes_of_op(Op.GATE)}
+    gates_drawn = bool(gate_layers)
     routers = [n for n, node in ctx.nodes.items()
-               if node.op is Op.GATE or (node.op is Op.DISPATCH and not (gates_drawn and node.is_communication))
+               if node.op is Op.GATE
+               or (node.op is Op.DISPATCH and not (gates_drawn and (node.is_communication or _gate_lost(node, gate_layers))))
                or (node.kind is Kind.ROUTING and node.op is Op.UNKNOWN and not gates_drawn)]
     # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts;
     # and it routes to the experts a few steps on, not to everything downstream. One search from
@@ -409,6 +454,10 @@ def gate_first(ctx: Context):
             nodes=ungated, severity=ctx.severity_for((), ungated, Severity.ERROR),
             fix="Add the gate (router) and draw its edge into the dispatch, dashed.",
         )
+
+
+def _gate_lost(dispatch: NodeInfo, gate_layers: set[int | None]) -> bool:
+    return dispatch.layer is not None and None not in gate_layers and dispatch.layer not in gate_layers
 
 
 @rule("EXP005", "expert", Severity.ERROR, "Experts reached without all-to-all dispatch/combine")

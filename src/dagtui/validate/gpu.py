@@ -105,11 +105,16 @@ def out_of_range(ctx: Context):
     """
     strategy = ctx.deployment.strategy
     count, assumed = strategy.gpu_count, ""
+    total, megatron = strategy.declared_total, strategy.megatron_gpu_count
+    if count and total and total == megatron and total < count:
+        # The file counts as Megatron does (EP carved out of the other ranks) and says so: its ids run to that total.
+        count, assumed = total, f"; the file states {total} GPUs, Megatron's count TP*CP*PP*DP"
     if not count and _one_replica_drawn(ctx):
         count, assumed = _count_without_dp(ctx), "; DP is stated nowhere and no replica is drawn, so DP1"
     if not count:
         return
-    beyond = [n for n, info in ctx.nodes.items() if info.gpus and max(info.gpus) >= count]
+    # A legend's `GPUs: 8` counts the GPUs; it places nothing.
+    beyond = [n for n, info in ctx.nodes.items() if info.gpus and max(info.gpus) >= count and info.op is not Op.LEGEND]
     if beyond:
         ids = sorted({gpu for n in beyond for gpu in ctx.nodes[n].gpus if gpu >= count})
         axes = ("ep", "tp", "pp", "dp")

@@ -158,7 +158,8 @@ def declared_total(ctx: Context):
     total, product, megatron = strategy.declared_total, strategy.gpu_count, strategy.megatron_gpu_count
     if total is None or product is None or total == product:
         return
-    note = f"; under Megatron's convention (TP*PP*DP, EP within DP*TP) it is {megatron}" if megatron else ""
+    convention = "TP*CP*PP*DP, EP within DP*CP*TP" if strategy.context_parallel else "TP*PP*DP, EP within DP*TP"
+    note = f"; under Megatron's convention ({convention}) it is {megatron}" if megatron else ""
     matches = " — which matches the stated total" if megatron == total else ""
     yield declared_total.finding(
         f"The file states {total} GPUs but {strategy.compact()} multiplies to {product}{note}{matches}.",

@@ -40,9 +40,10 @@ def tp_ranks(ctx: Context):
     # Per DP replica drawn (and phase: prefill and decode draw a layer each): each has its own TP group.
     drawn: dict[tuple[int, int, str, int | None, Op], set[int]] = defaultdict(set)
     members: dict[tuple[int, int, str, int | None, Op], list[str]] = defaultdict(list)
+    ep_holds_tp_groups = _ep_holds_tp_groups(ctx)
     for node_id, node in ctx.nodes.items():
         if (node.op in TP_OPS or node.op in _SAME_ROLE) and node.rank("tp"):
-            key = (*_group_of(node), node.layer, _SAME_ROLE.get(node.op, node.op))
+            key = (*_group_of(node, ep_holds_tp_groups), node.layer, _SAME_ROLE.get(node.op, node.op))
             drawn[key] |= node.rank("tp")
             members[key].append(node_id)
     short: dict[frozenset[int], list[tuple[int, int, str, int | None, Op]]] = defaultdict(list)
@@ -121,7 +122,7 @@ def _vocab_shards_missing(ctx: Context, tp: int):
 
 
 class _CopyKey(NamedTuple):
-    """One operator's copies in one layer of one TP group (DP replica, EP rank, phase)."""
+    """One operator's copies in one layer of one TP group (DP replica, EP or CP rank, phase: see `_group_of`)."""
 
     dp: int
     ep: int
@@ -211,6 +212,7 @@ def _copies(ctx: Context, reported: set[str]) -> tuple[dict[_CopyKey, set[int]],
     # opaque ones (`n12`) are one pattern for all: only the title tells the operator then.
     id_templates = Counter(_DIGITS.sub("#", node_id.lower()) for node_id in ctx.nodes)
     ids_name_operators = len(id_templates) * 2 <= len(ctx.nodes)  # hashed ids stay (nearly) unique
+    ep_holds_tp_groups = _ep_holds_tp_groups(ctx)
     for node_id, node in ctx.nodes.items():
         # Norms and residual adds drawn per TP rank (each rank holds the whole stream) count where they name their rank.
         replicated = node.op in (Op.NORM, Op.RESIDUAL_ADD) and bool(node.rank("tp"))
@@ -225,7 +227,7 @@ def _copies(ctx: Context, reported: set[str]) -> tuple[dict[_CopyKey, set[int]],
         named_by_id = id_template if ids_name_operators and id_templates[id_template] > 1 else ""
         tensor = _TENSOR_LINE.search(" ".join(node.label[1:])) if node.op is Op.ELEMENTWISE else None
         template = f"{_DIGITS.sub('#', node.title.lower())}|{named_by_id}|{tensor.group(1).lower() if tensor else ''}"
-        key = _CopyKey(*_group_of(node), node.layer, node.op, template)
+        key = _CopyKey(*_group_of(node, ep_holds_tp_groups), node.layer, node.op, template)
         ranks_of[key] |= covered
         nodes_of[key].append(node_id)
     return ranks_of, nodes_of
@@ -261,10 +263,26 @@ def _usual_size(counts: Counter[int], tp: int, op: Op) -> int | None:
     return size if enough and times >= 2 and times > fewer else None
 
 
-def _group_of(node: NodeInfo) -> tuple[int, int, str]:
+def _group_of(node: NodeInfo, ep_holds_tp_groups: bool = True) -> tuple[int, int, str]:
     """Which TP group's copy a node is: its DP replica, its EP rank (attention drawn per EP rank
-    runs data-parallel over them, each EP rank with TP ranks of its own) and its phase."""
-    return min(node.rank("dp"), default=0), min(node.rank("ep"), default=0), node.phase
+    runs data-parallel over them, each EP rank with TP ranks of its own) and its phase. Where the
+    EP ranks are folded over the TP ranks instead (Megatron-Core's `EP rank = tp + TP*cp`), the
+    context-parallel rank tells the groups apart in the EP rank's place."""
+    if ep_holds_tp_groups:
+        return min(node.rank("dp"), default=0), min(node.rank("ep"), default=0), node.phase
+    return min(node.rank("dp"), default=0), min(node.rank("sp"), default=0), node.phase
+
+
+def _ep_holds_tp_groups(ctx: Context) -> bool:
+    """Whether an EP rank named on tensor-parallel operators holds a TP group (several TP ranks
+    share it), rather than each EP rank being one TP rank's (EP folded over TP)."""
+    tp_of_ep: dict[int, set[int]] = defaultdict(set)
+    for node in ctx.nodes.values():
+        if node.op in TP_OPS and len(node.rank("ep")) == 1 and node.rank("tp"):
+            tp_of_ep[min(node.rank("ep"))] |= node.rank("tp")
+    folded = len(tp_of_ep) > 1 and all(len(ranks) == 1 for ranks in tp_of_ep.values()) \
+        and len(set().union(*tp_of_ep.values())) > 1
+    return not folded
 
 
 _DIGITS = re.compile(r"\d+")
@@ -404,7 +422,7 @@ def _feature_width(node: NodeInfo) -> int | None:
 
 _SAYS_TENSOR_PARALLEL = re.compile(r"tensor[-_ ]?parallel|row[-_ ]?parallel|\bTP\b", re.IGNORECASE)
 # Words, or snake_case and CamelCase parts (`down_proj`, `DownProj`, `linear_fc2`): an underscore separates as a space does.
-_DOWN = re.compile(r"(?<![A-Za-z0-9])(?:down|fc2|w2)(?![A-Za-z0-9])|down[-_ ]?proj|linear2|row[-_ ]?parallel", re.IGNORECASE)
+_DOWN = re.compile(r"(?<![A-Za-z0-9])(?:down|fc2|w2)(?![A-Za-z0-9])|^\s*dn\s*$|down[-_ ]?proj|linear2|row[-_ ]?parallel", re.IGNORECASE)
 _UP = re.compile(r"(?<![A-Za-z0-9])(?:up|fc1|w1|w3)(?![A-Za-z0-9])|up[-_ ]?proj|gate[-_ ]?(?:proj|linear)|column", re.IGNORECASE)
 
 
