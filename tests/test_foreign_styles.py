@@ -38,11 +38,10 @@ KNOWN_MISSES: dict[str, set[str]] = {
     "style_w": {"experts_share_gpu", "strategy_mismatch"},
     # an output projection missing on one GPU: found as attention without it (ATT002), not as TEN001
     "style_y": {"tp_rank_missing"},
-    # Round 9, held out (ae-ah), after the fixes their files asked for. TP8 stated over four drawn ranks
-    # of a grouped-query fused QKV (the shard widths do not say TP4 plainly); experts whose EP rank only
+    # Round 9, held out (ae-ah), after the fixes their files asked for: experts whose EP rank only
     # an id suffix names, alternating over their rank's TP GPUs; EP4 stated over experts on two hosts
-    # (found as EXP001); and two where group nodes name whole EP ranks
-    "style_ae": {"strategy_mismatch"},
+    # (found as EXP001); and two where group nodes name whole EP ranks. (TP8 stated over four drawn
+    # ranks of a grouped-query fused QKV is found since round 12: the split after it shows Q's width.)
     "style_af": {"experts_subset_ranks"},
     "style_ag": {"strategy_mismatch"},
     "style_ah": {"stages_share_gpus", "strategy_mismatch"},

@@ -610,3 +610,18 @@ def test_terse_stage_cluster_labels_claim_layers(deploy):
       a -> b;
     }""")
     assert [(stage.index, stage.claimed_layers) for stage in deployment.stages] == [(0, [0, 1]), (1, [2, 3])]
+
+
+def test_compact_host_gpu_names_rank_of_tags_and_tag_prefixes(deploy):
+    deployment = deploy("""digraph {
+      a [label="[mb0] Layer 1 · Q projection (TP 1/2)\\nin  (2, 512, 2048)\\nout (2, 512, 8, 128)\\nDev: n1g2"];
+      b [label="**AllReduce**<br>Input: [2, 512, 2048]<br>Output → [2, 512, 2048]<br>Dev: n0g0-n1g7", shape=ellipse];
+      "l1-k-tp1" [label="K projection\\nDev: n0g0,n1g0"];
+      a -> b; "l1-k-tp1" -> a [style=invis]; "l1-k-tp1" -> b;
+    }""")
+    a, b, k = (deployment.nodes[n] for n in ("a", "b", "l1-k-tp1"))
+    assert a.op is Op.Q_PROJ and a.rank("tp") == frozenset({1}) and a.gpus == frozenset({10})
+    assert [s.values for s in a.inputs] == [(2, 512, 2048)]
+    assert b.op is Op.ALL_REDUCE and b.gpus == frozenset(range(16)) and [s.values for s in b.outputs] == [(2, 512, 2048)]
+    assert k.rank("tp") == frozenset({1}) and k.gpus == frozenset({0, 8})
+    assert deployment.graph.number_of_edges() == 2  # the invisible edge orders the layout, no tensor flows on it

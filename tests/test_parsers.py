@@ -388,3 +388,49 @@ def test_the_last_factor_of_a_product_states_no_degree():
     assert parse_degrees("Total GPUs: 8 = TP*CP*PP*DP = 2*2*2*1") == {}
     assert parse_degrees("TP x PP x DP = 16 GPUs, TP=4") == {"tp": 4}
     assert parse_degrees("FFN Phase (TP=8×EP=1)") == {"tp": 8, "ep": 1}
+
+
+def test_one_line_records_of_key_value_fields():
+    from dagtui.model.node import record_fields
+    line = "op=attn_score; layer=2; tp=1; ep=0..3; in=[64,32,1,128],[64,8,4096,128]; out=[64,32,1,4096]; gpu=0|2"
+    assert record_fields(line) == ["op=attn_score", "layer=2", "TP1", "EP0-EP3", "in=[64,32,1,128],[64,8,4096,128]",
+                                   "out=[64,32,1,4096]", "gpu=0|2"]
+    assert operator_from_text("a2a_dispatch") is Op.ALL_TO_ALL
+
+
+def test_symbols_then_values_make_one_named_shape():
+    shape = read_line("Output: [B/EP, S, NH/TP, DH] = [4, 512, 8, 64]").outputs
+    assert [(dim.name, dim.value) for dim in shape[0].dims] == [("B", 4), ("S", 512), ("NH", 8), ("DH", 64)]
+    assert shape[0].heads_and_head_dim() == (8, 64)
+
+
+def test_times_separated_shapes_of_two_dims_several_or_a_placeholder():
+    assert [s.values for s in read_line("Shape in: 4×1024").inputs] == [(4, 1024)]
+    assert [s.values for s in read_line("Shape out: 4×16×1024; 4×16×1024").outputs] == [(4, 16, 1024)] * 2
+    assert read_line("Shape in: ?×2048×3072").inputs[0].dims[0].value == "?"
+
+
+def test_double_dot_ranges_place_and_a_layer_named_after_is_outside_it():
+    assert read_line("ranks 0..3").placement.gpus == frozenset(range(4))
+    assert read_line("GPUs 0..3").placement.gpus == frozenset(range(4))
+    assert read_line("GPU 0.5 util").placement is None
+    assert layer_in("after layer 4") is None and layer_in("Layer 4") == 4
+
+
+def test_labels_with_markdown_breaks_and_arrows():
+    assert [s.values for s in read_line("Output → [batch=4, seq=2048, hidden=5120]").outputs] == [(4, 2048, 5120)]
+    assert [s.values for s in read_line("in  (2, 1024, 4096), (2, 1024, 4096)").inputs] == [(2, 1024, 4096)] * 2
+    assert read_line("out (?, 1024, 4096)").outputs[0].dims[0].value == "?"
+
+
+def test_binary_kilo_sizes():
+    assert parse_dim("seq=4k").value == 4096 and parse_dim("d=3k").value == 3072 and parse_dim("128k").value == 131072
+    assert parse_dim("100k").value == "100k" and parse_dim("6.25k").value == "6.25k"  # 100,000? left a symbol
+
+
+@pytest.mark.parametrize("line, op", [
+    ("Attention weighted sum P·V, merge heads (TP 0/2)", Op.ATTN_WEIGHTED_SUM),
+    ("Merge heads", Op.RESHAPE),
+])
+def test_the_product_with_v_is_the_weighted_sum_whatever_follows(line, op):
+    assert operator_from_text(line) is op

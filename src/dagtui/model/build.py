@@ -142,20 +142,27 @@ def _banners_in_the_flow(nodes: dict[str, NodeInfo], graph: nx.DiGraph) -> None:
 _HOST_GPU = re.compile(r"\bnode\s*(\d{1,4})\s*[/:]\s*gpus?\s*(\d{1,3}(?:\s*-\s*\d{1,3})?(?:\s*,\s*\d{1,3}(?:\s*-\s*\d{1,3})?)*)",
                        re.IGNORECASE)
 _LOCAL_RANGE = re.compile(r"(\d{1,3})(?:\s*-\s*(\d{1,3}))?")
+# `n0g3`, `n0g0-n0g7`, `n0g0-n1g7`: host and local index run together.
+_COMPACT_HOST_GPU = re.compile(r"(?<![A-Za-z0-9])n(\d{1,4})g(\d{1,3})(?:\s*-\s*n(\d{1,4})g(\d{1,3}))?(?![A-Za-z0-9])")
 _PER_HOST = re.compile(r"(\d{1,3})\s*gpus?\s*(?:per|/|each)\s*(?:node|host)|\bx\s*(\d{1,3})\s*gpus?\b", re.IGNORECASE)
 
 
 def _global_gpu_ids(raw: RawGraph) -> RawGraph:
-    """A file that places nodes as `node1/gpu3` (host and local index) has its placements read as
+    """A file that places nodes as `node1/gpu3` or `n1g3` (host and local index) has its placements read as
     global GPU ids, host x GPUs per host + index: the count a comment states (`2 nodes x 8 GPUs`,
     `8 GPUs per node`), else the most local indices any host shows."""
     labels = {node_id: node.attrs.get("label", "") for node_id, node in raw.nodes.items()}
-    if not any("node" in label.lower() and _HOST_GPU.search(label) for label in labels.values()):
+    long_form = any("node" in label.lower() and _HOST_GPU.search(label) for label in labels.values())
+    if not long_form and not any(_COMPACT_HOST_GPU.search(label) for label in labels.values()):
         return raw
     stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
                    if (m := _PER_HOST.search(text))), None)
-    highest = max(int(number) for label in labels.values() for m in _HOST_GPU.finditer(label)
-                  for number in re.findall(r"\d+", m.group(2)))
+    if long_form:
+        highest = max(int(number) for label in labels.values() for m in _HOST_GPU.finditer(label)
+                      for number in re.findall(r"\d+", m.group(2)))
+    else:
+        highest = max(int(local) for label in labels.values() for m in _COMPACT_HOST_GPU.finditer(label)
+                      for local in (m.group(2), m.group(4)) if local)
     per_host = stated if stated and stated > highest else highest + 1
 
     def global_ids(match: re.Match[str]) -> str:
@@ -165,12 +172,19 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
             return f"GPU {ranges[0][0]}"
         return "GPUs " + ",".join(str(first) if first == last else f"{first}-{last}" for first, last in ranges)
 
+    def compact_ids(match: re.Match[str]) -> str:
+        first = int(match.group(1)) * per_host + int(match.group(2))
+        last = int(match.group(3)) * per_host + int(match.group(4)) if match.group(3) else first
+        return str(first) if first == last else f"{first}-{last}"
+
     nodes = {}
     for node_id, node in raw.nodes.items():
         label = labels[node_id]
-        if _HOST_GPU.search(label):
+        if long_form and _HOST_GPU.search(label):
             label = re.sub(r"(?<=\d)\s*\+\s*GPUs?\s*", ", ", _HOST_GPU.sub(global_ids, label))
             node = dataclasses.replace(node, attrs={**node.attrs, "label": label})
+        elif not long_form and _COMPACT_HOST_GPU.search(label):
+            node = dataclasses.replace(node, attrs={**node.attrs, "label": _COMPACT_HOST_GPU.sub(compact_ids, label)})
         nodes[node_id] = node
     return dataclasses.replace(raw, nodes=nodes)
 
@@ -180,9 +194,9 @@ def _invisible(attrs: dict[str, str]) -> bool:
 
 
 def _without_layout(raw: RawGraph) -> RawGraph:
-    """The graph without the nodes that only steer Graphviz's layout: nodes without a label of
-    their own that are invisible, or joined to the drawing by invisible edges alone
-    (`anchor_0 -> anchor_1 [style=invis]`), and their edges. None of them is data flow. (An
+    """The graph without what only steers Graphviz's layout: invisible edges, and nodes without a
+    label of their own that are invisible or joined to the drawing by invisible edges alone
+    (`anchor_0 -> anchor_1 [style=invis]`), with their edges. None of them is data flow. (An
     invisible node with a label stands for what is not drawn: a placeholder, kept.)"""
     invisible_edges = [edge for edge in raw.edges if _invisible(edge.attrs)]
     unlabelled = {node_id for node_id, node in raw.nodes.items() if node.attrs.get("label", "\\N") == "\\N"}
@@ -191,9 +205,11 @@ def _without_layout(raw: RawGraph) -> RawGraph:
         visible_ends = {end for edge in raw.edges if not _invisible(edge.attrs) for end in (edge.source, edge.target)}
         layout |= {end for edge in invisible_edges for end in (edge.source, edge.target)
                    if end in unlabelled and end not in visible_ends}
-    if not layout:
+    if not layout and not invisible_edges:
         return raw
-    edges = [edge for edge in raw.edges if edge.source not in layout and edge.target not in layout]
+    # An invisible edge orders the layout (`q_r0 -> q_r1 [style=invis]`); no tensor flows along it.
+    edges = [edge for edge in raw.edges if edge.source not in layout and edge.target not in layout
+             and not _invisible(edge.attrs)]
     return dataclasses.replace(raw, nodes={k: v for k, v in raw.nodes.items() if k not in layout}, edges=edges,
                                subgraphs=[_cluster_without(cluster, layout) for cluster in raw.subgraphs])
 

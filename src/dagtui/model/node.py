@@ -37,7 +37,7 @@ _GROUP_KEYS = {"tp group", "ep group", "dp group", "pp group", "group", "sp grou
 # At most 7 digits: an id is not shortened like a label, and no rank or GPU needs more.
 _ID_GPU = re.compile(r"(?:^|_)(?:gpu|device|dev)_?(\d{1,7})(?=_|$)", re.IGNORECASE)
 # `layer0_tp3`, `L3_TP3_QPROJ`, and key=value ranks in a module path's brackets (`q_proj[ep=0,tp=1]`).
-_ID_RANK = re.compile(r"(?:^|_|(?<=[\[,.]))(ep|tp|pp|dp)(?:_?|\s*=\s*)(\d{1,7})(?=[_\],.]|$)", re.IGNORECASE)
+_ID_RANK = re.compile(r"(?:^|[_-]|(?<=[\[,.]))(ep|tp|pp|dp)(?:_?|\s*=\s*)(\d{1,7})(?=[-_\],.]|$)", re.IGNORECASE)  # `x_tp0`, `x-tp0`
 
 
 @dataclass(slots=True)
@@ -236,6 +236,11 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
         lines = record_label_lines(label_value, node_id)
     else:
         lines = label_lines(label_value, node_id)
+    lines = [_MARKDOWN_BOLD.sub(r"\1", line) for line in lines] if label_value and "**" in label_value else lines  # `**Q Projection**`
+    if lines and _TAG_PREFIX.match(lines[0]):
+        lines = [_TAG_PREFIX.sub("", lines[0], count=1), *lines[1:]]  # `[mb0] Layer 2 · Q projection`: a tag, not a shape
+    if len(lines) == 1 and _KEY_VALUE_RECORD.fullmatch(lines[0]):
+        lines = record_fields(lines[0])  # `op=attn_score; layer=2; tp=1; in=[..]; gpu=3`: one line of fields
     if len(lines) > 1 and lines[0].strip('"\' ') == node_id and not _states_facts(lines[1]):
         lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper (kept as the name before `GPU: 1`)
     named = _NAME_KEY.match(lines[0]) if lines else None
@@ -270,6 +275,27 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     if op in _EXPERT_OPS or "expert" in role_id.lower():
         node.expert = _first_expert(role_id, facts)
     return node
+
+
+_MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_TAG_PREFIX = re.compile(r"^\s*\[(?=[^\]]*[A-Za-z])[A-Za-z0-9 ·._/-]{1,24}\]\s+(?=[A-Za-z])")
+# Three `key=value` fields at least, separated by `;`, on one line (values hold no `;`).
+_FIELD_VALUE = r"(?:\[[^\[\]]*\]|[^;=\[\]])+"  # brackets may hold `=` (named dims)
+_KEY_VALUE_RECORD = re.compile(r"\s*[A-Za-z][\w ]*=" + _FIELD_VALUE + r"(?:;\s*[A-Za-z][\w ]*=" + _FIELD_VALUE + r"){2,};?\s*")
+# In such a record an axis key gives the node's rank: `tp=1`, `ep=0..3` (the degrees are the file's to state).
+_AXIS_FIELD = re.compile(r"^\s*(tp|ep|dp|pp|sp|cp)\s*=\s*(\d+)(?:\s*(?:\.\.|-)\s*(\d+))?\s*$", re.IGNORECASE)
+
+
+def record_fields(line: str) -> list[str]:
+    """The fields of a one-line `key=value; ...` label, one per line, axis fields as rank tokens (`tp=1` -> `TP1`)."""
+    fields = []
+    for text in filter(None, (part.strip() for part in line.split(";"))):
+        axis = _AXIS_FIELD.match(text)
+        if axis:
+            name = axis.group(1).upper()
+            text = f"{name}{axis.group(2)}" + (f"-{name}{axis.group(3)}" if axis.group(3) else "")
+        fields.append(text)
+    return fields
 
 
 _EXPERT_OPS = frozenset({Op.EXPERT, Op.MLP, Op.MOE, Op.UNKNOWN})
@@ -307,11 +333,11 @@ _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
 # `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, `Input tensor shape:`, wherever they stand
 # in a line: `[Input: [..], Output: [..]]` gives both on one line.
 _IO_KEY = re.compile(
-    r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|(?:[ _](?:shape|tensor|[A-Za-z]{1,6})){1,2})?\s*[:=]",
+    r"(?<![A-Za-z])(?:(inputs?|in)|(outputs?|out))(?:[ _]?\d+|[ _]?\([^()]{0,24}\)|(?:[ _](?:shape|tensor|[A-Za-z]{1,6})){1,2})?\s*(?:[:=]|→(?=\s*\[))",
     re.IGNORECASE,
-)
+)  # `Output → [..]`: an arrow before the shape stands for the colon
 # `in [8,2048,4096]`, `out [8,2048,1024]`: a key without its colon, a shape right after it.
-_BARE_IO_KEY = re.compile(r"^\s*(?:inputs?|in|outputs?|out)(?=\s+\[)", re.IGNORECASE)
+_BARE_IO_KEY = re.compile(r"^\s*(?:inputs?|in|outputs?|out)(?=\s+[\[(]\s*[\w?])", re.IGNORECASE)  # also `in  (2, 1024, 4096)`
 _BOTH_KEY = re.compile(r"(?<![A-Za-z])(?:inputs?|in)\s*/\s*(?:outputs?|out)\s*[:=]", re.IGNORECASE)
 # `batch=64, seq=1024, hidden=1024` or `batch_size, seq_len=128, d_model=1024`: dims written without brackets,
 # at least one of them named.
@@ -447,7 +473,7 @@ def _named_by_symbols(match: re.Match[str]) -> str:
 _TUPLE_NAMES = re.compile(r"\([A-Za-z_][\w\s,]*\)\s*=\s*(?=\()")
 # A dimension's value may be arithmetic over numbers and symbols: `s=8192/CP/TP`, `qkv=3*4096/TP`.
 _DIM_VALUE = r"[\w?]+(?:\s*[*/]\s*[\w?]+)*"
-_DIMS_LIST = r"\s*\w+(?:\s*=\s*" + _DIM_VALUE + r")?(?:\s*,\s*\w+(?:\s*=\s*" + _DIM_VALUE + r")?)+\s*"
+_DIMS_LIST = r"\s*[\w?]+(?:\s*=\s*" + _DIM_VALUE + r")?(?:\s*,\s*[\w?]+(?:\s*=\s*" + _DIM_VALUE + r")?)+\s*"
 _TUPLE = re.compile(r"\((" + _DIMS_LIST + r")\)")
 # `(8, 128, 4096), (8, 128, 4096)` or `(..) and (..)`: several tuples, one shape each.
 _TUPLES = re.compile(r"^\s*\(" + _DIMS_LIST + r"\)(?:\s*(?:,|and\b|&|\+)?\s*\(" + _DIMS_LIST + r"\))*\s*,?\s*$", re.IGNORECASE)
@@ -492,6 +518,8 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
 _RANK_TAG = re.compile(r"\|\s*(tp|ep|dp|pp|stage)\s*[_=:]?\s*(\d{1,7})\s*(?=\||$)", re.IGNORECASE)
 # `expert[4] (EP rank 0, TP rank 0)`, `linear (tp_rank=1)`: a rank the word "rank" names.
 _NAMED_RANK = re.compile(r"(?<![A-Za-z])(tp|ep|dp|pp)[-_ ]?rank\s*[:=]?\s*(\d{1,7})(?![\d.])", re.IGNORECASE)
+_RANK_OF = re.compile(r"(?<![A-Za-z])(tp|ep|dp|pp)[-_ ]?(?:(?:rank|shard|slot)\s*)?(\d{1,7})\s*(?:/|\bof\b)\s*(\d{1,7})(?![\d.])",
+                      re.IGNORECASE)
 
 
 def _read_tags(node: NodeInfo, first_line: str) -> None:
@@ -501,6 +529,8 @@ def _read_tags(node: NodeInfo, first_line: str) -> None:
     tags = _RANK_TAG.findall(first_line) if "|" in first_line else []
     if "rank" in first_line.lower():
         tags += _NAMED_RANK.findall(first_line)
+    # `(TP 1/2)`, `TP Shard 0 Of 4`: rank k of n, k below n
+    tags += [(axis, rank) for axis, rank, total in _RANK_OF.findall(first_line) if int(rank) < int(total)]
     for axis, value in tags:
         axis = "pp" if axis.lower() == "stage" else axis.lower()
         if axis not in node.ranks:

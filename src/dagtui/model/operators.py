@@ -95,7 +95,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.FINAL_NORM, r"^\s*ln[-_ ]?f\s*$"),
     (Op.LM_HEAD, r"^\s*lmh\s*$"),
     (Op.MLP, r"^\s*(?:up|act|dn|down)\s*$"),
-    (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a\b|alltoall"),
+    (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a(?:\b|_)|alltoall"),  # `a2a_dispatch` too
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
     (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
@@ -123,12 +123,15 @@ _RULES: list[tuple[Op, str]] = [
     (Op.V_PROJ, r"split\w*\s*(?::|->|→|–|\()\s*(?:v|value)\)?\s*$"),  # "QKV Linear Split": the projection, its output split by head
     # A product with the cache (`scores = q @ k_cache^T`, `probs @ v_cache`) is attention, not the cache.
     (Op.KV_CACHE, r"^(?!.*(?:@|\bscores?\b|\bprobs?\b|softmax)).*(?:kv[-_ ]?cache|\b[kv][-_ ]cache\b|\bkv[-_ ]?(?:read|write|store|load)|^[kv][-_ ](?:read|write|store|load|append)\b)"),
-    (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax|\b(?:mat|b)mm?u?l?\s*\()).*(?:reshape|transpose|permute|\bview\b|"
+    (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax|\b(?:mat|b)mm?u?l?\s*\(|weighted[-_ ]?sum|\bp\s*[x×*@·]\s*v\b))"
+                 r".*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
     (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
                      r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
     # "Attention Start (Layer 0)" before the QKV projection marks where a block begins: it passes the tensor on.
     (Op.ELEMENTWISE, r"^(?:attention|attn|mha|moe|mlp|ffn)\s+(?:start|begin|entry)\b"),
+    # "Attention weighted sum P·V, merge heads": the product with V, whatever it does to the heads after
+    (Op.ATTN_WEIGHTED_SUM, r"(?:attention|attn)[-_ ]?weighted[-_ ]?sum|\bp\s*[x×*@·]\s*v\b"),
     (Op.O_PROJ, r"concat\w*\s*(?:&|and|\+)\s*(?:linear|proj|dense)"),  # "MHA Concat & Linear"
     (Op.CONCAT, r"^(?:merge|concat\w*)\b"),  # "Merge Embeddings" merges; it embeds nothing
     (Op.EMBEDDING, r"embed"),

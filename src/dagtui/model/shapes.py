@@ -172,6 +172,12 @@ def parse_dim(text: str) -> Dim:
 
 
 _RANGE = re.compile(r"^\d+\s*[-–:]\s*\d+$")
+_KILO = re.compile(r"^(\d{1,4})\s*[kK]$")
+
+
+def _binary_kilo(value: int) -> bool:
+    """Whether `<value>k` is a tensor size in units of 1024: up to 64k, or a power of two (128k)."""
+    return 0 < value <= 64 or value & (value - 1) == 0
 # Tags that say which part of a tensor a rank holds, not a dimension of it (`partition=512`).
 _TAG_NAMES = frozenset({"partition", "shard", "part", "rank", "gpu", "device", "group", "chunk_id", "block_id"})
 
@@ -180,6 +186,9 @@ def _value(text: str) -> int | str:
     cleaned = text.replace("_", "") if text.replace("_", "").isdigit() else text
     if cleaned.isdigit():
         return int(cleaned)
+    kilo = _KILO.match(text)
+    if kilo and _binary_kilo(int(kilo.group(1))):  # `4k`, `3k`, `32K`: 4096, 3072, 32768 (`100k` stays a symbol: 100,000?)
+        return int(kilo.group(1)) * 1024
     if _ARITHMETIC.match(text) and any(ch.isdigit() for ch in text):
         result = _safe_arithmetic(text)
         if result is not None:

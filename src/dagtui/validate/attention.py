@@ -262,9 +262,16 @@ def _tensor_named_by(node: NodeInfo) -> str | None:
     role = None
     if node.op is Op.SPLIT:
         role = _SPLIT_OF_ONE.match(node.title.split("|")[0])  # `split v | L1 | tp0`: the tags follow the name
+    if role is None and node.op is Op.KV_CACHE:
+        # `kv_cache_read; cache=v`, `K Cache Read`, `v_cache`: a cache of one of the two
+        role = next(filter(None, (_ONE_CACHE.search(line) for line in node.label)), None)
     if role is None and passes_through(node):
         role = _NAMED_TENSOR.search(node.title) or _LEADING_TENSOR.match(node.title)
-    return _TENSOR_LABELS.get(role.group(1).lower()) if role else None
+    return _TENSOR_LABELS.get(next(group for group in role.groups() if group).lower()) if role else None
+
+
+_ONE_CACHE = re.compile(r"^\s*cache\s*[=:]\s*(k|v|key|value)\s*$|^\s*(?:read\s+|write\s+)?(k|v|key|value)[-_ ]cache\b",
+                        re.IGNORECASE)
 
 
 _NAMED_TENSOR = re.compile(r"\(\s*(q|k|v|query|key|value)\s*\)\s*$", re.IGNORECASE)

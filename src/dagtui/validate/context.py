@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -326,7 +327,10 @@ def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
             places[(min(node.rank("dp"), default=0), node.layer, node.op)] |= node.rank(axis)
     if not places and axis == "tp":
         drawn = _reduction_group_size(ctx)  # no TP rank named: the groups the partial sums are reduced over
-        return drawn if drawn and 2 <= drawn < declared and _shards_of(ctx, drawn, ranked=False) else None
+        if drawn and 2 <= drawn < declared and _shards_of(ctx, drawn, ranked=False):
+            return drawn
+        drawn = _query_copies(ctx)  # or the copies of each layer's Q projection that share its heads
+        return drawn if drawn and 2 <= drawn < declared else None
     shown = {frozenset(ranks) for ranks in places.values()}
     # TP: two operators at least say it; EP: one MoE layer placing all its experts does.
     if len(places) < (2 if axis == "tp" else 1) or len(shown) != 1:
@@ -338,6 +342,26 @@ def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
     # Not a drawing that shows a few ranks for all: the shards are those of the degree drawn (TP),
     # all the layer's experts are placed, on fewer ranks (EP).
     return drawn if (_shards_of(ctx, drawn) if axis == "tp" else _all_experts_placed(ctx, declared)) else None
+
+
+def _query_copies(ctx: Context) -> int | None:
+    """k where every layer draws k copies of its Q projection, each holding hidden/k of the width
+    (heads x d_k): the TP the drawing shows when no rank is named; None otherwise."""
+    full = ctx.hidden
+    if full is None:
+        return None
+    widths: dict[tuple[int, int | None, str], list[int]] = defaultdict(list)
+    for node in ctx.nodes.values():
+        if node.op is Op.Q_PROJ and node.outputs and node.inputs:
+            pair = node.outputs[0].heads_split_from(node.inputs[0])
+            if pair is None:
+                return None
+            widths[(min(node.rank("dp"), default=0), node.layer, node.phase)].append(pair[0] * pair[1])
+    counts = {len(shards) for shards in widths.values()}
+    if len(widths) < 2 or len(counts) != 1:
+        return None
+    copies = counts.pop()
+    return copies if all(sum(shards) == full.value and len(set(shards)) == 1 for shards in widths.values()) else None
 
 
 def _reduction_group_size(ctx: Context) -> int | None:
@@ -365,8 +389,27 @@ def _shards_of(ctx: Context, degree: int, ranked: bool = True) -> bool:
             width = pair[0] * pair[1] if pair else output.values[-1] if len(output.dims) in (2, 3) and output.all_int else None
             if isinstance(width, int) and width:
                 fused = 3 if node.op is Op.QKV_PROJ else 1  # Q, K and V side by side
-                return width == fused * full.value // degree
+                if width == fused * full.value // degree:
+                    return True
+                # Grouped-query K and V are narrower: the split after a fused QKV shows Q's own width.
+                return node.op is Op.QKV_PROJ and _q_width_after_split(ctx, node.id) == full.value // degree
     return False
+
+
+def _q_width_after_split(ctx: Context, qkv: str) -> int | None:
+    """The width per token of Q, the first output of the split after a fused QKV projection
+    (`[32,1,1536]` -> `[32,8,1,128], [32,2,1,128], [32,2,1,128]`: 8 x 128 = 1024)."""
+    for successor in ctx.deployment.graph.successors(qkv):
+        split = ctx.nodes[successor]
+        if split.op is not Op.SPLIT or len(split.outputs) < 3 or not split.inputs:
+            continue
+        source, q = split.inputs[0], split.outputs[0]
+        if source.all_int and q.all_int and source.values and source.values[-1]:
+            tokens = math.prod(int(v) for v in source.values) // int(source.values[-1])
+            elements = math.prod(int(v) for v in q.values)
+            if tokens and elements % tokens == 0:
+                return elements // tokens
+    return None
 
 
 def _all_experts_placed(ctx: Context, declared: int) -> bool:

@@ -428,7 +428,8 @@ def gate_first(ctx: Context):
     gates_drawn = bool(gate_layers)
     routers = [n for n, node in ctx.nodes.items()
                if node.op is Op.GATE
-               or (node.op is Op.DISPATCH and not (gates_drawn and (node.is_communication or _gate_lost(node, gate_layers))))
+               or (node.op is Op.DISPATCH and not _SPLITS_ONLY.search(node.title)
+                   and not (gates_drawn and (node.is_communication or _gate_lost(node, gate_layers))))
                or (node.kind is Kind.ROUTING and node.op is Op.UNKNOWN and not gates_drawn)]
     # A gate routes its own layer's tokens: do not let layer 2's gate vouch for layer 3's experts;
     # and it routes to the experts a few steps on, not to everything downstream. One search from
@@ -454,6 +455,10 @@ def gate_first(ctx: Context):
             nodes=ungated, severity=ctx.severity_for((), ungated, Severity.ERROR),
             fix="Add the gate (router) and draw its edge into the dispatch, dashed.",
         )
+
+
+# "Token Split (.., Sorted By Expert)": cuts the tokens by the routing decision it is given; decides nothing.
+_SPLITS_ONLY = re.compile(r"^\s*token[-_ ]?split\b|^\s*split[-_ ]?tokens\b", re.IGNORECASE)
 
 
 def _gate_lost(dispatch: NodeInfo, gate_layers: set[int | None]) -> bool:

@@ -67,6 +67,16 @@ def tp_ranks(ctx: Context):
     yield from _partial_sums_missing(ctx, tp, reported.union(*(finding.nodes for finding in copies)))
 
 
+def _missing_whole_copies(ctx: Context, short: list[tuple[str, list[str], list[int]]]) -> bool:
+    """Whether each short reduction lacks exactly the GPUs of one more producer like the ones it
+    has (three copies on GPUs {0,4}, {1,5}, {2,6} of a reduction over 0-7: {3,7} is the fourth)."""
+    for _, producers, missing in short:
+        sizes = {len(ctx.nodes[p].gpus) for p in producers}
+        if len(sizes) != 1 or len(missing) != sizes.pop():
+            return False
+    return True
+
+
 def _partial_sums_missing(ctx: Context, tp: int, reported: set[str]):
     """An all-reduce (or reduce-scatter) over a group of GPUs that gets partial sums from some of
     them only, where the file's other such collectives get one from every GPU they span: the
@@ -84,7 +94,7 @@ def _partial_sums_missing(ctx: Context, tp: int, reported: set[str]):
             full += 1
         elif covered < span:
             short.append((collective, sorted(producers), sorted(span - covered)))
-    if not short or full < 2 or full <= len(short):
+    if not short or full < len(short) or (full < 2 and not _missing_whole_copies(ctx, short)):
         return
     nodes = [n for collective, producers, _ in short for n in (*producers, collective)]
     texts = [f"`{collective}` spans GPU(s) {compact_ranges(set(ctx.nodes[collective].gpus))} but gets partial sums from "
