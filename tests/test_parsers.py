@@ -434,3 +434,27 @@ def test_binary_kilo_sizes():
 ])
 def test_the_product_with_v_is_the_weighted_sum_whatever_follows(line, op):
     assert operator_from_text(line) is op
+
+
+@pytest.mark.parametrize("line, op", [
+    ("注意スコア / Attention scores", Op.ATTN_SCORE),
+    ("出力射影 / Output projection", Op.O_PROJ),
+    ("Layer 0 attention probabilities", Op.SOFTMAX),
+    ("Layer 0 probabilities times V", Op.ATTN_WEIGHTED_SUM),
+    ("K Proj + RoPE (column-parallel, GQA)", Op.K_PROJ),
+    ("RoPE (k)", Op.ELEMENTWISE),
+    ("Data-parallel logits gather", Op.ALL_GATHER),
+])
+def test_round_14_wordings(line, op):
+    assert _first_line_operator(line) is op
+
+
+def test_round_14_readings():
+    assert [s.values for s in read_line("Input tensor: bf16 of shape (4, 2048, 4096)").inputs] == [(4, 2048, 4096)]
+    assert read_line("Placed on: GPUs 0 and 4").placement.gpus == frozenset({0, 4})
+    assert read_line("構成 FFN: SwiGLU 2048→5632→2048, TP2 分割 / sharded (2816 per rank)").ranks == ()
+    assert [s.values for s in read_line("q [4,2048,16,128]").outputs] == [(4, 2048, 16, 128)]
+    assert stage_in("Pipeline stage #1 holds layers 2 through 3") == 1
+    assert claimed_layers("Pipeline stage #1 holds layers 2 through 3") == [2, 3]
+    assert parse_degrees("Parallel layout — expert 4, tensor 2, pipeline 2, data 1") == {"ep": 4, "tp": 2, "pp": 2, "dp": 1}
+    assert parse_degrees("Layer 1, expert 4") == {} and parse_degrees("expert 3, expert 4 and expert 5") == {}

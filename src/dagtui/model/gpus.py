@@ -244,7 +244,7 @@ def parse_placement(text: str) -> Placement:
                 for gpu in _span(int(match.group(1)), int(match.group(2) or match.group(1)))
             )
             rest = _GPU_WORD.sub(" ", text)
-            gpus |= parse_gpu_ids(rest) if re.search(r"[,;]\s*\d", rest) else frozenset()
+            gpus |= parse_gpu_ids(rest) if re.search(r"(?:[,;]|\band)\s*\d", rest) else frozenset()  # `GPUs 0 and 4`
         else:
             gpus = parse_gpu_ids(text)
     ranks = _without_degree_notes(original, ranks, gpus)

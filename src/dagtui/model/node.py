@@ -156,19 +156,23 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
 
 
 def english_name(line: str) -> str:
-    """The English a name in another script gives in parentheses (`输出 (Output Logits)` ->
-    `Output Logits`), or the line itself."""
-    translated = _TRANSLATED.match(line)
-    return translated.group(1) if translated else line
+    """The English a name in another script gives after a slash or in parentheses (`出力 / Output
+    (logits)` -> `Output (logits)`, `输出 (Output Logits)` -> `Output Logits`), or the line itself."""
+    return _english(line) or line
+
+
+def _english(line: str) -> str | None:
+    translated = _TRANSLATED_AFTER_SLASH.match(line) or _TRANSLATED.match(line)
+    return translated.group(1) if translated else None
 
 
 def _first_line_operator(line: str) -> Op:
     """The operator a first label line names, read after a prefix naming the layer's kind ("Dense
     Layer 0 MHA", "MoE Layer 3 Gate": the words "Dense" and "MoE" name the layer, not the node),
     or in the English a name in another script gives in parentheses (`输出 (Output Logits)`)."""
-    translated = _TRANSLATED.match(line)
+    translated = _english(line)
     if translated:
-        op = operator_from_text(translated.group(1))
+        op = operator_from_text(translated)
         if op is not Op.UNKNOWN:
             return op
     code, hash_sign, _ = line.partition("  #")
@@ -188,6 +192,8 @@ def _first_line_operator(line: str) -> Op:
 
 # A name in another script, then its English in parentheses: `层归一化 (RMSNorm)`, `专家 3 (Expert 3)`.
 _TRANSLATED = re.compile(r"^\s*[^\x00-\x7f][^()]*\(\s*([\x20-\x7e]+?)\s*\)\s*$")
+# `注意スコア / Attention scores`: a name without Latin letters, a slash, then the English.
+_TRANSLATED_AFTER_SLASH = re.compile(r"^\s*(?=[^/]*[^\x00-\x7f])[^A-Za-z/]+/\s*([A-Za-z].*?)\s*$")
 _LAYER_KIND_PREFIX = re.compile(r"^\s*(?:dense|moe|sparse|transformer|decoder|encoder)\s+layer\s*\d+\s*[:\-–]?\s*(?=\S)",
                                 re.IGNORECASE)
 # A first line that is an add only by its `+` sign (no "add", "residual", "sum").
@@ -241,7 +247,8 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
         lines = [_TAG_PREFIX.sub("", lines[0], count=1), *lines[1:]]  # `[mb0] Layer 2 · Q projection`: a tag, not a shape
     if len(lines) == 1 and _KEY_VALUE_RECORD.fullmatch(lines[0]):
         lines = record_fields(lines[0])  # `op=attn_score; layer=2; tp=1; in=[..]; gpu=3`: one line of fields
-    if len(lines) > 1 and lines[0].strip('"\' ') == node_id and not _states_facts(lines[1]):
+    if (len(lines) > 1 and lines[0].strip('"\' ') == node_id and not _states_facts(lines[1])
+            and operator_from_text(lines[0]) not in (Op.INPUT, Op.OUTPUT)):  # `output` labelled "output\nlogits" ends the graph
         lines = lines[1:]  # `"id\nExpert 0 Route"`: the id echoed above the label proper (kept as the name before `GPU: 1`)
     named = _NAME_KEY.match(lines[0]) if lines else None
     if named:
@@ -259,6 +266,10 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     if facts:
         _read_label_lines(node, facts)
         _read_tags(node, lines[0])
+        if node.op in COLLECTIVES and len(node.bare_shapes) == 1 and not node.inputs and not node.outputs:
+            # `all-reduce\n[4,2048,4096]`: a collective's one tensor, as a `Size:` line gives it
+            node.inputs.append(node.bare_shapes[0])
+            node.outputs.append(node.bare_shapes.pop())
     if op not in COLLECTIVES and lines and _REDUCE.search(lines[0]) and (len(node.gpus) > 1 or kind_for(Op.UNKNOWN, shape) is Kind.COMMUNICATION):
         # "MLP Reduce\nAll Devices 0-7", or drawn as an ellipse: the partial sums reduced across GPUs
         # (a "Reduce" on one GPU, taking what others computed, is a local operator).
@@ -316,7 +327,7 @@ _REDUCE = re.compile(r"\breduce\b(?![-_ ]*scatter)", re.IGNORECASE)
 class LineFacts:
     """What one label line says. Cached by text: large DAGs repeat the same lines thousands of times."""
 
-    role: str  # shapes, placement, group, bare, free
+    role: str  # shapes, placement, group, bare, weight, part (one named tensor of a split), free
     inputs: tuple[Shape, ...] = ()
     outputs: tuple[Shape, ...] = ()
     bare: tuple[Shape, ...] = ()  # shapes the line gives without saying whether they go in or out
@@ -329,6 +340,8 @@ class LineFacts:
 
 
 _LAYER_KEYS = frozenset({"layer", "block", "blk", "layer id", "layer_id", "layer index"})
+# `TP2 分割 / sharded (2816 per rank)`, `TP4 split`: the degree the tensor is cut by, naming no rank.
+_SHARDED_BY = re.compile(r"(?<![A-Za-z])(?:ep|tp|pp|dp)\d+\b[^,;\[\]]{0,12}\b(?:sharded|split|partitioned)\b", re.IGNORECASE)
 _NOT_RANKS = re.compile(r"\b(?:strategy|parallel)\b", re.IGNORECASE)
 # `Input:`, `Input 2:`, `Input1:`, `Input (Q):`, `Input QKV:`, `In:`, `Output shape=`, `Input tensor shape:`, wherever they stand
 # in a line: `[Input: [..], Output: [..]]` gives both on one line.
@@ -345,6 +358,7 @@ _NAMED_DIMS = re.compile(r"^(?=[^=]*\w\s*=)\s*\w+(?:\s*=\s*\w+)?(?:\s*,\s*\w+(?:
 _ARROW = re.compile(r"(?<!\s)\s*(?:→|->|=>|⟶)\s*")  # from the start of a space run: linear
 _LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
 _COUNTED_SHAPE = re.compile(r"^\s*\d+\s*[x×]\s*\[")  # `8×[128,2048,512]`: one shard's shape, eight of them
+_TENSOR_PART = re.compile(r"^\s*(?:q|k|v|query|key|value)\s+(?=\[)", re.IGNORECASE)
 _AT_GPUS = re.compile(r"^\s*@\s*(?:g|gpus?|devs?|devices?|cuda)\s*:?\s*(\d+(?:\s*[-–]\s*\d+)?(?:\s*,\s*\d+(?:\s*[-–]\s*\d+)?)*)\s*$",
                       re.IGNORECASE)
 _WEIGHT_LINE = re.compile(r"^\s*[x×*@]\s*\[")
@@ -370,6 +384,9 @@ def _line_role(line: str) -> LineFacts:
         io = _io_shapes(line)
         if io is not None:
             return io
+    part = _TENSOR_PART.match(line)
+    if part:  # `q [4,2048,16,128]` in a split's record: the shape of one of its parts
+        return LineFacts("part", outputs=tuple(parse_shapes(line[part.end():])))
     at_gpus = _AT_GPUS.match(line)
     if at_gpus:  # `@g0-3`, `@g5`, `@gpu0,2`: a terse placement
         placement = parse_placement(at_gpus.group(1))
@@ -403,7 +420,8 @@ def _line_role(line: str) -> LineFacts:
         return LineFacts("shapes", inputs=tuple(parse_shapes(f"[{widths.group(1)}]")),
                          outputs=tuple(parse_shapes(f"[{widths.group(2)}]")))
     # A line stating degrees (`TP8-EP64`, `EP64-TP8-PP2`) names no rank.
-    ranks = () if _NOT_RANKS.search(line) or line_degrees(line) else tuple(parse_ranks(without_parenthesised(line)).items())
+    ranks = () if _NOT_RANKS.search(line) or _SHARDED_BY.search(line) or line_degrees(line) \
+        else tuple(parse_ranks(without_parenthesised(line)).items())
     return LineFacts("free", placement=inline_placement(line), ranks=ranks, keyed=bool(keyed))
 
 
@@ -441,6 +459,7 @@ def _io_shapes(line: str) -> LineFacts | None:
 def _bracketed(value: str) -> str:
     """The value of an Input/Output/shape key with its dims in brackets, however it writes them:
     `batch=64, seq=1024, hidden=1024`, `(8, 128, 4096)` (a tuple, also several), `8x128x4096`."""
+    value = _SHAPE_PREAMBLE.sub("", value, count=1)  # `bf16 of shape (4, 2048, 4096)`
     if "[" in value:
         return _SYMBOLS_THEN_VALUES.sub(_named_by_symbols, value)
     value = _TUPLE_NAMES.sub("", value)  # `(b,nh,s,s)=(4,8,512,512), (b,s,nh,hd)=(..)`: each tuple's names
@@ -456,6 +475,9 @@ def _bracketed(value: str) -> str:
     return value
 
 
+_SHAPE_PREAMBLE = re.compile(
+    r"^\s*(?:(?:bf16|fp\d{1,2}|float\d{0,2}|half|int\d{1,2}|bool)\s+)?(?:tensor\s+)?(?:of\s+)?shape\s*[:=]?\s*(?=[\[(])",
+    re.IGNORECASE)
 # `[B/EP, S, H] = [4, 512, 1024]`: the symbols, then their values.
 _SYMBOLS_THEN_VALUES = re.compile(r"\[([^\[\]=]*)\]\s*=\s*\[([\d\s,]*)\]")
 
@@ -504,6 +526,8 @@ def _read_label_lines(node: NodeInfo, facts: list[LineFacts]) -> None:
             node.bare_shapes.extend(fact.bare)
         elif role == "weight":
             _multiply(node, fact.bare)
+        elif role == "part":
+            (node.outputs if node.op is Op.SPLIT else node.bare_shapes).extend(fact.outputs)
         else:
             # A free line like `L0 TP1`, `GPU0`, `Pipeline:0 Expert:0 TP:0` may say where the node runs;
             # the first line names the operator, so only an inline GPU counts there.

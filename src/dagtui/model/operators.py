@@ -98,7 +98,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a(?:\b|_)|alltoall"),  # `a2a_dispatch` too
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
-    (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b"),
+    (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b|\blogits?\s+gather\b"),  # "Data-parallel logits gather"
     (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|pipe(?:line)?_?(?:send|recv|receive)|send_?recv|stage\s*\d+\s*(?:→|->)\s*(?:stage\s*)?\d|\btransfer\b"),
     # A legend or summary box: its first line is the word alone, or the word and a colon ("Key Projection" is no key).
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
@@ -126,12 +126,15 @@ _RULES: list[tuple[Op, str]] = [
     (Op.RESHAPE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax|\b(?:mat|b)mm?u?l?\s*\(|weighted[-_ ]?sum|\bp\s*[x×*@·]\s*v\b))"
                  r".*(?:reshape|transpose|permute|\bview\b|"
                  r"(?:merge|split|concat)[-_ ]?heads|flatten|\brepeat[-_ ]?kv)"),
-    (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
+    # (`K Proj + RoPE`: a projection with the rotary folded in is the projection)
+    (Op.ELEMENTWISE, r"^(?!.*(?:score|\bqk\b|qk\^?t|dot[-_ ]?product|softmax|\b[qkv][-_ ]?proj|projection)).*(?:\bscale\b|\bscaling\b|\bmask(?:ing)?\b|"
                      r"dropout|rotary|\brope\b|\b[qk][-_ ]?norm\b|\bqk[-_ ]?norm\b)"),
     # "Attention Start (Layer 0)" before the QKV projection marks where a block begins: it passes the tensor on.
     (Op.ELEMENTWISE, r"^(?:attention|attn|mha|moe|mlp|ffn)\s+(?:start|begin|entry)\b"),
     # "Attention weighted sum P·V, merge heads": the product with V, whatever it does to the heads after
-    (Op.ATTN_WEIGHTED_SUM, r"(?:attention|attn)[-_ ]?weighted[-_ ]?sum|\bp\s*[x×*@·]\s*v\b"),
+    (Op.ATTN_WEIGHTED_SUM, r"(?:attention|attn)[-_ ]?weighted[-_ ]?sum|\bp\s*[x×*@·]\s*v\b"
+                           r"|\b(?:probs?|probabilities|scores?|weights?)\s+times\s+v\b"),  # "probabilities times V"
+    (Op.SOFTMAX, r"\battention\s+probabilit(?:y|ies)\s*$"),  # "Layer 0 attention probabilities"
     (Op.O_PROJ, r"concat\w*\s*(?:&|and|\+)\s*(?:linear|proj|dense)"),  # "MHA Concat & Linear"
     (Op.CONCAT, r"^(?:merge|concat\w*)\b"),  # "Merge Embeddings" merges; it embeds nothing
     (Op.EMBEDDING, r"embed"),

@@ -17,10 +17,11 @@ _EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!
 _EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*|(?:ffn|mlp)\s+|\s*[=:]\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$)"
                           r"|(?:^|[^a-z])(?<!local_)experts?\[)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
 # `Pipeline Stage 1`, `PP1`, `pp_rank=1`, Megatron's `pipeline_model_parallel_rank 1`, `Stage 2`.
-_STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank)?[-_ ]*(?:=\s*)?(\d+)|\bstage[-_ ]*(\d+)",
-                    re.IGNORECASE)
+_STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank)?[-_ ]*(?:=\s*|#\s*)?(\d+)"
+                    r"|\bstage[-_ ]*#?\s*(\d+)", re.IGNORECASE)  # `Pipeline stage #0` too
 # `Layers 0-7`, `layers=0..1`, a module path's `model.layers.2-3`; 层 is layer.
-_LAYER_RANGE = re.compile(r"(?:layers?|blocks|层)\s*[:=.]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)", re.IGNORECASE)
+_LAYER_RANGE = re.compile(r"(?:layers?|blocks|层)\s*[:=.]?\s*[\[(]?\s*(\d+)\s*(?:-|–|to|through|thru|\.\.)\s*(\d+)",
+                          re.IGNORECASE)
 _LAYER_LIST = re.compile(r"layers?\s*[:=]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)+)", re.IGNORECASE)
 # `Layer 3`, or a one-layer list `layers [3]`.
 _LAYER_SINGLE = re.compile(r"layer\s*[:=]?\s*(\d+)(?!\s*(?:-|–|,)\s*\d)|layers\s*[:=]?\s*[\[(]\s*(\d+)\s*[\])]", re.IGNORECASE)

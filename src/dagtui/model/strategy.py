@@ -107,7 +107,18 @@ def _explicit(masked: str) -> tuple[_Shape, ...]:
         for match in pattern.finditer(masked):
             axis, value = (1, 2) if not match.group(1).isdigit() else (2, 1)
             found.append((_axis(match.group(axis)), match.start(value), match.end(value), match.start(), match.end()))
+    for listed in _WORD_LIST.finditer(masked):
+        items = list(_WORD_ITEM.finditer(masked, listed.start(), listed.end()))
+        if len({_axis(item.group(1)) for item in items}) == len(items):  # not `expert 3, expert 4 and expert 5`
+            found.extend((_axis(item.group(1)), item.start(2), item.end(2), item.start(), item.end()) for item in items)
     return tuple(found)
+
+
+# `expert 4, tensor 2, pipeline 2, data 1`: three different axis words at least, each with its
+# degree, in a list (one alone, "expert 4", is an expert's number).
+_WORD_ITEM = re.compile(r"\b" + _AXIS_WORD + r"\s+(\d+)\b", re.IGNORECASE)
+_WORD_LIST = re.compile(r"\b" + _AXIS_WORD + r"\s+\d+(?:\s*(?:,|;|\band\b)\s*(?:and\s+)?" + _AXIS_WORD + r"\s+\d+\b){2,}",
+                        re.IGNORECASE)
 
 
 def _marks(length: int, spans) -> bytearray:

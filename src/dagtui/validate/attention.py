@@ -247,7 +247,9 @@ def _edge_tensors(ctx: Context) -> dict[tuple[str, str], set[str]]:
     def read(ctx: Context) -> dict[tuple[str, str], set[str]]:
         named: dict[tuple[str, str], set[str]] = defaultdict(set)  # parallel edges may carry one each
         for edge in ctx.deployment.edges:
-            tensor = _TENSOR_LABELS.get(edge.attrs.get("label", "").strip().strip('"').lower())
+            # labelled `V`, or leaving a record's port `<v>` (`split:v -> pv`)
+            tensor = (_TENSOR_LABELS.get(edge.attrs.get("label", "").strip().strip('"').lower())
+                      or _TENSOR_LABELS.get(edge.attrs.get("tailport", "").split(":")[0].strip().lower()))
             source = ctx.nodes.get(edge.source)
             if tensor is None and source is not None:
                 tensor = _tensor_named_by(source)

@@ -150,6 +150,14 @@ def all_reduce_shard(ctx: Context):
         )
 
 
+def _stacked(inputs: list, output) -> bool:
+    """Whether an output lists its n equal inputs stacked (`[1024, 4096]` twice -> `[2, 1024, 4096]`):
+    each reduced on its own, the shapes kept."""
+    first = inputs[0]
+    return (len(inputs) > 1 and all(shape.same_as(first) for shape in inputs) and len(output.dims) == len(first.dims) + 1
+            and output.dims[0].value == len(inputs) and all(a.value == b.value for a, b in zip(output.dims[1:], first.dims)))
+
+
 @rule("COM004", "communication", Severity.ERROR, "Communication node has the wrong shape")
 def collective_shape(ctx: Context):
     """A collective's shapes agree with what it does and with its neighbours: an all-reduce keeps
@@ -167,7 +175,8 @@ def collective_shape(ctx: Context):
         if node.op not in COLLECTIVES or not node.inputs:
             continue
         if (node.op is Op.ALL_REDUCE and node.outputs and not node.inputs[0].same_as(node.outputs[0])
-                and not node.inputs[0].same_elements(node.outputs[0])):  # heads merged on the way is the same tensor
+                and not node.inputs[0].same_elements(node.outputs[0])  # heads merged on the way is the same tensor
+                and not _stacked(node.inputs, node.outputs[0])):
             problems.append((node_id, f"`{node_id}` all-reduces {node.inputs[0]} into {node.outputs[0]}; an all-reduce keeps the shape"))
         for producer in graph.predecessors(node_id):
             if ctx.nodes[producer].op is Op.GATE or (producer, node_id) in ctx.deployment.dashed:

@@ -508,10 +508,10 @@ _ATTENTION_PARTS = (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.ATTN_SCORE,
                     Op.ATTN_CORE, Op.O_PROJ, Op.ATTENTION)
 
 
-@rule("STR010", "structure", Severity.ERROR, "MoE before attention within a layer")
+@rule("STR010", "structure", Severity.ERROR, "MLP or MoE before attention within a layer")
 def layer_order(ctx: Context):
     """Within a transformer layer attention comes first, then the MLP or MoE: the layer's gate and
-    experts take attention's output, never the other way round.
+    experts (or, in a dense layer, its MLP) take attention's output, never the other way round.
 
     Why: a layer that routes tokens before attending computes another model; usually its blocks were
     wired in the wrong order.
@@ -531,24 +531,30 @@ def layer_order(ctx: Context):
     for node in ctx.deployment.nodes_of_op(*_ATTENTION_PARTS):
         if ctx.nodes[node].layer is not None:
             attention_of[ctx.nodes[node].layer].add(node)  # type: ignore[index]
+    # A dense layer's MLP (no MoE part in the layer) is judged the same way.
+    for node in ctx.deployment.nodes_of_op(Op.MLP):
+        layer = ctx.nodes[node].layer
+        if layer is not None and not any(ctx.nodes[n].op is not Op.MLP for n in moe_of.get(layer, [])):
+            moe_of[layer].append(node)
     # On a cycle (STR001's) everything reaches everything: its MoE reaching attention says nothing of order.
     cyclic = _on_cycles(graph) if ctx.topological_order is None else set()
     for layer in sorted(moe_of):
         moe, attention = moe_of[layer], attention_of.get(layer)
-        if not attention or not any(ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE) for n in moe):
+        if not attention or not any(ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE, Op.MLP) for n in moe):
             continue  # a combine or dispatch alone (a ring attention's "combine") is no MoE
         if cyclic & set(moe):
             continue
         # From the gate and experts (a "token split" before attention dispatches the input, not the MoE's
         # tokens), within the layer only: bounded by its nodes.
-        routing = [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE)]
+        routing = [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.EXPERT, Op.MOE, Op.MLP)]
         reached = _reachable(graph, routing, lambda n: ctx.nodes[n].layer == layer)  # noqa: B023 (used at once)
         if reached & attention:
             early.append((layer, [n for n in moe if ctx.nodes[n].op in (Op.GATE, Op.MOE)] or moe[:1]))
     if early:
         nodes = [n for _, moe in early for n in moe]
+        block = "MLP" if all(ctx.nodes[n].op is Op.MLP for n in nodes) else "MoE"
         yield layer_order.finding(
-            f"In layer(s) {compact_ranges([layer for layer, _ in early])} the MoE ({node_list(nodes)}) runs before "
+            f"In layer(s) {compact_ranges([layer for layer, _ in early])} the {block} ({node_list(nodes)}) runs before "
             "attention: its output reaches the layer's attention.",
             nodes=nodes, fix="Wire each layer as norm -> attention -> residual, then norm -> gate/experts -> residual.",
         )
