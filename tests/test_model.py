@@ -625,3 +625,16 @@ def test_compact_host_gpu_names_rank_of_tags_and_tag_prefixes(deploy):
     assert b.op is Op.ALL_REDUCE and b.gpus == frozenset(range(16)) and [s.values for s in b.outputs] == [(2, 512, 2048)]
     assert k.rank("tp") == frozenset({1}) and k.gpus == frozenset({0, 8})
     assert deployment.graph.number_of_edges() == 2  # the invisible edge orders the layout, no tensor flows on it
+
+
+def test_scheduler_host_and_device_lists_are_global_ids(deploy):
+    deployment = deploy("""digraph {
+      label="Topology: 2 hosts × 8 GPUs";
+      a [label="Query Projection\\nhost: worker-1\\ndevices: [4, 5, 6, 7]"];
+      b [label="All-Reduce\\nhost: worker-0\\ndevices: [0-7]\\nhost: worker-1\\ndevices: [0-7]", shape=ellipse];
+      c [label="Expert E₃ = FFN₃(D₃)\\nGPU 3"];
+      a -> b -> c;
+    }""")
+    assert deployment.nodes["a"].gpus == frozenset({12, 13, 14, 15})
+    assert deployment.nodes["b"].gpus == frozenset(range(16))
+    assert deployment.nodes["c"].op is Op.EXPERT and deployment.nodes["c"].expert == 3

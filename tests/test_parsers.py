@@ -458,3 +458,31 @@ def test_round_14_readings():
     assert claimed_layers("Pipeline stage #1 holds layers 2 through 3") == [2, 3]
     assert parse_degrees("Parallel layout — expert 4, tensor 2, pipeline 2, data 1") == {"ep": 4, "tp": 2, "pp": 2, "dp": 1}
     assert parse_degrees("Layer 1, expert 4") == {} and parse_degrees("expert 3, expert 4 and expert 5") == {}
+
+
+def test_round_15_readings():
+    assert [s.values for s in read_line("in 4×512×2048").inputs] == [(4, 512, 2048)]
+    assert read_line("in 3 layers").role == "free"
+    assert [s.values for s in read_line("∈ ℝ^{4×1024×4096}").outputs] == [(4, 1024, 4096)]
+    assert [s.values for s in read_line("from ℝ^{4×8}, ℝ^{4×8}").inputs] == [(4, 8), (4, 8)]
+    assert read_line("Q = H·W_q").role == "free"  # an equation, not a `Q:` input
+    assert operator_from_text("Y = O·W_o") is Op.O_PROJ and operator_from_text("E5 = FFN5(D5)") is Op.EXPERT
+    assert expert_in("E5 = FFN5(D5)") == 5
+    assert operator_from_text("NCCL Gather logits (vocab shards)") is Op.ALL_GATHER
+    assert _first_line_operator("Ē5 = AllReduce(E5)") is Op.ALL_REDUCE  # no translation in parentheses
+
+
+def test_a_fused_collective_names_no_part_of_an_expert():
+    from dagtui.model.node import classify_operator
+    assert classify_operator("", ["Expert FFN", "intermediate=14336, tp=2 shards, all-reduce fused"])[0] is Op.EXPERT
+    assert classify_operator("", ["Layer0 Attention", "All-Reduce Sum"])[0] is Op.ALL_REDUCE
+
+
+@pytest.mark.parametrize("line, op", [
+    ("v = slice(kv_b_proj)", Op.V_PROJ),  # a slice of a projection is the tensor it names
+    ("P = softmax(S)", Op.SOFTMAX),
+    ("G = topk(softmax(M·W_g), 2)", Op.GATE),
+    ("D = AllToAll(M, G)", Op.ALL_TO_ALL),
+])
+def test_equations_read_by_their_call(line, op):
+    assert _first_line_operator(line) is op

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -144,7 +145,10 @@ _HOST_GPU = re.compile(r"\bnode\s*(\d{1,4})\s*[/:]\s*gpus?\s*(\d{1,3}(?:\s*-\s*\
 _LOCAL_RANGE = re.compile(r"(\d{1,3})(?:\s*-\s*(\d{1,3}))?")
 # `n0g3`, `n0g0-n0g7`, `n0g0-n1g7`: host and local index run together.
 _COMPACT_HOST_GPU = re.compile(r"(?<![A-Za-z0-9])n(\d{1,4})g(\d{1,3})(?:\s*-\s*n(\d{1,4})g(\d{1,3}))?(?![A-Za-z0-9])")
-_PER_HOST = re.compile(r"(\d{1,3})\s*gpus?\s*(?:per|/|each)\s*(?:node|host)|\bx\s*(\d{1,3})\s*gpus?\b", re.IGNORECASE)
+_PER_HOST = re.compile(r"(\d{1,3})\s*gpus?\s*(?:per|/|each)\s*(?:node|host)|(?:\bx|×)\s*(\d{1,3})\s*gpus?\b", re.IGNORECASE)
+# `host: worker-1` then `devices: [4, 5, 6, 7]` (a scheduler's placement), once per host a node spans.
+_HOST_DEVICES = re.compile(r"(?:(?<=\\[nl])|(?<![A-Za-z]))host\s*[:=]\s*[A-Za-z_-]*?(\d{1,4})\s*(?:\\[nl]|\n|[,;])\s*devices?\s*[:=]\s*\[([\d,\s-]+)\]",
+                           re.IGNORECASE)
 
 
 def _global_gpu_ids(raw: RawGraph) -> RawGraph:
@@ -152,6 +156,8 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
     global GPU ids, host x GPUs per host + index: the count a comment states (`2 nodes x 8 GPUs`,
     `8 GPUs per node`), else the most local indices any host shows."""
     labels = {node_id: node.attrs.get("label", "") for node_id, node in raw.nodes.items()}
+    if any(_HOST_DEVICES.search(label) for label in labels.values()):
+        return _host_device_lists(raw, labels)
     long_form = any("node" in label.lower() and _HOST_GPU.search(label) for label in labels.values())
     if not long_form and not any(_COMPACT_HOST_GPU.search(label) for label in labels.values()):
         return raw
@@ -187,6 +193,32 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
             node = dataclasses.replace(node, attrs={**node.attrs, "label": _COMPACT_HOST_GPU.sub(compact_ids, label)})
         nodes[node_id] = node
     return dataclasses.replace(raw, nodes=nodes)
+
+
+def _host_device_lists(raw: RawGraph, labels: dict[str, str]) -> RawGraph:
+    """`host: worker-1` / `devices: [4, 5, 6, 7]` pairs read as one `GPUs:` line of global ids (host x
+    GPUs per host + device; GPUs per host as a comment or the label states it, else the most local
+    devices any host shows)."""
+    stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
+                   if (m := _PER_HOST.search(text))), None)
+    highest = max(int(device) for label in labels.values() for m in _HOST_DEVICES.finditer(label)
+                  for device in re.findall(r"\d+", m.group(2)))
+    per_host = stated if stated and stated > highest else highest + 1
+    nodes = {}
+    for node_id, node in raw.nodes.items():
+        pairs = list(_HOST_DEVICES.finditer(labels[node_id]))
+        if pairs:
+            gpus = sorted({int(pair.group(1)) * per_host + local for pair in pairs for local in _local_devices(pair.group(2))})
+            label = labels[node_id]
+            label = label[:pairs[0].start()] + "GPUs: " + ",".join(map(str, gpus)) + \
+                "".join(label[a.end():b.start()] for a, b in itertools.pairwise(pairs)) + label[pairs[-1].end():]
+            node = dataclasses.replace(node, attrs={**node.attrs, "label": label})
+        nodes[node_id] = node
+    return dataclasses.replace(raw, nodes=nodes)
+
+
+def _local_devices(text: str) -> set[int]:
+    return {device for low, high in _LOCAL_RANGE.findall(text) for device in range(int(low), int(high or low) + 1)}
 
 
 def _invisible(attrs: dict[str, str]) -> bool:

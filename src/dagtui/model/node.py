@@ -128,7 +128,9 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
             # "Expert Result\nGPU 1 → GPU 0" (no expert number) their transfer
             expert_parts = _MOE_PARTS if expert_in(lines[0]) is None else _ROUTING_PARTS
             parts = {Op.MOE: _MOE_PARTS, Op.EXPERT: expert_parts}.get(op, COLLECTIVES)
-            named = [later for line in lines[1:3] if not _states_facts(line) and (later := operator_from_text(line)) in parts]
+            # (a line that says the collective is fused into the node, `tp=2 shards, all-reduce fused`, names no part)
+            named = [later for line in lines[1:3] if not _states_facts(line) and not _FUSED.search(line)
+                     and (later := operator_from_text(line)) in parts]
             if op is Op.ATTENTION and any(_AGGREGATION.match(line) for line in lines[1:3]):
                 named.append(Op.COMBINE)  # "Attention\nAggregation": where the ranks' outputs meet, no attention
             part = next((later for later in named if later in COLLECTIVES), named[0] if named else None)
@@ -175,6 +177,17 @@ def _first_line_operator(line: str) -> Op:
         op = operator_from_text(translated)
         if op is not Op.UNKNOWN:
             return op
+    equation = _EQUATION.match(line)
+    if equation:
+        # `v = slice(kv_b_proj)`: a slice of a projection is the tensor it names; `P = softmax(S)`: the call
+        target, call = equation.group(1), equation.group(2)  # (the call with its `(`: `FFN5(` is expert 5's)
+        if _SLICE_CALL.match(call.rstrip("( ")):
+            op = operator_from_text(target)
+            if op in (Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ):
+                return op
+        op = operator_from_text(call)
+        if op is not Op.UNKNOWN:
+            return op
     code, hash_sign, _ = line.partition("  #")
     if hash_sign and code.strip():
         # `matmul(attn, v)  # v.view(..).transpose(1, 2)`: the call names the operator, the comment
@@ -191,13 +204,17 @@ def _first_line_operator(line: str) -> Op:
 
 
 # A name in another script, then its English in parentheses: `层归一化 (RMSNorm)`, `专家 3 (Expert 3)`.
-_TRANSLATED = re.compile(r"^\s*[^\x00-\x7f][^()]*\(\s*([\x20-\x7e]+?)\s*\)\s*$")
+_TRANSLATED = re.compile(r"^\s*[^\x00-\x7f][^()A-Za-z]*\(\s*([\x20-\x7e]+?)\s*\)\s*$")  # (no Latin word before it: `Ē5 = AllReduce(E5)`)
 # `注意スコア / Attention scores`: a name without Latin letters, a slash, then the English.
 _TRANSLATED_AFTER_SLASH = re.compile(r"^\s*(?=[^/]*[^\x00-\x7f])[^A-Za-z/]+/\s*([A-Za-z].*?)\s*$")
 _LAYER_KIND_PREFIX = re.compile(r"^\s*(?:dense|moe|sparse|transformer|decoder|encoder)\s+layer\s*\d+\s*[:\-–]?\s*(?=\S)",
                                 re.IGNORECASE)
 # A first line that is an add only by its `+` sign (no "add", "residual", "sum").
 _PLUS_ONLY = re.compile(r"^(?!.*(?:residual|\badd\b|\bsum\b|skip)).*(?:^|\s)[+⊕](?:\s|$)", re.IGNORECASE)
+# `LHS = f(...)`: an equation whose right-hand side calls a function (spaces around `=`).
+_EQUATION = re.compile(r"^\s*([^\s=()]{1,16})\s+=\s+([A-Za-z_][\w.]*\s*\()")
+_SLICE_CALL = re.compile(r"^(?:slice|split|chunk|narrow|view|getitem)$", re.IGNORECASE)
+_FUSED = re.compile(r"\bfused\b|\binside\b|\bin[-_ ]place\b", re.IGNORECASE)
 _SLICING = re.compile(r"^\s*(?:slice|split|shard|partition|chunk)\b", re.IGNORECASE)
 _MAY_BE_TRANSFER = frozenset({Op.COMBINE, Op.DISPATCH, Op.SPLIT, Op.CONCAT, Op.UNKNOWN})
 _FROM_GPUS = re.compile(r"^\s*from\s*:?\s*(?:gpus?|devices?|ranks?)\s*:?\s*\d", re.IGNORECASE)
@@ -243,6 +260,8 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     else:
         lines = label_lines(label_value, node_id)
     lines = [_MARKDOWN_BOLD.sub(r"\1", line) for line in lines] if label_value and "**" in label_value else lines  # `**Q Projection**`
+    if label_value and any(char in _SUBSCRIPT_DIGITS for char in label_value):
+        lines = [line.translate(_SUBSCRIPTS) for line in lines]  # `E₅ = FFN₅(D₅)`: indices written as subscripts
     if lines and _TAG_PREFIX.match(lines[0]):
         lines = [_TAG_PREFIX.sub("", lines[0], count=1), *lines[1:]]  # `[mb0] Layer 2 · Q projection`: a tag, not a shape
     if len(lines) == 1 and _KEY_VALUE_RECORD.fullmatch(lines[0]):
@@ -288,6 +307,8 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     return node
 
 
+_SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
+_SUBSCRIPTS = str.maketrans(_SUBSCRIPT_DIGITS, "0123456789")
 _MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _TAG_PREFIX = re.compile(r"^\s*\[(?=[^\]]*[A-Za-z])[A-Za-z0-9 ·._/-]{1,24}\]\s+(?=[A-Za-z])")
 # Three `key=value` fields at least, separated by `;`, on one line (values hold no `;`).
@@ -350,7 +371,8 @@ _IO_KEY = re.compile(
     re.IGNORECASE,
 )  # `Output → [..]`: an arrow before the shape stands for the colon
 # `in [8,2048,4096]`, `out [8,2048,1024]`: a key without its colon, a shape right after it.
-_BARE_IO_KEY = re.compile(r"^\s*(?:inputs?|in|outputs?|out)(?=\s+[\[(]\s*[\w?])", re.IGNORECASE)  # also `in  (2, 1024, 4096)`
+# also `in  (2, 1024, 4096)` and `in 4×512×2048`
+_BARE_IO_KEY = re.compile(r"^\s*(?:inputs?|in|outputs?|out)(?=\s+(?:[\[(]\s*[\w?]|(?:\d+|\?)\s*[x×]\s*\d))", re.IGNORECASE)
 _BOTH_KEY = re.compile(r"(?<![A-Za-z])(?:inputs?|in)\s*/\s*(?:outputs?|out)\s*[:=]", re.IGNORECASE)
 # `batch=64, seq=1024, hidden=1024` or `batch_size, seq_len=128, d_model=1024`: dims written without brackets,
 # at least one of them named.
@@ -358,6 +380,9 @@ _NAMED_DIMS = re.compile(r"^(?=[^=]*\w\s*=)\s*\w+(?:\s*=\s*\w+)?(?:\s*,\s*\w+(?:
 _ARROW = re.compile(r"(?<!\s)\s*(?:→|->|=>|⟶)\s*")  # from the start of a space run: linear
 _LEADING_ARROW = re.compile(r"^\s*(?:→|->|=>|⟶)\s*")
 _COUNTED_SHAPE = re.compile(r"^\s*\d+\s*[x×]\s*\[")  # `8×[128,2048,512]`: one shard's shape, eight of them
+# `∈ ℝ^{4×1024×4096}` (the output), `from ℝ^{..}, ℝ^{..}` (the inputs): tensors written as the sets they lie in.
+_SET_LINE = re.compile(r"^\s*(?:∈|from\b)\s*(?:[ℝℕℤ]|[RNZ])\^\{", re.IGNORECASE)
+_SET_SHAPE = re.compile(r"(?:[ℝℕℤ]|[RNZ])\^\{([^{}]*)\}")
 _TENSOR_PART = re.compile(r"^\s*(?:q|k|v|query|key|value)\s+(?=\[)", re.IGNORECASE)
 _AT_GPUS = re.compile(r"^\s*@\s*(?:g|gpus?|devs?|devices?|cuda)\s*:?\s*(\d+(?:\s*[-–]\s*\d+)?(?:\s*,\s*\d+(?:\s*[-–]\s*\d+)?)*)\s*$",
                       re.IGNORECASE)
@@ -384,6 +409,11 @@ def _line_role(line: str) -> LineFacts:
         io = _io_shapes(line)
         if io is not None:
             return io
+    if "^{" in line and _SET_LINE.match(line):  # `∈ ℝ^{4×1024×4096}`, `from ℝ^{..}, ℝ^{..}`: sets as shapes
+        shapes = tuple(parse_shapes(", ".join("[" + ", ".join(_TIMES.split(dims.strip())) + "]"
+                                              for dims in _SET_SHAPE.findall(line))))
+        return LineFacts("shapes", inputs=shapes, keyed=True) if line.lstrip().startswith("from") \
+            else LineFacts("shapes", outputs=shapes, keyed=True)
     part = _TENSOR_PART.match(line)
     if part:  # `q [4,2048,16,128]` in a split's record: the shape of one of its parts
         return LineFacts("part", outputs=tuple(parse_shapes(line[part.end():])))
@@ -396,8 +426,8 @@ def _line_role(line: str) -> LineFacts:
     value = keyed.group(2) if keyed else line
     if key in _LAYER_KEYS:
         return LineFacts("free")  # `layer: 3`: the line states the node's layer (read_line reads it), unkeyed
-    if key in _ATTENTION_INPUT_KEYS:
-        return LineFacts("shapes", inputs=tuple(parse_shapes(value)), keyed=True)
+    if key in _ATTENTION_INPUT_KEYS and (shapes := tuple(parse_shapes(value))):  # not `Q = H·W_q`, an equation
+        return LineFacts("shapes", inputs=shapes, keyed=True)
     if key in _TENSOR_KEYS:
         arrow = _arrow_shapes(value)
         if arrow is not None:
@@ -503,7 +533,7 @@ _TIMES = re.compile(r"\s*[x×]\s*")
 _TIMES_DIMS = re.compile(r"\b\d+(?:\s*[x×]\s*\d+){2,}\b")
 # After an Input/Output key a shape may have two dimensions (`out: 8192x2048`, tokens x hidden).
 _TIMES_SHAPE = re.compile(r"(?:\d+|\?)(?:\s*[x×]\s*(?:\d+|\?))+")  # `?×2048×3072`: a placeholder dimension too
-_KEYED_TIMES = re.compile(r"^\s*(?:(?:shape|tensor)\s+)?(?:inputs?|in|outputs?|out)(?:\s+shape)?\s*[:=]\s*(?:\d+|\?)\s*(?:[x×]\s*)?\d+",
+_KEYED_TIMES = re.compile(r"^\s*(?:(?:shape|tensor)\s+)?(?:inputs?|in|outputs?|out)(?:\s+shape)?\s*(?:[:=]\s*|\s)(?:\d+|\?)\s*(?:[x×]\s*)?\d+",
                           re.IGNORECASE)  # `Shape in: 4×1024`, `Out: 8192x2048`
 _SPACED_SHAPE = re.compile(r"\d+(?:[ \t]+\d+)+")  # `4 1024 2048`: dims separated by spaces alone
 

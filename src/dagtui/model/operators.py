@@ -98,7 +98,8 @@ _RULES: list[tuple[Op, str]] = [
     (Op.ALL_TO_ALL, r"all[-_ ]?to[-_ ]?all|all2all|\ba2a(?:\b|_)|alltoall"),  # `a2a_dispatch` too
     (Op.REDUCE_SCATTER, r"reduce[-_ ]?scatter"),
     (Op.ALL_REDUCE, r"all[-_ ]?reduce|\bar\b"),
-    (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b|\blogits?\s+gather\b"),  # "Data-parallel logits gather"
+    # "Data-parallel logits gather", "NCCL Gather logits"
+    (Op.ALL_GATHER, r"all[-_ ]?gather|\bag\b|\blogits?\s+gather\b|\bgather\s+logits?\b|\bnccl\s+gather\b"),
     (Op.SEND_RECV, r"\bsend\b|\brecv\b|\breceive\b|\bp2p\b|\bbroadcast\b|gpus?\s*\d[\d\-–, ]*\s*(?:→|->|to)\s*gpus?\s*\d|^comm(?:unication)?\b|pp\s*\d+\s*(?:→|->|to)\s*pp\s*\d+|pipeline\s+(?:transfer|send|comm)|pipe(?:line)?_?(?:send|recv|receive)|send_?recv|stage\s*\d+\s*(?:→|->)\s*(?:stage\s*)?\d|\btransfer\b"),
     # A legend or summary box: its first line is the word alone, or the word and a colon ("Key Projection" is no key).
     (Op.LEGEND, r"^(?:legend|key|notes?|(?:deployment |architecture |model |parallel(?:ism)? )?summary|overview|statistics|stats"
@@ -158,7 +159,7 @@ _RULES: list[tuple[Op, str]] = [
     (Op.Q_PROJ, r"\bq[-_ ]?(?:proj|projection|linear)|\blinear[-_]q\b|\bquery\b|\bq\b|(?:attn|wq)[-_]q\b|\bw[-_]?q\b"),
     (Op.K_PROJ, r"\bk[-_ ]?(?:proj|projection|linear)|\blinear[-_]k\b|\bkey\b|\bk\b|(?:attn|wk)[-_]k\b|\bw[-_]?k\b"),
     (Op.V_PROJ, r"\bv[-_ ]?(?:proj|projection|linear)|\blinear[-_]v\b|\bvalue\b|\bv\b|(?:attn|wv)[-_]v\b|\bw[-_]?v\b"),
-    (Op.O_PROJ, r"\bo[-_ ]?proj|\blinear[-_]o\b|\bo[-_]linear\b|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bwo\b"),
+    (Op.O_PROJ, r"\bo[-_ ]?proj|\blinear[-_]o\b|\bo[-_]linear\b|out[-_ ]?proj|output[-_ ]?proj|\bdense\b|attn[-_ ]?proj|\bw[-_]?o\b"),
     (Op.FINAL_NORM, r"^norm$"),
     (Op.NORM, r"norm|\bln\d*\b|\brms\b"),
     (Op.RESIDUAL_ADD, r"residual|\bresid\b|\badd\b|\bres(?:id)?[-_ ]?add|\b(?:attn|attention|ffn|mlp|moe)[-_ ]res\b|(?:^|\s)[+⊕](?:\s|$)|skip[-_ ]?connection"),
@@ -168,7 +169,7 @@ _RULES: list[tuple[Op, str]] = [
     # The MoE as one box: "Expert Parallel", "Mixture of Experts", "Layer 5 (64 Experts)" (a count of experts).
     (Op.MOE, r"^(?!.*experts?\s*\d).*expert[-_ ]?parallel(?:ism)?\b|mixture[-_ ]of[-_ ]experts"
              r"|(?<!layer )(?<!block )(?<!stage )\b\d+\s+(?:routed\s+)?experts\b(?!\s*\d)"),  # not `Layer 0 Experts 4-7`
-    (Op.EXPERT, r"expert|\bexp\d*\b|^e\d+$"),  # `E3` alone: expert 3 (terse styles)
+    (Op.EXPERT, r"expert|\bexp\d*\b|^e\d+$|\b(?:ffn|mlp)\d+\s*\("),  # `E3` alone: expert 3 (terse styles); `FFN5(D5)`
     (Op.MOE, r"\bmoe\d*\b|mixture"),
     (Op.MLP, r"mlp|ffn|feed[-_ ]?forward|up[-_ ]?proj|down[-_ ]?proj|gelu|silu|swiglu|relu|activation|\bfc\d*\b|linear"),
     (Op.ATTENTION, r"attention|\bmha\b|\battn\b|self[-_ ]?attn|\bgqa\b|\bmqa\b|\bmla\b"),

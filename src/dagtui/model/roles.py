@@ -15,7 +15,8 @@ _EXPERT = re.compile(r"(?:^|[^a-z])(?:experts?[-_. ]?|exp[-_ ]?|e[-_ ]?)(\d+)(?!
 # `Expert 3`, `Expert E3`, `expert #3`, `EXPERT=3`, `ExpertFFN 3`, `moe.expert.3`, `mlp.experts.3`, `expert[3]`, or a label line that is `E3`
 # alone; not Megatron's `local_experts[3]`, an index that restarts on every EP rank.
 _EXPERT_WORD = re.compile(r"(?:(?:^|[^a-z])(?:expert|exp)[-_ ]?(?:e|#\s*|(?:ffn|mlp)\s+|\s*[=:]\s*)?|(?:^|[^a-z])experts?\.|^\s*e(?=\d+\s*$)"
-                          r"|(?:^|[^a-z])(?<!local_)experts?\[)(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)", re.IGNORECASE)
+                          r"|(?:^|[^a-z])(?<!local_)experts?\[|(?:^|[^a-z])(?:ffn|mlp)(?=\d{1,4}\s*\())(\d+)(?!\d)(?!\s*(?:-|–)\s*\d)",
+                          re.IGNORECASE)  # (and `E5 = FFN5(D5)`: the fifth expert's FFN)
 # `Pipeline Stage 1`, `PP1`, `pp_rank=1`, Megatron's `pipeline_model_parallel_rank 1`, `Stage 2`.
 _STAGE = re.compile(r"(?:pipeline|pp)[-_ ]*(?:model[-_ ]*)?(?:parallel[-_ ]*)?(?:stage|rank)?[-_ ]*(?:=\s*|#\s*)?(\d+)"
                     r"|\bstage[-_ ]*#?\s*(\d+)", re.IGNORECASE)  # `Pipeline stage #0` too

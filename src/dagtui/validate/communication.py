@@ -63,7 +63,7 @@ _ROUTING_DECISION = frozenset({Op.GATE, Op.STAGE_MARKER})
 # A gate or router by name: "Expert 0 Route" moves tokens (a dispatch); drawn as an ellipse it is right.
 _GATE_WORDS = re.compile(r"\bgate\b|\bgating\b|router", re.IGNORECASE)
 # Words that make a node routing whatever operator its label also names ("Split FFN", "token pack").
-_ROUTING_WORDS = re.compile(r"split|pack|dispatch|rout|top[-_ ]?k|select|gather|scatter|distribut|merge|combine", re.IGNORECASE)
+_ROUTING_WORDS = re.compile(r"split|\bslice\b|chunk|pack|dispatch|rout|top[-_ ]?k|select|gather|scatter|distribut|merge|combine", re.IGNORECASE)
 # Operators that compute, never route: a parallelogram (gate, split, combine) misdraws them.
 _PLAIN_COMPUTE = frozenset({
     Op.NORM, Op.FINAL_NORM, Op.RESIDUAL_ADD, Op.Q_PROJ, Op.K_PROJ, Op.V_PROJ, Op.QKV_PROJ, Op.O_PROJ, Op.ATTN_SCORE,

@@ -326,7 +326,7 @@ def _drawn_below_declared(ctx: Context, axis: str) -> int | None:
         if node.op in operators and node.rank(axis):
             places[(min(node.rank("dp"), default=0), node.layer, node.op)] |= node.rank(axis)
     if not places and axis == "tp":
-        drawn = _reduction_group_size(ctx)  # no TP rank named: the groups the partial sums are reduced over
+        drawn = reduction_group_size(ctx)  # no TP rank named: the groups the partial sums are reduced over
         if drawn and 2 <= drawn < declared and _shards_of(ctx, drawn, ranked=False):
             return drawn
         drawn = _query_copies(ctx)  # or the copies of each layer's Q projection that share its heads
@@ -364,7 +364,7 @@ def _query_copies(ctx: Context) -> int | None:
     return copies if all(sum(shards) == full.value and len(set(shards)) == 1 for shards in widths.values()) else None
 
 
-def _reduction_group_size(ctx: Context) -> int | None:
+def reduction_group_size(ctx: Context) -> int | None:
     """How many GPUs every all-reduce after a row-parallel projection spans, where they all span the
     same number (two such reductions at least); None otherwise."""
     graph = ctx.deployment.graph

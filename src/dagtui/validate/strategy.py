@@ -4,7 +4,7 @@ and with the model (heads % TP, experts % EP, layers % PP)."""
 from __future__ import annotations
 
 from dagtui.model.deployment import expert_spread
-from dagtui.validate.context import Context
+from dagtui.validate.context import Context, reduction_group_size
 from dagtui.validate.finding import Severity, rule
 
 
@@ -104,7 +104,9 @@ def degrees_vs_drawn(ctx: Context):
             what = "every tensor-parallel operator is drawn on" if axis == "tp" else "every MoE layer places all its experts on"
             shown = f"{what} {axis.upper()}0-{axis.upper()}{drawn - 1} only"
             if not any(node.rank(axis) for node in ctx.nodes.values()):  # no rank named: the groups drawn say it
-                shown = f"every all-reduce after a row-parallel projection spans {drawn} GPUs, each holding 1/{drawn} of the heads"
+                shown = (f"every all-reduce after a row-parallel projection spans {drawn} GPUs, each holding 1/{drawn} of the heads"
+                         if reduction_group_size(ctx) == drawn else
+                         f"every layer draws {drawn} copies of its Q projection, each holding 1/{drawn} of the heads")
             yield degrees_vs_drawn.finding(
                 f"The strategy declares {axis.upper()}{declared} ({ctx.deployment.strategy.sources.get(axis, 'the file')}), "
                 f"but {shown}: the drawing shows {axis.upper()}{drawn}.",
@@ -112,6 +114,7 @@ def degrees_vs_drawn(ctx: Context):
                 fix=f"State the {axis.upper()} degree the drawing uses ({axis.upper()}{drawn}), or draw all {declared} ranks.",
             )
     yield from _experts_beyond_declared_ep(ctx)
+    yield from _replicas_below_declared_dp(ctx)
     axes = tuple(axis for axis in ("ep", "tp", "dp") if ctx.degree(axis) and ctx.declared(axis))
     highest_ranks = _highest_ranks(ctx, axes) if axes else {}
     for axis in axes:
@@ -126,6 +129,24 @@ def degrees_vs_drawn(ctx: Context):
                 nodes=[highest[1]], key=f"STG002:{axis}",
                 fix=f"Correct the {axis.upper()} degree or the ranks in the labels.",
             )
+
+
+def _replicas_below_declared_dp(ctx: Context):
+    """A file that draws its DP replicas one by one, but fewer than it declares (DP4 declared,
+    replicas 0 and 1 drawn): the drawing's DP. One replica drawn stands for all (representative)."""
+    dp = ctx.degree("dp")
+    if not dp or dp < 3 or not ctx.declared("dp"):
+        return
+    drawn = {stage.replica for stage in ctx.deployment.stages} if ctx.deployment.stages else set()
+    if len(drawn) < 2:
+        drawn = {rank for node in ctx.nodes.values() for rank in node.rank("dp")}
+    if 2 <= len(drawn) < dp and drawn == set(range(len(drawn))):
+        yield degrees_vs_drawn.finding(
+            f"The strategy declares DP{dp} ({ctx.deployment.strategy.sources.get('dp', 'the file')}), but the file "
+            f"draws {len(drawn)} data-parallel replicas, one by one: the drawing shows DP{len(drawn)}.",
+            key="STG002:drawn:dp", severity=Severity.WARNING,
+            fix=f"State the DP degree the drawing uses (DP{len(drawn)}), or draw one replica to stand for all {dp}.",
+        )
 
 
 def _experts_beyond_declared_ep(ctx: Context):
