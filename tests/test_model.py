@@ -638,3 +638,19 @@ def test_scheduler_host_and_device_lists_are_global_ids(deploy):
     assert deployment.nodes["a"].gpus == frozenset({12, 13, 14, 15})
     assert deployment.nodes["b"].gpus == frozenset(range(16))
     assert deployment.nodes["c"].op is Op.EXPERT and deployment.nodes["c"].expert == 3
+
+
+def test_bulleted_label_lines(deploy):
+    deployment = deploy("""digraph {
+      "17" [label="q_proj\\l• shape in: [4, 2048, 4096]\\l• shape out: [4, 2048, 16, 128]\\l• device: 2\\l• layer: 1\\l- column-parallel\\l"];
+    }""")
+    node = deployment.nodes["17"]
+    assert node.op is Op.Q_PROJ and node.gpus == frozenset({2}) and node.layer == 1
+    assert [s.values for s in node.outputs] == [(4, 2048, 16, 128)]
+
+
+def test_dp_attention_flags_and_an_explicit_statement_over_a_name_token(deploy):
+    strategy = deploy("""// sglang --tp-size 8 --dp-size 8 --enable-dp-attention --ep-size 8 (8 GPUs)
+    digraph "sglang_dpattn_ep_3" { a [label="Router\\nGPU: 0"]; }""").strategy
+    assert (strategy.degrees["tp"], strategy.degrees["dp"], strategy.degrees["ep"]) == (1, 8, 8)
+    assert strategy.conflicts == []

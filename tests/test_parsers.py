@@ -486,3 +486,20 @@ def test_a_fused_collective_names_no_part_of_an_expert():
 ])
 def test_equations_read_by_their_call(line, op):
     assert _first_line_operator(line) is op
+
+
+def test_round_16_readings():
+    assert [s.values for s in read_line("in: 4 seq × 1024 tok × 2048 d").inputs] == [(4, 1024, 2048)]
+    heads = read_line("out: 4 seq × 1024 tok × 8 heads × 128 d").outputs[0]
+    assert heads.heads_and_head_dim() == (8, 128)
+    assert read_line("in: ? seq × 1024 tok × 2048 d").inputs[0].dims[0].value == "?"
+    assert read_line("on gpu0..gpu7").placement.gpus == frozenset(range(8))
+    assert read_line("on gpu0,gpu1").placement.gpus == frozenset({0, 1})
+    from dagtui.model.node import classify_operator
+    assert classify_operator("", ["expert_up w1,w3 + silu", "• shape in: [1024, 2048]"])[0] is Op.EXPERT
+    assert classify_operator("", ["x + y", "[4, 8]"])[0] is Op.RESIDUAL_ADD
+
+
+def test_sglang_flags_and_a_ratio_of_a_degree():
+    assert parse_degrees("sglang --tp-size 8 --dp-size 8 --enable-dp-attention --ep-size 8") == {"tp": 8, "dp": 8, "ep": 8}
+    assert parse_degrees("tp_rank=0, I/TP = 8192/8 = 1024") == {}  # a size per rank, no degree of 8192

@@ -144,6 +144,7 @@ _HOST_GPU = re.compile(r"\bnode\s*(\d{1,4})\s*[/:]\s*gpus?\s*(\d{1,3}(?:\s*-\s*\
                        re.IGNORECASE)
 _LOCAL_RANGE = re.compile(r"(\d{1,3})(?:\s*-\s*(\d{1,3}))?")
 # `n0g3`, `n0g0-n0g7`, `n0g0-n1g7`: host and local index run together.
+_COMPACT_PRECHECK = re.compile(r"n\d{1,4}g\d")  # (starts with a literal: a fast scan of all labels)
 _COMPACT_HOST_GPU = re.compile(r"(?<![A-Za-z0-9])n(\d{1,4})g(\d{1,3})(?:\s*-\s*n(\d{1,4})g(\d{1,3}))?(?![A-Za-z0-9])")
 _PER_HOST = re.compile(r"(\d{1,3})\s*gpus?\s*(?:per|/|each)\s*(?:node|host)|(?:\bx|×)\s*(\d{1,3})\s*gpus?\b", re.IGNORECASE)
 # `host: worker-1` then `devices: [4, 5, 6, 7]` (a scheduler's placement), once per host a node spans.
@@ -156,10 +157,14 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
     global GPU ids, host x GPUs per host + index: the count a comment states (`2 nodes x 8 GPUs`,
     `8 GPUs per node`), else the most local indices any host shows."""
     labels = {node_id: node.attrs.get("label", "") for node_id, node in raw.nodes.items()}
-    if any(_HOST_DEVICES.search(label) for label in labels.values()):
+    # One scan of all the labels for each notation, behind a plain substring test where the pattern
+    # cannot start with a literal (a search per label costs a call per node; see benchmarks/bench_check.py).
+    text = "\n".join(labels.values())
+    if "evices" in text and _HOST_DEVICES.search(text):
         return _host_device_lists(raw, labels)
-    long_form = any("node" in label.lower() and _HOST_GPU.search(label) for label in labels.values())
-    if not long_form and not any(_COMPACT_HOST_GPU.search(label) for label in labels.values()):
+    long_form = ("node" in text or "Node" in text or "NODE" in text) and any(
+        "node" in label.lower() and _HOST_GPU.search(label) for label in labels.values())
+    if not long_form and not _COMPACT_PRECHECK.search(text):
         return raw
     stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
                    if (m := _PER_HOST.search(text))), None)

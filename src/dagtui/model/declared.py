@@ -62,10 +62,17 @@ def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]], legends: I
     its legend boxes, which speak for the whole file as a title does."""
     whole, local = _statements(raw, node_lines, legends)
     strategy = Strategy()
+    named_only: set[str] = set()  # axes a graph name gave by a bare token (`sglang_dpattn_ep_3`)
     for statement in whole:
+        explicit = {match.axis for match in explicit_matches(statement.text)}
         for axis, value in statement.degrees.items():
             if axis not in strategy.declared:
                 _declare(strategy, axis, value, statement)
+                if statement.source == "graph name" and axis not in explicit:
+                    named_only.add(axis)
+            elif strategy.degrees[axis] != value and axis in named_only and axis in explicit:
+                _declare(strategy, axis, value, statement)  # an explicit statement (`--ep-size 8`) over a name's token
+                named_only.discard(axis)
             elif strategy.degrees[axis] != value:
                 first = next(s for s in whole if s.degrees.get(axis) == strategy.degrees[axis])
                 strategy.conflicts.append((axis, first, statement))
@@ -76,6 +83,14 @@ def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]], legends: I
         values = {statement.degrees[axis] for statement in local if axis in statement.degrees}
         if len(values) == 1 and min(values) > 0:
             _declare(strategy, axis, values.pop(), next(s for s in local if axis in s.degrees))
+    for statement in whole:
+        if _DP_ATTENTION.search(statement.text) and {"tp", "dp"} <= statement.degrees.keys() \
+                and strategy.degrees.get("tp") == statement.degrees["tp"] and statement.degrees["dp"] \
+                and statement.degrees["tp"] % statement.degrees["dp"] == 0:
+            # SGLang's `--tp-size 8 --dp-size 8 --enable-dp-attention`: tp-size counts the stage's GPUs;
+            # attention runs tp-size/dp-size wide in each of dp-size replicas.
+            strategy.degrees["tp"] = statement.degrees["tp"] // statement.degrees["dp"]
+            break
     for statement in whole:
         if _SERVING_COMMAND.search(statement.text):
             # `vllm serve --tensor-parallel-size 4`: a command line states every degree, the ones it
@@ -93,7 +108,8 @@ def declared_strategy(raw: RawGraph, node_lines: Iterable[list[str]], legends: I
 
 
 _CONTEXT_PARALLEL = re.compile(r"(?<![a-z])cp(?![a-z])|context[-_ ]?parallel", re.IGNORECASE)
-_SERVING_COMMAND = re.compile(r"--(?:tensor|pipeline|data)-parallel-size\b", re.IGNORECASE)
+_DP_ATTENTION = re.compile(r"--enable-dp-attention\b", re.IGNORECASE)
+_SERVING_COMMAND = re.compile(r"--(?:tensor|pipeline|data)-parallel-size\b|--(?:tp|pp|dp)-size\b", re.IGNORECASE)
 
 
 def _declare(strategy: Strategy, axis: str, value: int, statement: Statement) -> None:

@@ -23,7 +23,7 @@ _RANK_RANGE = re.compile(
 _COMPOSITE_RANGE = re.compile(r"((?:[A-Z]{2}\d+_){1,8}[A-Z]{2}\d+)\s*-\s*((?:[A-Z]{2}\d+_){1,8}[A-Z]{2}\d+)", re.IGNORECASE)
 _NUMBER_RANGE = re.compile(r"(?<![A-Za-z\d.])(\d+)\s*(?:-|–|to|\.\.)\s*(\d+)(?![\d.])")
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])(\d+)(?![\d.])")
-_GPU_WORD = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[:#_-]?\s*(\d+)(?:\s*(?:-|–|to|\.\.)\s*(\d+))?", re.IGNORECASE)
+_GPU_WORD = re.compile(r"\b(?:gpus?|devices?|cuda|rank)\s*[:#_-]?\s*(\d+)(?:\s*(?:-|–|to|\.\.)\s*(?:gpu\s*)?(\d+))?", re.IGNORECASE)
 _BRACKETED_GPUS = re.compile(r"\[\s*gpus?\s*:?\s*([^\]]*)\]", re.IGNORECASE)
 # No id at or past MAX_GPU_ID and no range of more than MAX_GPU_RANGE ids is made into a set: a
 # label writes `GPU: 0-999999999999` in a few bytes (finding SYN003 reports such ranges).
@@ -170,7 +170,7 @@ def _without_degree_notes(text: str, ranks: dict[str, frozenset[int]], gpus: fro
 # `Rank 5` and `Ranks 0-3` are GPUs (as `dev 3`, `devs 0-3`); `PP rank 0`, `tensor-parallel rank 0`, `TP rank 3` name a rank within one parallel axis, not a GPU;
 # `Each GPU: 25% compute` names a share, not GPU 25.
 _INLINE_GPU = re.compile(
-    r"\b(?:gpus?|devices?|devs?|cuda|(?<!pp )(?<!tp )(?<!ep )(?<!dp )(?<!pipeline )(?<!tensor )(?<!expert )(?<!data )(?<!parallel )ranks?)\s*[-_:#]?\s*\d+(?!\d|\.\d|\s*%)(?:\s*(?:-|–|to|\.\.)\s*\d+)?(?:\s*,\s*\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
+    r"\b(?:gpus?|devices?|devs?|cuda|(?<!pp )(?<!tp )(?<!ep )(?<!dp )(?<!pipeline )(?<!tensor )(?<!expert )(?<!data )(?<!parallel )ranks?)\s*[-_:#]?\s*\d+(?!\d|\.\d|\s*%)(?:\s*(?:-|–|to|\.\.)\s*(?:gpu\s*)?\d+)?(?:\s*,\s*(?:gpu\s*)?\d+(?:\s*(?:-|–|to)\s*\d+)?(?!\d|\s*[A-Za-z]))*",
     re.IGNORECASE,
 )
 

@@ -119,6 +119,10 @@ def classify_operator(node_id: str, lines: list[str]) -> tuple[Op, str]:
             op = joined if joined is not Op.UNKNOWN else op
         if op is Op.RESIDUAL_ADD and _PLUS_ONLY.search(lines[0]) and _SLICING.match(lines[0]):
             return Op.UNKNOWN, "none"  # "Slice Batch (DP) + Sequence (CP)": one cut along two axes, no add
+        if op is Op.RESIDUAL_ADD and _PLUS_ACTIVATION.search(lines[0]) and _PLUS_ONLY.search(lines[0]):
+            # "expert_up w1,w3 + silu": the `+` joins an FFN's matrices and its activation, no tensors
+            fused = operator_from_text(lines[0].replace("+", " "))
+            op = fused if fused in (Op.EXPERT, Op.MLP) else op
         if op in _BOXES and any(operator_from_text(line) is Op.PLACEHOLDER for line in lines[1:]):
             return Op.PLACEHOLDER, "label-detail"  # "Layer 1\nSame structure as Layer 0": stands for a layer
         if op in (Op.ATTENTION, Op.MOE, Op.EXPERT):
@@ -214,6 +218,7 @@ _PLUS_ONLY = re.compile(r"^(?!.*(?:residual|\badd\b|\bsum\b|skip)).*(?:^|\s)[+�
 # `LHS = f(...)`: an equation whose right-hand side calls a function (spaces around `=`).
 _EQUATION = re.compile(r"^\s*([^\s=()]{1,16})\s+=\s+([A-Za-z_][\w.]*\s*\()")
 _SLICE_CALL = re.compile(r"^(?:slice|split|chunk|narrow|view|getitem)$", re.IGNORECASE)
+_PLUS_ACTIVATION = re.compile(r"\+\s*(?:silu|gelu|relu|swiglu|geglu|act(?:ivation)?)\b", re.IGNORECASE)
 _FUSED = re.compile(r"\bfused\b|\binside\b|\bin[-_ ]place\b", re.IGNORECASE)
 _SLICING = re.compile(r"^\s*(?:slice|split|shard|partition|chunk)\b", re.IGNORECASE)
 _MAY_BE_TRANSFER = frozenset({Op.COMBINE, Op.DISPATCH, Op.SPLIT, Op.CONCAT, Op.UNKNOWN})
@@ -260,8 +265,10 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     else:
         lines = label_lines(label_value, node_id)
     lines = [_MARKDOWN_BOLD.sub(r"\1", line) for line in lines] if label_value and "**" in label_value else lines  # `**Q Projection**`
-    if label_value and any(char in _SUBSCRIPT_DIGITS for char in label_value):
+    if label_value and _SUBSCRIPT.search(label_value):
         lines = [line.translate(_SUBSCRIPTS) for line in lines]  # `E₅ = FFN₅(D₅)`: indices written as subscripts
+    if len(lines) > 1 and any(_BULLET.match(line) for line in lines[1:]):
+        lines = [lines[0], *(_BULLET.sub("", line, count=1) for line in lines[1:])]  # `• device: 2`, `- row-parallel`
     if lines and _TAG_PREFIX.match(lines[0]):
         lines = [_TAG_PREFIX.sub("", lines[0], count=1), *lines[1:]]  # `[mb0] Layer 2 · Q projection`: a tag, not a shape
     if len(lines) == 1 and _KEY_VALUE_RECORD.fullmatch(lines[0]):
@@ -307,8 +314,10 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     return node
 
 
+_BULLET = re.compile(r"^\s*[•▪◦‣*-]\s+(?=\S)")
 _SUBSCRIPT_DIGITS = "₀₁₂₃₄₅₆₇₈₉"
 _SUBSCRIPTS = str.maketrans(_SUBSCRIPT_DIGITS, "0123456789")
+_SUBSCRIPT = re.compile(f"[{_SUBSCRIPT_DIGITS}]")
 _MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _TAG_PREFIX = re.compile(r"^\s*\[(?=[^\]]*[A-Za-z])[A-Za-z0-9 ·._/-]{1,24}\]\s+(?=[A-Za-z])")
 # Three `key=value` fields at least, separated by `;`, on one line (values hold no `;`).
@@ -405,7 +414,8 @@ def read_line(line: str) -> LineFacts:
 
 def _line_role(line: str) -> LineFacts:
     """Classify one label line: shapes (Input/Output/Size), placement, group, bare shape or free text."""
-    if "[" in line or "=" in line or "(" in line or _TIMES_DIMS.search(line) or _KEYED_TIMES.match(line):
+    if ("[" in line or "=" in line or "(" in line or _TIMES_DIMS.search(line) or _KEYED_TIMES.match(line)
+            or _UNIT_DIMS.search(line)):
         io = _io_shapes(line)
         if io is not None:
             return io
@@ -497,6 +507,8 @@ def _bracketed(value: str) -> str:
         return f"[{value.strip().rstrip(',')}]"
     if _TUPLES.match(value):
         return _TUPLE.sub(lambda match: f"[{match.group(1)}]", value)
+    if _UNIT_DIMS.fullmatch(value.strip().split(",")[0].strip()):
+        value = ", ".join(_unit_dims(part) for part in value.split(","))  # `4 seq × 1024 tok × 2048 d`
     parts = re.split(r"[,;]", value.strip().rstrip(",;"))
     if all(_TIMES_SHAPE.fullmatch(part.strip()) for part in parts):  # `2x8x2048x128, 2x8x2048x128` (or `;`), `8192x2048`
         return ", ".join("[" + ", ".join(_TIMES.split(part.strip())) + "]" for part in parts)
@@ -520,6 +532,28 @@ def _named_by_symbols(match: re.Match[str]) -> str:
     if len(names) != len(values) or not all(re.fullmatch(r"[A-Za-z_]\w*", name) for name in names):
         return match.group(0)
     return "[" + ", ".join(f"{name}={value}" for name, value in zip(names, values)) + "]"
+
+
+# `4 seq × 1024 tok × 32 heads × 128 d`: each dimension a number and a unit word.
+_UNIT_DIM = r"(?:\d+|\?)\s+[A-Za-z]\w{0,10}"
+_UNIT_DIMS = re.compile(_UNIT_DIM + r"(?:\s*[x×]\s*" + _UNIT_DIM + r")+")
+
+
+def _unit_dims(text: str) -> str:
+    """`4 seq × 1024 tok × 32 heads × 128 d` as `[4, 1024, heads=32, head_dim=128]`: the units but the
+    heads (and the head size after them) left out, as positional dimensions are read."""
+    if not _UNIT_DIMS.fullmatch(text.strip()):
+        return text
+    dims, after_heads = [], False
+    for number, unit in re.findall(r"(\d+|\?)\s+([A-Za-z]\w*)", text):
+        if unit.lower() in ("heads", "head", "kv_heads"):
+            dims.append(f"heads={number}")
+            after_heads = True
+        elif after_heads and unit.lower() in ("d", "dim", "hd", "head_dim"):
+            dims.append(f"head_dim={number}")
+        else:
+            dims.append(number)
+    return "[" + ", ".join(dims) + "]"
 
 
 _TUPLE_NAMES = re.compile(r"\([A-Za-z_][\w\s,]*\)\s*=\s*(?=\()")

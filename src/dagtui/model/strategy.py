@@ -28,7 +28,7 @@ _NOT_A_COUNT_OF_RANKS = r"(?![\d.])(?!\s*(?:experts?\s+)?per\b)"
 _EXPLICIT = [
     # TP=8, TP: 8, tp_size=8, TP degree = 8, EP-size: 16, `TP=8×EP=1`; not the last factor of a product
     # of axes (`TP*PP*DP = 4`, `TP x PP x DP = 16`)
-    re.compile(r"(?<![A-Za-z]{2}[*×/])(?<![A-Za-z]{2}\s[*×x/]\s)" + _AXIS + r"(?:[-_ ]?(?:size|degree|world[-_ ]?size|ways?))?\s*[=:]\s*(\d+)" + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
+    re.compile(r"(?<![A-Za-z][*×/])(?<![A-Za-z]\s[*×x/]\s)" + _AXIS + r"(?:[-_ ]?(?:size|degree|world[-_ ]?size|ways?))?\s*[=:]\s*(\d+)" + _NOT_A_COUNT_OF_RANKS, re.IGNORECASE),
     # 8-way TP, 8 way EP
     re.compile(r"(?<![\w.])(\d+)\s*[-‐ ]?\s*ways?\s+" + _AXIS + r"\b", re.IGNORECASE),
     # 8-way tensor parallel(ism); 8-way column-parallel FC1 (a column or row split is tensor parallelism)
@@ -45,6 +45,8 @@ _EXPLICIT = [
     re.compile(_AXIS_WORD + r"[-_ ]?parallel(?:ism)?\s*[:(]?\s*(\d+)\s*[-‐ ]?\s*ways?\b", re.IGNORECASE),
     # vLLM's and SGLang's flags: --tensor-parallel-size 4, --pipeline-parallel-size 2, --data-parallel-size 2
     re.compile(r"--" + _AXIS_WORD + r"-parallel-size[=\s]+(\d+)", re.IGNORECASE),
+    # SGLang's: --tp-size 8, --dp-size 8, --ep-size 8, --pp-size 2
+    re.compile(r"--" + _AXIS + r"-size[=\s]+(\d+)", re.IGNORECASE),
     # 2 pipeline stages
     re.compile(r"(?<![\w.])(\d+)\s+(pipeline)\s+stages\b", re.IGNORECASE),
     # tensor parallel(ism) (degree|size)?: 8, tensor parallelism of 8, Megatron's tensor_model_parallel_size=8
