@@ -267,7 +267,7 @@ def read_node(raw: RawNode, ids_name_roles: bool = True) -> NodeInfo:
     lines = [_MARKDOWN_BOLD.sub(r"\1", line) for line in lines] if label_value and "**" in label_value else lines  # `**Q Projection**`
     if label_value and _SUBSCRIPT.search(label_value):
         lines = [line.translate(_SUBSCRIPTS) for line in lines]  # `E₅ = FFN₅(D₅)`: indices written as subscripts
-    if len(lines) > 1 and _BULLET_CHARS.search(label_value) and any(_BULLET.match(line) for line in lines[1:]):
+    if len(lines) > 1 and label_value and _BULLET_CHARS.search(label_value) and any(_BULLET.match(line) for line in lines[1:]):
         lines = [lines[0], *(_BULLET.sub("", line, count=1) for line in lines[1:])]  # `• device: 2`, `- row-parallel`
     if lines and _TAG_PREFIX.match(lines[0]):
         lines = [_TAG_PREFIX.sub("", lines[0], count=1), *lines[1:]]  # `[mb0] Layer 2 · Q projection`: a tag, not a shape
