@@ -166,15 +166,13 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
         "node" in label.lower() and _HOST_GPU.search(label) for label in labels.values())
     if not long_form and not _COMPACT_PRECHECK.search(text):
         return raw
-    stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
-                   if (m := _PER_HOST.search(text))), None)
     if long_form:
         highest = max(int(number) for label in labels.values() for m in _HOST_GPU.finditer(label)
                       for number in re.findall(r"\d+", m.group(2)))
     else:
         highest = max(int(local) for label in labels.values() for m in _COMPACT_HOST_GPU.finditer(label)
                       for local in (m.group(2), m.group(4)) if local)
-    per_host = stated if stated and stated > highest else highest + 1
+    per_host = _gpus_per_host(raw, highest)
 
     def global_ids(match: re.Match[str]) -> str:
         offset = int(match.group(1)) * per_host
@@ -200,15 +198,21 @@ def _global_gpu_ids(raw: RawGraph) -> RawGraph:
     return dataclasses.replace(raw, nodes=nodes)
 
 
+def _gpus_per_host(raw: RawGraph, highest_local: int) -> int:
+    """GPUs per host: the count the graph label or a comment states (`2 nodes x 8 GPUs`, `8 GPUs per
+    node`) where it leaves room for the highest local index drawn, else that index + 1."""
+    stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
+                   if (m := _PER_HOST.search(text))), None)
+    return stated if stated and stated > highest_local else highest_local + 1
+
+
 def _host_device_lists(raw: RawGraph, labels: dict[str, str]) -> RawGraph:
     """`host: worker-1` / `devices: [4, 5, 6, 7]` pairs read as one `GPUs:` line of global ids (host x
     GPUs per host + device; GPUs per host as a comment or the label states it, else the most local
     devices any host shows)."""
-    stated = next((int(m.group(1) or m.group(2)) for text in [raw.attrs.get("label", ""), *(c.text for c in raw.comments)]
-                   if (m := _PER_HOST.search(text))), None)
     highest = max(int(device) for label in labels.values() for m in _HOST_DEVICES.finditer(label)
                   for device in re.findall(r"\d+", m.group(2)))
-    per_host = stated if stated and stated > highest else highest + 1
+    per_host = _gpus_per_host(raw, highest)
     nodes = {}
     for node_id, node in raw.nodes.items():
         pairs = list(_HOST_DEVICES.finditer(labels[node_id]))
